@@ -1,0 +1,17 @@
+// Lint rules: the recommended sets of ESLint and typescript-eslint, plus the project's own
+// guard that server code logs through pino, never the console (the CLI may print).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'charts/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  { files: ['src/cli/**', 'test/**', 'hack/**'], rules: { 'no-console': 'off' } },
+);

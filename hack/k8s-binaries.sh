@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Makes sure the Kubernetes binaries the tests need exist in the cache and prints their directory.
+#   etcd            from Debian (etcd-server)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
+#                   built from Debian bookworm's `kubernetes` source package (1.20.2, vendored,
+#                   builds offline with Debian's Go); no registry here serves prebuilt ones.
+# The build takes about 5 minutes on 2 cores, once per machine: results are cached outside the
+# work tree, keyed by version. Progress goes to stderr; stdout is only the directory.
+set -euo pipefail
+
+K8S_VERSION=1.20.2
+CACHE="${ORKA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orka-secrets}"
+out="$CACHE/k8s-$K8S_VERSION"
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+log() { echo "k8s-binaries: $*" >&2; }
+
+apt_install() { # installs the missing Debian packages among $@
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || { log "need root to apt-get install ${missing[*]}"; exit 1; }
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+apt_install etcd-server
+complete=1
+for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
+if [ "$complete" -eq 1 ]; then echo "$out"; exit 0; fi
+
+apt_install golang-go rsync dpkg-dev ca-certificates
+if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  log "adding a deb-src entry for bookworm (the source package is needed, not a binary)"
+  cat > /etc/apt/sources.list.d/orka-secrets-src.sources <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt-get update -qq >&2
+fi
+
+work="$CACHE/k8s-src"
+mkdir -p "$work"
+cd "$work"
+if ! ls kubernetes_*.orig.tar.gz >/dev/null 2>&1; then
+  log "downloading the Debian source package kubernetes"
+  apt-get source --download-only kubernetes >&2
+fi
+src="$work/kubernetes-$K8S_VERSION"
+if [ ! -d "$src" ]; then
+  log "unpacking $(ls kubernetes_*.orig.tar.gz)"
+  tmp=$(mktemp -d "$work/unpack.XXXX")
+  tar -xzf kubernetes_*.orig.tar.gz -C "$tmp"
+  mv "$tmp"/* "$src"; rmdir "$tmp"
+fi
+cd "$src"
+mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
+log "building ${bins[*]} $K8S_VERSION with $(go version | cut -d' ' -f3) (about 5 minutes on 2 cores)"
+start=$(date +%s)
+what=""; for b in "${bins[@]}"; do what="$what cmd/$b"; done
+gohome=$(mktemp -d)
+env GOPATH="$src/.go" CGO_ENABLED=0 HOME="$gohome" GOFLAGS=-mod=vendor make WHAT="${what# }" >&2
+rm -rf "$gohome"
+mkdir -p "$out.tmp"
+for b in "${bins[@]}"; do cp "_output/bin/$b" "$out.tmp/$b"; done
+# The pause container of pods (used by the single-node cluster); static so it runs in any image.
+if command -v gcc >/dev/null 2>&1; then gcc -Os -static -o "$out.tmp/pause" build/pause/linux/pause.c 2>/dev/null || true; fi
+rm -rf "$out"; mv "$out.tmp" "$out"
+log "built in $(( $(date +%s) - start )) s into $out"
+cd "$CACHE" && rm -rf "$work"
+echo "$out"

@@ -1,0 +1,90 @@
+/**
+ * Configuration from `ORKA_*` environment variables, parsed once at start by a composition
+ * root (`main.ts`), with every problem reported together in one INVALID_CONFIG error.
+ *
+ * Each component declares its variables as a zod object whose keys are the variable names and
+ * whose `.describe()` texts are the documentation (`configDocs` turns a schema into a table).
+ */
+import { z } from 'zod';
+import { OrkaError } from './errors.js';
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `250ms`, `30s`, `5m`, `12h`, `90d` or a bare number of seconds into seconds. */
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  let split = trimmed.length;
+  while (split > 0 && /[a-z]/.test(trimmed[split - 1] as string)) split--;
+  const amount = trimmed.slice(0, split);
+  const unit = trimmed.slice(split) || 's';
+  const factor = UNIT_SECONDS[unit];
+  if (factor === undefined || amount === '' || !/^\d+(\.\d+)?$/.test(amount)) return undefined;
+  return Number(amount) * factor;
+}
+
+/** A duration variable, in seconds. */
+export const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const seconds = parseDuration(text);
+      if (seconds === undefined || seconds <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'is not a duration such as 30s, 5m, 12h or 90d' });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+/** An integer variable within bounds. */
+export const integer = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** A TCP port variable. */
+export const port = (fallback: number) => integer(fallback, 1, 65535);
+
+/** A comma-separated list variable (empty entries dropped). */
+export const list = () =>
+  z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+/** A boolean variable: true/false, 1/0, yes/no. */
+export const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** Log levels accepted by ORKA_LOG_LEVEL. */
+export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/** Any object schema of environment variables. */
+export type EnvSchema = z.ZodObject<Record<string, z.ZodType>>;
+
+/**
+ * Parses the variables of `schema` from `env`. Variables set to an empty string count as unset.
+ * Throws one INVALID_CONFIG error that lists every bad variable.
+ */
+export function parseEnv<S extends EnvSchema>(schema: S, env: Readonly<Record<string, string | undefined>>): z.output<S> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  // Values are never echoed: a misplaced secret in the wrong variable must not reach a log.
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`);
+  throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
+}
+
+/** Rows of (variable, default, description) for documentation. */
+export function configDocs(schema: EnvSchema): Array<{ variable: string; fallback: string; description: string }> {
+  return Object.entries(schema.shape).map(([variable, field]) => {
+    const parsed = field.safeParse(undefined);
+    const fallback = parsed.success ? JSON.stringify(parsed.data) : '(required)';
+    return { variable, fallback, description: field.description ?? '' };
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * All of Orka's cryptography, on node:crypto (native AES-256-GCM and RSA-OAEP-SHA256).
+ *
+ * Three envelopes, each a byte string with a versioned layout. Integers are unsigned, big endian.
+ * Every envelope starts with the same header:
+ *
+ *   offset  size  field
+ *   0       1     kind: 0x53 'S' sealed value, 0x56 'V' stored value, 0x4B 'K' wrapped data key
+ *   1       1     layout version: 0x01
+ *   2       1     key id length L (1..255)
+ *   3       L     key id (UTF-8): which key opens it (sealing key, data key, key-encryption key)
+ *
+ * Sealed value (CLI -> OrkaSecret.spec.sealedValue; hybrid, as in Bitnami Sealed Secrets):
+ *   3+L     2     wrapped session key length W
+ *   5+L     W     RSA-OAEP-SHA256(label = "tenant/NAME") of a fresh 32-byte AES key
+ *   5+L+W   12    nonce
+ *   17+L+W  n     AES-256-GCM ciphertext of the value
+ *   ...     16    GCM tag; additional data = header || "tenant/NAME"
+ *
+ * Stored value (the storage Secret; one data key per tenant):
+ *   3+L     12    nonce, fresh per encryption
+ *   15+L    n     AES-256-GCM ciphertext of the value
+ *   ...     16    GCM tag; additional data = header || "tenant/NAME/version"
+ *
+ * Wrapped data key (a tenant's data key under the operator's key-encryption key):
+ *   3+L     12    nonce
+ *   15+L    32    AES-256-GCM ciphertext of the data key
+ *   47+L    16    GCM tag; additional data = header || "tenant"
+ *
+ * The header is part of the additional data, so a changed kind, version or key id fails, and the
+ * binding strings make an envelope copied to another tenant, name or version fail. Whatever is
+ * wrong (tampered, truncated, re-labelled, re-targeted, unknown key), opening throws one error,
+ * DECRYPT_FAILED, with one fixed message: telling the causes apart would help an attacker.
+ *
+ * The random source is passed in (tests use a seeded one); RSA-OAEP's own padding randomness
+ * comes from OpenSSL and cannot be injected.
+ */
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
+import { OrkaError } from './errors.js';
+
+/** A source of random bytes; defaults to the operating system's CSPRNG. */
+export type RandomSource = (size: number) => Buffer;
+
+/** Largest secret value accepted, in bytes: enough for a private key or a certificate chain. */
+export const MAX_VALUE_BYTES = 64 * 1024;
+
+/** Envelope kinds (first byte). */
+export const EnvelopeKind = { Sealed: 0x53, Stored: 0x56, DataKey: 0x4b } as const;
+type Kind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
+
+const VERSION = 0x01;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const AES_KEY_BYTES = 32;
+const DECRYPT_FAILED_MESSAGE = 'the encrypted data could not be opened';
+
+/** A symmetric key with its id (data keys and key-encryption keys). */
+export interface SymmetricKey {
+  id: string;
+  key: Buffer;
+}
+
+/** Finds a key by id; undefined when unknown. */
+export type KeyLookup<K> = (id: string) => K | undefined;
+
+function decryptFailed(cause?: unknown): OrkaError {
+  // The cause stays on the error for debugging in-process; it is never serialized.
+  return new OrkaError('DECRYPT_FAILED', DECRYPT_FAILED_MESSAGE, {}, { cause });
+}
+
+function header(kind: Kind, keyId: string): Buffer {
+  const id = Buffer.from(keyId, 'utf8');
+  if (id.length < 1 || id.length > 255) {
+    throw new OrkaError('INVALID_REQUEST', `key id must be 1 to 255 bytes, got ${id.length}`);
+  }
+  return Buffer.concat([Buffer.from([kind, VERSION, id.length]), id]);
+}
+
+function checkValueSize(value: Buffer): void {
+  if (value.length > MAX_VALUE_BYTES) {
+    throw new OrkaError('PAYLOAD_TOO_LARGE', `secret value is ${value.length} bytes; at most ${MAX_VALUE_BYTES} are allowed`, { limit: MAX_VALUE_BYTES });
+  }
+}
+
+function checkKey(key: Buffer): void {
+  if (key.length !== AES_KEY_BYTES) throw new OrkaError('INVALID_REQUEST', `an AES-256 key must be ${AES_KEY_BYTES} bytes`);
+}
+
+/** Reads the header; throws DECRYPT_FAILED when it is not an envelope of `kind`. */
+function readHeader(data: Buffer, kind: Kind): { keyId: string; header: Buffer; rest: Buffer } {
+  if (data.length < 4 || data[0] !== kind || data[1] !== VERSION) throw decryptFailed();
+  const length = data[2] as number;
+  if (length < 1 || data.length < 3 + length) throw decryptFailed();
+  const headerBytes = data.subarray(0, 3 + length);
+  return { keyId: headerBytes.subarray(3).toString('utf8'), header: headerBytes, rest: data.subarray(3 + length) };
+}
+
+function gcmSeal(key: Buffer, aad: Buffer, plaintext: Buffer, random: RandomSource): Buffer {
+  const nonce = random(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+/** Opens nonce || ciphertext || tag; any failure becomes DECRYPT_FAILED. */
+function gcmOpen(key: Buffer, aad: Buffer, body: Buffer): Buffer {
+  if (body.length < NONCE_BYTES + TAG_BYTES) throw decryptFailed();
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+  } catch (err) {
+    throw decryptFailed(err);
+  }
+}
+
+/** The label that binds a sealed value to its tenant and secret name. */
+export function sealingLabel(tenant: string, name: string): string {
+  return `${tenant}/${name}`;
+}
+
+/** Returns the id of the key that opens an envelope of any kind, or throws DECRYPT_FAILED. */
+export function envelopeKeyId(data: Buffer): string {
+  const kind = data[0];
+  if (kind !== EnvelopeKind.Sealed && kind !== EnvelopeKind.Stored && kind !== EnvelopeKind.DataKey) throw decryptFailed();
+  return readHeader(data, kind).keyId;
+}
+
+/** Seals a value for one tenant and name with the operator's public sealing key. */
+export function seal(
+  args: { publicKey: KeyObject | string; keyId: string; tenant: string; name: string; value: Buffer },
+  random: RandomSource = randomBytes,
+): Buffer {
+  checkValueSize(args.value);
+  const label = Buffer.from(sealingLabel(args.tenant, args.name), 'utf8');
+  const publicKey = typeof args.publicKey === 'string' ? createPublicKey(args.publicKey) : args.publicKey;
+  const head = header(EnvelopeKind.Sealed, args.keyId);
+  const sessionKey = random(AES_KEY_BYTES);
+  const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, sessionKey);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(wrapped.length);
+  const body = gcmSeal(sessionKey, Buffer.concat([head, label]), args.value, random);
+  sessionKey.fill(0);
+  return Buffer.concat([head, length, wrapped, body]);
+}
+
+/** Opens a sealed value; throws DECRYPT_FAILED unless it was sealed for exactly this tenant and name. */
+export function unseal(args: { privateKeys: KeyLookup<KeyObject | string>; tenant: string; name: string; sealed: Buffer }): Buffer {
+  const { keyId, header: head, rest } = readHeader(args.sealed, EnvelopeKind.Sealed);
+  const found = args.privateKeys(keyId);
+  if (found === undefined || rest.length < 2) throw decryptFailed();
+  const wrappedLength = rest.readUInt16BE(0);
+  if (rest.length < 2 + wrappedLength) throw decryptFailed();
+  const label = Buffer.from(sealingLabel(args.tenant, args.name), 'utf8');
+  let sessionKey: Buffer;
+  try {
+    const privateKey = typeof found === 'string' ? createPrivateKey(found) : found;
+    sessionKey = privateDecrypt(
+      { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label },
+      rest.subarray(2, 2 + wrappedLength),
+    );
+  } catch (err) {
+    throw decryptFailed(err);
+  }
+  if (sessionKey.length !== AES_KEY_BYTES) throw decryptFailed();
+  try {
+    return gcmOpen(sessionKey, Buffer.concat([head, label]), rest.subarray(2 + wrappedLength));
+  } finally {
+    sessionKey.fill(0);
+  }
+}
+
+/** A fresh random AES-256 data key. */
+export function generateDataKey(random: RandomSource = randomBytes): Buffer {
+  return random(AES_KEY_BYTES);
+}
+
+/** Wraps a tenant's data key under a key-encryption key; the result is bound to the tenant. */
+export function wrapDataKey(args: { kek: SymmetricKey; tenant: string; dataKey: Buffer }, random: RandomSource = randomBytes): Buffer {
+  checkKey(args.kek.key);
+  checkKey(args.dataKey);
+  const head = header(EnvelopeKind.DataKey, args.kek.id);
+  return Buffer.concat([head, gcmSeal(args.kek.key, Buffer.concat([head, Buffer.from(args.tenant, 'utf8')]), args.dataKey, random)]);
+}
+
+/** Unwraps a tenant's data key; throws DECRYPT_FAILED when it is not this tenant's or the key is unknown. */
+export function unwrapDataKey(args: { keks: KeyLookup<Buffer>; tenant: string; wrapped: Buffer }): Buffer {
+  const { keyId, header: head, rest } = readHeader(args.wrapped, EnvelopeKind.DataKey);
+  const kek = args.keks(keyId);
+  if (kek === undefined || kek.length !== AES_KEY_BYTES) throw decryptFailed();
+  const dataKey = gcmOpen(kek, Buffer.concat([head, Buffer.from(args.tenant, 'utf8')]), rest);
+  if (dataKey.length !== AES_KEY_BYTES) throw decryptFailed();
+  return dataKey;
+}
+
+function storageBinding(tenant: string, name: string, version: number): Buffer {
+  if (!Number.isSafeInteger(version) || version < 0) throw new OrkaError('INVALID_REQUEST', 'version must be a non-negative integer');
+  return Buffer.from(`${tenant}/${name}/${version}`, 'utf8');
+}
+
+/** Encrypts a value for storage under the tenant's data key, bound to tenant, name and version. */
+export function encryptValue(
+  args: { dataKey: SymmetricKey; tenant: string; name: string; version: number; value: Buffer },
+  random: RandomSource = randomBytes,
+): Buffer {
+  checkValueSize(args.value);
+  checkKey(args.dataKey.key);
+  const head = header(EnvelopeKind.Stored, args.dataKey.id);
+  const aad = Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]);
+  return Buffer.concat([head, gcmSeal(args.dataKey.key, aad, args.value, random)]);
+}
+
+/** Decrypts a stored value; throws DECRYPT_FAILED unless tenant, name, version and key all match. */
+export function decryptValue(args: { dataKeys: KeyLookup<Buffer>; tenant: string; name: string; version: number; stored: Buffer }): Buffer {
+  const { keyId, header: head, rest } = readHeader(args.stored, EnvelopeKind.Stored);
+  const key = args.dataKeys(keyId);
+  if (key === undefined || key.length !== AES_KEY_BYTES) throw decryptFailed();
+  return gcmOpen(key, Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), rest);
+}

@@ -1,0 +1,137 @@
+/**
+ * The reference syntax: `{{secrets.NAME}}`, with optional spaces inside the braces.
+ *
+ * Works on a string or on every string value inside any JSON value (object keys are left alone:
+ * a key is structure, and a secret there would end up wherever key names are shown). Any other
+ * `{{...}}` expression belongs to the workflow engine and is left exactly as it is.
+ *
+ * An expression is the text from a `{{` to the first `}}` after it; when several `{{` come before
+ * that `}}`, the last one opens it (`{{ a {{secrets.X}}` holds the reference `secrets.X`). Scanning
+ * uses indexOf/lastIndexOf over disjoint ranges, never a regular expression, so the cost is
+ * linear in the input even for hostile text such as a megabyte of `{{`.
+ *
+ * Rendering is two-phase so that every missing name is reported at once: `references()` lists
+ * the names (throwing INVALID_TEMPLATE with the position of the first malformed reference), the
+ * caller fetches their values, and `render()` substitutes them or throws SECRET_NOT_FOUND naming
+ * every missing one.
+ */
+import { OrkaError, secretNotFound } from './errors.js';
+import { checkSecretName } from './names.js';
+
+/** Nesting deeper than this is refused rather than risking the stack. */
+export const MAX_TEMPLATE_DEPTH = 128;
+
+const OPEN = '{{';
+const CLOSE = '}}';
+const PREFIX = 'secrets.';
+
+/** A reference found in a string: the secret name and where the `{{` stands. */
+interface Reference {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** Where a string sits inside a JSON value, in JSONPath-like form (`$.headers.auth`, `$[2]`). */
+type Path = string;
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+/** Finds the references of one string, calling `onReference` for each in order. */
+function scan(text: string, path: Path, onReference: (ref: Reference) => void): void {
+  let from = 0;
+  for (;;) {
+    const open = text.indexOf(OPEN, from);
+    if (open < 0) return;
+    const close = text.indexOf(CLOSE, open + OPEN.length);
+    if (close < 0) return; // no `}}` anywhere after: nothing further can be an expression
+    const start = text.lastIndexOf(OPEN, close - OPEN.length);
+    const ref = parseExpression(text, start + OPEN.length, close, path, start);
+    if (ref !== undefined) onReference({ name: ref, start, end: close + CLOSE.length });
+    from = close + CLOSE.length;
+  }
+}
+
+/** Parses the inside of one expression; returns the secret name, or undefined for a foreign expression. */
+function parseExpression(text: string, from: number, to: number, path: Path, at: number): string | undefined {
+  let a = from;
+  let b = to;
+  while (a < b && isSpace(text.charCodeAt(a))) a++;
+  while (b > a && isSpace(text.charCodeAt(b - 1))) b--;
+  if (b - a < PREFIX.length || !text.startsWith(PREFIX, a)) return undefined;
+  const name = text.slice(a + PREFIX.length, b);
+  const check = checkSecretName(name);
+  if (!check.ok) {
+    const shown = text.slice(at, Math.min(to + CLOSE.length, at + 100));
+    throw new OrkaError(
+      'INVALID_TEMPLATE',
+      `malformed secret reference ${JSON.stringify(shown)} at ${path} offset ${at}: ${check.message}`,
+      { path, offset: at, rule: check.rule },
+    );
+  }
+  return name;
+}
+
+function childPath(path: Path, key: string | number): Path {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function tooDeep(path: Path): OrkaError {
+  return new OrkaError('INVALID_TEMPLATE', `template nests deeper than ${MAX_TEMPLATE_DEPTH} levels at ${path}`, { path });
+}
+
+/** Visits every string of a JSON value with its path. */
+function eachString(value: unknown, path: Path, depth: number, visit: (s: string, path: Path) => void): void {
+  if (typeof value === 'string') return visit(value, path);
+  if (value === null || typeof value !== 'object') return;
+  if (depth >= MAX_TEMPLATE_DEPTH) throw tooDeep(path);
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => eachString(item, childPath(path, i), depth + 1, visit));
+    return;
+  }
+  for (const [key, item] of Object.entries(value)) eachString(item, childPath(path, key), depth + 1, visit);
+}
+
+/** The distinct secret names referenced anywhere in `template`, in order of first appearance. */
+export function references(template: unknown): string[] {
+  const names = new Set<string>();
+  eachString(template, '$', 0, (s, path) => scan(s, path, (ref) => names.add(ref.name)));
+  return [...names];
+}
+
+function renderString(text: string, path: Path, values: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  let last = 0;
+  scan(text, path, (ref) => {
+    parts.push(text.slice(last, ref.start), values.get(ref.name) as string);
+    last = ref.end;
+  });
+  if (last === 0) return text;
+  parts.push(text.slice(last));
+  return parts.join('');
+}
+
+function renderValue(value: unknown, path: Path, depth: number, values: ReadonlyMap<string, string>): unknown {
+  if (typeof value === 'string') return renderString(value, path, values);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_TEMPLATE_DEPTH) throw tooDeep(path);
+  if (Array.isArray(value)) return value.map((item, i) => renderValue(item, childPath(path, i), depth + 1, values));
+  // fromEntries defines own properties, so a "__proto__" key stays data and never becomes a prototype.
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, renderValue(item, childPath(path, key), depth + 1, values)]),
+  );
+}
+
+/**
+ * Replaces every `{{secrets.NAME}}` in `template` (a string or any JSON value) with its value.
+ * Throws SECRET_NOT_FOUND listing every referenced name missing from `values`, or
+ * INVALID_TEMPLATE for a malformed reference; the result has the template's shape.
+ */
+export function render<T>(template: T, values: ReadonlyMap<string, string>): T {
+  const missing = references(template).filter((name) => !values.has(name));
+  if (missing.length > 0) throw secretNotFound(missing);
+  return renderValue(template, '$', 0, values) as T;
+}

@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createRedactor, MASK, valueForms } from '../../../src/core/redact.js';
+
+const secret = 'p@ss w/rd+"q"&é';
+
+describe('createRedactor', () => {
+  const r = createRedactor([secret, 'tok_12345']);
+
+  it.each([
+    ['raw', `x=${secret};`],
+    ['JSON-escaped', JSON.stringify({ v: secret })],
+    ['URL-encoded', `https://h/?q=${encodeURIComponent(secret)}`],
+    ['form-encoded', new URLSearchParams({ q: secret }).toString()],
+    ['base64', `data ${Buffer.from(secret).toString('base64')} end`],
+    ['base64url', Buffer.from(secret).toString('base64url')],
+  ])('masks the %s form', (_form, text) => {
+    const out = r.redact(text);
+    expect(out).toContain(MASK);
+    for (const form of valueForms(secret)) expect(out).not.toContain(form);
+  });
+
+  it('masks a value inside a longer base64 blob at every alignment (Basic auth)', () => {
+    for (const user of ['u', 'us', 'usr']) {
+      const header = `Authorization: Basic ${Buffer.from(`${user}:tok_12345`).toString('base64')}`;
+      const out = r.redact(header);
+      expect(out).toContain(MASK);
+      // What is left of the blob cannot decode back to the value.
+      expect(Buffer.from(out.split('Basic ')[1]!.replace(MASK, ''), 'base64').toString()).not.toContain('tok_12345');
+    }
+  });
+
+  it('leaves text without values unchanged and merges overlapping or adjacent matches into one mask', () => {
+    expect(r.redact('nothing here')).toBe('nothing here');
+    expect(r.redact('')).toBe('');
+    const overlapping = createRedactor(['abcdef', 'cd', 'efgh']);
+    expect(overlapping.redact('xxabcdefghyy')).toBe(`xx${MASK}yy`);
+    expect(overlapping.redact('cdcd-cd')).toBe(`${MASK}-${MASK}`);
+    // A long match that starts before an earlier, already closed span still wins.
+    const nested = createRedactor(['bc', 'ef', 'abcdefg']);
+    expect(nested.redact('zabcdefgz')).toBe(`z${MASK}z`);
+  });
+
+  it('ignores empty values and masks nothing when given none', () => {
+    expect(createRedactor(['']).redact('abc')).toBe('abc');
+    expect(createRedactor([]).patternCount).toBe(0);
+  });
+
+  it('uses a custom mask', () => {
+    expect(createRedactor(['tok_12345'], '***').redact('a tok_12345 b')).toBe('a *** b');
+  });
+});
+
+/** The obvious quadratic redactor: mark every occurrence of every form, then mask each run. */
+function naiveRedact(values: string[], text: string): string {
+  const covered = new Uint8Array(text.length + 1);
+  for (const form of values.flatMap(valueForms)) {
+    for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1)) covered.fill(1, at, at + form.length);
+  }
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!covered[i]) out += text[i];
+    else if (i === 0 || !covered[i - 1]) out += MASK;
+  }
+  return out;
+}
+
+describe('properties', () => {
+  const unit = fc.constantFrom('a', 'b', 'c', '"', '%', '=', '/', '+', 'Y', 'W', 'J', 'i');
+  const value = fc.string({ unit, minLength: 1, maxLength: 8 });
+
+  it('masks exactly what the obvious quadratic algorithm masks', () => {
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 6 }), fc.array(fc.oneof(value, fc.string({ unit, maxLength: 6 })), { maxLength: 12 }), (values, chunks) => {
+        const text = chunks.join('');
+        expect(createRedactor(values).redact(text)).toBe(naiveRedact(values, text));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('leaves no raw value in the output', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 3, maxLength: 16 }), { minLength: 1, maxLength: 5 }), fc.string(), (values, filler) => {
+        const text = values.map((v) => `${filler}${v}`).join(' ');
+        const out = createRedactor(values).redact(text);
+        for (const v of values) if (!MASK.includes(v)) expect(out).not.toContain(v);
+      }),
+    );
+  });
+});

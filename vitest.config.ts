@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure code, no I/O beyond the process) and `integration` (a real
+// kube-apiserver started once per run by the global setup). `make test` runs both.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+    ],
+  },
+});

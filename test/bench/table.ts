@@ -19,7 +19,7 @@ export interface Group {
   cases: Case[];
 }
 
-interface Row {
+type Row = {
   group: string;
   case: string;
   'ops/s': string;
@@ -27,7 +27,7 @@ interface Row {
   'p99 µs': string;
   'MB/s': string;
   'vs baseline': string;
-}
+};
 
 const fmt = (n: number, digits = 1): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits));
 

@@ -11,11 +11,14 @@
  *   3       L     key id (UTF-8): which key opens it (sealing key, data key, key-encryption key)
  *
  * Sealed value (CLI -> OrkaSecret.spec.sealedValue; hybrid, as in Bitnami Sealed Secrets):
- *   3+L     2     wrapped session key length W
- *   5+L     W     RSA-OAEP-SHA256(label = "tenant/NAME") of a fresh 32-byte AES key
- *   5+L+W   12    nonce
- *   17+L+W  n     AES-256-GCM ciphertext of the value
- *   ...     16    GCM tag; additional data = header || "tenant/NAME"
+ *   3+L     2     label length B
+ *   5+L     B     label "tenant/NAME" (UTF-8), in clear so the operator can say *whom* a value
+ *                 was sealed for; authenticated below, so changing it breaks the envelope
+ *   5+L+B   2     wrapped session key length W
+ *   7+L+B   W     RSA-OAEP-SHA256(OAEP label = the label) of a fresh 32-byte AES key
+ *   7+L+B+W 12    nonce
+ *   ...     n     AES-256-GCM ciphertext of the value
+ *   ...     16    GCM tag; additional data = every byte before the wrapped-key length
  *
  * Stored value (the storage Secret; one data key per tenant):
  *   3+L     12    nonce, fresh per encryption
@@ -145,29 +148,58 @@ export function seal(
   checkValueSize(args.value);
   const label = Buffer.from(sealingLabel(args.tenant, args.name), 'utf8');
   const publicKey = typeof args.publicKey === 'string' ? createPublicKey(args.publicKey) : args.publicKey;
-  const head = header(EnvelopeKind.Sealed, args.keyId);
+  const head = Buffer.concat([header(EnvelopeKind.Sealed, args.keyId), u16(label.length), label]);
   const sessionKey = random(AES_KEY_BYTES);
   const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, sessionKey);
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(wrapped.length);
-  const body = gcmSeal(sessionKey, Buffer.concat([head, label]), args.value, random);
+  const body = gcmSeal(sessionKey, head, args.value, random);
   sessionKey.fill(0);
-  return Buffer.concat([head, length, wrapped, body]);
+  return Buffer.concat([head, u16(wrapped.length), wrapped, body]);
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** Splits a sealed value into its authenticated head (with the label) and the rest. */
+function readSealed(sealed: Buffer): { keyId: string; label: string; head: Buffer; rest: Buffer } {
+  const { keyId, header: head, rest } = readHeader(sealed, EnvelopeKind.Sealed);
+  if (rest.length < 2) throw decryptFailed();
+  const labelLength = rest.readUInt16BE(0);
+  if (rest.length < 2 + labelLength) throw decryptFailed();
+  const label = rest.subarray(2, 2 + labelLength);
+  return { keyId, label: label.toString('utf8'), head: sealed.subarray(0, head.length + 2 + labelLength), rest: rest.subarray(2 + labelLength) };
+}
+
+/**
+ * Whom a sealed value says it was sealed for. This is a claim, not a proof: it is checked only
+ * when the value is opened. It lets the operator tell "sealed for another tenant or name" apart
+ * from "damaged". Undefined when the bytes are not a sealed value.
+ */
+export function sealedFor(sealed: Buffer): { tenant: string; name: string } | undefined {
+  try {
+    const { label } = readSealed(sealed);
+    const slash = label.indexOf('/');
+    return slash < 0 ? undefined : { tenant: label.slice(0, slash), name: label.slice(slash + 1) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Opens a sealed value; throws DECRYPT_FAILED unless it was sealed for exactly this tenant and name. */
 export function unseal(args: { privateKeys: KeyLookup<KeyObject | string>; tenant: string; name: string; sealed: Buffer }): Buffer {
-  const { keyId, header: head, rest } = readHeader(args.sealed, EnvelopeKind.Sealed);
+  const { keyId, label, head, rest } = readSealed(args.sealed);
+  const expected = sealingLabel(args.tenant, args.name);
   const found = args.privateKeys(keyId);
-  if (found === undefined || rest.length < 2) throw decryptFailed();
+  if (found === undefined || label !== expected || rest.length < 2) throw decryptFailed();
   const wrappedLength = rest.readUInt16BE(0);
   if (rest.length < 2 + wrappedLength) throw decryptFailed();
-  const label = Buffer.from(sealingLabel(args.tenant, args.name), 'utf8');
   let sessionKey: Buffer;
   try {
     const privateKey = typeof found === 'string' ? createPrivateKey(found) : found;
     sessionKey = privateDecrypt(
-      { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label },
+      { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(expected, 'utf8') },
       rest.subarray(2, 2 + wrappedLength),
     );
   } catch (err) {
@@ -175,7 +207,7 @@ export function unseal(args: { privateKeys: KeyLookup<KeyObject | string>; tenan
   }
   if (sessionKey.length !== AES_KEY_BYTES) throw decryptFailed();
   try {
-    return gcmOpen(sessionKey, Buffer.concat([head, label]), rest.subarray(2 + wrappedLength));
+    return gcmOpen(sessionKey, head, rest.subarray(2 + wrappedLength));
   } finally {
     sessionKey.fill(0);
   }

@@ -8,6 +8,7 @@ import {
   generateDataKey,
   MAX_VALUE_BYTES,
   seal,
+  sealedFor,
   unseal,
   unwrapDataKey,
   wrapDataKey,
@@ -86,6 +87,16 @@ describe('sealed values', () => {
 
   it('fails on any changed byte of any field, and on any truncation', () => {
     expectTamperProof(sealed, (b) => open(b));
+  });
+
+  it('says whom it was sealed for, a claim that opening checks', () => {
+    expect(sealedFor(sealed)).toEqual({ tenant: 'acme', name: 'API_KEY' });
+    expect(sealedFor(Buffer.from('garbage'))).toBeUndefined();
+    // Rewriting the clear label to another name makes the envelope unopenable for both names.
+    const relabelled = Buffer.from(sealed.toString('latin1').replace('acme/API_KEY', 'acme/API_KEZ'), 'latin1');
+    expect(sealedFor(relabelled)).toEqual({ tenant: 'acme', name: 'API_KEZ' });
+    expectDecryptFailed(() => open(relabelled, 'acme', 'API_KEZ'));
+    expectDecryptFailed(() => open(relabelled));
   });
 
   it('refuses values over the size limit', () => {

@@ -9,8 +9,10 @@
 set -euo pipefail
 
 K8S_VERSION=1.20.2
+# Bumped whenever the build recipe changes, so that caches of an older recipe are rebuilt.
+RECIPE=2
 CACHE="${ORKA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orka-secrets}"
-out="$CACHE/k8s-$K8S_VERSION"
+out="$CACHE/k8s-$K8S_VERSION-r$RECIPE"
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 log() { echo "k8s-binaries: $*" >&2; }
 
@@ -24,12 +26,13 @@ apt_install() { # installs the missing Debian packages among $@
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-apt_install etcd-server
+apt_install etcd-server etcd-client util-linux   # etcdctl for the canary tests; setpriv (util-linux) so test processes die with their parent
+command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done
 if [ "$complete" -eq 1 ]; then echo "$out"; exit 0; fi
 
-apt_install golang-go rsync dpkg-dev ca-certificates
+apt_install golang-go rsync dpkg-dev ca-certificates golang-github-modern-go-reflect2-dev
 if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   log "adding a deb-src entry for bookworm (the source package is needed, not a binary)"
   cat > /etc/apt/sources.list.d/orka-secrets-src.sources <<SRC
@@ -57,12 +60,18 @@ if [ ! -d "$src" ]; then
   mv "$tmp"/* "$src"; rmdir "$tmp"
 fi
 cd "$src"
+# Kubernetes 1.20 vendors reflect2 1.0.1, which walks Go maps through runtime internals that
+# changed in Go 1.18: built with Debian's Go 1.19, kube-apiserver dies with SIGSEGV in
+# mapiterinit on the first custom resource it serializes. reflect2 1.0.2 (Debian's
+# golang-github-modern-go-reflect2-dev) is the upstream fix, same API.
+log "replacing vendored reflect2 1.0.1 with Debian's 1.0.2 (Go >= 1.18 fix)"
+rsync -a --delete --exclude='*_test.go' /usr/share/gocode/src/github.com/modern-go/reflect2/ vendor/github.com/modern-go/reflect2/
 mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
 log "building ${bins[*]} $K8S_VERSION with $(go version | cut -d' ' -f3) (about 5 minutes on 2 cores)"
 start=$(date +%s)
 what=""; for b in "${bins[@]}"; do what="$what cmd/$b"; done
 gohome=$(mktemp -d)
-env GOPATH="$src/.go" CGO_ENABLED=0 HOME="$gohome" GOFLAGS=-mod=vendor make WHAT="${what# }" >&2
+env GOPATH="$src/.go" CGO_ENABLED=0 HOME="$gohome" make WHAT="${what# }" >&2
 rm -rf "$gohome"
 mkdir -p "$out.tmp"
 for b in "${bins[@]}"; do cp "_output/bin/$b" "$out.tmp/$b"; done

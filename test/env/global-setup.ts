@@ -1,0 +1,48 @@
+/**
+ * Vitest global setup of the integration suite: one real control plane per run, shared by every
+ * test file (each test makes its own namespaces). Its coordinates reach tests via `inject`.
+ */
+import { execFileSync } from 'node:child_process';
+import type { TestProject } from 'vitest/node';
+import { startControlPlane } from './controlplane.js';
+
+/** What tests receive through `inject('controlPlane')`. */
+export interface ProvidedControlPlane {
+  kubeconfigPath: string;
+  server: string;
+  adminToken: string;
+  caPem: string;
+  etcdUrl: string;
+  binDir: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    controlPlane: ProvidedControlPlane;
+  }
+}
+
+/** The directory of the Kubernetes binaries, building them on first use (about 5 minutes once). */
+export function kubernetesBinDir(): string {
+  if (process.env.ORKA_K8S_BIN) return process.env.ORKA_K8S_BIN;
+  return execFileSync('hack/k8s-binaries.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const binDir = kubernetesBinDir();
+  const started = Date.now();
+  const cp = await startControlPlane({ binDir, log: (line) => console.log(`[control plane] ${line}`) });
+  console.log(`[control plane] up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  project.provide('controlPlane', {
+    kubeconfigPath: cp.kubeconfigPath,
+    server: cp.server,
+    adminToken: cp.adminToken,
+    caPem: cp.caPem,
+    etcdUrl: cp.etcdUrl,
+    binDir,
+  });
+  return async () => {
+    await cp.stop();
+    console.log('[control plane] stopped');
+  };
+}

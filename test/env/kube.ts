@@ -1,0 +1,109 @@
+/**
+ * Helpers for integration tests against the real control plane: clients, tenant namespaces,
+ * service accounts with real tokens (TokenRequest API), the CRD, and kubectl.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  ApiextensionsV1Api,
+  AuthenticationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1CustomResourceDefinition,
+  type V1TokenReviewStatus,
+} from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import type { ProvidedControlPlane } from './global-setup.js';
+
+/** The label that makes a namespace a tenant. */
+export const TENANT_LABEL = 'orka.io/tenant';
+/** Path of the CRD manifest. */
+export const CRD_PATH = 'crds/orkasecret.yaml';
+
+/** A KubeConfig for the admin of the control plane. */
+export function adminKubeConfig(cp: Pick<ProvidedControlPlane, 'kubeconfigPath'>): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  return kc;
+}
+
+/** A DNS-label-safe unique name. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates a namespace; with `tenant` it carries the tenant label. Returns its name. */
+export async function createNamespace(kc: KubeConfig, options: { prefix?: string; tenant?: string } = {}): Promise<string> {
+  const name = uniqueName(options.prefix ?? 'ns');
+  await kc.makeApiClient(CoreV1Api).createNamespace({
+    body: { metadata: { name, labels: options.tenant === undefined ? {} : { [TENANT_LABEL]: options.tenant } } },
+  });
+  return name;
+}
+
+/** Creates a ServiceAccount (no controller-manager runs to make them). */
+export async function createServiceAccount(kc: KubeConfig, namespace: string, name: string): Promise<void> {
+  await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+}
+
+/** A real, signed service-account token for `audience`, from the TokenRequest API. */
+export async function requestToken(
+  kc: KubeConfig,
+  args: { namespace: string; serviceAccount: string; audience: string; expirationSeconds?: number },
+): Promise<string> {
+  const result = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: args.serviceAccount,
+    namespace: args.namespace,
+    body: { spec: { audiences: [args.audience], expirationSeconds: args.expirationSeconds ?? 600 } },
+  });
+  const token = result.status?.token;
+  if (!token) throw new Error('TokenRequest returned no token');
+  return token;
+}
+
+/** Asks the apiserver to review a token for the given audiences. */
+export async function reviewToken(kc: KubeConfig, token: string, audiences: string[]): Promise<V1TokenReviewStatus> {
+  const review = await kc.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences } } });
+  return review.status ?? {};
+}
+
+/** The CRD manifest as an object. */
+export function crdManifest(): V1CustomResourceDefinition {
+  return parse(readFileSync(CRD_PATH, 'utf8')) as V1CustomResourceDefinition;
+}
+
+/** Installs (or updates) the OrkaSecret CRD and waits until it is Established. */
+export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1CustomResourceDefinition> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const body = crdManifest();
+  const name = body.metadata?.name as string;
+  try {
+    const existing = await api.readCustomResourceDefinition({ name });
+    body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
+    await api.replaceCustomResourceDefinition({ name, body });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+    await api.createCustomResourceDefinition({ body });
+  }
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const crd = await api.readCustomResourceDefinition({ name });
+    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return crd;
+    if (Date.now() > until) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Result of a kubectl run. */
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs kubectl against the control plane. */
+export function kubectl(cp: Pick<ProvidedControlPlane, 'kubeconfigPath'>, args: string[], input?: string): KubectlResult {
+  const res = spawnSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+  return { code: res.status ?? -1, stdout: res.stdout ?? '', stderr: res.stderr ?? '' };
+}

@@ -1,0 +1,110 @@
+/**
+ * Runs the operator as a real process (node + tsx on src/operator/main.ts) against the test
+ * control plane, capturing every log line so tests can wait on them and search them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { seal } from '../../src/core/envelope.js';
+import { sealingKeyIdOf } from '../../src/operator/keyring.js';
+import { CERT_CONFIGMAP } from '../../src/operator/keys.js';
+import { freePort } from './controlplane.js';
+
+/** A running operator process. */
+export interface OperatorProcess {
+  identity: string;
+  port: number;
+  proc: ChildProcess;
+  /** Every line written to stdout and stderr so far. */
+  logs: string[];
+  exited: Promise<number | null>;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM (graceful) or SIGKILL; resolves when the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts the operator with the given extra environment. */
+export async function startOperator(args: { kubeconfigPath: string; namespace: string; identity: string; env?: Record<string, string> }): Promise<OperatorProcess> {
+  const port = await freePort();
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'src/operator/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ORKA_KUBECONFIG: args.kubeconfigPath,
+      ORKA_NAMESPACE: args.namespace,
+      ORKA_POD_NAME: args.identity,
+      ORKA_HTTP_ADDRESS: '127.0.0.1',
+      ORKA_HTTP_PORT: String(port),
+      ORKA_LOG_LEVEL: 'debug',
+      ORKA_LEASE_DURATION: '4s',
+      ORKA_LEASE_RENEW_DEADLINE: '3s',
+      ORKA_LEASE_RETRY_PERIOD: '500ms',
+      ...args.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const listeners = new Set<() => void>();
+  for (const stream of [proc.stdout, proc.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      logs.push(...lines.filter((l) => l.length > 0));
+      for (const l of listeners) l();
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const waitForLog = (pattern: RegExp, timeoutMs = 30_000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const hit = logs.find((l) => pattern.test(l));
+        if (hit === undefined) return false;
+        listeners.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`operator ${args.identity}: no log line matching ${pattern} in ${timeoutMs} ms; last lines:\n${logs.slice(-15).join('\n')}`));
+      }, timeoutMs);
+      if (!check()) listeners.add(check);
+    });
+  return {
+    identity: args.identity,
+    port,
+    proc,
+    logs,
+    exited,
+    waitForLog,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return await exited;
+    },
+  };
+}
+
+/** Polls until `fn` returns a value that is not undefined (or throws the last error). */
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Seals a value for a namespace and secret name with the certificate the operator published. */
+export async function sealWithPublishedCert(kc: KubeConfig, operatorNamespace: string, tenant: string, name: string, value: string): Promise<string> {
+  const cm = await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: operatorNamespace });
+  const certPem = cm.data?.['cert.pem'] as string;
+  return seal({ publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem), tenant, name, value: Buffer.from(value) }).toString('base64');
+}

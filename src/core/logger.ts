@@ -43,10 +43,10 @@ export const REDACT_PATHS: readonly string[] = [
 export function createLogger(options: { name: string; level?: string }, destination?: DestinationStream): Logger {
   return pino(
     {
-      name: options.name,
       level: options.level ?? 'info',
       redact: { paths: [...REDACT_PATHS], censor: '[REDACTED]' },
-      base: { component: options.name },
+      // `service` names the process; children add `component` (one key each, no duplicates).
+      base: { service: options.name },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

@@ -19,7 +19,7 @@ describe('createLogger', () => {
     const out = capture();
     createLogger({ name: 'operator' }, out.stream).child({ key: 'acme/api-key' }).info({ version: 3 }, 'stored');
     const [line] = out.lines();
-    expect(line).toMatchObject({ level: 'info', component: 'operator', key: 'acme/api-key', version: 3, msg: 'stored' });
+    expect(line).toMatchObject({ level: 'info', service: 'operator', key: 'acme/api-key', version: 3, msg: 'stored' });
     expect(String(line?.time)).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 

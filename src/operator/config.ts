@@ -1,0 +1,33 @@
+/**
+ * The operator's configuration: ORKA_* environment variables (see the README's table, which
+ * `configDocs(operatorEnv)` generates).
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { duration, integer, list, logLevel, parseEnv, port } from '../core/config.js';
+
+/** Every variable the operator reads. */
+export const operatorEnv = z.object({
+  ORKA_LOG_LEVEL: logLevel().describe('Log level: fatal, error, warn, info, debug, trace or silent.'),
+  ORKA_NAMESPACE: z.string().default('orka-system').describe('Namespace of the operator: holds its keys, data keys, lease and sealing certificate.'),
+  ORKA_KUBECONFIG: z.string().optional().describe('Path of a kubeconfig to run outside a cluster; unset: in-cluster config (or $KUBECONFIG).'),
+  ORKA_POD_NAME: z.string().default(hostname()).describe('Identity of this replica in the leader lease (the pod name).'),
+  ORKA_WATCH_NAMESPACES: list().describe('Comma-separated namespaces whose OrkaSecrets to reconcile; empty: all namespaces.'),
+  ORKA_WORKERS: integer(4, 1, 64).describe('Reconciles run in parallel.'),
+  ORKA_RESYNC_PERIOD: duration('10m').describe('Every OrkaSecret is reconciled again this often, to catch anything a watch missed.'),
+  ORKA_KEY_ROTATION_PERIOD: duration('90d').describe('Make a new active key-encryption key and sealing key this often (old keys keep opening old data).'),
+  ORKA_LEASE_DURATION: duration('15s').describe('How long a leader lease lasts without renewal before another replica may take over.'),
+  ORKA_LEASE_RENEW_DEADLINE: duration('10s').describe('A leader that could not renew for this long steps down.'),
+  ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),
+  ORKA_HTTP_ADDRESS: z.string().default('0.0.0.0').describe('Address of the HTTP server (/healthz, /readyz, /metrics, /v1/cert.pem).'),
+  ORKA_HTTP_PORT: port(8080).describe('Port of the HTTP server.'),
+  ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
+});
+
+/** The parsed configuration. */
+export type OperatorConfig = z.output<typeof operatorEnv>;
+
+/** Parses the operator's configuration; throws one INVALID_CONFIG error listing every problem. */
+export function loadOperatorConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
+  return parseEnv(operatorEnv, env);
+}

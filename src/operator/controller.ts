@@ -1,0 +1,279 @@
+/**
+ * The reconciler: informers feed a work queue of OrkaSecret keys; workers (on the leader only)
+ * run gather -> decide (pure, ./decide.ts) -> apply for each key.
+ *
+ * gather reads only informer caches and does the crypto that classifies the inputs (unseal the
+ * incoming value, decrypt the stored one); apply is the only place that writes to the API, and
+ * it writes each thing at most once per reconcile: the storage Secret, the status (only when
+ * changed), the Events.
+ */
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
+import { decryptValue, encryptValue, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
+import { isOrkaError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { checkObjectName, toSecretName } from '../core/names.js';
+import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
+import type { EventRecorder } from './kube/events.js';
+import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from './kube/informers.js';
+import type { KeyStore } from './keys.js';
+import type { OperatorMetrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+import { GROUP, objectKey, PLURAL, splitKey, STORAGE_FOR_LABEL, storageName, TENANT_LABEL, VERSION, type OrkaSecret } from './resource.js';
+import { isStorageSecret, readStorage, storageSecret } from './storage.js';
+
+/** Settings of the controller. */
+export interface ControllerOptions {
+  workers: number;
+  /** Namespaces to watch; empty: all. */
+  namespaces: readonly string[];
+  /** Every object is queued again this often, to catch anything a watch missed (seconds). */
+  resyncPeriod: number;
+  log: Logger;
+  now?: () => Date;
+}
+
+function code(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+/** Whether a namespace takes part (carries a non-empty tenant label). */
+export function isTenantNamespace(ns: V1Namespace | undefined): boolean {
+  return (ns?.metadata?.labels?.[TENANT_LABEL] ?? '') !== '';
+}
+
+/** Reconciles OrkaSecrets into encrypted storage. */
+export class Controller {
+  /** Replaced at each start of the workers: a queue that was shut down stays shut. */
+  queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+  readonly orkaSecrets: Watched<OrkaSecret>;
+  readonly namespaces: Watched<V1Namespace>;
+  readonly secrets: Watched<V1Secret>;
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private workers: Array<Promise<void>> = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly keys: KeyStore,
+    private readonly events: EventRecorder,
+    private readonly metrics: OperatorMetrics,
+    private readonly options: ControllerOptions,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.orkaSecrets = watchOrkaSecrets(kc, options.log, options.namespaces);
+    this.namespaces = watchNamespaces(kc, options.log);
+    this.secrets = watchSecrets(kc, options.log, { namespaces: options.namespaces });
+    this.wire();
+    metrics.onCollect(() => {
+      metrics.queueDepth.set(this.queue.length);
+      metrics.storedByTenant.reset();
+      for (const secret of this.secrets.list()) {
+        if (isStorageSecret(secret)) metrics.storedByTenant.inc({ tenant: secret.metadata?.namespace ?? '' });
+      }
+    });
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  private wire(): void {
+    const enqueue = (o: { metadata?: { name?: string; namespace?: string } }) => {
+      if (o.metadata?.name && o.metadata.namespace) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
+    };
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      this.orkaSecrets.on(verb, enqueue);
+      // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
+      this.namespaces.on(verb, (ns) => {
+        for (const o of this.orkaSecrets.list(ns.metadata?.name)) enqueue(o);
+      });
+      this.secrets.on(verb, (secret) => this.onSecret(secret));
+    }
+  }
+
+  /** A storage Secret changed (or vanished): its OrkaSecret; a source Secret changed: its users. */
+  private onSecret(secret: V1Secret): void {
+    const namespace = secret.metadata?.namespace;
+    const name = secret.metadata?.name;
+    if (namespace === undefined || name === undefined) return;
+    if (isStorageSecret(secret)) {
+      this.queue.add(objectKey(namespace, secret.metadata?.labels?.[STORAGE_FOR_LABEL] as string));
+      return;
+    }
+    for (const o of this.orkaSecrets.list(namespace)) {
+      if (o.spec?.valueFrom?.secretKeyRef?.name === name) this.queue.add(objectKey(namespace, o.metadata.name));
+    }
+  }
+
+  /** Resolves when every cache has been filled once. */
+  async synced(): Promise<void> {
+    await Promise.all([this.orkaSecrets.synced, this.namespaces.synced, this.secrets.synced]);
+  }
+
+  /** Leader: starts the workers and the periodic resync. */
+  startWorkers(): void {
+    if (this.running) return;
+    this.running = true;
+    this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+    this.resyncAll();
+    this.resyncTimer = setInterval(() => this.resyncAll(), this.options.resyncPeriod * 1000);
+    this.resyncTimer.unref();
+    this.workers = Array.from({ length: this.options.workers }, () => this.work());
+  }
+
+  private resyncAll(): void {
+    for (const o of this.orkaSecrets.list()) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
+    // Storage whose OrkaSecret was deleted while no operator ran.
+    for (const s of this.secrets.list()) if (isStorageSecret(s)) this.onSecret(s);
+  }
+
+  /** Stops taking work and waits for the reconciles in flight. */
+  async stopWorkers(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutDown();
+    await this.queue.drained();
+    await Promise.all(this.workers);
+    this.running = false;
+  }
+
+  /** Stops the informers. */
+  async stop(): Promise<void> {
+    await this.stopWorkers();
+    await Promise.all([this.orkaSecrets.stop(), this.namespaces.stop(), this.secrets.stop()]);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const log = this.options.log.child({ key });
+      const end = this.metrics.reconcileDuration.startTimer();
+      try {
+        const plan = await this.reconcile(key, log);
+        this.metrics.reconciles.inc({ result: plan.outcome });
+        this.queue.forget(key);
+      } catch (err) {
+        this.metrics.reconciles.inc({ result: 'Error' });
+        const delay = this.queue.addRateLimited(key);
+        const detail = isOrkaError(err) ? { code: err.code, message: err.message } : { message: (err as Error).message, status: code(err) };
+        log.warn({ err: detail, retryInMs: delay }, 'reconcile failed; will retry');
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** One reconcile of one key: gather, decide, apply. */
+  async reconcile(key: string, log: Logger): Promise<Plan> {
+    const observed = await this.gather(key);
+    const plan = decide(observed);
+    await this.apply(key, plan, log);
+    return plan;
+  }
+
+  private async gather(key: string): Promise<Observed & { object?: Observed['object'] & { raw: OrkaSecret } }> {
+    const { namespace, name } = splitKey(key);
+    const raw = this.orkaSecrets.get(name, namespace);
+    const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
+    const nameCheck = checkObjectName(name);
+    const secretName = nameCheck.ok ? ({ ok: true, name: toSecretName(name) } as const) : ({ ok: false, message: `${nameCheck.message} (an OrkaSecret's name is its secret name in lower case with - for _)` } as const);
+    const isTenant = isTenantNamespace(this.namespaces.get(namespace));
+    const stored = await this.storedValue(namespace, name, secretName.ok ? secretName.name : undefined);
+    const incoming: Incoming =
+      object !== undefined && secretName.ok && isTenant ? this.incoming(object, secretName.name) : { kind: 'none' };
+    return {
+      namespace,
+      object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status, raw: object },
+      secretName,
+      isTenant,
+      incoming,
+      ...(stored === undefined ? {} : { stored }),
+      now: this.now(),
+    };
+  }
+
+  private async storedValue(namespace: string, objectName: string, secretName: string | undefined): Promise<Stored | undefined> {
+    const secret = this.secrets.get(storageName(objectName), namespace);
+    if (secret === undefined || !isStorageSecret(secret)) return undefined;
+    const content = readStorage(secret);
+    if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
+    try {
+      const dataKey = await this.keys.dataKey(namespace, { create: false });
+      if (dataKey === undefined) return { version: content.version, undecryptable: true };
+      const value = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
+      return { version: content.version, value };
+    } catch (err) {
+      if (isOrkaError(err, 'DECRYPT_FAILED')) return { version: content.version, undecryptable: true };
+      throw err;
+    }
+  }
+
+  private incoming(object: OrkaSecret, secretName: string): Incoming {
+    const spec = object.spec ?? {};
+    const namespace = object.metadata.namespace;
+    if (spec.sealedValue !== undefined) {
+      const sealed = Buffer.from(spec.sealedValue, 'base64');
+      const claim = sealedFor(sealed);
+      if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { kind: 'sealed-for-other', ...claim };
+      try {
+        const ring = this.keys.requireRing();
+        return { kind: 'value', value: unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' };
+      } catch (err) {
+        if (isOrkaError(err, 'DECRYPT_FAILED')) return { kind: 'undecryptable' };
+        throw err;
+      }
+    }
+    const ref = spec.valueFrom?.secretKeyRef;
+    if (ref !== undefined) {
+      const source = this.secrets.get(ref.name, namespace);
+      if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
+      const data = source.data?.[ref.key];
+      if (data === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'key' };
+      const value = Buffer.from(data, 'base64');
+      if (value.length > MAX_VALUE_BYTES) return { kind: 'too-large', bytes: value.length, limit: MAX_VALUE_BYTES };
+      return { kind: 'value', value, source: 'valueFrom' };
+    }
+    return { kind: 'none' };
+  }
+
+  private async apply(key: string, plan: Plan, log: Logger): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const object = this.orkaSecrets.get(name, namespace);
+    const existing = this.secrets.get(storageName(name), namespace);
+    if (plan.storage.op === 'delete') {
+      try {
+        await this.core.deleteNamespacedSecret({ name: storageName(name), namespace });
+        log.info('OrkaSecret gone: storage deleted');
+      } catch (err) {
+        if (code(err) !== 404) throw err;
+      }
+      return;
+    }
+    if (object === undefined) return;
+    if (plan.storage.op === 'write') {
+      const secretName = toSecretName(name);
+      const dataKey = await this.keys.dataKey(namespace, { create: true });
+      if (dataKey === undefined) throw new Error('no data key');
+      const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
+      const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
+      // create when our cache has none, replace (with its resourceVersion) when it has one: a
+      // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
+      if (existing === undefined) await this.core.createNamespacedSecret({ namespace, body });
+      else await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
+      log.info({ version: plan.storage.version }, 'value stored');
+    }
+    if (plan.status !== undefined) {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status: plan.status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    }
+    const now = this.now();
+    for (const event of plan.events) await this.events.record(object, event, now);
+    if (plan.events.length > 0) log.info({ outcome: plan.outcome }, plan.events.map((e) => e.reason).join(', '));
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The reconcile decision, pure: what the operator should do for one OrkaSecret, given what
+ * `gather` observed. No I/O, no clock of its own, no crypto: the caller hands in the value it
+ * opened (or why it could not) and the value currently stored.
+ *
+ * Level-based: the same observation always gives the same plan, and applying a plan and
+ * observing again gives an empty plan.
+ */
+import { referenceOf } from '../core/names.js';
+import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
+
+/** What the new value is, as far as gather could tell. */
+export type Incoming =
+  | { kind: 'none' }
+  | { kind: 'value'; value: Buffer; source: 'sealedValue' | 'valueFrom' }
+  | { kind: 'sealed-for-other'; tenant: string; name: string }
+  | { kind: 'undecryptable' }
+  | { kind: 'too-large'; bytes: number; limit: number }
+  | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' };
+
+/** The value stored now, if any. */
+export type Stored = { version: number; value: Buffer } | { version: number; undecryptable: true };
+
+/** Everything decide needs. */
+export interface Observed {
+  namespace: string;
+  /** undefined: the OrkaSecret is gone (or being deleted). */
+  object?: { generation: number; status?: OrkaSecretStatus };
+  /** The secret name, or the reason the object name maps to none. */
+  secretName: { ok: true; name: string } | { ok: false; message: string };
+  isTenant: boolean;
+  incoming: Incoming;
+  stored?: Stored;
+  now: Date;
+}
+
+/** An Event to record on the OrkaSecret. */
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: Reason;
+  message: string;
+}
+
+/** What apply should do. */
+export interface Plan {
+  storage: { op: 'keep' } | { op: 'write'; version: number; value: Buffer } | { op: 'delete' };
+  /** The new status, only when it differs from the current one. */
+  status?: OrkaSecretStatus;
+  events: PlannedEvent[];
+  /** The reason of the Ready condition (or "Deleted"), for metrics and logs. */
+  outcome: Reason | 'Deleted' | 'Gone';
+}
+
+interface Verdict {
+  ready: boolean;
+  reason: Reason;
+  message: string;
+  warning: boolean;
+}
+
+function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
+  if (!o.secretName.ok) {
+    return { verdict: { ready: false, reason: Reason.InvalidName, message: o.secretName.message, warning: true } };
+  }
+  const name = o.secretName.name;
+  if (!o.isTenant) {
+    return {
+      verdict: { ready: false, reason: Reason.NotATenant, message: `namespace ${o.namespace} is not a tenant: it needs the label orka.io/tenant`, warning: true },
+    };
+  }
+  const incoming = o.incoming;
+  switch (incoming.kind) {
+    case 'value': {
+      const unchanged = o.stored !== undefined && 'value' in o.stored && o.stored.value.equals(incoming.value);
+      const storedMessage = `the value from ${incoming.source} is stored; reference it as ${referenceOf(name)}`;
+      return { verdict: { ready: true, reason: Reason.Stored, message: storedMessage, warning: false }, ...(unchanged ? {} : { write: incoming.value }) };
+    }
+    case 'none':
+      if (o.stored === undefined) {
+        return { verdict: { ready: false, reason: Reason.NoValue, message: 'no value yet: set spec.sealedValue or spec.valueFrom.secretKeyRef', warning: true } };
+      }
+      if ('undecryptable' in o.stored) {
+        return { verdict: { ready: false, reason: Reason.DecryptFailed, message: 'the stored value cannot be decrypted with the keys this operator has', warning: true } };
+      }
+      return { verdict: { ready: true, reason: Reason.Stored, message: `the stored value is kept; reference it as ${referenceOf(name)}`, warning: false } };
+    case 'sealed-for-other':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.SealedForAnotherSecret,
+          message: `spec.sealedValue was sealed for ${incoming.name} in ${incoming.tenant}, not for ${name} in ${o.namespace}; seal the value again for this namespace and name (nothing was stored)`,
+          warning: true,
+        },
+      };
+    case 'undecryptable':
+      return {
+        verdict: { ready: false, reason: Reason.DecryptFailed, message: 'spec.sealedValue could not be opened: it is damaged, or sealed with a key this operator does not have (nothing was stored)', warning: true },
+      };
+    case 'too-large':
+      return { verdict: { ready: false, reason: Reason.ValueTooLarge, message: `the value is ${incoming.bytes} bytes; at most ${incoming.limit} are allowed (nothing was stored)`, warning: true } };
+    case 'source-missing':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.SourceNotFound,
+          message:
+            incoming.missing === 'secret'
+              ? `Secret ${incoming.secret} does not exist in namespace ${o.namespace}; the value is taken when it appears`
+              : `Secret ${incoming.secret} has no key ${incoming.key}; the value is taken when it appears`,
+          warning: true,
+        },
+      };
+  }
+}
+
+function sameCondition(a: Condition | undefined, b: Condition): boolean {
+  return a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message;
+}
+
+/** Decides what to do for one OrkaSecret. */
+export function decide(o: Observed): Plan {
+  if (o.object === undefined) {
+    return o.stored === undefined
+      ? { storage: { op: 'keep' }, events: [], outcome: 'Gone' }
+      : { storage: { op: 'delete' }, events: [], outcome: 'Deleted' };
+  }
+  const { verdict, write } = verdictFor(o);
+  const current = o.object.status ?? {};
+  const storedVersion = o.stored?.version ?? 0;
+  const version = write ? Math.max(storedVersion, current.version ?? 0) + 1 : o.stored !== undefined ? storedVersion : current.version;
+  const previous = current.conditions?.find((c) => c.type === READY);
+  const condition: Condition = {
+    type: READY,
+    status: verdict.ready ? 'True' : 'False',
+    reason: verdict.reason,
+    message: verdict.message,
+    lastTransitionTime: o.now.toISOString(),
+    observedGeneration: o.object.generation,
+  };
+  const conditionChanged = !sameCondition(previous, condition);
+  if (!conditionChanged && previous !== undefined) condition.lastTransitionTime = previous.lastTransitionTime;
+
+  const status: OrkaSecretStatus = {
+    ...current,
+    conditions: [...(current.conditions ?? []).filter((c) => c.type !== READY), condition],
+    observedGeneration: o.object.generation,
+  };
+  if (o.secretName.ok) {
+    status.secretName = o.secretName.name;
+    status.reference = referenceOf(o.secretName.name);
+  }
+  if (version !== undefined) status.version = version;
+  if (write) status.valueUpdatedAt = o.now.toISOString();
+
+  const events: PlannedEvent[] = [];
+  if (write) {
+    events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
+  } else if (conditionChanged) {
+    events.push({ type: verdict.warning ? 'Warning' : 'Normal', reason: verdict.reason, message: verdict.message });
+  }
+  return {
+    storage: write ? { op: 'write', version: version as number, value: write } : { op: 'keep' },
+    ...(statusEquals(current, status) ? {} : { status }),
+    events,
+    outcome: verdict.reason,
+  };
+}
+
+/** Deep equality of two statuses (JSON-shaped data). */
+export function statusEquals(a: OrkaSecretStatus, b: OrkaSecretStatus): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
+  );
+}

@@ -1,0 +1,228 @@
+/**
+ * Owner of the operator's keys in Kubernetes: the key ring Secret, the tenants' data-key
+ * Secrets (both in the operator's namespace), and the published sealing certificate.
+ *
+ * Every replica watches them and keeps the ring and unwrapped data keys in memory; only the
+ * leader creates, rotates and re-wraps.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../core/envelope.js';
+import { OrkaError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { watchSecrets, type Watched } from './kube/informers.js';
+import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, rotateKeyRing, type KeyRing } from './keyring.js';
+import { DATA_KEY_LABEL, dataKeySecretName, MANAGED_BY, MANAGED_BY_LABEL } from './resource.js';
+
+/** Name of the key ring Secret in the operator's namespace. */
+export const KEYS_SECRET = 'orka-secrets-keys';
+/** Name of the ConfigMap with the public sealing certificate. */
+export const CERT_CONFIGMAP = 'orka-secrets-sealing-cert';
+const ROLE_LABEL = 'orka.io/role';
+const WRAPPED = 'wrapped';
+
+function code(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+function b64(secret: V1Secret | undefined, key: string): Buffer | undefined {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64');
+}
+
+/** The keys of the operator. */
+export class KeyStore {
+  private readonly api: CoreV1Api;
+  private readonly secrets: Watched<V1Secret>;
+  private loaded: { resourceVersion: string; ring: KeyRing } | undefined;
+  private readonly dataKeys = new Map<string, { resourceVersion: string; key: SymmetricKey }>();
+
+  constructor(
+    kc: KubeConfig,
+    private readonly options: { namespace: string; log: Logger; now?: () => Date },
+  ) {
+    this.api = kc.makeApiClient(CoreV1Api);
+    this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /** Resolves when the cache holds the operator namespace's Secrets. */
+  get synced(): Promise<void> {
+    return this.secrets.synced;
+  }
+
+  /** Stops watching. */
+  stop(): Promise<void> {
+    return this.secrets.stop();
+  }
+
+  /** Calls `fn` whenever the key ring Secret is added or changes. */
+  onChange(fn: () => void): void {
+    for (const verb of ['add', 'update'] as const) {
+      this.secrets.on(verb, (s) => {
+        if (s.metadata?.name === KEYS_SECRET) fn();
+      });
+    }
+  }
+
+  /** An annotation of the key ring Secret, as last seen. */
+  annotation(name: string): string | undefined {
+    return this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata?.annotations?.[name];
+  }
+
+  /** The ring as last seen, or undefined before the leader made one. */
+  ring(): KeyRing | undefined {
+    const secret = this.secrets.get(KEYS_SECRET, this.options.namespace);
+    const json = b64(secret, KEYRING_DATA_KEY);
+    if (secret === undefined || json === undefined) return undefined;
+    const version = secret.metadata?.resourceVersion ?? '';
+    if (this.loaded?.resourceVersion !== version) this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
+    return this.loaded.ring;
+  }
+
+  /** The ring, or UPSTREAM_UNAVAILABLE (retryable) while there is none yet. */
+  requireRing(): KeyRing {
+    const ring = this.ring();
+    if (ring === undefined) throw new OrkaError('UPSTREAM_UNAVAILABLE', 'the key ring is not loaded yet');
+    return ring;
+  }
+
+  /** Leader: makes the key ring if there is none, and publishes the sealing certificate. */
+  async ensure(): Promise<KeyRing> {
+    const { namespace, log } = this.options;
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+    } catch (err) {
+      if (code(err) !== 404) throw err;
+      log.info('no key ring yet: generating a key-encryption key and a sealing key pair');
+      const data = createKeyRing(this.now());
+      try {
+        secret = await this.api.createNamespacedSecret({ namespace, body: this.ringSecret(JSON.stringify(data)) });
+        log.info({ kekId: data.activeKek, sealingKeyId: data.activeSealing }, 'key ring created');
+      } catch (createErr) {
+        if (code(createErr) !== 409) throw createErr;
+        secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+      }
+    }
+    const ring = loadKeyRing(parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8')));
+    await this.publishCertificate(ring);
+    return ring;
+  }
+
+  private ringSecret(json: string, resourceVersion?: string): V1Secret {
+    return {
+      metadata: {
+        name: KEYS_SECRET,
+        namespace: this.options.namespace,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'keyring' },
+        annotations: { 'orka.io/warning': 'Losing this Secret loses every stored value. Back it up; see the README.' },
+        ...(resourceVersion === undefined ? {} : { resourceVersion }),
+      },
+      type: 'Opaque',
+      data: { [KEYRING_DATA_KEY]: Buffer.from(json).toString('base64') },
+    };
+  }
+
+  /** Writes the active sealing certificate where any authenticated user may read it. */
+  async publishCertificate(ring: KeyRing): Promise<void> {
+    const { namespace } = this.options;
+    const active = ring.activeSealing();
+    const body = {
+      metadata: { name: CERT_CONFIGMAP, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+      data: { 'cert.pem': active.certPem, keyId: active.id },
+    };
+    try {
+      const current = await this.api.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace });
+      if (current.data?.keyId === active.id && current.data['cert.pem'] === active.certPem) return;
+      await this.api.replaceNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+    } catch (err) {
+      if (code(err) !== 404) throw err;
+      await this.api.createNamespacedConfigMap({ namespace, body });
+    }
+  }
+
+  /** Leader: a new active key of each kind, then every data key re-wrapped under the new KEK. */
+  async rotate(): Promise<{ kek: string; sealing: string; rewrapped: number }> {
+    const { namespace, log } = this.options;
+    const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+    const current = parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8'));
+    const next = rotateKeyRing(current, this.now());
+    await this.api.replaceNamespacedSecret({ name: KEYS_SECRET, namespace, body: this.ringSecret(JSON.stringify(next), secret.metadata?.resourceVersion) });
+    const ring = loadKeyRing(next);
+    await this.publishCertificate(ring);
+    const rewrapped = await this.rewrapAll(ring);
+    log.info({ kekId: next.activeKek, sealingKeyId: next.activeSealing, rewrapped }, 'keys rotated');
+    return { kek: next.activeKek, sealing: next.activeSealing, rewrapped };
+  }
+
+  private async rewrapAll(ring: KeyRing): Promise<number> {
+    const { namespace } = this.options;
+    const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
+    let count = 0;
+    for (const secret of list.items) {
+      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+      const wrapped = b64(secret, WRAPPED);
+      if (tenant === undefined || wrapped === undefined || envelopeKeyId(wrapped) === ring.activeKek().id) continue;
+      const dataKey = unwrapDataKey({ keks: ring.kek, tenant, wrapped });
+      const rewrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey });
+      await this.api.replaceNamespacedSecret({
+        name: secret.metadata?.name as string,
+        namespace,
+        body: { ...secret, data: { ...secret.data, [WRAPPED]: rewrapped.toString('base64') } },
+      });
+      count++;
+    }
+    return count;
+  }
+
+  /**
+   * The data key of a tenant namespace. With `create` (leader only) a missing key is made;
+   * without, a missing key gives undefined.
+   */
+  async dataKey(tenant: string, options: { create: boolean }): Promise<SymmetricKey | undefined> {
+    const name = dataKeySecretName(tenant);
+    const secret = this.secrets.get(name, this.options.namespace);
+    if (secret !== undefined) return this.unwrap(tenant, secret);
+    if (!options.create) return undefined;
+    const ring = this.requireRing();
+    const key = { id: `dk-${randomBytes(6).toString('hex')}`, key: generateDataKey() };
+    const wrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey: key.key });
+    try {
+      const created = await this.api.createNamespacedSecret({
+        namespace: this.options.namespace,
+        body: {
+          metadata: {
+            name,
+            namespace: this.options.namespace,
+            labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: tenant },
+            annotations: { 'orka.io/data-key-id': key.id },
+          },
+          type: 'Opaque',
+          data: { [WRAPPED]: wrapped.toString('base64') },
+        },
+      });
+      this.options.log.info({ tenant, id: key.id }, 'data key created for tenant');
+      return this.unwrap(tenant, created);
+    } catch (err) {
+      if (code(err) !== 409) throw err;
+      // Made by a previous leader since our cache was filled: use that one.
+      return this.unwrap(tenant, await this.api.readNamespacedSecret({ name, namespace: this.options.namespace }));
+    }
+  }
+
+  private unwrap(tenant: string, secret: V1Secret): SymmetricKey {
+    const version = secret.metadata?.resourceVersion ?? '';
+    const cached = this.dataKeys.get(tenant);
+    if (cached?.resourceVersion === version) return cached.key;
+    const wrapped = b64(secret, WRAPPED);
+    const id = secret.metadata?.annotations?.['orka.io/data-key-id'];
+    if (wrapped === undefined || id === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
+    const key = { id, key: unwrapDataKey({ keks: this.requireRing().kek, tenant, wrapped }) };
+    this.dataKeys.set(tenant, { resourceVersion: version, key });
+    return key;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Records core/v1 Events on OrkaSecrets, so `kubectl describe osec` tells what happened.
+ * Event messages come from the decision and never contain a value.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../../core/logger.js';
+import type { PlannedEvent } from '../decide.js';
+import { API_VERSION, KIND, type OrkaSecret } from '../resource.js';
+
+/** The component name Events carry. */
+export const EVENT_SOURCE = 'orka-secrets-operator';
+
+/** Writes Events; failures are logged, never thrown (an Event is not worth a failed reconcile). */
+export class EventRecorder {
+  private readonly api: CoreV1Api;
+
+  constructor(kc: KubeConfig, private readonly log: Logger, private readonly identity: string) {
+    this.api = kc.makeApiClient(CoreV1Api);
+  }
+
+  async record(object: OrkaSecret, event: PlannedEvent, now: Date): Promise<void> {
+    const { name, namespace, uid, resourceVersion } = object.metadata;
+    try {
+      await this.api.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+          involvedObject: { apiVersion: API_VERSION, kind: KIND, name, namespace, uid, resourceVersion },
+          type: event.type,
+          reason: event.reason,
+          message: event.message,
+          source: { component: EVENT_SOURCE, host: this.identity },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          reportingComponent: EVENT_SOURCE,
+          reportingInstance: this.identity,
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message }, reason: event.reason }, 'could not record an event');
+    }
+  }
+}

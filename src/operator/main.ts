@@ -1,0 +1,65 @@
+/**
+ * The operator's composition root: configuration, Kubernetes client, logger, metrics and HTTP
+ * server are made here and nowhere else. Exits non-zero with every configuration problem listed.
+ */
+import { once } from 'node:events';
+import { KubeConfig } from '@kubernetes/client-node';
+import { isOrkaError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { loadOperatorConfig } from './config.js';
+import { createHttpApp } from './http.js';
+import { createOperatorMetrics } from './metrics.js';
+import { Operator } from './operator.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadOperatorConfig(process.env);
+  } catch (err) {
+    if (!isOrkaError(err)) throw err;
+    process.stderr.write(`orka-secrets operator: ${err.message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ name: 'operator', level: config.ORKA_LOG_LEVEL });
+  const kc = new KubeConfig();
+  if (config.ORKA_KUBECONFIG) kc.loadFromFile(config.ORKA_KUBECONFIG);
+  else kc.loadFromDefault();
+  const metrics = createOperatorMetrics();
+  const operator = new Operator(kc, config, log, metrics);
+
+  const app = createHttpApp({
+    registry: metrics.registry,
+    ready: () => operator.ready(),
+    sealingCert: () => operator.keys.ring()?.activeSealing(),
+  });
+  const server = app.listen(config.ORKA_HTTP_PORT, config.ORKA_HTTP_ADDRESS);
+  await once(server, 'listening');
+  log.info({ address: server.address(), namespace: config.ORKA_NAMESPACE, identity: config.ORKA_POD_NAME, server: kc.getCurrentCluster()?.server }, 'operator starting');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new work, finishing what is in flight, releasing the lease');
+    const deadline = setTimeout(() => {
+      log.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.ORKA_SHUTDOWN_TIMEOUT * 1000);
+    deadline.unref();
+    await operator.stop();
+    server.close();
+    server.closeAllConnections();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  await operator.start();
+}
+
+main().catch((err: unknown) => {
+  // Last resort: a message, never an object dump that could carry request data.
+  process.stderr.write(`orka-secrets operator: fatal: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,118 @@
+/**
+ * The operator: key store, controller and leader election wired together. Every replica
+ * watches and serves; the leader also makes the keys, reconciles and rotates.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../core/logger.js';
+import type { OperatorConfig } from './config.js';
+import { Controller } from './controller.js';
+import { EventRecorder } from './kube/events.js';
+import { LeaderElector } from './kube/leader.js';
+import { rotationDue } from './keyring.js';
+import { KEYS_SECRET, KeyStore } from './keys.js';
+import type { OperatorMetrics } from './metrics.js';
+
+/** The annotation on the keys Secret that asks the leader to rotate now. */
+export const ROTATE_ANNOTATION = 'orka.io/rotate';
+/** Name of the leader lease. */
+export const LEASE_NAME = 'orka-secrets-operator';
+
+/** A running operator (one replica). */
+export class Operator {
+  readonly keys: KeyStore;
+  readonly controller: Controller;
+  readonly elector: LeaderElector;
+  private rotationTimer: NodeJS.Timeout | undefined;
+  private rotating = false;
+  private synced = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly config: Pick<OperatorConfig, 'ORKA_NAMESPACE' | 'ORKA_POD_NAME' | 'ORKA_WATCH_NAMESPACES' | 'ORKA_WORKERS' | 'ORKA_RESYNC_PERIOD' | 'ORKA_KEY_ROTATION_PERIOD' | 'ORKA_LEASE_DURATION' | 'ORKA_LEASE_RENEW_DEADLINE' | 'ORKA_LEASE_RETRY_PERIOD'>,
+    private readonly log: Logger,
+    private readonly metrics: OperatorMetrics,
+  ) {
+    this.keys = new KeyStore(kc, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }) });
+    const events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME);
+    this.controller = new Controller(kc, this.keys, events, metrics, {
+      workers: config.ORKA_WORKERS,
+      namespaces: config.ORKA_WATCH_NAMESPACES,
+      resyncPeriod: config.ORKA_RESYNC_PERIOD,
+      log: log.child({ component: 'controller' }),
+    });
+    this.elector = new LeaderElector(
+      kc,
+      {
+        namespace: config.ORKA_NAMESPACE,
+        name: LEASE_NAME,
+        identity: config.ORKA_POD_NAME,
+        timing: { leaseDuration: config.ORKA_LEASE_DURATION, renewDeadline: config.ORKA_LEASE_RENEW_DEADLINE, retryPeriod: config.ORKA_LEASE_RETRY_PERIOD },
+        log: log.child({ component: 'leader' }),
+      },
+      { onStartedLeading: () => void this.lead(), onStoppedLeading: () => void this.follow() },
+    );
+    this.keys.onChange(() => void this.maybeRotate());
+  }
+
+  /** Ready to serve: caches filled and the key ring loaded. */
+  ready(): boolean {
+    return this.synced && this.keys.ring() !== undefined;
+  }
+
+  /** Starts watching, then takes part in the election. */
+  async start(): Promise<void> {
+    await Promise.all([this.keys.synced, this.controller.synced()]);
+    this.synced = true;
+    this.log.info('caches synced');
+    this.elector.start();
+  }
+
+  private async lead(): Promise<void> {
+    this.metrics.isLeader.set(1);
+    try {
+      await this.keys.ensure();
+    } catch (err) {
+      this.log.error({ err: { message: (err as Error).message } }, 'could not load or create the keys; retrying');
+      setTimeout(() => void (this.elector.isLeader && this.lead()), 2000).unref();
+      return;
+    }
+    this.controller.startWorkers();
+    this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
+    this.rotationTimer.unref();
+  }
+
+  private async follow(): Promise<void> {
+    this.metrics.isLeader.set(0);
+    if (this.rotationTimer) clearInterval(this.rotationTimer);
+    // Losing the lease means another replica may reconcile now: stop at once, let in-flight finish.
+    await this.controller.stopWorkers();
+  }
+
+  /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */
+  async maybeRotate(): Promise<void> {
+    if (!this.elector.isLeader || this.rotating) return;
+    const ring = this.keys.ring();
+    if (ring === undefined) return;
+    const requested = this.keys.annotation(ROTATE_ANNOTATION) !== undefined;
+    if (!requested && !rotationDue(ring, new Date(), this.config.ORKA_KEY_ROTATION_PERIOD)) return;
+    this.rotating = true;
+    try {
+      this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
+      await this.keys.rotate();
+      this.metrics.keyRotations.inc();
+    } catch (err) {
+      this.log.error({ err: { message: (err as Error).message } }, 'key rotation failed; will retry');
+    } finally {
+      this.rotating = false;
+    }
+  }
+
+  /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
+  async stop(): Promise<void> {
+    if (this.rotationTimer) clearInterval(this.rotationTimer);
+    await this.controller.stopWorkers();
+    await this.elector.stop();
+    await this.controller.stop();
+    await this.keys.stop();
+  }
+}

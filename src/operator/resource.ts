@@ -1,0 +1,108 @@
+/**
+ * The OrkaSecret resource and the objects the operator owns, as TypeScript types and constants.
+ * Shapes follow crds/orkasecret.yaml and ../shared/DESIGN.md.
+ */
+
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+
+/** API group and version of OrkaSecret. */
+export const GROUP = 'orka.io';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'orkasecrets';
+export const KIND = 'OrkaSecret';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The label that makes a namespace a tenant; its value is the tenant id. */
+export const TENANT_LABEL = 'orka.io/tenant';
+/** Labels on every object the operator creates. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'orka-secrets';
+/** On a storage Secret: the OrkaSecret (object name) it stores. */
+export const STORAGE_FOR_LABEL = 'orka.io/orkasecret';
+/** On a data-key Secret: the tenant namespace whose data key it holds. */
+export const DATA_KEY_LABEL = 'orka.io/data-key-for';
+/** Prefix of storage Secret names: `orkasecret-stripe-api-key` stores `stripe-api-key`. */
+export const STORAGE_PREFIX = 'orkasecret-';
+/** Prefix of data-key Secret names in the operator namespace: `orka-dk-<tenant namespace>`. */
+export const DATA_KEY_PREFIX = 'orka-dk-';
+
+/** A reference to a key of a Secret in the same namespace. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/** spec of an OrkaSecret. */
+export interface OrkaSecretSpec {
+  description?: string;
+  sealedValue?: string;
+  valueFrom?: { secretKeyRef?: SecretKeyRef };
+}
+
+/** One condition, as in metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/** status of an OrkaSecret. */
+export interface OrkaSecretStatus {
+  secretName?: string;
+  reference?: string;
+  version?: number;
+  valueUpdatedAt?: string;
+  observedGeneration?: number;
+  conditions?: Condition[];
+  usage?: { lastResolvedAt?: string; resolveCount?: number };
+}
+
+/** An OrkaSecret object as read from the API. */
+export interface OrkaSecret {
+  apiVersion?: string;
+  kind?: string;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec?: OrkaSecretSpec;
+  status?: OrkaSecretStatus;
+}
+
+/** Condition reasons (also used as Event reasons). */
+export const Reason = {
+  Stored: 'Stored',
+  InvalidName: 'InvalidName',
+  NotATenant: 'NotATenant',
+  NoValue: 'NoValue',
+  SealedForAnotherSecret: 'SealedForAnotherSecret',
+  SourceNotFound: 'SourceNotFound',
+  DecryptFailed: 'DecryptFailed',
+  ValueTooLarge: 'ValueTooLarge',
+  StorageDeleted: 'StorageDeleted',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** The Ready condition type. */
+export const READY = 'Ready';
+
+/** Name of the storage Secret of an OrkaSecret. */
+export function storageName(objectName: string): string {
+  return `${STORAGE_PREFIX}${objectName}`;
+}
+
+/** Name of the data-key Secret of a tenant namespace (in the operator's namespace). */
+export function dataKeySecretName(namespace: string): string {
+  return `${DATA_KEY_PREFIX}${namespace}`;
+}
+
+/** The work-queue key of an object. */
+export function objectKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** Splits a work-queue key. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}

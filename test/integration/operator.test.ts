@@ -1,0 +1,276 @@
+/**
+ * The operator against a real kube-apiserver, as a real process: OrkaSecrets in, ciphertext-only
+ * storage out, status and events, keys, rotation, and canary values searched for everywhere.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { decryptValue, envelopeKeyId, unwrapDataKey } from '../../src/core/envelope.js';
+import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
+import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/operator/keys.js';
+import type { OrkaSecret } from '../../src/operator/resource.js';
+import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let opNamespace: string;
+let tenant: string;
+let globex: string;
+let plain: string;
+let operator: OperatorProcess;
+/** Every secret value this file plants; none may show up anywhere but in the tests' own memory. */
+const canaries: string[] = [];
+
+function canary(label: string): string {
+  const value = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
+  canaries.push(value);
+  return value;
+}
+
+const osecApi = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', namespace, plural: 'orkasecrets' });
+
+async function createOsec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec } });
+}
+
+async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await custom.patchNamespacedCustomObject({ ...osecApi(namespace), name, body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+}
+
+async function getOsec(namespace: string, name: string): Promise<OrkaSecret> {
+  return (await custom.getNamespacedCustomObject({ ...osecApi(namespace), name })) as OrkaSecret;
+}
+
+/** Waits until the Ready condition has the reason (and, optionally, the object's generation is observed). */
+async function waitReady(namespace: string, name: string, reason: string, check: (o: OrkaSecret) => boolean = () => true): Promise<OrkaSecret> {
+  return await eventually(async () => {
+    const o = await getOsec(namespace, name);
+    const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
+    return ready?.reason === reason && o.status?.observedGeneration === o.metadata.generation && check(o) ? o : undefined;
+  });
+}
+
+async function storage(namespace: string, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await core.readNamespacedSecret({ name: `orkasecret-${name}`, namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/** Reads a stored value back the way only the operator's keys can: proves what was stored. */
+async function decryptStored(namespace: string, name: string, secretName: string): Promise<string> {
+  const keys = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+  const ring = loadKeyRing(parseKeyRing(Buffer.from(keys.data?.['keyring.json'] ?? '', 'base64').toString()));
+  const dk = await core.readNamespacedSecret({ name: `orka-dk-${namespace}`, namespace: opNamespace });
+  const dataKey = unwrapDataKey({ keks: ring.kek, tenant: namespace, wrapped: Buffer.from(dk.data?.wrapped ?? '', 'base64') });
+  const s = (await storage(namespace, name)) as V1Secret;
+  const version = Number(Buffer.from(s.data?.version ?? '', 'base64').toString());
+  return decryptValue({ dataKeys: () => dataKey, tenant: namespace, name: secretName, version, stored: Buffer.from(s.data?.value ?? '', 'base64') }).toString();
+}
+
+async function eventsOf(namespace: string, name: string): Promise<Array<{ reason?: string; message?: string; type?: string }>> {
+  const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return list.items;
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-system' });
+  tenant = await createNamespace(kc, { prefix: 'acme', tenant: 'acme' });
+  globex = await createNamespace(kc, { prefix: 'globex', tenant: 'globex' });
+  plain = await createNamespace(kc, { prefix: 'plain' });
+  // Scoped to this file's namespaces, so operators of other test files never meet these objects.
+  operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'op-a',
+    env: { ORKA_WATCH_NAMESPACES: [tenant, globex, plain].join(',') },
+  });
+  await operator.waitForLog(/became leader/);
+  await eventually(async () => (await fetch(`http://127.0.0.1:${operator.port}/readyz`)).status === 200 || undefined);
+});
+
+afterAll(async () => {
+  await operator?.stop();
+});
+
+describe('keys', () => {
+  it('makes a key ring at first start and publishes the sealing certificate', async () => {
+    const keys = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+    expect(keys.type).toBe('Opaque');
+    const cm = await core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: opNamespace });
+    expect(cm.data?.['cert.pem']).toContain('BEGIN CERTIFICATE');
+    const res = await fetch(`http://127.0.0.1:${operator.port}/v1/cert.pem`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-orka-key-id')).toBe(cm.data?.keyId);
+    expect(await res.text()).toBe(cm.data?.['cert.pem']);
+  });
+});
+
+describe('reconcile', () => {
+  it('stores a sealed value as ciphertext in an owned Opaque Secret and reports it', async () => {
+    const value = canary('create');
+    await createOsec(tenant, 'stripe-api-key', { description: 'Stripe live key', sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'STRIPE_API_KEY', value) });
+    const o = await waitReady(tenant, 'stripe-api-key', 'Stored');
+    expect(o.status).toMatchObject({ secretName: 'STRIPE_API_KEY', reference: '{{secrets.STRIPE_API_KEY}}', version: 1, observedGeneration: 1 });
+    expect(o.status?.valueUpdatedAt).toBeTruthy();
+    const s = (await storage(tenant, 'stripe-api-key')) as V1Secret;
+    expect(s.type).toBe('Opaque');
+    expect(s.metadata?.labels).toEqual({ 'app.kubernetes.io/managed-by': 'orka-secrets', 'orka.io/orkasecret': 'stripe-api-key' });
+    expect(s.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'OrkaSecret', name: 'stripe-api-key', uid: o.metadata.uid, controller: true });
+    expect(Object.keys(s.data ?? {}).sort()).toEqual(['value', 'version']);
+    expect(Buffer.from(s.data?.value ?? '', 'base64').toString('latin1')).not.toContain(value);
+    expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(value);
+    expect(await eventsOf(tenant, 'stripe-api-key')).toContainEqual(expect.objectContaining({ reason: 'Stored', type: 'Normal', message: 'value stored as version 1' }));
+  });
+
+  it('changes only the description without a new version', async () => {
+    const before = await storage(tenant, 'stripe-api-key');
+    await patchSpec(tenant, 'stripe-api-key', { description: 'Stripe live key (payments)' });
+    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => x.metadata.generation === 2);
+    expect(o.status?.version).toBe(1);
+    expect((await storage(tenant, 'stripe-api-key'))?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+  });
+
+  it('stores a new value as the next version', async () => {
+    const value = canary('update');
+    await patchSpec(tenant, 'stripe-api-key', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'STRIPE_API_KEY', value) });
+    await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => x.status?.version === 2);
+    expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(value);
+  });
+
+  it('keeps the stored value when the value source is removed', async () => {
+    const kept = await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY');
+    await patchSpec(tenant, 'stripe-api-key', { sealedValue: null });
+    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => x.metadata.generation === 4);
+    expect(o.spec?.sealedValue).toBeUndefined();
+    expect(o.status?.version).toBe(2);
+    expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(kept);
+  });
+
+  it('takes a value from a Secret once it exists, and again when it changes', async () => {
+    await createOsec(tenant, 'db-password', { valueFrom: { secretKeyRef: { name: 'db-creds', key: 'password' } } });
+    const missing = await waitReady(tenant, 'db-password', 'SourceNotFound');
+    expect(missing.status?.conditions?.[0]?.message).toMatch(/Secret db-creds does not exist/);
+    expect(await storage(tenant, 'db-password')).toBeUndefined();
+    const first = canary('from-secret');
+    await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'db-creds' }, stringData: { password: first } } });
+    await waitReady(tenant, 'db-password', 'Stored', (x) => x.status?.version === 1);
+    expect(await decryptStored(tenant, 'db-password', 'DB_PASSWORD')).toBe(first);
+    const second = canary('from-secret-2');
+    await core.replaceNamespacedSecret({ name: 'db-creds', namespace: tenant, body: { metadata: { name: 'db-creds' }, stringData: { password: second } } });
+    await waitReady(tenant, 'db-password', 'Stored', (x) => x.status?.version === 2);
+    expect(await decryptStored(tenant, 'db-password', 'DB_PASSWORD')).toBe(second);
+  });
+
+  it('refuses a sealed value copied into another tenant or under another name, storing nothing', async () => {
+    const sealed = await sealWithPublishedCert(kc, opNamespace, tenant, 'WEBHOOK_URL', canary('copied'));
+    await createOsec(globex, 'webhook-url', { sealedValue: sealed });
+    await createOsec(tenant, 'other-name', { sealedValue: sealed });
+    const elsewhere = await waitReady(globex, 'webhook-url', 'SealedForAnotherSecret');
+    expect(elsewhere.status?.conditions?.[0]?.message).toContain(`sealed for WEBHOOK_URL in ${tenant}, not for WEBHOOK_URL in ${globex}`);
+    await waitReady(tenant, 'other-name', 'SealedForAnotherSecret');
+    expect(await storage(globex, 'webhook-url')).toBeUndefined();
+    expect(await storage(tenant, 'other-name')).toBeUndefined();
+    expect(await eventsOf(globex, 'webhook-url')).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'SealedForAnotherSecret' }));
+  });
+
+  it('refuses a tampered sealed value', async () => {
+    const sealed = Buffer.from(await sealWithPublishedCert(kc, opNamespace, tenant, 'TAMPERED', canary('tampered')), 'base64');
+    sealed[sealed.length - 20] = (sealed[sealed.length - 20] as number) ^ 0xff;
+    await createOsec(tenant, 'tampered', { sealedValue: sealed.toString('base64') });
+    const o = await waitReady(tenant, 'tampered', 'DecryptFailed');
+    expect(o.status?.conditions?.[0]?.status).toBe('False');
+    expect(await storage(tenant, 'tampered')).toBeUndefined();
+  });
+
+  it('refuses names that map to no secret name, and namespaces that are not tenants', async () => {
+    await createOsec(tenant, 'api.key', { sealedValue: Buffer.from('x').toString('base64') });
+    const bad = await waitReady(tenant, 'api.key', 'InvalidName');
+    expect(bad.status?.conditions?.[0]?.message).toMatch(/"\." at position 4/);
+    await createOsec(plain, 'token', { sealedValue: await sealWithPublishedCert(kc, opNamespace, plain, 'TOKEN', canary('not-tenant')) });
+    await waitReady(plain, 'token', 'NotATenant');
+    expect(await storage(plain, 'token')).toBeUndefined();
+  });
+
+  it('deletes the storage when the OrkaSecret is deleted', async () => {
+    await custom.deleteNamespacedCustomObject({ ...osecApi(tenant), name: 'db-password' });
+    await eventually(async () => ((await storage(tenant, 'db-password')) === undefined ? true : undefined));
+  });
+});
+
+describe('rotation', () => {
+  it('rotates on demand: new active keys, data keys re-wrapped, existing values still readable', async () => {
+    const keysBefore = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+    const before = parseKeyRing(Buffer.from(keysBefore.data?.['keyring.json'] ?? '', 'base64').toString());
+    const value = await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY');
+    await core.patchNamespacedSecret(
+      { name: KEYS_SECRET, namespace: opNamespace, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const after = await eventually(async () => {
+      const s = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+      const ring = parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString());
+      return ring.keks.length === 2 && s.metadata?.annotations?.['orka.io/rotate'] === undefined ? ring : undefined;
+    });
+    expect(after.activeKek).not.toBe(before.activeKek);
+    await eventually(async () => {
+      const dk = await core.readNamespacedSecret({ name: `orka-dk-${tenant}`, namespace: opNamespace });
+      return envelopeKeyId(Buffer.from(dk.data?.wrapped ?? '', 'base64')) === after.activeKek ? true : undefined;
+    });
+    expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(value);
+    const cm = await eventually(async () => {
+      const c = await core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: opNamespace });
+      return c.data?.keyId === after.activeSealing ? c : undefined;
+    });
+    expect(cm.data?.keyId).not.toBe(before.activeSealing);
+    // A value sealed with the new key is stored; the earlier one (old key) was accepted before.
+    const fresh = canary('after-rotation');
+    await createOsec(tenant, 'after-rotation', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'AFTER_ROTATION', fresh) });
+    await waitReady(tenant, 'after-rotation', 'Stored');
+    expect(await decryptStored(tenant, 'after-rotation', 'AFTER_ROTATION')).toBe(fresh);
+  });
+});
+
+describe('runtime', () => {
+  it('exports metrics', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
+    expect(text).toMatch(/orka_operator_reconciles_total\{result="Stored"\} \d+/);
+    expect(text).toMatch(/orka_operator_reconcile_duration_seconds_bucket/);
+    expect(text).toContain('orka_operator_is_leader 1');
+    expect(text).toMatch(new RegExp(`orka_operator_secrets_stored\\{tenant="${tenant}"\\} [1-9]`));
+    expect(text).toMatch(/orka_operator_queue_depth \d+/);
+  });
+});
+
+describe('canary', () => {
+  it('finds no planted value in etcd, in any log line, event or status', async () => {
+    expect(canaries.length).toBeGreaterThan(5);
+    // Every key under /registry, straight from etcd: Secrets are stored unencrypted there by
+    // this apiserver, so a plain-text value would show up here if the operator ever wrote one.
+    const etcd = execFileSync('etcdctl', ['--endpoints', cp.etcdUrl, 'get', '--prefix', '/registry'], { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 256 * 1024 * 1024 }).toString('latin1');
+    expect(etcd.length).toBeGreaterThan(10_000);
+    // The source Secret of valueFrom holds its value in plain text by design (it is the user's
+    // own Secret): that one canary is expected in etcd, the others must not be.
+    const fromSourceSecret = canaries.filter((c) => c.includes('from-secret'));
+    for (const c of canaries.filter((x) => !fromSourceSecret.includes(x))) expect(etcd.includes(c), `canary ${c.slice(0, 20)} in etcd`).toBe(false);
+    const logs = operator.logs.join('\n');
+    expect(logs).toContain('value stored');
+    for (const c of canaries) expect(logs.includes(c)).toBe(false);
+    const events = JSON.stringify((await core.listEventForAllNamespaces()).items);
+    const statuses = JSON.stringify(((await custom.listClusterCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' })) as { items: OrkaSecret[] }).items.map((o) => o.status));
+    for (const c of canaries) {
+      expect(events.includes(c)).toBe(false);
+      expect(statuses.includes(c)).toBe(false);
+    }
+  });
+});

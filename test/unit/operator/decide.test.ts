@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { decide, type Observed } from '../../../src/operator/decide.js';
+import type { OrkaSecretStatus } from '../../../src/operator/resource.js';
+
+const now = new Date('2026-11-27T10:00:00Z');
+const v = (s: string) => Buffer.from(s);
+
+function observed(over: Partial<Observed> = {}): Observed {
+  return {
+    namespace: 'acme',
+    object: { generation: 1 },
+    secretName: { ok: true, name: 'API_KEY' },
+    isTenant: true,
+    incoming: { kind: 'value', value: v('one'), source: 'sealedValue' },
+    now,
+    ...over,
+  };
+}
+
+function ready(status: OrkaSecretStatus | undefined) {
+  return status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+describe('decide', () => {
+  it('stores a new value as version 1 with status, reference and an event', () => {
+    const plan = decide(observed());
+    expect(plan.storage).toEqual({ op: 'write', version: 1, value: v('one') });
+    expect(plan.status).toMatchObject({ secretName: 'API_KEY', reference: '{{secrets.API_KEY}}', version: 1, valueUpdatedAt: now.toISOString(), observedGeneration: 1 });
+    expect(ready(plan.status)).toMatchObject({ status: 'True', reason: 'Stored' });
+    expect(plan.events).toEqual([{ type: 'Normal', reason: 'Stored', message: 'value stored as version 1' }]);
+    expect(plan.outcome).toBe('Stored');
+  });
+
+  it('is level-based: applying the plan and observing again changes nothing', () => {
+    const first = decide(observed());
+    const again = decide(observed({ object: { generation: 1, status: first.status }, stored: { version: 1, value: v('one') }, now: new Date(now.getTime() + 60_000) }));
+    expect(again).toEqual({ storage: { op: 'keep' }, events: [], outcome: 'Stored' });
+  });
+
+  it('bumps the version only when the value changes', () => {
+    const status = decide(observed()).status;
+    const same = decide(observed({ object: { generation: 2, status }, stored: { version: 1, value: v('one') } }));
+    expect(same.storage).toEqual({ op: 'keep' });
+    expect(same.status?.version).toBe(1);
+    expect(same.status?.observedGeneration).toBe(2);
+    expect(same.events).toEqual([]);
+    const changed = decide(observed({ object: { generation: 3, status }, stored: { version: 1, value: v('one') }, incoming: { kind: 'value', value: v('two'), source: 'valueFrom' } }));
+    expect(changed.storage).toEqual({ op: 'write', version: 2, value: v('two') });
+    expect(changed.status?.version).toBe(2);
+  });
+
+  it('keeps the stored value when no source is given', () => {
+    const plan = decide(observed({ incoming: { kind: 'none' }, stored: { version: 4, value: v('x') } }));
+    expect(plan.storage).toEqual({ op: 'keep' });
+    expect(plan.status?.version).toBe(4);
+    expect(ready(plan.status)).toMatchObject({ status: 'True', reason: 'Stored', message: expect.stringContaining('kept') });
+  });
+
+  it('never goes back in version even if status says more than storage', () => {
+    const plan = decide(observed({ object: { generation: 1, status: { version: 7 } }, stored: { version: 3, value: v('old') } }));
+    expect(plan.storage).toEqual({ op: 'write', version: 8, value: v('one') });
+  });
+
+  it.each([
+    ['an invalid name', { secretName: { ok: false as const, message: 'object name "Bad" must start with a lower-case letter' } }, 'InvalidName', /must start/],
+    ['a namespace that is not a tenant', { isTenant: false }, 'NotATenant', /not a tenant/],
+    ['no value at all', { incoming: { kind: 'none' as const } }, 'NoValue', /no value yet/],
+    ['a value sealed for another secret', { incoming: { kind: 'sealed-for-other' as const, tenant: 'globex', name: 'OTHER' } }, 'SealedForAnotherSecret', /sealed for OTHER in globex, not for API_KEY in acme/],
+    ['a damaged sealed value', { incoming: { kind: 'undecryptable' as const } }, 'DecryptFailed', /could not be opened/],
+    ['a missing source Secret', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'secret' as const } }, 'SourceNotFound', /Secret creds does not exist/],
+    ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
+    ['a value over the limit', { incoming: { kind: 'too-large' as const, bytes: 70000, limit: 65536 } }, 'ValueTooLarge', /70000 bytes/],
+    ['a stored value that cannot be decrypted', { incoming: { kind: 'none' as const }, stored: { version: 2, undecryptable: true as const } }, 'DecryptFailed', /cannot be decrypted/],
+  ])('refuses %s: Ready False, a warning, nothing stored', (_what, over, reason, message) => {
+    const plan = decide(observed(over));
+    expect(plan.storage).toEqual({ op: 'keep' });
+    expect(ready(plan.status)).toMatchObject({ status: 'False', reason, message: expect.stringMatching(message) });
+    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason })]);
+    expect(plan.outcome).toBe(reason);
+  });
+
+  it('keeps an earlier good value when a bad sealed value arrives', () => {
+    const plan = decide(observed({ stored: { version: 2, value: v('good') }, incoming: { kind: 'sealed-for-other', tenant: 'x', name: 'Y' } }));
+    expect(plan.storage).toEqual({ op: 'keep' });
+    expect(plan.status?.version).toBe(2);
+  });
+
+  it('does not repeat a warning event nor move lastTransitionTime while the condition holds', () => {
+    const first = decide(observed({ incoming: { kind: 'undecryptable' } }));
+    const later = decide(observed({ incoming: { kind: 'undecryptable' }, object: { generation: 1, status: first.status }, now: new Date(now.getTime() + 5000) }));
+    expect(later.events).toEqual([]);
+    expect(later.status).toBeUndefined();
+  });
+
+  it('keeps usage written by the resolver', () => {
+    const plan = decide(observed({ object: { generation: 1, status: { usage: { resolveCount: 5 } } } }));
+    expect(plan.status?.usage).toEqual({ resolveCount: 5 });
+  });
+
+  it('deletes storage when the object is gone, and does nothing when there is none', () => {
+    expect(decide(observed({ object: undefined, stored: { version: 1, value: v('x') } }))).toEqual({ storage: { op: 'delete' }, events: [], outcome: 'Deleted' });
+    expect(decide(observed({ object: undefined }))).toEqual({ storage: { op: 'keep' }, events: [], outcome: 'Gone' });
+  });
+});

@@ -1,0 +1,51 @@
+import { createPublicKey } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { seal, unseal, unwrapDataKey, wrapDataKey, generateDataKey } from '../../../src/core/envelope.js';
+import { createCA } from '../../../src/core/pki.js';
+import { createKeyRing, loadKeyRing, parseKeyRing, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/operator/keyring.js';
+
+const t0 = new Date('2026-01-01T00:00:00Z');
+const ring0 = createKeyRing(t0);
+
+describe('key ring', () => {
+  it('starts with one active key of each kind, and the certificate names the sealing key', () => {
+    const ring = loadKeyRing(ring0);
+    expect(ring.data.keks).toHaveLength(1);
+    expect(ring.activeKek().key).toHaveLength(32);
+    expect(sealingKeyIdOf(ring.activeSealing().certPem)).toBe(ring.activeSealing().id);
+  });
+
+  it('round-trips through JSON and refuses malformed rings without echoing them', () => {
+    expect(parseKeyRing(JSON.stringify(ring0))).toEqual(ring0);
+    expect(() => parseKeyRing('{')).toThrow(/not valid JSON/);
+    expect(() => parseKeyRing(JSON.stringify({ ...ring0, keks: [] }))).toThrow(/malformed: keks/);
+    expect(() => parseKeyRing(JSON.stringify({ ...ring0, activeKek: 'nope' }))).toThrow(/active key it does not hold/);
+    try {
+      parseKeyRing(JSON.stringify({ ...ring0, format: 2 }));
+    } catch (err) {
+      expect((err as Error).message).not.toContain(ring0.keks[0]!.key);
+    }
+  });
+
+  it('rotates to new active keys while old ones still open old data', () => {
+    const old = loadKeyRing(ring0);
+    const sealed = seal({ publicKey: createPublicKey(old.activeSealing().certPem), keyId: old.activeSealing().id, tenant: 't', name: 'N', value: Buffer.from('v') });
+    const wrapped = wrapDataKey({ kek: old.activeKek(), tenant: 't', dataKey: generateDataKey() });
+    const rotated = loadKeyRing(rotateKeyRing(ring0, new Date('2026-04-01T00:00:00Z')));
+    expect(rotated.activeKek().id).not.toBe(old.activeKek().id);
+    expect(rotated.activeSealing().id).not.toBe(old.activeSealing().id);
+    expect(unseal({ privateKeys: rotated.sealingKey, tenant: 't', name: 'N', sealed }).toString()).toBe('v');
+    expect(unwrapDataKey({ keks: rotated.kek, tenant: 't', wrapped })).toHaveLength(32);
+  });
+
+  it('is due for rotation once the period has passed', () => {
+    const ring = loadKeyRing(ring0);
+    expect(rotationDue(ring, new Date('2026-01-31T00:00:00Z'), 90 * 86400)).toBe(false);
+    expect(rotationDue(ring, new Date('2026-04-01T00:00:00Z'), 90 * 86400)).toBe(true);
+  });
+
+  it('refuses a certificate that is not a sealing certificate', () => {
+    const other = createCA({ commonName: 'some other CA', now: t0, validDays: 1 });
+    expect(() => sealingKeyIdOf(other.certPem)).toThrow(/not an Orka Secrets sealing certificate/);
+  });
+});

@@ -84,7 +84,7 @@ export function parseEnv<S extends EnvSchema>(schema: S, env: Readonly<Record<st
 export function configDocs(schema: EnvSchema): Array<{ variable: string; fallback: string; description: string }> {
   return Object.entries(schema.shape).map(([variable, field]) => {
     const parsed = field.safeParse(undefined);
-    const fallback = parsed.success ? JSON.stringify(parsed.data) : '(required)';
+    const fallback = !parsed.success ? '(required)' : parsed.data === undefined ? '(unset)' : JSON.stringify(parsed.data);
     return { variable, fallback, description: field.description ?? '' };
   });
 }

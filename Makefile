@@ -39,7 +39,7 @@ k8s-binaries: ## build and cache etcd + Kubernetes 1.20 binaries (about 10 minut
 	@hack/k8s-binaries.sh >/dev/null
 
 .PHONY: test-integration
-test-integration: $(DEPS_STAMP) ## integration tests against a real etcd + kube-apiserver
+test-integration: build ## integration tests against a real etcd + kube-apiserver (the sidecar runs compiled, as in the image)
 	@echo ">> Kubernetes binaries (built once from Debian's source package, then cached)"
 	@bin=$$(hack/k8s-binaries.sh); echo "   $$bin"; \
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
@@ -66,10 +66,16 @@ run: $(DEPS_STAMP) ## run the operator on this machine against the control plane
 cluster-down: $(DEPS_STAMP) ## stop the control plane started by cluster-up
 	@npx tsx test/env/cluster.ts down
 
+.PHONY: build
+build: $(DEPS_STAMP) ## compile TypeScript to dist/ (what production runs)
+	npx tsc -p tsconfig.json
+
 .PHONY: bench
-bench: $(DEPS_STAMP) ## benchmarks: prints tables, each row against a baseline of the same run
+bench: build ## benchmarks: prints tables, each row against a baseline of the same run
 	@echo ">> core benchmarks"
 	npx tsx test/bench/core.ts
+	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 
 .PHONY: clean
 clean: ## remove build output (the cache in ~/.cache/orka-secrets stays)

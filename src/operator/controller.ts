@@ -7,6 +7,7 @@
  * it writes each thing at most once per reconcile: the storage Secret, the status (only when
  * changed), the Events.
  */
+import { createHash } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
 import { isOrkaError } from '../core/errors.js';
@@ -51,6 +52,8 @@ export class Controller {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
   private workers: Array<Promise<void>> = [];
+  /** Per key: the input and storage version of the last reconcile that verified the stored value. */
+  private readonly applied = new Map<string, string>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -80,10 +83,28 @@ export class Controller {
     return this.options.now?.() ?? new Date();
   }
 
+  private readonly valueListeners: Array<(namespace: string, objectName: string) => void> = [];
+
+  /** Calls `fn` when an OrkaSecret or its stored value changes or goes away (for the resolver). */
+  onValueChange(fn: (namespace: string, objectName: string) => void): void {
+    this.valueListeners.push(fn);
+  }
+
+  /** Whether a namespace is a tenant, as last seen. */
+  isTenant(namespace: string): boolean {
+    return isTenantNamespace(this.namespaces.get(namespace));
+  }
+
+  private notify(namespace: string | undefined, objectName: string | undefined): void {
+    if (namespace === undefined || objectName === undefined) return;
+    for (const fn of this.valueListeners) fn(namespace, objectName);
+  }
+
   private wire(): void {
     const enqueue = (o: { metadata?: { name?: string; namespace?: string } }) => {
       if (o.metadata?.name && o.metadata.namespace) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
     };
+    this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name));
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.orkaSecrets.on(verb, enqueue);
       // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
@@ -100,7 +121,9 @@ export class Controller {
     const name = secret.metadata?.name;
     if (namespace === undefined || name === undefined) return;
     if (isStorageSecret(secret)) {
-      this.queue.add(objectKey(namespace, secret.metadata?.labels?.[STORAGE_FOR_LABEL] as string));
+      const owner = secret.metadata?.labels?.[STORAGE_FOR_LABEL] as string;
+      this.queue.add(objectKey(namespace, owner));
+      this.notify(namespace, owner);
       return;
     }
     for (const o of this.orkaSecrets.list(namespace)) {
@@ -136,6 +159,7 @@ export class Controller {
     this.queue.shutDown();
     await this.queue.drained();
     await Promise.all(this.workers);
+    await this.events.flush();
     this.running = false;
   }
 
@@ -171,29 +195,49 @@ export class Controller {
   async reconcile(key: string, log: Logger): Promise<Plan> {
     const observed = await this.gather(key);
     const plan = decide(observed);
-    await this.apply(key, plan, log);
+    const storageVersion = await this.apply(key, plan, log);
+    // Remember which input gave the stored value, so that the reconcile our own writes trigger
+    // (and every resync) needs no unsealing or decrypting when nothing changed.
+    const verified = plan.outcome === 'Stored' && (observed.incoming.kind === 'value' || observed.incoming.kind === 'unchanged');
+    if (verified && observed.inputIdentity !== undefined && storageVersion !== undefined) this.applied.set(key, `${observed.inputIdentity}|${storageVersion}`);
+    else this.applied.delete(key);
     return plan;
   }
 
-  private async gather(key: string): Promise<Observed & { object?: Observed['object'] & { raw: OrkaSecret } }> {
+  private async gather(key: string): Promise<Observed & { inputIdentity?: string }> {
     const { namespace, name } = splitKey(key);
     const raw = this.orkaSecrets.get(name, namespace);
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);
     const secretName = nameCheck.ok ? ({ ok: true, name: toSecretName(name) } as const) : ({ ok: false, message: `${nameCheck.message} (an OrkaSecret's name is its secret name in lower case with - for _)` } as const);
     const isTenant = isTenantNamespace(this.namespaces.get(namespace));
-    const stored = await this.storedValue(namespace, name, secretName.ok ? secretName.name : undefined);
-    const incoming: Incoming =
-      object !== undefined && secretName.ok && isTenant ? this.incoming(object, secretName.name) : { kind: 'none' };
-    return {
+    const base = {
       namespace,
-      object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status, raw: object },
+      object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status },
       secretName,
       isTenant,
-      incoming,
-      ...(stored === undefined ? {} : { stored }),
       now: this.now(),
     };
+    const inputIdentity = object !== undefined && secretName.ok && isTenant ? this.inputIdentity(object) : undefined;
+    const storage = this.secrets.get(storageName(name), namespace);
+    const content = readStorage(storage);
+    if (inputIdentity !== undefined && content !== undefined && this.applied.get(key) === `${inputIdentity}|${storage?.metadata?.resourceVersion}`) {
+      const source = object?.spec?.sealedValue !== undefined ? 'sealedValue' : 'valueFrom';
+      return { ...base, inputIdentity, incoming: { kind: 'unchanged', source }, stored: { version: content.version, matchesIncoming: true } };
+    }
+    const stored = await this.storedValue(namespace, name, secretName.ok ? secretName.name : undefined);
+    const incoming: Incoming = inputIdentity !== undefined && object !== undefined && secretName.ok ? this.incoming(object, secretName.name) : { kind: 'none' };
+    return { ...base, ...(inputIdentity === undefined ? {} : { inputIdentity }), incoming, ...(stored === undefined ? {} : { stored }) };
+  }
+
+  /** What identifies the value source without opening it: the sealed bytes, or the source Secret's version. */
+  private inputIdentity(object: OrkaSecret): string | undefined {
+    const spec = object.spec ?? {};
+    if (spec.sealedValue !== undefined) return `sealed:${createHash('sha256').update(spec.sealedValue).digest('hex')}`;
+    const ref = spec.valueFrom?.secretKeyRef;
+    if (ref === undefined) return 'none';
+    const source = this.secrets.get(ref.name, object.metadata.namespace);
+    return source === undefined ? 'missing' : `secret:${source.metadata?.uid}:${source.metadata?.resourceVersion}:${ref.key}`;
   }
 
   private async storedValue(namespace: string, objectName: string, secretName: string | undefined): Promise<Stored | undefined> {
@@ -240,7 +284,8 @@ export class Controller {
     return { kind: 'none' };
   }
 
-  private async apply(key: string, plan: Plan, log: Logger): Promise<void> {
+  /** Writes what the plan says; returns the storage Secret's resourceVersion afterwards (if any). */
+  private async apply(key: string, plan: Plan, log: Logger): Promise<string | undefined> {
     const { namespace, name } = splitKey(key);
     const object = this.orkaSecrets.get(name, namespace);
     const existing = this.secrets.get(storageName(name), namespace);
@@ -251,9 +296,10 @@ export class Controller {
       } catch (err) {
         if (code(err) !== 404) throw err;
       }
-      return;
+      return undefined;
     }
-    if (object === undefined) return;
+    if (object === undefined) return undefined;
+    let storageVersion = existing?.metadata?.resourceVersion;
     if (plan.storage.op === 'write') {
       const secretName = toSecretName(name);
       const dataKey = await this.keys.dataKey(namespace, { create: true });
@@ -262,8 +308,11 @@ export class Controller {
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
       // create when our cache has none, replace (with its resourceVersion) when it has one: a
       // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
-      if (existing === undefined) await this.core.createNamespacedSecret({ namespace, body });
-      else await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
+      const written =
+        existing === undefined
+          ? await this.core.createNamespacedSecret({ namespace, body })
+          : await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
+      storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }
     if (plan.status !== undefined) {
@@ -273,7 +322,9 @@ export class Controller {
       );
     }
     const now = this.now();
-    for (const event of plan.events) await this.events.record(object, event, now);
+    // Events are written in the background: they inform, and must not slow the reconcile.
+    for (const event of plan.events) this.events.recordLater(object, event, now);
     if (plan.events.length > 0) log.info({ outcome: plan.outcome }, plan.events.map((e) => e.reason).join(', '));
+    return storageVersion;
   }
 }

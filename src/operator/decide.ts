@@ -12,6 +12,8 @@ import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource
 /** What the new value is, as far as gather could tell. */
 export type Incoming =
   | { kind: 'none' }
+  /** gather knows, without opening anything, that the stored value is this source's value. */
+  | { kind: 'unchanged'; source: 'sealedValue' | 'valueFrom' }
   | { kind: 'value'; value: Buffer; source: 'sealedValue' | 'valueFrom' }
   | { kind: 'sealed-for-other'; tenant: string; name: string }
   | { kind: 'undecryptable' }
@@ -19,7 +21,11 @@ export type Incoming =
   | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' };
 
 /** The value stored now, if any. */
-export type Stored = { version: number; value: Buffer } | { version: number; undecryptable: true };
+export type Stored =
+  | { version: number; value: Buffer }
+  | { version: number; undecryptable: true }
+  /** Not decrypted: gather knows it equals the incoming value (see Incoming 'unchanged'). */
+  | { version: number; matchesIncoming: true };
 
 /** Everything decide needs. */
 export interface Observed {
@@ -75,6 +81,8 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
       const storedMessage = `the value from ${incoming.source} is stored; reference it as ${referenceOf(name)}`;
       return { verdict: { ready: true, reason: Reason.Stored, message: storedMessage, warning: false }, ...(unchanged ? {} : { write: incoming.value }) };
     }
+    case 'unchanged':
+      return { verdict: { ready: true, reason: Reason.Stored, message: `the value from ${incoming.source} is stored; reference it as ${referenceOf(name)}`, warning: false } };
     case 'none':
       if (o.stored === undefined) {
         return { verdict: { ready: false, reason: Reason.NoValue, message: 'no value yet: set spec.sealedValue or spec.valueFrom.secretKeyRef', warning: true } };
@@ -125,7 +133,9 @@ export function decide(o: Observed): Plan {
       : { storage: { op: 'delete' }, events: [], outcome: 'Deleted' };
   }
   const { verdict, write } = verdictFor(o);
-  const current = o.object.status ?? {};
+  // usage belongs to the resolver's batched writes; status patches are merge patches, so leaving
+  // it out here leaves it untouched and a stale cache can never roll it back.
+  const { usage, ...current } = o.object.status ?? {};
   const storedVersion = o.stored?.version ?? 0;
   const version = write ? Math.max(storedVersion, current.version ?? 0) + 1 : o.stored !== undefined ? storedVersion : current.version;
   const previous = current.conditions?.find((c) => c.type === READY);

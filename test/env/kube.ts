@@ -9,11 +9,12 @@ import {
   ApiextensionsV1Api,
   AuthenticationV1Api,
   CoreV1Api,
-  KubeConfig,
+  type KubeConfig,
   type V1CustomResourceDefinition,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { PooledKubeConfig } from '../../src/operator/kube/client.js';
 import type { ProvidedControlPlane } from './global-setup.js';
 
 /** The label that makes a namespace a tenant. */
@@ -23,7 +24,8 @@ export const CRD_PATH = 'crds/orkasecret.yaml';
 
 /** A KubeConfig for the admin of the control plane. */
 export function adminKubeConfig(cp: Pick<ProvidedControlPlane, 'kubeconfigPath'>): KubeConfig {
-  const kc = new KubeConfig();
+  // The same pooled client as the operator's, so tests (and the benchmark's floor) are not slowed by a TLS handshake per request.
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   return kc;
 }

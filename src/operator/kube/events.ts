@@ -19,6 +19,19 @@ export class EventRecorder {
     this.api = kc.makeApiClient(CoreV1Api);
   }
 
+  private readonly pending = new Set<Promise<void>>();
+
+  /** Records in the background; `flush` waits for what is still being written. */
+  recordLater(object: OrkaSecret, event: PlannedEvent, now: Date): void {
+    const p = this.record(object, event, now).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Resolves when every background write has finished. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
   async record(object: OrkaSecret, event: PlannedEvent, now: Date): Promise<void> {
     const { name, namespace, uid, resourceVersion } = object.metadata;
     try {

@@ -92,9 +92,12 @@ describe('decide', () => {
     expect(later.status).toBeUndefined();
   });
 
-  it('keeps usage written by the resolver', () => {
+  it('leaves usage to the resolver: never in the plan, never a reason to write', () => {
     const plan = decide(observed({ object: { generation: 1, status: { usage: { resolveCount: 5 } } } }));
-    expect(plan.status?.usage).toEqual({ resolveCount: 5 });
+    expect(plan.status).toBeDefined();
+    expect(plan.status?.usage).toBeUndefined();
+    const settled = decide(observed({ object: { generation: 1, status: { ...plan.status, usage: { resolveCount: 9 } } }, stored: { version: 1, value: v('one') } }));
+    expect(settled.status).toBeUndefined();
   });
 
   it('deletes storage when the object is gone, and does nothing when there is none', () => {

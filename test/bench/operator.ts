@@ -1,0 +1,150 @@
+/**
+ * `make bench` part 2: the operator at scale. N sealed OrkaSecrets across 10 tenants; the time
+ * from operator start until all are Ready, against a floor measured in the same run: a plain
+ * client making the writes the operator must make (N storage Secret creates + N status
+ * updates) with the same parallelism. Also the operator's peak RSS.
+ *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
+ */
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { seal } from '../../src/core/envelope.js';
+import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing } from '../../src/operator/keyring.js';
+import { KEYS_SECRET } from '../../src/operator/keys.js';
+import { watchOrkaSecrets } from '../../src/operator/kube/informers.js';
+import { createLogger } from '../../src/core/logger.js';
+import type { OrkaSecret } from '../../src/operator/resource.js';
+import { startControlPlane } from '../env/controlplane.js';
+import { kubernetesBinDir } from '../env/global-setup.js';
+import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { startOperator } from '../env/operator.js';
+import { printTable } from './table.js';
+
+const WORKERS = 4;
+const TENANTS = 10;
+const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number);
+const osec = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' };
+
+/** Runs fn over items with at most `concurrency` in flight. */
+async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[bench operator] ${line}\n`);
+}
+
+/** Counts Ready OrkaSecrets from watches (polling lists would load the apiserver the operator shares). */
+function readyCounter(kc: KubeConfig, namespaces: string[]): { count: () => number; stop: () => Promise<void> } {
+  const ready = new Set<string>();
+  const watched = watchOrkaSecrets(kc, createLogger({ name: 'bench', level: 'silent' }), namespaces);
+  const onChange = (o: OrkaSecret) => {
+    const key = `${o.metadata.namespace}/${o.metadata.name}`;
+    if (o.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'Stored')) ready.add(key);
+    else ready.delete(key);
+  };
+  watched.on('add', onChange);
+  watched.on('update', onChange);
+  return { count: () => ready.size, stop: () => watched.stop() };
+}
+
+async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<Record<string, string>> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const opNamespace = await createNamespace(kc, { prefix: 'orka-bench' });
+  // The key ring is made up front so the values can be sealed before the operator starts.
+  const ringData = createKeyRing(new Date());
+  await core.createNamespacedSecret({
+    namespace: opNamespace,
+    body: {
+      metadata: { name: KEYS_SECRET, labels: { 'app.kubernetes.io/managed-by': 'orka-secrets', 'orka.io/role': 'keyring' } },
+      data: { [KEYRING_DATA_KEY]: Buffer.from(JSON.stringify(ringData)).toString('base64') },
+    },
+  });
+  const ring = loadKeyRing(ringData);
+  const publicKey = createPublicKey(ring.activeSealing().certPem);
+  const tenants: string[] = [];
+  const floorNamespaces: string[] = [];
+  for (let t = 0; t < TENANTS; t++) {
+    tenants.push(await createNamespace(kc, { prefix: `bench-t${t}`, tenant: `t${t}` }));
+    floorNamespaces.push(await createNamespace(kc, { prefix: `floor-t${t}`, tenant: `f${t}` }));
+  }
+  const items = Array.from({ length: n }, (_, i) => ({ name: `secret-${i}`, tenant: tenants[i % TENANTS] as string, floor: floorNamespaces[i % TENANTS] as string }));
+
+  progress(`N=${n}: creating ${n} OrkaSecrets for the floor and ${n} sealed ones for the operator`);
+  await pool(items, 16, async (it) => {
+    const body = { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: it.name }, spec: {} };
+    await custom.createNamespacedCustomObject({ ...osec, namespace: it.floor, body });
+    const secretName = it.name.toUpperCase().replaceAll('-', '_');
+    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: randomBytes(32) }).toString('base64');
+    await custom.createNamespacedCustomObject({ ...osec, namespace: it.tenant, body: { ...body, spec: { sealedValue } } });
+  });
+
+  progress(`N=${n}: floor: ${n} Secret creates + ${n} status updates by a plain client, ${WORKERS} in parallel`);
+  const floorStart = performance.now();
+  await pool(items, WORKERS, async (it) => {
+    await core.createNamespacedSecret({ namespace: it.floor, body: { metadata: { name: `orkasecret-${it.name}` }, type: 'Opaque', data: { value: randomBytes(90).toString('base64'), version: 'MQ==' } } });
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...osec, namespace: it.floor, name: it.name, body: { status: { version: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Stored', message: 'stored', lastTransitionTime: new Date().toISOString() }] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  });
+  const floorSeconds = (performance.now() - floorStart) / 1000;
+
+  progress(`N=${n}: operator start -> all Ready`);
+  const counter = readyCounter(kc, tenants);
+  const started = performance.now();
+  const op = await startOperator({
+    kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'bench',
+    build: 'dist',
+    nodeOptions: (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) },
+  });
+  let peakRssMiB = 0;
+  for (;;) {
+    const ready = counter.count();
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${op.proc.pid}/status`, 'utf8'))?.[1];
+      if (hwm) peakRssMiB = Math.max(peakRssMiB, Number(hwm) / 1024);
+    } catch {
+      // the process is gone; its last reading stands
+    }
+    if (ready >= n) break;
+    if (performance.now() - started > 20 * 60_000) throw new Error(`only ${ready}/${n} Ready after 20 minutes`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const operatorSeconds = (performance.now() - started) / 1000;
+  await counter.stop();
+  const metrics = await (await fetch(`http://127.0.0.1:${op.port}/metrics`)).text();
+  progress(`N=${n}: ${metrics.split('\n').filter((l) => /^orka_operator_(reconciles_total|reconcile_duration_seconds_(sum|count))/.test(l)).join('; ')}`);
+  await op.stop();
+  return {
+    N: String(n),
+    tenants: String(TENANTS),
+    'floor s (plain client)': floorSeconds.toFixed(1),
+    'operator s (start -> all Ready)': operatorSeconds.toFixed(1),
+    'vs floor': `${(operatorSeconds / floorSeconds).toFixed(2)}x`,
+    'objects/s': (n / operatorSeconds).toFixed(0),
+    'peak RSS MiB': peakRssMiB.toFixed(0),
+  };
+}
+
+const cp = await startControlPlane({ binDir: kubernetesBinDir(), log: progress });
+try {
+  const kc = adminKubeConfig(cp);
+  await installCrd(kc);
+  const rows: Array<Record<string, string>> = [];
+  // Each size gets its own namespaces but shares the apiserver; the run is one process, one machine.
+  for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n));
+  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}`);
+  printTable(rows);
+} finally {
+  await cp.stop();
+}

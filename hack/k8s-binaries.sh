@@ -26,7 +26,7 @@ apt_install() { # installs the missing Debian packages among $@
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-apt_install etcd-server etcd-client util-linux   # etcdctl for the canary tests; setpriv (util-linux) so test processes die with their parent
+apt_install etcd-server etcd-client util-linux strace   # etcdctl for the canary tests; setpriv (util-linux) so test processes die with their parent; strace for the no-disk test
 command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
 complete=1
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || complete=0; done

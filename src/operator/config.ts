@@ -21,6 +21,13 @@ export const operatorEnv = z.object({
   ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),
   ORKA_HTTP_ADDRESS: z.string().default('0.0.0.0').describe('Address of the HTTP server (/healthz, /readyz, /metrics, /v1/cert.pem).'),
   ORKA_HTTP_PORT: port(8080).describe('Port of the HTTP server.'),
+  ORKA_RESOLVER_ADDRESS: z.string().default('0.0.0.0').describe('Address of the resolver API (HTTPS) that sidecars call.'),
+  ORKA_RESOLVER_PORT: port(8443).describe('Port of the resolver API.'),
+  ORKA_SERVING_HOSTS: list().describe('DNS names and IPs of the serving certificate; empty: orka-secrets-operator.<namespace>.svc (and .cluster.local), localhost, 127.0.0.1.'),
+  ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
+  ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
+  ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),
+  ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),
   ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
 });
 

@@ -3,13 +3,16 @@
  * server are made here and nowhere else. Exits non-zero with every configuration problem listed.
  */
 import { once } from 'node:events';
-import { KubeConfig } from '@kubernetes/client-node';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http.js';
 import { createOperatorMetrics } from './metrics.js';
+import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
+import { createResolverApp } from './resolver-http.js';
+import { loadServingMaterial } from './tls.js';
 
 async function main(): Promise<void> {
   let config;
@@ -21,7 +24,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger({ name: 'operator', level: config.ORKA_LOG_LEVEL });
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   if (config.ORKA_KUBECONFIG) kc.loadFromFile(config.ORKA_KUBECONFIG);
   else kc.loadFromDefault();
   const metrics = createOperatorMetrics();
@@ -37,6 +40,9 @@ async function main(): Promise<void> {
   log.info({ address: server.address(), namespace: config.ORKA_NAMESPACE, identity: config.ORKA_POD_NAME, server: kc.getCurrentCluster()?.server }, 'operator starting');
 
   let stopping = false;
+  // Made now so shutdown can close it; it gets its certificate (setSecureContext) once loaded,
+  // which is also how a renewed certificate will be swapped in without a restart.
+  const resolverServer: HttpsServer = createHttpsServer();
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -47,8 +53,10 @@ async function main(): Promise<void> {
     }, config.ORKA_SHUTDOWN_TIMEOUT * 1000);
     deadline.unref();
     await operator.stop();
-    server.close();
-    server.closeAllConnections();
+    for (const s of [server, resolverServer]) {
+      s.close();
+      s.closeAllConnections();
+    }
     log.info('stopped');
     process.exit(0);
   };
@@ -56,6 +64,26 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   await operator.start();
+
+  // The resolver API: HTTPS with the operator's own certificate, made by the leader at first start.
+  const material = await loadServingMaterial(kc, {
+    namespace: config.ORKA_NAMESPACE,
+    hosts: config.ORKA_SERVING_HOSTS.length > 0 ? config.ORKA_SERVING_HOSTS : defaultServingHosts(config.ORKA_NAMESPACE),
+    create: () => operator.elector.isLeader,
+    log,
+  });
+  if (stopping) return;
+  const resolverApp = createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) });
+  resolverServer.setSecureContext({ cert: material.certPem, key: material.keyPem });
+  resolverServer.on('request', resolverApp);
+  resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);
+  await once(resolverServer, 'listening');
+  log.info({ address: resolverServer.address() }, 'resolver API listening');
+}
+
+/** Where sidecars reach the operator: its Service, and loopback for local runs. */
+function defaultServingHosts(namespace: string): string[] {
+  return [`orka-secrets-operator.${namespace}.svc`, `orka-secrets-operator.${namespace}.svc.cluster.local`, 'localhost', '127.0.0.1'];
 }
 
 main().catch((err: unknown) => {

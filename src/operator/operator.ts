@@ -11,6 +11,9 @@ import { LeaderElector } from './kube/leader.js';
 import { rotationDue } from './keyring.js';
 import { KEYS_SECRET, KeyStore } from './keys.js';
 import type { OperatorMetrics } from './metrics.js';
+import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
+import { Resolver } from './resolver.js';
+import { UsageTracker } from './usage.js';
 
 /** The annotation on the keys Secret that asks the leader to rotate now. */
 export const ROTATE_ANNOTATION = 'orka.io/rotate';
@@ -22,13 +25,16 @@ export class Operator {
   readonly keys: KeyStore;
   readonly controller: Controller;
   readonly elector: LeaderElector;
+  readonly resolver: Resolver;
+  readonly usage: UsageTracker;
+  readonly auth: TokenAuthenticator;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
 
   constructor(
     kc: KubeConfig,
-    private readonly config: Pick<OperatorConfig, 'ORKA_NAMESPACE' | 'ORKA_POD_NAME' | 'ORKA_WATCH_NAMESPACES' | 'ORKA_WORKERS' | 'ORKA_RESYNC_PERIOD' | 'ORKA_KEY_ROTATION_PERIOD' | 'ORKA_LEASE_DURATION' | 'ORKA_LEASE_RENEW_DEADLINE' | 'ORKA_LEASE_RETRY_PERIOD'>,
+    private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
@@ -52,6 +58,13 @@ export class Operator {
       { onStartedLeading: () => void this.lead(), onStoppedLeading: () => void this.follow() },
     );
     this.keys.onChange(() => void this.maybeRotate());
+    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }));
+    this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
+    this.auth = new TokenAuthenticator(tokenReviewFn(kc, config.ORKA_TOKEN_AUDIENCE), {
+      maxEntries: config.ORKA_TOKEN_CACHE_SIZE,
+      maxCacheSeconds: config.ORKA_TOKEN_CACHE_TTL,
+      negativeCacheSeconds: 10,
+    });
   }
 
   /** Ready to serve: caches filled and the key ring loaded. */
@@ -65,6 +78,7 @@ export class Operator {
     this.synced = true;
     this.log.info('caches synced');
     this.elector.start();
+    this.usage.start();
   }
 
   private async lead(): Promise<void> {
@@ -111,6 +125,7 @@ export class Operator {
   async stop(): Promise<void> {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     await this.controller.stopWorkers();
+    await this.usage.stop();
     await this.elector.stop();
     await this.controller.stop();
     await this.keys.stop();

@@ -14,6 +14,8 @@ export interface ProvidedControlPlane {
   caPem: string;
   etcdUrl: string;
   binDir: string;
+  /** The service-account signing key, to make tokens the apiserver must refuse (expired ones). */
+  serviceAccountKeyPath: string;
 }
 
 declare module 'vitest' {
@@ -40,6 +42,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     caPem: cp.caPem,
     etcdUrl: cp.etcdUrl,
     binDir,
+    serviceAccountKeyPath: cp.serviceAccountKeyPath,
   });
   return async () => {
     await cp.stop();

@@ -14,6 +14,8 @@ import { freePort } from './controlplane.js';
 export interface OperatorProcess {
   identity: string;
   port: number;
+  /** Port of the resolver API (HTTPS) on 127.0.0.1. */
+  resolverPort: number;
   proc: ChildProcess;
   /** Every line written to stdout and stderr so far. */
   logs: string[];
@@ -24,9 +26,19 @@ export interface OperatorProcess {
 }
 
 /** Starts the operator with the given extra environment. */
-export async function startOperator(args: { kubeconfigPath: string; namespace: string; identity: string; env?: Record<string, string> }): Promise<OperatorProcess> {
+export async function startOperator(args: {
+  kubeconfigPath: string;
+  namespace: string;
+  identity: string;
+  env?: Record<string, string>;
+  /** `dist`: the compiled JavaScript, as in production (run `tsc` first); default: the sources through tsx. */
+  build?: 'src' | 'dist';
+  nodeOptions?: string[];
+}): Promise<OperatorProcess> {
   const port = await freePort();
-  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'src/operator/main.ts'], {
+  const resolverPort = await freePort();
+  const entry = args.build === 'dist' ? ['dist/src/operator/main.js'] : ['--import', 'tsx', 'src/operator/main.ts'];
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...(args.nodeOptions ?? []), ...entry], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -35,6 +47,8 @@ export async function startOperator(args: { kubeconfigPath: string; namespace: s
       ORKA_POD_NAME: args.identity,
       ORKA_HTTP_ADDRESS: '127.0.0.1',
       ORKA_HTTP_PORT: String(port),
+      ORKA_RESOLVER_ADDRESS: '127.0.0.1',
+      ORKA_RESOLVER_PORT: String(resolverPort),
       ORKA_LOG_LEVEL: 'debug',
       ORKA_LEASE_DURATION: '4s',
       ORKA_LEASE_RENEW_DEADLINE: '3s',
@@ -75,6 +89,7 @@ export async function startOperator(args: { kubeconfigPath: string; namespace: s
   return {
     identity: args.identity,
     port,
+    resolverPort,
     proc,
     logs,
     exited,

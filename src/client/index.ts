@@ -1,0 +1,65 @@
+/**
+ * A small typed client for workflow runners: talks to the sidecar at ORKA_SECRETS_URL and
+ * throws OrkaError with the sidecar's stable codes.
+ *
+ *   const secrets = new OrkaSecretsClient();              // ORKA_SECRETS_URL from the environment
+ *   const auth = await secrets.render('Bearer {{secrets.API_KEY}}');
+ */
+import { isErrorCode, OrkaError, type ErrorDetails } from '../core/errors.js';
+
+export { OrkaError, isOrkaError, type ErrorCode } from '../core/errors.js';
+
+/** Options of the client. */
+export interface ClientOptions {
+  /** Base URL of the sidecar; default ORKA_SECRETS_URL, then http://127.0.0.1:8731. */
+  baseUrl?: string;
+  /** A fetch to use (tests, instrumentation); default the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** Client of the sidecar API. */
+export class OrkaSecretsClient {
+  private readonly baseUrl: string;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(options: ClientOptions = {}) {
+    this.baseUrl = options.baseUrl ?? process.env.ORKA_SECRETS_URL ?? 'http://127.0.0.1:8731';
+    this.fetchFn = options.fetch ?? fetch;
+  }
+
+  private async call<T>(path: string, init: { method: string; body?: unknown }): Promise<T> {
+    let res: Response;
+    try {
+      res = await this.fetchFn(new URL(path, this.baseUrl), {
+        method: init.method,
+        headers: { 'x-orka-request': 'true', ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      });
+    } catch (err) {
+      throw new OrkaError('UPSTREAM_UNAVAILABLE', `the secrets sidecar at ${this.baseUrl} cannot be reached`, {}, { cause: err });
+    }
+    const payload = (await res.json().catch(() => undefined)) as (T & { error?: { code?: unknown; message?: unknown } & ErrorDetails }) | undefined;
+    if (res.ok && payload !== undefined) return payload;
+    const error = payload?.error;
+    if (error && isErrorCode(error.code)) {
+      const { code, message, ...details } = error;
+      throw new OrkaError(code, typeof message === 'string' ? message : code, details as ErrorDetails);
+    }
+    throw new OrkaError('UPSTREAM_UNAVAILABLE', `the secrets sidecar answered ${res.status}`);
+  }
+
+  /** The value of one secret. */
+  async get(name: string): Promise<string> {
+    return (await this.call<{ value: string }>(`/v1/secrets/${encodeURIComponent(name)}`, { method: 'GET' })).value;
+  }
+
+  /** Replaces every {{secrets.NAME}} in a string or any JSON value. */
+  async render<T>(template: T): Promise<T> {
+    return (await this.call<{ result: T }>('/v1/render', { method: 'POST', body: { template } })).result;
+  }
+
+  /** Masks every value the sidecar has served (and their encodings) in text. */
+  async redact(text: string): Promise<string> {
+    return (await this.call<{ text: string }>('/v1/redact', { method: 'POST', body: { text } })).text;
+  }
+}

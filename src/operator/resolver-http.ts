@@ -1,0 +1,93 @@
+/**
+ * The resolver API that sidecars call (served over HTTPS by every replica):
+ *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...]}
+ *   GET  /v1/changes   text/event-stream: `event: changed` with {"name"} whenever a secret of
+ *                      the caller's tenant changes or goes away; `event: ready` once subscribed
+ * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
+ * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
+ * pod, names, outcome; never a value.
+ */
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { isOrkaError, OrkaError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Identity, TokenAuthenticator } from './kube/tokenreview.js';
+import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
+
+/** Records resolutions for usage tracking. */
+export interface UsageRecorder {
+  record(namespace: string, names: readonly string[]): void;
+}
+
+const resolveBody = z.object({ names: z.array(z.string().max(64)).min(1).max(MAX_NAMES_PER_REQUEST) }).strict();
+
+type Authed = Request & { identity?: Identity };
+
+function sendError(res: Response, err: OrkaError): void {
+  res.status(err.status).json(err.toBody());
+}
+
+/** Builds the resolver app (no listening). */
+export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; heartbeatMs?: number }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '16kb' }));
+
+  app.use(async (req: Authed, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    try {
+      const identity = await deps.auth.authenticate(token);
+      if (!deps.resolver.isTenant(identity.namespace)) {
+        throw new OrkaError('FORBIDDEN', `namespace ${identity.namespace} is not a tenant`);
+      }
+      req.identity = identity;
+      next();
+    } catch (err) {
+      const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
+      deps.audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
+      sendError(res, e);
+    }
+  });
+
+  app.post('/v1/resolve', async (req: Authed, res: Response) => {
+    const identity = req.identity as Identity;
+    const parsed = resolveBody.safeParse(req.body);
+    if (!parsed.success) {
+      sendError(res, new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`));
+      return;
+    }
+    try {
+      const result = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      const found = Object.keys(result.values);
+      deps.usage.record(identity.namespace, found);
+      deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing: result.missing, outcome: result.missing.length ? 'partial' : 'ok' }, 'resolve');
+      res.json(result);
+    } catch (err) {
+      const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
+      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
+      sendError(res, e);
+    }
+  });
+
+  app.get('/v1/changes', (req: Authed, res: Response) => {
+    const identity = req.identity as Identity;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write('event: ready\ndata: {}\n\n');
+    const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
+    req.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+  });
+
+  app.use((_req: Request, res: Response) => sendError(res, new OrkaError('INVALID_REQUEST', 'no such endpoint')));
+  // Malformed JSON and oversized bodies from express.json.
+  app.use((err: { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.too.large') sendError(res, new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large'));
+    else sendError(res, new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
+  });
+  return app;
+}

@@ -1,0 +1,143 @@
+/**
+ * The sidecar's HTTP API (../shared/DESIGN.md), as an express app built without listening:
+ *   GET  /v1/secrets/{NAME}  -> {"name", "value"}
+ *   POST /v1/render          {"template": <string or JSON>} -> {"result": <same shape>}
+ *   POST /v1/redact          {"text"} -> {"text"} with every served value masked
+ *   GET  /healthz, /readyz
+ * Every /v1/ request needs `X-Orka-Request: true` and a Host of 127.0.0.1:<port> or
+ * localhost:<port> (SSRF and DNS-rebinding guard). Errors are {"error": {"code", "message", ...}}.
+ */
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { isOrkaError, OrkaError, secretNotFound } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { assertSecretName } from '../core/names.js';
+import { references, render } from '../core/template.js';
+import type { ValueCache } from './cache.js';
+import type { SidecarMetrics } from './metrics.js';
+import type { Resolution } from './upstream.js';
+
+/** What the app needs. */
+export interface SidecarDeps {
+  maxBodyBytes: number;
+  cache: ValueCache;
+  resolve: (names: readonly string[]) => Promise<Resolution>;
+  metrics: SidecarMetrics;
+  log: Logger;
+}
+
+function fail(res: Response, err: OrkaError): void {
+  res.status(err.status).json(err.toBody());
+}
+
+/** Builds the app. */
+export function createSidecarApp(deps: SidecarDeps): Express {
+  const { cache, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  /** Values for names: from memory, the rest from the operator in one call. */
+  async function lookup(names: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const wanted: string[] = [];
+    for (const name of names) {
+      const hit = cache.get(name);
+      if (hit === undefined) wanted.push(name);
+      else found.set(name, hit);
+    }
+    metrics.cacheHits.inc(found.size);
+    if (wanted.length === 0) return found;
+    metrics.cacheMisses.inc(wanted.length);
+    let answer: Resolution;
+    try {
+      answer = await deps.resolve(wanted);
+    } catch (err) {
+      metrics.upstreamErrors.inc();
+      throw err;
+    }
+    for (const [name, value] of Object.entries(answer.values)) {
+      cache.set(name, value);
+      found.set(name, value);
+    }
+    return found;
+  }
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const end = metrics.duration.startTimer();
+    res.on('finish', () => {
+      const endpoint = req.route ? `${req.method} ${req.baseUrl}${req.route.path as string}` : 'other';
+      end({ endpoint });
+      metrics.requests.inc({ endpoint, code: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  // Ready once listening: a runner pod must not turn unready because the operator restarts;
+  // while the stream is down, answers follow the documented fallback instead.
+  app.get('/readyz', (_req, res) => {
+    res.json({ status: 'ok', changeStream: cache.isStreamUp ? 'up' : 'down' });
+  });
+
+  const v1 = express.Router();
+  v1.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.get('x-orka-request') !== 'true') return fail(res, new OrkaError('FORBIDDEN', 'the header X-Orka-Request: true is required'));
+    // The port is the one this request came in on, so the app needs no configuration for it.
+    const port = req.socket.localPort;
+    const host = req.get('host') ?? '';
+    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) return fail(res, new OrkaError('FORBIDDEN', `Host must be 127.0.0.1:${port} or localhost:${port}`));
+    next();
+  });
+  v1.use(express.json({ limit: deps.maxBodyBytes, strict: false, type: () => true }));
+
+  v1.get('/secrets/:name', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const name = assertSecretName(String(req.params.name));
+      const value = (await lookup([name])).get(name);
+      if (value === undefined) throw secretNotFound([name]);
+      res.set('cache-control', 'no-store').json({ name, value });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  v1.post('/render', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const body = req.body as unknown;
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !('template' in body)) {
+        throw new OrkaError('INVALID_REQUEST', 'body must be {"template": <string or any JSON>}');
+      }
+      const template = (body as { template: unknown }).template;
+      const names = references(template);
+      const values = names.length === 0 ? new Map<string, string>() : await lookup(names);
+      res.set('cache-control', 'no-store').json({ result: render(template, values) });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  v1.post('/redact', (req: Request, res: Response, next: NextFunction) => {
+    const body = req.body as { text?: unknown } | null;
+    if (body === null || typeof body !== 'object' || typeof body.text !== 'string') {
+      return next(new OrkaError('INVALID_REQUEST', 'body must be {"text": "..."}'));
+    }
+    res.json({ text: cache.redact(body.text) });
+  });
+
+  app.use('/v1', v1);
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new OrkaError('INVALID_REQUEST', 'no such endpoint')));
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (isOrkaError(err)) return fail(res, err);
+    const e = err as { type?: string; status?: number };
+    if (e.type === 'entity.too.large') return fail(res, new OrkaError('PAYLOAD_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`, { limit: deps.maxBodyBytes }));
+    if (e.type === 'entity.parse.failed') return fail(res, new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return fail(res, new OrkaError('INVALID_REQUEST', 'malformed request'));
+    // Unknown: logged without the request, which may hold values.
+    deps.log.error({ err: { message: (err as Error).message } }, 'unexpected error');
+    fail(res, new OrkaError('INTERNAL', 'internal error'));
+  });
+  return app;
+}

@@ -1,0 +1,70 @@
+/**
+ * The sidecar's composition root: listens on 127.0.0.1 only, metrics on their own port.
+ * Nothing here (or anywhere in the sidecar) writes to disk.
+ */
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import express from 'express';
+import { isOrkaError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { createSidecarApp } from './app.js';
+import { ValueCache } from './cache.js';
+import { loadSidecarConfig } from './config.js';
+import { createSidecarMetrics } from './metrics.js';
+import { Upstream } from './upstream.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadSidecarConfig(process.env);
+  } catch (err) {
+    if (!isOrkaError(err)) throw err;
+    process.stderr.write(`orka-secrets sidecar: ${err.message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ name: 'sidecar', level: config.ORKA_LOG_LEVEL });
+  const metrics = createSidecarMetrics();
+  const cache = new ValueCache({ maxEntries: config.ORKA_CACHE_MAX_ENTRIES, staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000 });
+  const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
+  const stream = upstream.follow(
+    (name) => cache.forget(name),
+    (up) => {
+      if (up !== cache.isStreamUp) log.info({ changeStream: up ? 'up' : 'down' }, up ? 'change stream connected' : 'change stream lost; cached values expire after ORKA_CACHE_STALE_AFTER');
+      cache.setStreamUp(up);
+      metrics.streamUp.set(up ? 1 : 0);
+    },
+  );
+  const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, resolve: (names) => upstream.resolve(names), metrics, log });
+  const server = app.listen(config.ORKA_SIDECAR_PORT, '127.0.0.1');
+  await once(server, 'listening');
+  const metricsServer = express()
+    .get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    })
+    .listen(config.ORKA_SIDECAR_METRICS_PORT, config.ORKA_SIDECAR_METRICS_ADDRESS);
+  await once(metricsServer, 'listening');
+  log.info({ port: config.ORKA_SIDECAR_PORT, metricsPort: config.ORKA_SIDECAR_METRICS_PORT, operator: config.ORKA_OPERATOR_URL }, 'sidecar listening on 127.0.0.1');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing requests in flight');
+    stream.stop();
+    setTimeout(() => process.exit(1), config.ORKA_SHUTDOWN_TIMEOUT * 1000).unref();
+    server.close(() => {
+      metricsServer.close();
+      upstream.close();
+      log.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`orka-secrets sidecar: fatal: ${(err as Error).message}\n`);
+  process.exit(1);
+});

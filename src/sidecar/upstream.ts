@@ -1,0 +1,163 @@
+/**
+ * The sidecar's side of the resolver API: resolve names, and follow the tenant's change stream.
+ * HTTPS trusting only the operator's CA, one keep-alive agent; the projected token is read from
+ * its file on every call because the kubelet rotates it.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request, type RequestOptions } from 'node:https';
+import { isErrorCode, OrkaError } from '../core/errors.js';
+
+/** The operator's answer. */
+export interface Resolution {
+  values: Record<string, string>;
+  missing: string[];
+}
+
+/** Options of the upstream client. */
+export interface UpstreamOptions {
+  baseUrl: string;
+  tokenFile: string;
+  caPem: string;
+  timeoutMs: number;
+}
+
+/** Client of the operator's resolver API. */
+export class Upstream {
+  private readonly agent: Agent;
+
+  constructor(private readonly options: UpstreamOptions) {
+    this.agent = new Agent({ keepAlive: true, ca: options.caPem, maxSockets: 16 });
+  }
+
+  private token(): string {
+    try {
+      return readFileSync(this.options.tokenFile, 'utf8').trim();
+    } catch {
+      throw new OrkaError('UPSTREAM_UNAVAILABLE', 'the service-account token file cannot be read');
+    }
+  }
+
+  private requestOptions(path: string, method: string, extra: Record<string, string> = {}): RequestOptions & { url: URL } {
+    const url = new URL(path, this.options.baseUrl);
+    return { url, method, agent: this.agent, headers: { authorization: `Bearer ${this.token()}`, ...extra } };
+  }
+
+  /** Resolves names; throws UPSTREAM_UNAVAILABLE when the operator cannot answer. */
+  resolve(names: readonly string[]): Promise<Resolution> {
+    const body = JSON.stringify({ names });
+    const { url, ...options } = this.requestOptions('/v1/resolve', 'POST', { 'content-type': 'application/json' });
+    return new Promise((resolve, reject) => {
+      const req = request(url, { ...options, timeout: this.options.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
+            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve(parsed);
+            reject(upstreamError(res.statusCode ?? 0, parsed.error?.code, parsed.error?.message));
+          } catch {
+            reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${res.statusCode} with no valid body`));
+          }
+        });
+        res.on('error', () => reject(new OrkaError('UPSTREAM_UNAVAILABLE', 'the operator connection failed')));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator cannot be reached (${(err as NodeJS.ErrnoException).code ?? err.message})`)));
+      req.end(body);
+    });
+  }
+
+  /**
+   * Follows the change stream, reconnecting with backoff. `onChange` gets each changed name;
+   * `onState` tells when the stream is connected (true) or lost (false).
+   */
+  follow(onChange: (name: string) => void, onState: (up: boolean) => void): { stop: () => void } {
+    let stopped = false;
+    let delay = 250;
+    let current: ReturnType<typeof request> | undefined;
+    const connect = () => {
+      if (stopped) return;
+      let options;
+      try {
+        options = this.requestOptions('/v1/changes', 'GET', { accept: 'text/event-stream' });
+      } catch {
+        return retry();
+      }
+      const { url, ...rest } = options;
+      const req = request(url, rest, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          return retry();
+        }
+        res.setEncoding('utf8');
+        let buffer = '';
+        let idle: NodeJS.Timeout | undefined;
+        // The operator sends a ping every 15 s; silence for 45 s means the connection is dead.
+        const armIdle = () => {
+          clearTimeout(idle);
+          idle = setTimeout(() => req.destroy(new Error('stream idle')), 45_000);
+        };
+        armIdle();
+        res.on('data', (chunk: string) => {
+          armIdle();
+          buffer += chunk;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = /^event: (.+)$/m.exec(frame)?.[1];
+            const data = /^data: (.*)$/m.exec(frame)?.[1];
+            if (event === 'ready') {
+              delay = 250;
+              onState(true);
+            } else if (event === 'changed' && data !== undefined) {
+              try {
+                const name = (JSON.parse(data) as { name?: unknown }).name;
+                if (typeof name === 'string') onChange(name);
+              } catch {
+                // a malformed frame is skipped; the next resync clears the cache anyway
+              }
+            }
+          }
+        });
+        res.on('close', () => {
+          clearTimeout(idle);
+          retry();
+        });
+      });
+      req.on('error', () => retry());
+      current = req;
+      req.end();
+    };
+    let retrying = false;
+    const retry = () => {
+      if (retrying) return;
+      retrying = true;
+      onState(false);
+      if (stopped) return;
+      setTimeout(() => {
+        retrying = false;
+        connect();
+      }, delay).unref();
+      delay = Math.min(delay * 2, 5000);
+    };
+    connect();
+    return {
+      stop: () => {
+        stopped = true;
+        current?.destroy();
+      },
+    };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function upstreamError(status: number, code: unknown, message: string | undefined): OrkaError {
+  if (status === 401 || status === 403) return new OrkaError('FORBIDDEN', `the operator refused this pod: ${message ?? status}`);
+  if (status === 400 && isErrorCode(code)) return new OrkaError(code, message ?? 'invalid request');
+  return new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status}`);
+}

@@ -1,0 +1,71 @@
+/**
+ * Runs the sidecar as a real process from the compiled JavaScript (as in the image: no tsx, whose
+ * transpile cache would write to disk), optionally under strace, capturing its log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { freePort } from './controlplane.js';
+import { eventually } from './operator.js';
+
+/** A running sidecar. */
+export interface SidecarProcess {
+  port: number;
+  metricsPort: number;
+  url: string;
+  proc: ChildProcess;
+  logs: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const ENTRY = 'dist/src/sidecar/main.js';
+
+/** Starts a sidecar for a token file and CA file; waits until it listens. */
+export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string }): Promise<SidecarProcess> {
+  if (!existsSync(ENTRY)) throw new Error(`${ENTRY} is missing: run make build (make test does)`);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const node = [process.execPath, ENTRY];
+  // strace -f follows threads and children; -qq keeps its own chatter out; file and rename
+  // calls are all that the no-disk test needs.
+  const command = args.straceOutput
+    ? ['setpriv', '--pdeathsig', 'SIGKILL', '--', 'strace', '-f', '-qq', '-e', 'trace=%file,%desc', '-o', args.straceOutput, ...node]
+    : ['setpriv', '--pdeathsig', 'SIGKILL', '--', ...node];
+  const proc = spawn(command[0] as string, command.slice(1), {
+    env: {
+      PATH: process.env.PATH,
+      ORKA_OPERATOR_URL: args.operatorUrl,
+      ORKA_TOKEN_FILE: args.tokenFile,
+      ORKA_CA_FILE: args.caFile,
+      ORKA_SIDECAR_PORT: String(port),
+      ORKA_SIDECAR_METRICS_PORT: String(metricsPort),
+      ORKA_LOG_LEVEL: 'debug',
+      ...args.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  for (const stream of [proc.stdout, proc.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => logs.push(...chunk.split('\n').filter((l) => l.length > 0)));
+  }
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nsidecar logs:\n${logs.join('\n')}`);
+  });
+  return {
+    port,
+    metricsPort,
+    url,
+    proc,
+    logs,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return await exited;
+      // Under strace the sidecar is strace's child: signal it, and strace ends with it.
+      const child = args.straceOutput ? Number(readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(' ')[0]) : 0;
+      if (child > 0) process.kill(child, signal);
+      else proc.kill(signal);
+      return await exited;
+    },
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * Resolver API and sidecar, end to end on a real control plane: real operator and sidecar
+ * processes, real projected-style tokens from the TokenRequest API, no values on disk or in logs.
+ */
+import { createPrivateKey, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OrkaSecretsClient, type OrkaError } from '../../src/client/index.js';
+import type { OrkaSecret } from '../../src/operator/resource.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken } from '../env/kube.js';
+import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let custom: CustomObjectsApi;
+let opNamespace: string;
+let tenantA: string;
+let tenantB: string;
+let plain: string;
+let operator: OperatorProcess;
+/** Every operator process of this file, for the log search. */
+const operators: OperatorProcess[] = [];
+let dir: string;
+let caFile: string;
+let caPem: string;
+const sidecars: SidecarProcess[] = [];
+const canaries: string[] = [];
+
+function canary(label: string): string {
+  const v = `CANARY-${label}-${randomBytes(10).toString('hex')}`;
+  canaries.push(v);
+  return v;
+}
+
+const osec = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', namespace, plural: 'orkasecrets' });
+
+async function putSecret(namespace: string, name: string, value: string): Promise<void> {
+  const secretName = name.toUpperCase().replaceAll('-', '_');
+  const sealedValue = await sealWithPublishedCert(kc, opNamespace, namespace, secretName, value);
+  try {
+    await custom.createNamespacedCustomObject({ ...osec(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await custom.patchNamespacedCustomObject({ ...osec(namespace), name, body: { spec: { sealedValue } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+}
+
+async function waitStored(namespace: string, name: string): Promise<void> {
+  await eventually(async () => {
+    const o = (await custom.getNamespacedCustomObject({ ...osec(namespace), name })) as OrkaSecret;
+    return o.status?.conditions?.[0]?.reason === 'Stored' && o.status.observedGeneration === o.metadata.generation ? true : undefined;
+  });
+}
+
+/** A token file for a ServiceAccount, written by the test (as the kubelet would). */
+async function tokenFile(namespace: string, sa: string, audience = 'orka-secrets'): Promise<string> {
+  const path = join(dir, `${namespace}-${sa}-${audience}.token`);
+  writeFileSync(path, await requestToken(kc, { namespace, serviceAccount: sa, audience }));
+  return path;
+}
+
+/** Calls the resolver directly with a token. */
+function resolveDirect(token: string, names: string[]): Promise<{ status: number; body: { values?: Record<string, string>; missing?: string[]; error?: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca: caPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as never }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ names }));
+  });
+}
+
+/** A service-account JWT signed by `keyPem`, with any claims: for expired and forged tokens. */
+function signToken(keyPem: string, namespace: string, sa: string, exp: number): string {
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${enc({ alg: 'RS256', typ: 'JWT' })}.${enc({ iss: 'https://kubernetes.default.svc', sub: `system:serviceaccount:${namespace}:${sa}`, aud: ['orka-secrets'], iat: now - 7200, nbf: now - 7200, exp, 'kubernetes.io': { namespace, serviceaccount: { name: sa, uid: '00000000-0000-0000-0000-000000000000' } } })}`;
+  return `${body}.${createSign('RSA-SHA256').update(body).sign(createPrivateKey(keyPem)).toString('base64url')}`;
+}
+
+async function sidecarFor(namespace: string, env: Record<string, string> = {}, straceOutput?: string): Promise<{ sidecar: SidecarProcess; client: OrkaSecretsClient }> {
+  const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile: await tokenFile(namespace, 'runner'), caFile, env, ...(straceOutput ? { straceOutput } : {}) });
+  sidecars.push(sidecar);
+  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+  return { sidecar, client: new OrkaSecretsClient({ baseUrl: sidecar.url }) };
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-resolver' });
+  tenantA = await createNamespace(kc, { prefix: 'tenant-a', tenant: 'a' });
+  tenantB = await createNamespace(kc, { prefix: 'tenant-b', tenant: 'b' });
+  plain = await createNamespace(kc, { prefix: 'plain-ns' });
+  for (const ns of [tenantA, tenantB, plain]) await createServiceAccount(kc, ns, 'runner');
+  dir = mkdtempSync(join(tmpdir(), 'orka-sidecar-test-'));
+  operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'resolver-op',
+    env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(','), ORKA_USAGE_FLUSH_PERIOD: '1s' },
+  });
+  operators.push(operator);
+  await operator.waitForLog(/resolver API listening/);
+  const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+  caFile = join(dir, 'ca.crt');
+  writeFileSync(caFile, caPem);
+  await putSecret(tenantA, 'api-key', canary('a-api-key'));
+  await putSecret(tenantA, 'db-password', canary('a-db'));
+  await putSecret(tenantB, 'api-key', canary('b-api-key'));
+  await Promise.all([waitStored(tenantA, 'api-key'), waitStored(tenantA, 'db-password'), waitStored(tenantB, 'api-key')]);
+});
+
+afterAll(async () => {
+  await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
+  await operator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('sidecar against the real operator', () => {
+  it('gets, renders (nested JSON, several references, other expressions untouched) and redacts', async () => {
+    const { client } = await sidecarFor(tenantA);
+    const [apiKey, db] = [canaries[0] as string, canaries[1] as string];
+    expect(await client.get('API_KEY')).toBe(apiKey);
+    const out = await client.render({ url: 'https://x/?k={{ secrets.API_KEY }}', headers: { a: 'Bearer {{secrets.API_KEY}}', b: '{{ $json.user }}' }, list: ['{{secrets.DB_PASSWORD}}:{{secrets.API_KEY}}'] });
+    expect(out).toEqual({ url: `https://x/?k=${apiKey}`, headers: { a: `Bearer ${apiKey}`, b: '{{ $json.user }}' }, list: [`${db}:${apiKey}`] });
+    const redacted = await client.redact(`log: ${apiKey} and ${encodeURIComponent(db)}`);
+    expect(redacted).toBe('log: [REDACTED] and [REDACTED]');
+  });
+
+  it('answers SECRET_NOT_FOUND within 1 s of a delete, and serves an update within 1 s', async () => {
+    await putSecret(tenantA, 'short-lived', canary('short'));
+    await waitStored(tenantA, 'short-lived');
+    const { client } = await sidecarFor(tenantA);
+    await client.get('SHORT_LIVED');
+    const next = canary('short-updated');
+    const updatedAt = Date.now();
+    await putSecret(tenantA, 'short-lived', next);
+    await eventually(async () => ((await client.get('SHORT_LIVED')) === next ? true : undefined), 5000, 20);
+    const updateMs = Date.now() - updatedAt;
+    const deletedAt = Date.now();
+    await custom.deleteNamespacedCustomObject({ ...osec(tenantA), name: 'short-lived' });
+    const err = await eventually(async () => {
+      try {
+        await client.get('SHORT_LIVED');
+        return undefined;
+      } catch (e) {
+        return e as OrkaError;
+      }
+    }, 5000, 20);
+    const deleteMs = Date.now() - deletedAt;
+    expect(err.code).toBe('SECRET_NOT_FOUND');
+    expect(err.message).toBe('secret SHORT_LIVED could not be found');
+    expect(updateMs).toBeLessThan(1000);
+    expect(deleteMs).toBeLessThan(1000);
+  });
+
+  it('never lets tenant B read tenant A, whatever names it asks', async () => {
+    const { client } = await sidecarFor(tenantB);
+    expect(await client.get('API_KEY')).toBe(canaries[2]);
+    await expect(client.get('DB_PASSWORD')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
+    const token = readFileSync(await tokenFile(tenantB, 'runner'), 'utf8');
+    const direct = await resolveDirect(token, ['API_KEY', 'DB_PASSWORD', 'SHORT_LIVED']);
+    expect(direct.status).toBe(200);
+    expect(direct.body.values).toEqual({ API_KEY: canaries[2] });
+    expect(direct.body.missing).toEqual(['DB_PASSWORD', 'SHORT_LIVED']);
+  });
+
+  it('refuses a token for another audience, an expired one, a forged one, and a namespace that is not a tenant', async () => {
+    const otherAudience = readFileSync(await tokenFile(tenantA, 'runner', 'something-else'), 'utf8');
+    const saKey = readFileSync(cp.serviceAccountKeyPath, 'utf8');
+    const expired = signToken(saKey, tenantA, 'runner', Math.floor(Date.now() / 1000) - 3600);
+    // Well-formed and current, but signed by a key the apiserver does not know.
+    const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const forged = signToken(otherKey, tenantA, 'runner', Math.floor(Date.now() / 1000) + 3600);
+    for (const token of [otherAudience, expired, forged, 'not-a-jwt']) {
+      const res = await resolveDirect(token, ['API_KEY']);
+      expect(res.status).toBe(401);
+      expect(res.body.error?.code).toBe('UNAUTHENTICATED');
+      expect(res.body.values).toBeUndefined();
+    }
+    const plainToken = readFileSync(await tokenFile(plain, 'runner'), 'utf8');
+    const res = await resolveDirect(plainToken, ['API_KEY']);
+    expect(res.status).toBe(403);
+    expect(res.body.error?.code).toBe('FORBIDDEN');
+  });
+
+  it('records usage in status, in batches', async () => {
+    const o = await eventually(async () => {
+      const x = (await custom.getNamespacedCustomObject({ ...osec(tenantA), name: 'api-key' })) as OrkaSecret;
+      return (x.status?.usage?.resolveCount ?? 0) > 0 ? x : undefined;
+    }, 10_000);
+    expect(o.status?.usage?.lastResolvedAt).toBeTruthy();
+  });
+
+  it('while the operator is down: serves what it holds for ORKA_CACHE_STALE_AFTER, then UPSTREAM_UNAVAILABLE', async () => {
+    const { client } = await sidecarFor(tenantA, { ORKA_CACHE_STALE_AFTER: '2s' });
+    await client.get('API_KEY');
+    await operator.stop();
+    expect(await client.get('API_KEY')).toBe(canaries[0]);
+    await expect(client.get('DB_PASSWORD')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 503 });
+    await new Promise((r) => setTimeout(r, 2500));
+    await expect(client.get('API_KEY')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'resolver-op-2', env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(',') } });
+    operators.push(operator);
+    await operator.waitForLog(/resolver API listening/);
+    // The sidecar was started against the old port; a new one reaches the restarted operator.
+    const again = await sidecarFor(tenantA);
+    expect(await again.client.get('API_KEY')).toBe(canaries[0]);
+  });
+});
+
+describe('no disk, no logs', () => {
+  it('writes, creates, renames and removes no file while serving (strace)', async () => {
+    const trace = join(dir, 'strace.out');
+    const { sidecar, client } = await sidecarFor(tenantA, {}, trace);
+    for (let i = 0; i < 20; i++) {
+      await client.get('API_KEY');
+      await client.render({ a: '{{secrets.DB_PASSWORD}}' });
+      await client.redact(`x ${canaries[0]}`);
+    }
+    await expect(client.get('NOPE')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
+    expect(await sidecar.stop()).toBe(0);
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    expect(lines.filter((l) => /openat\(/.test(l)).length).toBeGreaterThan(5); // the trace did record file activity
+    const writes = lines.filter((l) => /open(at)?\(.*O_(WRONLY|RDWR|CREAT|TRUNC)/.test(l) && !/"\/dev\/(null|tty|urandom|random)"/.test(l));
+    const changes = lines.filter((l) => /\b(creat|rename|renameat2?|unlink|unlinkat|rmdir|mkdir|mkdirat|truncate|link|linkat|symlink|symlinkat)\(/.test(l));
+    expect(writes).toEqual([]);
+    expect(changes).toEqual([]);
+  });
+
+  it('logs no canary value, in the sidecars or the operator', () => {
+    const logs = [...sidecars.flatMap((s) => s.logs), ...operators.flatMap((o) => o.logs)].join('\n');
+    expect(logs).toContain('change stream');
+    for (const c of canaries) expect(logs.includes(c), c.slice(0, 24)).toBe(false);
+  });
+});

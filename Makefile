@@ -76,6 +76,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	npx tsx test/bench/core.ts
 	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
+	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/sidecar.ts
 
 .PHONY: clean
 clean: ## remove build output (the cache in ~/.cache/orka-secrets stays)

@@ -1,0 +1,148 @@
+/**
+ * `make bench` part 3: the sidecar, with autocannon at concurrency 32, against two baselines of
+ * the same run: a bare node:http server answering a constant body (the limit for Node here) and
+ * a direct GET of a Kubernetes Secret from the apiserver (what a runner would do without us).
+ * Then cold resolves (cache miss, through the operator), update-to-visible and delete-to-404
+ * latencies, and the sidecar's RSS.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { OrkaSecretsClient } from '../../src/client/index.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { freePort, startControlPlane } from '../env/controlplane.js';
+import { kubernetesBinDir } from '../env/global-setup.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken } from '../env/kube.js';
+import { eventually, sealWithPublishedCert, startOperator } from '../env/operator.js';
+import { startSidecar } from '../env/sidecar.js';
+import { printTable } from './table.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 32;
+const progress = (line: string) => process.stderr.write(`[bench sidecar] ${line}\n`);
+
+type Row = Record<string, string>;
+
+async function load(title: string, opts: autocannon.Options): Promise<{ row: Row; rps: number; p99: number }> {
+  progress(`${title}: ${CONNECTIONS} connections for ${SECONDS} s`);
+  const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${title}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  const rps = result.requests.average;
+  return { rps, p99: result.latency.p99, row: { case: title, 'req/s': Math.round(rps).toLocaleString('en-US'), 'p50 ms': String(result.latency.p50), 'p99 ms': String(result.latency.p99) } };
+}
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+const cp = await startControlPlane({ binDir: kubernetesBinDir(), log: progress });
+const dir = mkdtempSync(join(tmpdir(), 'orka-bench-sidecar-'));
+const children: Array<{ stop: (s?: NodeJS.Signals) => Promise<unknown> }> = [];
+try {
+  const kc = adminKubeConfig(cp);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  await installCrd(kc);
+  const opNamespace = await createNamespace(kc, { prefix: 'orka-bench' });
+  const tenant = await createNamespace(kc, { prefix: 'bench', tenant: 'bench' });
+  await createServiceAccount(kc, tenant, 'runner');
+  const operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'bench', build: 'dist', env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info' } });
+  children.push(operator);
+  await operator.waitForLog(/resolver API listening/);
+
+  const osec = { group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets' };
+  const put = async (name: string, value: string) => {
+    const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, name.toUpperCase().replaceAll('-', '_'), value);
+    try {
+      await custom.createNamespacedCustomObject({ ...osec, body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
+    } catch {
+      await custom.patchNamespacedCustomObject({ ...osec, name, body: { spec: { sealedValue } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    }
+  };
+  const names = ['api-key', 'db-password', 'webhook-url', 'token', 'signing-secret'];
+  const COLD = 200;
+  progress(`creating ${names.length + COLD} secrets`);
+  for (const n of names) await put(n, `value-of-${n}-${'x'.repeat(24)}`);
+  for (let i = 0; i < COLD; i++) await put(`cold-${i}`, `cold-value-${i}`);
+  await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'plain' }, stringData: { value: 'value-of-api-key' } } });
+
+  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  const caFile = join(dir, 'ca.crt');
+  writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
+  children.push(sidecar);
+  const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
+  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+  await eventually(async () => ((await client.render(names.map((n) => `{{secrets.${n.toUpperCase().replaceAll('-', '_')}}}`).join(' '))).length > 0 ? true : undefined), 30_000);
+  await eventually(async () => ((await client.get(`COLD_${COLD - 1}`)) ? true : undefined), 30_000);
+  // Cold: each name once, so each is a miss that goes through the operator (the last one above warmed only itself).
+  progress(`cold resolves: ${COLD - 1} cache misses`);
+  const cold: number[] = [];
+  for (let i = 0; i < COLD - 1; i++) {
+    const t = performance.now();
+    await client.get(`COLD_${i}`);
+    cold.push(performance.now() - t);
+  }
+
+  const barePort = await freePort();
+  const body = JSON.stringify({ name: 'API_KEY', value: 'value-of-api-key' });
+  const bare = spawn(process.execPath, ['-e', `require('http').createServer((q,s)=>{s.setHeader('content-type','application/json');s.end(${JSON.stringify(body)})}).listen(${barePort},'127.0.0.1')`], { stdio: 'ignore' });
+  children.push({ stop: async () => bare.kill() });
+  await eventually(async () => ((await fetch(`http://127.0.0.1:${barePort}/`)).ok ? true : undefined));
+
+  const headers = { 'x-orka-request': 'true', 'content-type': 'application/json' };
+  let doc = `{"url":"https://api/?k={{ secrets.API_KEY }}","auth":"Bearer {{ secrets.TOKEN }}","db":"{{ secrets.DB_PASSWORD }}","hook":"{{ secrets.WEBHOOK_URL }}","sig":"{{ secrets.SIGNING_SECRET }}","note":"`;
+  while (doc.length < 1000) doc += 'lorem ipsum dolor sit amet ';
+  doc = `${doc.slice(0, 1021)}"}`;
+  const renderBody = JSON.stringify({ template: doc });
+
+  const bareRun = await load('bare node:http, constant body (baseline)', { url: `http://127.0.0.1:${barePort}/` });
+  const getRun = await load('sidecar GET /v1/secrets/API_KEY (cached)', { url: `${sidecar.url}/v1/secrets/API_KEY`, headers });
+  const renderRun = await load('sidecar POST /v1/render, 1 KiB, 5 refs', { url: `${sidecar.url}/v1/render`, method: 'POST', headers, body: renderBody });
+  const apiRun = await load('apiserver GET Secret (baseline)', { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } });
+
+  progress('update-to-visible and delete-to-404, 20 each');
+  const update: number[] = [];
+  const del: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const name = `prop-${i}`;
+    await put(name, `first-${i}`);
+    const secretName = name.toUpperCase().replaceAll('-', '_');
+    await eventually(async () => ((await client.get(secretName)) === `first-${i}` ? true : undefined), 10_000, 20);
+    let t = performance.now();
+    await put(name, `second-${i}`);
+    await eventually(async () => ((await client.get(secretName)) === `second-${i}` ? true : undefined), 10_000, 5);
+    update.push(performance.now() - t);
+    t = performance.now();
+    await custom.deleteNamespacedCustomObject({ ...osec, name });
+    await eventually(async () => client.get(secretName).then(() => undefined, (e: { code?: string }) => (e.code === 'SECRET_NOT_FOUND' ? true : undefined)), 10_000, 5);
+    del.push(performance.now() - t);
+  }
+  const status = readFileSync(`/proc/${sidecar.proc.pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024;
+
+  console.log(`sidecar, autocannon ${CONNECTIONS} connections x ${SECONDS} s, Node ${process.version}`);
+  printTable([
+    { ...bareRun.row, 'vs bare': '1.00x', 'vs apiserver': `${(bareRun.rps / apiRun.rps).toFixed(1)}x` },
+    { ...getRun.row, 'vs bare': `${(getRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(getRun.rps / apiRun.rps).toFixed(1)}x` },
+    { ...renderRun.row, 'vs bare': `${(renderRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(renderRun.rps / apiRun.rps).toFixed(1)}x` },
+    { ...apiRun.row, 'vs bare': `${(apiRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': '1.0x' },
+  ]);
+  printTable([
+    { measure: 'cold resolve (miss, via operator), 199 sequential', 'p50 ms': percentile(cold, 50).toFixed(2), 'p99 ms': percentile(cold, 99).toFixed(2) },
+    { measure: 'update -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
+    { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
+  ]);
+  printTable([{ measure: 'sidecar memory after the runs', 'RSS MiB': rss.toFixed(1), 'peak RSS MiB': hwm.toFixed(1) }]);
+} finally {
+  for (const c of children.reverse()) await c.stop().catch(() => undefined);
+  await cp.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

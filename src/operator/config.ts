@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { duration, integer, list, logLevel, parseEnv, port } from '../core/config.js';
+import { duration, flag, integer, list, logLevel, parseEnv, port } from '../core/config.js';
 
 /** Every variable the operator reads. */
 export const operatorEnv = z.object({
@@ -24,12 +24,37 @@ export const operatorEnv = z.object({
   ORKA_RESOLVER_ADDRESS: z.string().default('0.0.0.0').describe('Address of the resolver API (HTTPS) that sidecars call.'),
   ORKA_RESOLVER_PORT: port(8443).describe('Port of the resolver API.'),
   ORKA_SERVING_HOSTS: list().describe('DNS names and IPs of the serving certificate; empty: orka-secrets-operator.<namespace>.svc (and .cluster.local), localhost, 127.0.0.1.'),
+  ORKA_TLS_MANAGED: flag(true).describe('Make, renew and publish the serving certificate (Secret orka-secrets-tls); false: it comes from elsewhere (cert-manager), the operator only loads and watches it.'),
+  ORKA_CERT_VALIDITY: duration('365d').describe('Validity of the serving certificates the operator issues.'),
+  ORKA_CERT_RENEW_BEFORE: duration('30d').describe('Renew the serving certificate when less than this is left.'),
+  ORKA_CERT_CHECK_PERIOD: duration('1h').describe('How often the leader checks the certificate and the webhook CA bundles.'),
+  ORKA_MUTATING_WEBHOOK: z.string().default('orka-secrets').describe('MutatingWebhookConfiguration whose CA bundle the operator keeps current.'),
+  ORKA_VALIDATING_WEBHOOK: z.string().default('orka-secrets').describe('ValidatingWebhookConfiguration whose CA bundle the operator keeps current.'),
+  ORKA_OPERATOR_SERVICE_URL: z.string().optional().describe('How injected sidecars reach the resolver API; default https://orka-secrets-operator.<namespace>.svc:<ORKA_RESOLVER_PORT>.'),
+  ORKA_SIDECAR_IMAGE: z.string().default('orka-secrets:0.1.0').describe('Image of the injected sidecar.'),
+  ORKA_SIDECAR_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent').describe('Pull policy of the sidecar image.'),
+  ORKA_SIDECAR_PORT: port(8731).describe('Port of the injected sidecar on 127.0.0.1.'),
+  ORKA_SIDECAR_CPU_REQUEST: z.string().default('10m').describe('CPU request of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('64Mi').describe('Memory request of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('160Mi').describe('Memory limit of the sidecar.'),
+  ORKA_SIDECAR_TOKEN_EXPIRATION: duration('10m').describe('Lifetime of the projected token (the kubelet renews it; 10m is the least Kubernetes allows).'),
+  ORKA_NATIVE_SIDECAR: flag(false).describe('Inject the sidecar as a native sidecar (init container with restartPolicy Always; Kubernetes >= 1.28).'),
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),
   ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),
   ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
 });
+
+/** Namespaces never injected, besides the operator's own. */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+/** Where sidecars reach the operator: its Service, and loopback for local runs. */
+export function servingHosts(config: Pick<OperatorConfig, 'ORKA_SERVING_HOSTS' | 'ORKA_NAMESPACE'>): string[] {
+  if (config.ORKA_SERVING_HOSTS.length > 0) return config.ORKA_SERVING_HOSTS;
+  const ns = config.ORKA_NAMESPACE;
+  return [`orka-secrets-operator.${ns}.svc`, `orka-secrets-operator.${ns}.svc.cluster.local`, 'localhost', '127.0.0.1'];
+}
 
 /** The parsed configuration. */
 export type OperatorConfig = z.output<typeof operatorEnv>;

@@ -259,6 +259,7 @@ export class Controller {
   private incoming(object: OrkaSecret, secretName: string): Incoming {
     const spec = object.spec ?? {};
     const namespace = object.metadata.namespace;
+    if (spec.sealedValue !== undefined && spec.valueFrom !== undefined) return { kind: 'conflict' };
     if (spec.sealedValue !== undefined) {
       const sealed = Buffer.from(spec.sealedValue, 'base64');
       const claim = sealedFor(sealed);

@@ -17,6 +17,8 @@ export type Incoming =
   | { kind: 'value'; value: Buffer; source: 'sealedValue' | 'valueFrom' }
   | { kind: 'sealed-for-other'; tenant: string; name: string }
   | { kind: 'undecryptable' }
+  /** Both sealedValue and valueFrom (the webhook refuses this; without it, nothing is stored). */
+  | { kind: 'conflict' }
   | { kind: 'too-large'; bytes: number; limit: number }
   | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' };
 
@@ -103,6 +105,10 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
     case 'undecryptable':
       return {
         verdict: { ready: false, reason: Reason.DecryptFailed, message: 'spec.sealedValue could not be opened: it is damaged, or sealed with a key this operator does not have (nothing was stored)', warning: true },
+      };
+    case 'conflict':
+      return {
+        verdict: { ready: false, reason: Reason.ConflictingSources, message: 'spec.sealedValue and spec.valueFrom are mutually exclusive: give one of them (nothing was stored)', warning: true },
       };
     case 'too-large':
       return { verdict: { ready: false, reason: Reason.ValueTooLarge, message: `the value is ${incoming.bytes} bytes; at most ${incoming.limit} are allowed (nothing was stored)`, warning: true } };

@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import express from 'express';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
@@ -12,7 +13,7 @@ import { createOperatorMetrics } from './metrics.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp } from './resolver-http.js';
-import { loadServingMaterial } from './tls.js';
+import { webhookRouter } from './webhook.js';
 
 async function main(): Promise<void> {
   let config;
@@ -65,25 +66,20 @@ async function main(): Promise<void> {
 
   await operator.start();
 
-  // The resolver API: HTTPS with the operator's own certificate, made by the leader at first start.
-  const material = await loadServingMaterial(kc, {
-    namespace: config.ORKA_NAMESPACE,
-    hosts: config.ORKA_SERVING_HOSTS.length > 0 ? config.ORKA_SERVING_HOSTS : defaultServingHosts(config.ORKA_NAMESPACE),
-    create: () => operator.elector.isLeader,
-    log,
-  });
+  // The resolver API and the admission webhooks: HTTPS with the operator's own certificate,
+  // made by the leader at first start and swapped in at each renewal without a restart.
+  const material = await operator.certs.start();
   if (stopping) return;
-  const resolverApp = createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) });
   resolverServer.setSecureContext({ cert: material.certPem, key: material.keyPem });
-  resolverServer.on('request', resolverApp);
+  operator.certs.onChange((m) => resolverServer.setSecureContext({ cert: m.certPem, key: m.keyPem }));
+  const secureApp = express();
+  secureApp.disable('x-powered-by');
+  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), isTenant: (ns) => operator.controller.isTenant(ns), log: log.child({ component: 'webhook' }) }));
+  secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) }));
+  resolverServer.on('request', secureApp);
   resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);
   await once(resolverServer, 'listening');
-  log.info({ address: resolverServer.address() }, 'resolver API listening');
-}
-
-/** Where sidecars reach the operator: its Service, and loopback for local runs. */
-function defaultServingHosts(namespace: string): string[] {
-  return [`orka-secrets-operator.${namespace}.svc`, `orka-secrets-operator.${namespace}.svc.cluster.local`, 'localhost', '127.0.0.1'];
+  log.info({ address: resolverServer.address() }, 'resolver API and webhooks listening');
 }
 
 main().catch((err: unknown) => {

@@ -4,7 +4,9 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
-import type { OperatorConfig } from './config.js';
+import { servingHosts, SYSTEM_NAMESPACES, type OperatorConfig } from './config.js';
+import type { InjectConfig } from './inject.js';
+import { CertManager } from './tls.js';
 import { Controller } from './controller.js';
 import { EventRecorder } from './kube/events.js';
 import { LeaderElector } from './kube/leader.js';
@@ -28,6 +30,7 @@ export class Operator {
   readonly resolver: Resolver;
   readonly usage: UsageTracker;
   readonly auth: TokenAuthenticator;
+  readonly certs: CertManager;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
@@ -60,6 +63,18 @@ export class Operator {
     this.keys.onChange(() => void this.maybeRotate());
     this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }));
     this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
+    this.certs = new CertManager(kc, {
+      namespace: config.ORKA_NAMESPACE,
+      hosts: servingHosts(config),
+      managed: config.ORKA_TLS_MANAGED,
+      validDays: config.ORKA_CERT_VALIDITY / 86400,
+      renewBeforeDays: config.ORKA_CERT_RENEW_BEFORE / 86400,
+      checkPeriodSeconds: config.ORKA_CERT_CHECK_PERIOD,
+      mutatingWebhook: config.ORKA_MUTATING_WEBHOOK,
+      validatingWebhook: config.ORKA_VALIDATING_WEBHOOK,
+      isLeader: () => this.elector.isLeader,
+      log: log.child({ component: 'certs' }),
+    });
     this.auth = new TokenAuthenticator(tokenReviewFn(kc, config.ORKA_TOKEN_AUDIENCE), {
       maxEntries: config.ORKA_TOKEN_CACHE_SIZE,
       maxCacheSeconds: config.ORKA_TOKEN_CACHE_TTL,
@@ -129,5 +144,24 @@ export class Operator {
     await this.elector.stop();
     await this.controller.stop();
     await this.keys.stop();
+    await this.certs.stop();
+  }
+
+  /** How pods get the sidecar now (the CA comes from the certificate in use). */
+  injectConfig(): InjectConfig {
+    const c = this.config;
+    return {
+      image: c.ORKA_SIDECAR_IMAGE,
+      imagePullPolicy: c.ORKA_SIDECAR_IMAGE_PULL_POLICY,
+      operatorUrl: c.ORKA_OPERATOR_SERVICE_URL ?? `https://orka-secrets-operator.${c.ORKA_NAMESPACE}.svc:${c.ORKA_RESOLVER_PORT}`,
+      caPem: this.certs.material()?.caPem ?? '',
+      port: c.ORKA_SIDECAR_PORT,
+      metricsPort: c.ORKA_SIDECAR_PORT + 1,
+      tokenAudience: c.ORKA_TOKEN_AUDIENCE,
+      tokenExpirationSeconds: Math.max(600, c.ORKA_SIDECAR_TOKEN_EXPIRATION),
+      resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT } },
+      nativeSidecar: c.ORKA_NATIVE_SIDECAR,
+      excludedNamespaces: [c.ORKA_NAMESPACE, ...SYSTEM_NAMESPACES],
+    };
   }
 }

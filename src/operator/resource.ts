@@ -79,6 +79,7 @@ export const Reason = {
   SourceNotFound: 'SourceNotFound',
   DecryptFailed: 'DecryptFailed',
   ValueTooLarge: 'ValueTooLarge',
+  ConflictingSources: 'ConflictingSources',
   StorageDeleted: 'StorageDeleted',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const log = createLogger({ name: 'sidecar', level: config.ORKA_LOG_LEVEL });
   const metrics = createSidecarMetrics();
   const cache = new ValueCache({ maxEntries: config.ORKA_CACHE_MAX_ENTRIES, staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000 });
-  const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
+  const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const stream = upstream.follow(
     (name) => cache.forget(name),
     (up) => {

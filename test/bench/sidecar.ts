@@ -52,7 +52,7 @@ try {
   await createServiceAccount(kc, tenant, 'runner');
   const operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'bench', build: 'dist', env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info' } });
   children.push(operator);
-  await operator.waitForLog(/resolver API listening/);
+  await operator.waitForLog(/resolver API and webhooks listening/);
 
   const osec = { group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets' };
   const put = async (name: string, value: string) => {

@@ -36,11 +36,10 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Creates a namespace; with `tenant` it carries the tenant label. Returns its name. */
-export async function createNamespace(kc: KubeConfig, options: { prefix?: string; tenant?: string } = {}): Promise<string> {
+export async function createNamespace(kc: KubeConfig, options: { prefix?: string; tenant?: string; labels?: Record<string, string> } = {}): Promise<string> {
   const name = uniqueName(options.prefix ?? 'ns');
-  await kc.makeApiClient(CoreV1Api).createNamespace({
-    body: { metadata: { name, labels: options.tenant === undefined ? {} : { [TENANT_LABEL]: options.tenant } } },
-  });
+  const labels = { ...options.labels, ...(options.tenant === undefined ? {} : { [TENANT_LABEL]: options.tenant }) };
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name, labels } } });
   return name;
 }
 

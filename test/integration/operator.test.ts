@@ -193,6 +193,12 @@ describe('reconcile', () => {
     expect(await storage(tenant, 'tampered')).toBeUndefined();
   });
 
+  it('stores nothing when both value sources are given (when no webhook refused them)', async () => {
+    await createOsec(tenant, 'both-sources', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'BOTH_SOURCES', canary('both')), valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } });
+    await waitReady(tenant, 'both-sources', 'ConflictingSources');
+    expect(await storage(tenant, 'both-sources')).toBeUndefined();
+  });
+
   it('refuses names that map to no secret name, and namespaces that are not tenants', async () => {
     await createOsec(tenant, 'api.key', { sealedValue: Buffer.from('x').toString('base64') });
     const bad = await waitReady(tenant, 'api.key', 'InvalidName');

@@ -113,7 +113,7 @@ beforeAll(async () => {
     env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(','), ORKA_USAGE_FLUSH_PERIOD: '1s' },
   });
   operators.push(operator);
-  await operator.waitForLog(/resolver API listening/);
+  await operator.waitForLog(/resolver API and webhooks listening/);
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
   caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
   caFile = join(dir, 'ca.crt');
@@ -216,7 +216,7 @@ describe('sidecar against the real operator', () => {
     await expect(client.get('API_KEY')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'resolver-op-2', env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(',') } });
     operators.push(operator);
-    await operator.waitForLog(/resolver API listening/);
+    await operator.waitForLog(/resolver API and webhooks listening/);
     // The sidecar was started against the old port; a new one reaches the restarted operator.
     const again = await sidecarFor(tenantA);
     expect(await again.client.get('API_KEY')).toBe(canaries[0]);

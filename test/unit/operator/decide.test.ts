@@ -69,6 +69,7 @@ describe('decide', () => {
     ['a damaged sealed value', { incoming: { kind: 'undecryptable' as const } }, 'DecryptFailed', /could not be opened/],
     ['a missing source Secret', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'secret' as const } }, 'SourceNotFound', /Secret creds does not exist/],
     ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
+    ['both value sources', { incoming: { kind: 'conflict' as const } }, 'ConflictingSources', /mutually exclusive/],
     ['a value over the limit', { incoming: { kind: 'too-large' as const, bytes: 70000, limit: 65536 } }, 'ValueTooLarge', /70000 bytes/],
     ['a stored value that cannot be decrypted', { incoming: { kind: 'none' as const }, stored: { version: 2, undecryptable: true as const } }, 'DecryptFailed', /cannot be decrypted/],
   ])('refuses %s: Ready False, a warning, nothing stored', (_what, over, reason, message) => {

@@ -1,0 +1,106 @@
+/**
+ * Sidecar injection, pure: `inject(pod, context, config)` returns the pod as it should be; the
+ * webhook's JSON patch is the diff between the two (vault-k8s' Handler vs Mutate split).
+ * Injecting an injected pod changes nothing.
+ */
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+
+/** The label that opts a pod in. */
+export const INJECT_LABEL = 'orka.io/inject';
+/** The annotation that marks a pod as injected. */
+export const STATUS_ANNOTATION = 'orka.io/status';
+/** Name of the injected container and of its token volume. */
+export const SIDECAR_NAME = 'orka-secrets';
+export const TOKEN_VOLUME = 'orka-secrets-token';
+/** Where the sidecar reads its projected token. */
+export const TOKEN_DIR = '/var/run/secrets/orka';
+
+/** How to inject. */
+export interface InjectConfig {
+  image: string;
+  imagePullPolicy: string;
+  /** The resolver API, as the sidecar reaches it. */
+  operatorUrl: string;
+  /** The operator's CA (public), handed to the sidecar inline. */
+  caPem: string;
+  port: number;
+  metricsPort: number;
+  tokenAudience: string;
+  tokenExpirationSeconds: number;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  /** Kubernetes >= 1.28: the sidecar as an init container with restartPolicy Always. */
+  nativeSidecar: boolean;
+  /** Namespaces never injected (the operator's own, the system ones). */
+  excludedNamespaces: readonly string[];
+}
+
+/** Why a pod was or was not injected. */
+export type InjectOutcome = 'injected' | 'not-requested' | 'already-injected' | 'excluded-namespace' | 'not-a-tenant';
+
+function hasSidecar(pod: V1Pod): boolean {
+  const spec = pod.spec;
+  return [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
+}
+
+/** The sidecar container. */
+export function sidecarContainer(config: InjectConfig): V1Container {
+  return {
+    name: SIDECAR_NAME,
+    image: config.image,
+    imagePullPolicy: config.imagePullPolicy,
+    args: ['sidecar'],
+    env: [
+      { name: 'ORKA_OPERATOR_URL', value: config.operatorUrl },
+      { name: 'ORKA_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
+      { name: 'ORKA_CA_PEM', value: config.caPem },
+      { name: 'ORKA_SIDECAR_PORT', value: String(config.port) },
+      { name: 'ORKA_SIDECAR_METRICS_PORT', value: String(config.metricsPort) },
+    ],
+    resources: { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }],
+    ...(config.nativeSidecar ? { restartPolicy: 'Always' } : {}),
+  } as V1Container;
+}
+
+/** Decides whether a pod in `namespace` gets the sidecar. */
+export function injectOutcome(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: Pick<InjectConfig, 'excludedNamespaces'>): InjectOutcome {
+  if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') return 'not-requested';
+  if (pod.metadata.annotations?.[STATUS_ANNOTATION] === 'injected' || hasSidecar(pod)) return 'already-injected';
+  if (config.excludedNamespaces.includes(context.namespace)) return 'excluded-namespace';
+  if (!context.isTenant) return 'not-a-tenant';
+  return 'injected';
+}
+
+/** The pod with the sidecar, its token volume, ORKA_SECRETS_URL and the status annotation. */
+export function inject(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: InjectConfig): { pod: V1Pod; outcome: InjectOutcome } {
+  const outcome = injectOutcome(pod, context, config);
+  if (outcome !== 'injected') return { pod, outcome };
+  const out = structuredClone(pod);
+  const spec = (out.spec ??= { containers: [] });
+  const url = { name: 'ORKA_SECRETS_URL', value: `http://127.0.0.1:${config.port}` };
+  const withUrl = (c: V1Container): V1Container => ({ ...c, env: [...(c.env ?? []).filter((e) => e.name !== url.name), url] });
+  spec.containers = spec.containers.map(withUrl);
+  if (config.nativeSidecar) {
+    // Native sidecars start before, and outlive, the init containers that follow them.
+    spec.initContainers = [sidecarContainer(config), ...(spec.initContainers ?? []).map(withUrl)];
+  } else {
+    spec.containers = [...spec.containers, sidecarContainer(config)];
+  }
+  spec.volumes = [
+    ...(spec.volumes ?? []),
+    {
+      name: TOKEN_VOLUME,
+      projected: { sources: [{ serviceAccountToken: { audience: config.tokenAudience, expirationSeconds: config.tokenExpirationSeconds, path: 'token' } }] },
+    },
+  ];
+  out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [STATUS_ANNOTATION]: 'injected' } };
+  return { pod: out, outcome };
+}

@@ -1,0 +1,66 @@
+/**
+ * Webhook configurations for tests and the demo: the apiserver calls the operator on 127.0.0.1.
+ * Cluster-wide objects, so tests scope them to their own namespaces with a label, and remove them.
+ */
+import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
+
+/** Label that scopes a test's webhooks to its namespaces. */
+export const SCOPE_LABEL = 'orka.io/webhook-scope';
+
+/** Creates both configurations (no caBundle: the operator publishes it). */
+export async function installWebhooks(kc: KubeConfig, args: { name: string; url: string; scope?: string }): Promise<void> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const scope = args.scope === undefined ? [] : [{ key: SCOPE_LABEL, operator: 'In', values: [args.scope] }];
+  await api.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: args.name },
+      webhooks: [
+        {
+          name: 'pods.orka.io',
+          clientConfig: { url: `${args.url}/webhooks/mutate-pods` },
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+          // Only opted-in pods of tenant namespaces can ever be blocked by this webhook.
+          namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }, ...scope] },
+          objectSelector: { matchLabels: { 'orka.io/inject': 'true' } },
+          failurePolicy: 'Fail',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          timeoutSeconds: 5,
+          reinvocationPolicy: 'Never',
+        },
+      ],
+    },
+  });
+  await api.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: args.name },
+      webhooks: [
+        {
+          name: 'orkasecrets.orka.io',
+          clientConfig: { url: `${args.url}/webhooks/validate-orkasecrets` },
+          rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['orka.io'], apiVersions: ['v1alpha1'], resources: ['orkasecrets'] }],
+          ...(scope.length > 0 ? { namespaceSelector: { matchExpressions: scope } } : {}),
+          failurePolicy: 'Fail',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          timeoutSeconds: 5,
+        },
+      ],
+    },
+  });
+}
+
+/** Whether the operator has published its CA into both configurations. */
+export async function caBundlePublished(kc: KubeConfig, name: string): Promise<boolean> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const m = await api.readMutatingWebhookConfiguration({ name });
+  const v = await api.readValidatingWebhookConfiguration({ name });
+  return [...(m.webhooks ?? []), ...(v.webhooks ?? [])].every((w) => (w.clientConfig.caBundle ?? '').length > 0);
+}
+
+/** Removes both configurations. */
+export async function removeWebhooks(kc: KubeConfig, name: string): Promise<void> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  await api.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+  await api.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+}

@@ -1,0 +1,148 @@
+/**
+ * The admission webhooks called by the real apiserver: sidecar injection into pods, refusal of
+ * invalid OrkaSecrets at kubectl apply time, and certificate renewal while serving.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { connect } from 'node:tls';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, uniqueName } from '../env/kube.js';
+import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let operator: OperatorProcess;
+let tenant: string;
+let plain: string;
+const hookName = uniqueName('orka-secrets-test');
+
+function runner(name: string, labels: Record<string, string>): V1Pod {
+  // automountServiceAccountToken off: with no controller-manager, no legacy token Secret exists,
+  // and the ServiceAccount admission plugin of 1.20 would refuse the pod for want of one.
+  return { metadata: { name, labels }, spec: { automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] } };
+}
+
+/** SHA-256 of the certificate the server presents now. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const raw = socket.getPeerCertificate().raw;
+      socket.end();
+      resolve(createHash('sha256').update(raw).digest('hex'));
+    });
+    socket.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  await installCrd(kc);
+  const opNamespace = await createNamespace(kc, { prefix: 'orka-hooks' });
+  tenant = await createNamespace(kc, { prefix: 'hook-tenant', tenant: 'hooks', labels: { [SCOPE_LABEL]: hookName } });
+  plain = await createNamespace(kc, { prefix: 'hook-plain', labels: { [SCOPE_LABEL]: hookName } });
+  // No controller-manager here: the ServiceAccount admission plugin needs "default" to exist.
+  for (const ns of [tenant, plain]) await createServiceAccount(kc, ns, 'default');
+  operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'hooks-op',
+    env: {
+      ORKA_WATCH_NAMESPACES: [tenant, plain].join(','),
+      ORKA_MUTATING_WEBHOOK: hookName,
+      ORKA_VALIDATING_WEBHOOK: hookName,
+      ORKA_SIDECAR_IMAGE: 'orka-secrets:test',
+      // Short-lived certificates, checked every second: renewal happens during this file.
+      ORKA_CERT_VALIDITY: '40s',
+      ORKA_CERT_RENEW_BEFORE: '30s',
+      ORKA_CERT_CHECK_PERIOD: '1s',
+    },
+  });
+  await operator.waitForLog(/resolver API and webhooks listening/);
+  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
+  await eventually(async () => ((await caBundlePublished(kc, hookName)) ? true : undefined));
+});
+
+afterAll(async () => {
+  await removeWebhooks(kc, hookName);
+  await operator?.stop();
+});
+
+describe('pod injection', () => {
+  it('injects an opted-in pod of a tenant namespace', async () => {
+    const pod = await core.createNamespacedPod({ namespace: tenant, body: runner('with-label', { 'orka.io/inject': 'true' }) });
+    expect(pod.metadata?.annotations?.['orka.io/status']).toBe('injected');
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['runner', 'orka-secrets']);
+    const sidecar = pod.spec?.containers[1];
+    expect(sidecar?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(sidecar?.env?.find((e) => e.name === 'ORKA_CA_PEM')?.value).toContain('BEGIN CERTIFICATE');
+    expect(pod.spec?.containers[0]?.env).toContainEqual({ name: 'ORKA_SECRETS_URL', value: 'http://127.0.0.1:8731' });
+    const volume = pod.spec?.volumes?.find((v) => v.name === 'orka-secrets-token');
+    expect(volume?.projected?.sources?.[0]?.serviceAccountToken).toMatchObject({ audience: 'orka-secrets', path: 'token' });
+    // Only the sidecar mounts the token.
+    expect(pod.spec?.containers[0]?.volumeMounts ?? []).toEqual([]);
+  });
+
+  it('leaves pods without the label, and pods outside tenant namespaces', async () => {
+    const unlabelled = await core.createNamespacedPod({ namespace: tenant, body: runner('no-label', {}) });
+    expect(unlabelled.spec?.containers.map((c) => c.name)).toEqual(['runner']);
+    const elsewhere = await core.createNamespacedPod({ namespace: plain, body: runner('not-tenant', { 'orka.io/inject': 'true' }) });
+    expect(elsewhere.spec?.containers.map((c) => c.name)).toEqual(['runner']);
+    expect(elsewhere.metadata?.annotations?.['orka.io/status']).toBeUndefined();
+  });
+
+  it('does not inject twice: a pod that already has the sidecar is admitted unchanged', async () => {
+    const first = await core.readNamespacedPod({ name: 'with-label', namespace: tenant });
+    const again: V1Pod = {
+      metadata: { name: 'again', labels: first.metadata?.labels, annotations: first.metadata?.annotations },
+      spec: { automountServiceAccountToken: false, containers: first.spec?.containers ?? [], volumes: first.spec?.volumes?.filter((v) => v.name === 'orka-secrets-token') },
+    };
+    const pod = await core.createNamespacedPod({ namespace: tenant, body: again });
+    expect(pod.spec?.containers.filter((c) => c.name === 'orka-secrets')).toHaveLength(1);
+    expect(pod.spec?.volumes?.filter((v) => v.name === 'orka-secrets-token')).toHaveLength(1);
+    expect(operator.logs.some((l) => l.includes('"outcome":"already-injected"'))).toBe(true);
+  });
+});
+
+describe('OrkaSecret validation at kubectl apply time', () => {
+  it.each([
+    ['api.key', {}, /"\." at position 4/],
+    ['api--key', {}, /two hyphens in a row/],
+    ['both', { sealedValue: 'AAAA', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }, /spec\.sealedValue and spec\.valueFrom are mutually exclusive/],
+  ])('refuses %s with the rule', (name, spec, message) => {
+    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec }));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/admission webhook "orkasecrets\.orka\.io" denied the request/);
+    expect(res.stderr).toMatch(message);
+  });
+
+  it('accepts a valid one', () => {
+    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'api-key', namespace: tenant }, spec: { description: 'ok' } }));
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+});
+
+describe('certificates', () => {
+  it('renews the serving certificate while serving, without a restart, and admission keeps working', async () => {
+    const before = await servedFingerprint(operator.resolverPort);
+    const started = Date.now();
+    let admitted = 0;
+    let renewedAt: number | undefined;
+    while (Date.now() - started < 20_000) {
+      const pod = await core.createNamespacedPod({ namespace: tenant, body: runner(`renewal-${admitted}`, { 'orka.io/inject': 'true' }) });
+      expect(pod.metadata?.annotations?.['orka.io/status']).toBe('injected');
+      admitted++;
+      if (renewedAt === undefined && (await servedFingerprint(operator.resolverPort)) !== before) renewedAt = Date.now();
+      if (renewedAt !== undefined && Date.now() - renewedAt > 2000) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(renewedAt).toBeDefined();
+    expect(operator.logs.some((l) => l.includes('serving certificate renewed'))).toBe(true);
+    expect(operator.proc.exitCode).toBeNull();
+    // The CA did not change, so injected pods keep trusting the renewed certificate.
+    expect(new X509Certificate(Buffer.from((await core.readNamespacedPod({ name: 'with-label', namespace: tenant })).spec?.containers[1]?.env?.find((e) => e.name === 'ORKA_CA_PEM')?.value ?? '')).ca).toBe(true);
+  });
+});

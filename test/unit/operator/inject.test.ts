@@ -1,0 +1,124 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import jsonpatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import { inject, type InjectConfig } from '../../../src/operator/inject.js';
+import { validateOrkaSecret } from '../../../src/operator/webhook.js';
+
+const config: InjectConfig = {
+  image: 'orka-secrets:test',
+  imagePullPolicy: 'Never',
+  operatorUrl: 'https://orka-secrets-operator.orka-system.svc:8443',
+  caPem: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n',
+  port: 8731,
+  metricsPort: 8732,
+  tokenAudience: 'orka-secrets',
+  tokenExpirationSeconds: 600,
+  resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '160Mi' } },
+  nativeSidecar: false,
+  excludedNamespaces: ['orka-system', 'kube-system'],
+};
+
+function pod(labels: Record<string, string> = { 'orka.io/inject': 'true' }): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'runner', labels },
+    spec: { containers: [{ name: 'runner', image: 'runner:1', env: [{ name: 'A', value: '1' }] }, { name: 'helper', image: 'h:1' }], initContainers: [{ name: 'setup', image: 's:1' }] },
+  };
+}
+
+const tenant = { namespace: 'acme', isTenant: true };
+
+describe('inject', () => {
+  it('adds the sidecar, its token volume, ORKA_SECRETS_URL and the status annotation', () => {
+    const { pod: out, outcome } = inject(pod(), tenant, config);
+    expect(outcome).toBe('injected');
+    const sidecar = out.spec?.containers.find((c) => c.name === 'orka-secrets');
+    expect(sidecar).toMatchObject({
+      image: 'orka-secrets:test',
+      args: ['sidecar'],
+      securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      resources: { requests: { cpu: '10m', memory: '64Mi' } },
+      volumeMounts: [{ name: 'orka-secrets-token', mountPath: '/var/run/secrets/orka', readOnly: true }],
+    });
+    expect(sidecar?.env).toContainEqual({ name: 'ORKA_OPERATOR_URL', value: config.operatorUrl });
+    expect(out.spec?.volumes).toEqual([{ name: 'orka-secrets-token', projected: { sources: [{ serviceAccountToken: { audience: 'orka-secrets', expirationSeconds: 600, path: 'token' } }] } }]);
+    for (const c of out.spec?.containers.filter((c) => c.name !== 'orka-secrets') ?? []) {
+      expect(c.env).toContainEqual({ name: 'ORKA_SECRETS_URL', value: 'http://127.0.0.1:8731' });
+      expect(c.volumeMounts ?? []).toEqual([]); // the token is mounted into the sidecar only
+    }
+    expect(out.spec?.containers[0]?.env?.[0]).toEqual({ name: 'A', value: '1' });
+    // Classic form: init containers run before the sidecar exists, so they get no URL.
+    expect(out.spec?.initContainers).toEqual([{ name: 'setup', image: 's:1' }]);
+    expect(out.metadata?.annotations).toEqual({ 'orka.io/status': 'injected' });
+  });
+
+  it('does not touch its input', () => {
+    const input = pod();
+    const copy = structuredClone(input);
+    inject(input, tenant, config);
+    expect(input).toEqual(copy);
+  });
+
+  it('is idempotent: a second admission changes nothing', () => {
+    const once = inject(pod(), tenant, config).pod;
+    const twice = inject(once, tenant, config);
+    expect(twice.outcome).toBe('already-injected');
+    expect(jsonpatch.compare(once, twice.pod)).toEqual([]);
+  });
+
+  it.each([
+    ['no label', pod({}), tenant, 'not-requested'],
+    ['label not "true"', pod({ 'orka.io/inject': 'yes' }), tenant, 'not-requested'],
+    ['a namespace that is not a tenant', pod(), { namespace: 'plain', isTenant: false }, 'not-a-tenant'],
+    ["the operator's namespace", pod(), { namespace: 'orka-system', isTenant: true }, 'excluded-namespace'],
+    ['a system namespace', pod(), { namespace: 'kube-system', isTenant: true }, 'excluded-namespace'],
+  ])('leaves a pod alone with %s', (_what, input, context, outcome) => {
+    const result = inject(input, context, config);
+    expect(result.outcome).toBe(outcome);
+    expect(jsonpatch.compare(input, result.pod)).toEqual([]);
+  });
+
+  it('leaves a pod that already has a container named orka-secrets', () => {
+    const input = pod();
+    input.spec?.containers.push({ name: 'orka-secrets', image: 'custom' });
+    expect(inject(input, tenant, config).outcome).toBe('already-injected');
+  });
+
+  it('injects the native-sidecar form: first init container with restartPolicy Always', () => {
+    const { pod: out } = inject(pod(), tenant, { ...config, nativeSidecar: true });
+    expect(out.spec?.initContainers?.[0]).toMatchObject({ name: 'orka-secrets', restartPolicy: 'Always' });
+    expect(out.spec?.initContainers?.[1]?.env).toContainEqual({ name: 'ORKA_SECRETS_URL', value: 'http://127.0.0.1:8731' });
+    expect(out.spec?.containers.map((c) => c.name)).toEqual(['runner', 'helper']);
+  });
+
+  it('makes a JSON patch that turns the pod into the injected pod', () => {
+    const input = pod();
+    const { pod: out } = inject(input, tenant, config);
+    const patch = jsonpatch.compare(input, out);
+    expect(patch.length).toBeGreaterThan(0);
+    expect(jsonpatch.applyPatch(structuredClone(input), patch).newDocument).toEqual(out);
+  });
+});
+
+describe('validateOrkaSecret', () => {
+  it.each([
+    ['stripe-api-key', { sealedValue: 'AAAA' }],
+    ['a', {}],
+    ['db-password', { valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }],
+  ])('accepts %s', (name, spec) => {
+    expect(validateOrkaSecret({ metadata: { name }, spec })).toBeUndefined();
+  });
+
+  it.each([
+    ['api.key', {}, /"\." at position 4.*lower case with - for _/],
+    ['Api-key', {}, /must start with a lower-case letter/],
+    ['api--key', {}, /two hyphens in a row/],
+    ['both', { sealedValue: 'AAAA', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }, /mutually exclusive/],
+    ['plain', { value: 'hunter2' }, /plain-text values are refused/],
+  ])('refuses %s with the rule', (name, spec, message) => {
+    const problem = validateOrkaSecret({ metadata: { name }, spec });
+    expect(problem).toMatch(message);
+    expect(problem).not.toContain('hunter2');
+  });
+});

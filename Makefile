@@ -45,6 +45,11 @@ test-integration: build ## integration tests against a real etcd + kube-apiserve
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project integration
 
+.PHONY: demo
+demo: build ## the main job: the whole flow on a real local control plane, narrated, cleaned up
+	@echo ">> Orka Secrets demo (first run builds Kubernetes from Debian sources: about 10 minutes)"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/env/demo.ts
+
 .PHONY: test
 test: lint test-unit test-integration ## everything CI runs: lint, unit and integration tests
 
@@ -78,6 +83,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/sidecar.ts
+	@echo ">> pod admission through the webhook"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts
 
 .PHONY: clean
 clean: ## remove build output (the cache in ~/.cache/orka-secrets stays)

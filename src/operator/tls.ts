@@ -18,6 +18,8 @@ import { MANAGED_BY, MANAGED_BY_LABEL } from './resource.js';
 /** Name of the Secret with the operator's CA and serving certificate. */
 export const TLS_SECRET = 'orka-secrets-tls';
 
+const BUNDLE_CHECK_MS = 5000;
+
 /** What an HTTPS server needs, and the CA that clients and the apiserver trust. */
 export interface ServingMaterial {
   caPem: string;
@@ -61,7 +63,7 @@ export class CertManager {
   private readonly listeners: Array<(m: ServingMaterial) => void> = [];
   private current: ServingMaterial | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private publishedCa: string | undefined;
+  private bundleTimer: NodeJS.Timeout | undefined;
 
   constructor(kc: KubeConfig, private readonly options: CertOptions) {
     this.core = kc.makeApiClient(CoreV1Api);
@@ -102,6 +104,10 @@ export class CertManager {
     await this.secrets.synced;
     this.timer = setInterval(() => void this.check(), this.options.checkPeriodSeconds * 1000);
     this.timer.unref();
+    // Webhook configurations may appear (or be reset by a chart upgrade) at any time: the leader
+    // looks every few seconds; two GETs, and a write only when a bundle is missing or stale.
+    this.bundleTimer = setInterval(() => void this.publishCaBundle(), BUNDLE_CHECK_MS);
+    this.bundleTimer.unref();
     for (;;) {
       this.load();
       if (this.current) return this.current;
@@ -158,9 +164,8 @@ export class CertManager {
   /** Leader: writes the CA bundle into the webhook configurations that do not have it yet. */
   private async publishCaBundle(): Promise<void> {
     const ca = this.current?.caPem;
-    if (ca === undefined || !this.options.isLeader() || this.publishedCa === ca) return;
+    if (ca === undefined || !this.options.isLeader()) return;
     const bundle = Buffer.from(ca).toString('base64');
-    let done = true;
     const patchAll = async <T extends { metadata?: object; webhooks?: Array<{ clientConfig: { caBundle?: string } }> }>(
       read: () => Promise<T>,
       replace: (body: T) => Promise<unknown>,
@@ -173,8 +178,9 @@ export class CertManager {
         await replace(config);
         this.options.log.info({ what }, 'CA bundle published to webhook configuration');
       } catch (err) {
-        done = false;
-        this.options.log.warn({ what, err: { message: (err as Error).message, code: code(err) } }, 'could not publish the CA bundle; will retry');
+        // Not installed yet is normal while a release is being installed: say it once at debug.
+        const level = code(err) === 404 ? 'debug' : 'warn';
+        this.options.log[level]({ what, err: { message: (err as Error).message, code: code(err) } }, 'could not publish the CA bundle; will retry');
       }
     };
     const { mutatingWebhook: m, validatingWebhook: v } = this.options;
@@ -188,11 +194,11 @@ export class CertManager {
       (body) => this.admission.replaceValidatingWebhookConfiguration({ name: v, body }),
       `ValidatingWebhookConfiguration ${v}`,
     );
-    if (done) this.publishedCa = ca;
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.bundleTimer) clearInterval(this.bundleTimer);
     await this.secrets.stop();
   }
 }

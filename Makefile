@@ -50,8 +50,15 @@ demo: build ## the main job: the whole flow on a real local control plane, narra
 	@echo ">> Orka Secrets demo (first run builds Kubernetes from Debian sources: about 10 minutes)"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/env/demo.ts
 
+.PHONY: test-image
+test-image: $(DEPS_STAMP) ## the image from the Dockerfile, exercised with testcontainers (starts dockerd if needed)
+	@echo ">> Docker engine and the local base image (Debian bookworm + Node 24; built once, then cached)"
+	@base=$$(hack/docker.sh); echo "   $$base"; \
+	  echo ">> image tests (testcontainers: build from the Dockerfile, run the sidecar read-only)"; \
+	  ORKA_BASE_IMAGE=$$base npx vitest run --project image
+
 .PHONY: test
-test: lint test-unit test-integration ## everything CI runs: lint, unit and integration tests
+test: lint test-unit test-integration test-image ## everything CI runs: lint, unit, integration and image tests
 
 .PHONY: cluster-up
 cluster-up: $(DEPS_STAMP) ## start the local control plane for a person; prints the kubeconfig

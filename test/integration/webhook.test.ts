@@ -6,6 +6,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { connect } from 'node:tls';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createCA, issueServingCert } from '../../src/core/pki.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, uniqueName } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
@@ -144,5 +145,40 @@ describe('certificates', () => {
     expect(operator.proc.exitCode).toBeNull();
     // The CA did not change, so injected pods keep trusting the renewed certificate.
     expect(new X509Certificate(Buffer.from((await core.readNamespacedPod({ name: 'with-label', namespace: tenant })).spec?.containers[1]?.env?.find((e) => e.name === 'ORKA_CA_PEM')?.value ?? '')).ca).toBe(true);
+  });
+});
+
+describe('certificates from elsewhere (cert-manager)', () => {
+  it('with ORKA_TLS_MANAGED=false, serves the certificate it is given and swaps in a new one', async () => {
+    const ns = await createNamespace(kc, { prefix: 'orka-ext-tls' });
+    const external = await startOperator({
+      kubeconfigPath: cp.kubeconfigPath,
+      namespace: ns,
+      identity: 'external-tls',
+      env: { ORKA_WATCH_NAMESPACES: ns, ORKA_TLS_MANAGED: 'false', ORKA_MUTATING_WEBHOOK: `${hookName}-none`, ORKA_VALIDATING_WEBHOOK: `${hookName}-none` },
+    });
+    try {
+      await external.waitForLog(/became leader/);
+      // It must not make its own: nothing listens until the Secret exists.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(external.logs.some((l) => l.includes('serving certificate created'))).toBe(false);
+      const write = async (serving: { certPem: string; keyPem: string }, ca: string, replace: boolean) => {
+        const body = { metadata: { name: 'orka-secrets-tls', namespace: ns }, type: 'kubernetes.io/tls', stringData: { 'ca.crt': ca, 'tls.crt': serving.certPem, 'tls.key': serving.keyPem } };
+        if (replace) await core.replaceNamespacedSecret({ name: 'orka-secrets-tls', namespace: ns, body });
+        else await core.createNamespacedSecret({ namespace: ns, body });
+      };
+      const fingerprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+      const ca = createCA({ commonName: 'cert-manager-ca', now: new Date(), validDays: 1 });
+      const first = issueServingCert({ ca, hosts: ['127.0.0.1'], now: new Date(), validDays: 1 });
+      await write(first, ca.certPem, false);
+      await external.waitForLog(/resolver API and webhooks listening/);
+      expect(await servedFingerprint(external.resolverPort)).toBe(fingerprint(first.certPem));
+      const second = issueServingCert({ ca, hosts: ['127.0.0.1'], now: new Date(), validDays: 1 });
+      await write(second, ca.certPem, true);
+      await eventually(async () => ((await servedFingerprint(external.resolverPort)) === fingerprint(second.certPem) ? true : undefined));
+      expect(external.logs.some((l) => l.includes('serving certificate renewed') || l.includes('serving certificate created'))).toBe(false);
+    } finally {
+      await external.stop();
+    }
   });
 });

@@ -57,8 +57,16 @@ test-image: $(DEPS_STAMP) ## the image from the Dockerfile, exercised with testc
 	  echo ">> image tests (testcontainers: build from the Dockerfile, run the sidecar read-only)"; \
 	  ORKA_BASE_IMAGE=$$base npx vitest run --project image
 
+.PHONY: test-e2e
+test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image, chart, pods with the sidecar
+	@echo ">> Kubernetes binaries, Docker engine, base and pause images"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin hack/docker.sh >/dev/null; \
+	  dpkg -s conntrack >/dev/null 2>&1 || { echo ">> installing conntrack (kube-proxy)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack >/dev/null; }; \
+	  echo ">> e2e tests (single-node cluster: controller-manager, scheduler, kubelet, kube-proxy)"; \
+	  ORKA_K8S_BIN=$$bin npx vitest run --project e2e
+
 .PHONY: test
-test: lint test-unit test-integration test-image ## everything CI runs: lint, unit, integration and image tests
+test: lint test-unit test-integration test-image test-e2e ## everything CI runs: lint, unit, integration, image and e2e tests
 
 .PHONY: cluster-up
 cluster-up: $(DEPS_STAMP) ## start the local control plane for a person; prints the kubeconfig

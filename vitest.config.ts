@@ -35,6 +35,16 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/cluster.test.ts'],
+          environment: 'node',
+          env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+          testTimeout: 240_000,
+          hookTimeout: 1_200_000,
+        },
+      },
     ],
   },
 });

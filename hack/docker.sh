@@ -18,12 +18,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# Pods of the single-node cluster: the kubelet gives pod sandboxes oom_score_adj -998, which this
+# machine refuses ("can't get final child's PID from pipe"). dockerd runs containers through this
+# wrapper, which clamps a negative oom_score_adj to 0 and hands over to runc.
+wrapper="$CACHE/runc-clamp-oom"
+mkdir -p "$CACHE"
+cat >"$wrapper.tmp" <<'WRAP'
+#!/bin/sh
+bundle=""; prev=""
+for a in "$@"; do
+  case "$prev" in --bundle|-b) bundle="$a" ;; esac
+  case "$a" in --bundle=*) bundle="${a#--bundle=}" ;; esac
+  prev="$a"
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  sed -i 's/"oomScoreAdj":-[0-9]*/"oomScoreAdj":0/' "$bundle/config.json"
+fi
+exec runc "$@"
+WRAP
+chmod +x "$wrapper.tmp"; mv "$wrapper.tmp" "$wrapper"
+
+if docker info >/dev/null 2>&1 && [ "$(docker info --format '{{.DefaultRuntime}}')" != "orka-runc" ]; then
+  log "restarting dockerd with the oom_score_adj wrapper as its default runtime"
+  pkill -x dockerd || true
+  for _ in $(seq 1 40); do pgrep -x dockerd >/dev/null || break; sleep 0.25; done
+fi
 if ! docker info >/dev/null 2>&1; then
   # A dockerd killed with its session leaves its pid file, and a new one refuses to start.
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
   log "starting dockerd (log: $CACHE/dockerd.log)"
   mkdir -p "$CACHE"
-  nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
+  nohup dockerd --add-runtime "orka-runc=$wrapper" --default-runtime=orka-runc >"$CACHE/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { log "dockerd did not start:"; tail -20 "$CACHE/dockerd.log" >&2; exit 1; }
 fi
@@ -59,5 +84,10 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   tar -C "$combined" -xf "$stage.overlay.tar"
   tar -C "$combined" -c . | docker import -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' - "$BASE_IMAGE" >/dev/null
   rm -rf "$stage" "$stage.overlay.tar" "$combined"
+fi
+# The pause image of pod sandboxes, from the pause binary built with Kubernetes (static C).
+if ! docker image inspect k8s.gcr.io/pause:3.2 >/dev/null 2>&1 && [ -n "${ORKA_K8S_BIN:-}" ] && [ -x "$ORKA_K8S_BIN/pause" ]; then
+  log "importing k8s.gcr.io/pause:3.2 from $ORKA_K8S_BIN/pause"
+  tar -C "$ORKA_K8S_BIN" -c pause | docker import -c 'ENTRYPOINT ["/pause"]' - k8s.gcr.io/pause:3.2 >/dev/null
 fi
 echo "$BASE_IMAGE"

@@ -154,7 +154,14 @@ export function readState(dir: string): ControlPlaneInfo {
  * Starts etcd and kube-apiserver. `binDir` holds kube-apiserver (see hack/k8s-binaries.sh).
  * `detached` leaves them running after this process exits (for `make cluster-up`).
  */
-export async function startControlPlane(options: { binDir: string; detached?: boolean; log?: (line: string) => void; base?: string }): Promise<ControlPlane> {
+export async function startControlPlane(options: {
+  binDir: string;
+  detached?: boolean;
+  log?: (line: string) => void;
+  base?: string;
+  /** For a cluster with pods: the address pods reach the apiserver on (the docker bridge), listened on too. */
+  podReachableAddress?: string;
+}): Promise<ControlPlane> {
   const log = options.log ?? (() => {});
   const detached = options.detached ?? false;
   // etcd's fsyncs dominate start time on a disk; tmpfs makes them free and nothing here must survive.
@@ -166,7 +173,8 @@ export async function startControlPlane(options: { binDir: string; detached?: bo
   const adminToken = randomBytes(24).toString('hex');
   const now = new Date();
   const ca = createCA({ commonName: 'orka-test-apiserver-ca', now, validDays: 7 });
-  const serving = issueServingCert({ ca, hosts: ['localhost', '127.0.0.1', 'kubernetes.default.svc', '10.0.0.1'], now, validDays: 7 });
+  const extra = options.podReachableAddress ? [options.podReachableAddress] : [];
+  const serving = issueServingCert({ ca, hosts: ['localhost', '127.0.0.1', 'kubernetes.default.svc', 'kubernetes.default', 'kubernetes', '10.0.0.1', ...extra], now, validDays: 7 });
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
   const file = (name: string, content: string) => {
     writeFileSync(join(dir, name), content, { mode: 0o600 });
@@ -225,7 +233,12 @@ export async function startControlPlane(options: { binDir: string; detached?: bo
       join(options.binDir, 'kube-apiserver'),
       [
         `--etcd-servers=${etcdUrl}`,
-        `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--insecure-port=0',
+        `--secure-port=${apiPort}`,
+        // Pods reach the apiserver through the kubernetes Service, whose endpoint is the advertise
+        // address: loopback would be the pod itself, so a cluster with pods uses the bridge.
+        `--bind-address=${options.podReachableAddress ? '0.0.0.0' : '127.0.0.1'}`,
+        `--advertise-address=${options.podReachableAddress ?? '127.0.0.1'}`,
+        '--insecure-port=0',
         `--tls-cert-file=${paths.cert}`, `--tls-private-key-file=${paths.key}`,
         `--token-auth-file=${paths.tokens}`, '--authorization-mode=RBAC',
         '--service-account-issuer=https://kubernetes.default.svc',

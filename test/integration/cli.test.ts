@@ -4,7 +4,6 @@
  * messages and non-zero exits. No value is ever printed.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
+import { canaries } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -22,13 +22,9 @@ let tenant: string;
 let operator: OperatorProcess;
 let dir: string;
 const outputs: string[] = [];
-const values: string[] = [];
+const planted = canaries('CANARY-cli');
+const value = planted.make;
 
-function value(label: string): string {
-  const v = `CANARY-cli-${label}-${randomBytes(8).toString('hex')}`;
-  values.push(v);
-  return v;
-}
 
 /** Runs the CLI (compiled, as installed) with the test kubeconfig. */
 function cli(args: string[], input?: string, kubeconfig = cp.kubeconfigPath): { code: number; stdout: string; stderr: string } {
@@ -143,6 +139,6 @@ describe('orka-secrets CLI', () => {
   it('never printed a value', () => {
     const all = outputs.join('\n');
     expect(all.length).toBeGreaterThan(100);
-    for (const v of values) expect(all.includes(v)).toBe(false);
+    for (const v of planted.all) expect(all.includes(v)).toBe(false);
   });
 });

@@ -3,13 +3,13 @@
  * storage out, status and events, keys, rotation, and canary values searched for everywhere.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decryptValue, envelopeKeyId, unwrapDataKey } from '../../src/core/envelope.js';
 import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
 import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/operator/keys.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
+import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -23,15 +23,9 @@ let globex: string;
 let plain: string;
 let operator: OperatorProcess;
 /** Every secret value this file plants; none may show up anywhere but in the tests' own memory. */
-const canaries: string[] = [];
-
-function canary(label: string): string {
-  const value = `CANARY-${label}-${randomBytes(12).toString('hex')}`;
-  canaries.push(value);
-  return value;
-}
-
-const osecApi = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', namespace, plural: 'orkasecrets' });
+const planted = canaries();
+const canary = planted.make;
+const osecApi = osecCoords;
 
 async function createOsec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
   await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec } });
@@ -260,21 +254,21 @@ describe('runtime', () => {
 
 describe('canary', () => {
   it('finds no planted value in etcd, in any log line, event or status', async () => {
-    expect(canaries.length).toBeGreaterThan(5);
+    expect(planted.all.length).toBeGreaterThan(5);
     // Every key under /registry, straight from etcd: Secrets are stored unencrypted there by
     // this apiserver, so a plain-text value would show up here if the operator ever wrote one.
     const etcd = execFileSync('etcdctl', ['--endpoints', cp.etcdUrl, 'get', '--prefix', '/registry'], { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 256 * 1024 * 1024 }).toString('latin1');
     expect(etcd.length).toBeGreaterThan(10_000);
     // The source Secret of valueFrom holds its value in plain text by design (it is the user's
     // own Secret): that one canary is expected in etcd, the others must not be.
-    const fromSourceSecret = canaries.filter((c) => c.includes('from-secret'));
-    for (const c of canaries.filter((x) => !fromSourceSecret.includes(x))) expect(etcd.includes(c), `canary ${c.slice(0, 20)} in etcd`).toBe(false);
+    const fromSourceSecret = planted.all.filter((c) => c.includes('from-secret'));
+    for (const c of planted.all.filter((x) => !fromSourceSecret.includes(x))) expect(etcd.includes(c), `canary ${c.slice(0, 20)} in etcd`).toBe(false);
     const logs = operator.logs.join('\n');
     expect(logs).toContain('value stored');
-    for (const c of canaries) expect(logs.includes(c)).toBe(false);
+    for (const c of planted.all) expect(logs.includes(c)).toBe(false);
     const events = JSON.stringify((await core.listEventForAllNamespaces()).items);
     const statuses = JSON.stringify(((await custom.listClusterCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' })) as { items: OrkaSecret[] }).items.map((o) => o.status));
-    for (const c of canaries) {
+    for (const c of planted.all) {
       expect(events.includes(c)).toBe(false);
       expect(statuses.includes(c)).toBe(false);
     }

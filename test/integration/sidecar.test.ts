@@ -2,7 +2,7 @@
  * Resolver API and sidecar, end to end on a real control plane: real operator and sidecar
  * processes, real projected-style tokens from the TokenRequest API, no values on disk or in logs.
  */
-import { createPrivateKey, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createSign, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient, type OrkaError } from '../../src/client/index.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
+import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -30,15 +31,11 @@ let dir: string;
 let caFile: string;
 let caPem: string;
 const sidecars: SidecarProcess[] = [];
-const canaries: string[] = [];
-
-function canary(label: string): string {
-  const v = `CANARY-${label}-${randomBytes(10).toString('hex')}`;
-  canaries.push(v);
-  return v;
-}
-
-const osec = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', namespace, plural: 'orkasecrets' });
+const planted = canaries();
+const canary = planted.make;
+/** Planted values in order: [0] tenant A API_KEY, [1] tenant A DB_PASSWORD, [2] tenant B API_KEY. */
+const values = planted.all;
+const osec = osecCoords;
 
 async function putSecret(namespace: string, name: string, value: string): Promise<void> {
   const secretName = name.toUpperCase().replaceAll('-', '_');
@@ -133,7 +130,7 @@ afterAll(async () => {
 describe('sidecar against the real operator', () => {
   it('gets, renders (nested JSON, several references, other expressions untouched) and redacts', async () => {
     const { client } = await sidecarFor(tenantA);
-    const [apiKey, db] = [canaries[0] as string, canaries[1] as string];
+    const [apiKey, db] = [values[0] as string, values[1] as string];
     expect(await client.get('API_KEY')).toBe(apiKey);
     const out = await client.render({ url: 'https://x/?k={{ secrets.API_KEY }}', headers: { a: 'Bearer {{secrets.API_KEY}}', b: '{{ $json.user }}' }, list: ['{{secrets.DB_PASSWORD}}:{{secrets.API_KEY}}'] });
     expect(out).toEqual({ url: `https://x/?k=${apiKey}`, headers: { a: `Bearer ${apiKey}`, b: '{{ $json.user }}' }, list: [`${db}:${apiKey}`] });
@@ -170,12 +167,12 @@ describe('sidecar against the real operator', () => {
 
   it('never lets tenant B read tenant A, whatever names it asks', async () => {
     const { client } = await sidecarFor(tenantB);
-    expect(await client.get('API_KEY')).toBe(canaries[2]);
+    expect(await client.get('API_KEY')).toBe(values[2]);
     await expect(client.get('DB_PASSWORD')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
     const token = readFileSync(await tokenFile(tenantB, 'runner'), 'utf8');
     const direct = await resolveDirect(token, ['API_KEY', 'DB_PASSWORD', 'SHORT_LIVED']);
     expect(direct.status).toBe(200);
-    expect(direct.body.values).toEqual({ API_KEY: canaries[2] });
+    expect(direct.body.values).toEqual({ API_KEY: values[2] });
     expect(direct.body.missing).toEqual(['DB_PASSWORD', 'SHORT_LIVED']);
   });
 
@@ -210,7 +207,7 @@ describe('sidecar against the real operator', () => {
     const { client } = await sidecarFor(tenantA, { ORKA_CACHE_STALE_AFTER: '2s' });
     await client.get('API_KEY');
     await operator.stop();
-    expect(await client.get('API_KEY')).toBe(canaries[0]);
+    expect(await client.get('API_KEY')).toBe(values[0]);
     await expect(client.get('DB_PASSWORD')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 503 });
     await new Promise((r) => setTimeout(r, 2500));
     await expect(client.get('API_KEY')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
@@ -219,7 +216,7 @@ describe('sidecar against the real operator', () => {
     await operator.waitForLog(/resolver API and webhooks listening/);
     // The sidecar was started against the old port; a new one reaches the restarted operator.
     const again = await sidecarFor(tenantA);
-    expect(await again.client.get('API_KEY')).toBe(canaries[0]);
+    expect(await again.client.get('API_KEY')).toBe(values[0]);
   });
 });
 
@@ -230,7 +227,7 @@ describe('no disk, no logs', () => {
     for (let i = 0; i < 20; i++) {
       await client.get('API_KEY');
       await client.render({ a: '{{secrets.DB_PASSWORD}}' });
-      await client.redact(`x ${canaries[0]}`);
+      await client.redact(`x ${values[0]}`);
     }
     await expect(client.get('NOPE')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
     expect(await sidecar.stop()).toBe(0);
@@ -245,6 +242,6 @@ describe('no disk, no logs', () => {
   it('logs no canary value, in the sidecars or the operator', () => {
     const logs = [...sidecars.flatMap((s) => s.logs), ...operators.flatMap((o) => o.logs)].join('\n');
     expect(logs).toContain('change stream');
-    for (const c of canaries) expect(logs.includes(c), c.slice(0, 24)).toBe(false);
+    for (const c of planted.all) expect(logs.includes(c), c.slice(0, 24)).toBe(false);
   });
 });

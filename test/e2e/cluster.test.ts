@@ -83,7 +83,9 @@ beforeAll(async () => {
   timed('image build (s)', t, undefined);
   renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
   t = Date.now();
-  const bridge = /inet (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'addr', 'show', 'docker0']).toString())?.[1] ?? '172.17.0.1';
+  // The Docker bridge address (Docker's default when iproute2 is not there to ask).
+  const ipAddr = spawnSync('ip', ['-4', 'addr', 'show', 'docker0'], { encoding: 'utf8' }).stdout ?? '';
+  const bridge = /inet (\d+\.\d+\.\d+\.\d+)/.exec(ipAddr)?.[1] ?? '172.17.0.1';
   cp = await startControlPlane({ binDir, podReachableAddress: bridge });
   kc = adminKubeConfig(cp);
   node = await startNode(cp, kc, { binDir });

@@ -75,6 +75,18 @@ function render(): { status: number; body: { result?: string; error?: { code: st
   return JSON.parse(inRunner(RENDER)) as never;
 }
 
+/** The first successful render (the sidecar may still be starting, or a replica going away). */
+async function renderedOk(): Promise<ReturnType<typeof render>> {
+  return await eventually(async () => {
+    try {
+      const x = render();
+      return x.status === 200 ? x : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 120_000, 1000);
+}
+
 beforeAll(async () => {
   const binDir = kubernetesBinDir();
   let t = Date.now();
@@ -126,14 +138,7 @@ describe('on a single-node cluster', () => {
     });
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['runner', 'orka-secrets']);
     const t = Date.now();
-    const first = await eventually(async () => {
-      try {
-        const r = render();
-        return r.status === 200 ? r : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 120_000, 1000);
+    const first = await renderedOk();
     timed('runner pod to first render (s)', t, undefined);
     expect(first.body.result).toBe(`Bearer ${value}`);
   });
@@ -167,14 +172,7 @@ describe('on a single-node cluster', () => {
     const leader = lease.spec?.holderIdentity as string;
     await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ name: leader, namespace: NS });
     expect(orka(['create', 'API_KEY', '--from-stdin'], `${value}-2`).code).toBe(0);
-    const r = await eventually(async () => {
-      try {
-        const x = render();
-        return x.status === 200 ? x : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 120_000, 1000);
+    const r = await renderedOk();
     expect(r.body.result).toBe(`Bearer ${value}-2`);
     const after = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'orka-secrets-operator', namespace: NS });
     expect(after.spec?.holderIdentity).not.toBe(leader);

@@ -69,7 +69,8 @@ export async function startOperator(args: {
       for (const l of listeners) l();
     });
   }
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': it comes once stdout and stderr are drained, so every log line is in.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   const waitForLog = (pattern: RegExp, timeoutMs = 30_000) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
@@ -119,7 +120,8 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
 
 /** Seals a value for a namespace and secret name with the certificate the operator published. */
 export async function sealWithPublishedCert(kc: KubeConfig, operatorNamespace: string, tenant: string, name: string, value: string): Promise<string> {
-  const cm = await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: operatorNamespace });
+  // The leader publishes the certificate just after it wins the election: wait for it.
+  const cm = await eventually(() => kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: operatorNamespace }));
   const certPem = cm.data?.['cert.pem'] as string;
   return seal({ publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem), tenant, name, value: Buffer.from(value) }).toString('base64');
 }

@@ -48,7 +48,8 @@ export async function startSidecar(args: { operatorUrl: string; tokenFile: strin
     stream?.setEncoding('utf8');
     stream?.on('data', (chunk: string) => logs.push(...chunk.split('\n').filter((l) => l.length > 0)));
   }
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': it comes once stdout and stderr are drained, so every log line is in.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   await eventually(async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\nsidecar logs:\n${logs.join('\n')}`);

@@ -103,7 +103,8 @@ describe('pod injection', () => {
     const pod = await core.createNamespacedPod({ namespace: tenant, body: again });
     expect(pod.spec?.containers.filter((c) => c.name === 'orka-secrets')).toHaveLength(1);
     expect(pod.spec?.volumes?.filter((v) => v.name === 'orka-secrets-token')).toHaveLength(1);
-    expect(operator.logs.some((l) => l.includes('"outcome":"already-injected"'))).toBe(true);
+    // The log line arrives through a pipe: wait for it rather than read at once.
+    await operator.waitForLog(/"outcome":"already-injected"/, 5000);
   });
 });
 
@@ -141,7 +142,7 @@ describe('certificates', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(renewedAt).toBeDefined();
-    expect(operator.logs.some((l) => l.includes('serving certificate renewed'))).toBe(true);
+    await operator.waitForLog(/serving certificate renewed/, 5000);
     expect(operator.proc.exitCode).toBeNull();
     // The CA did not change, so injected pods keep trusting the renewed certificate.
     expect(new X509Certificate(Buffer.from((await core.readNamespacedPod({ name: 'with-label', namespace: tenant })).spec?.containers[1]?.env?.find((e) => e.name === 'ORKA_CA_PEM')?.value ?? '')).ca).toBe(true);

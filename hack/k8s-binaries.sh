@@ -4,7 +4,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
 #                   built from Debian bookworm's `kubernetes` source package (1.20.2, vendored,
 #                   builds offline with Debian's Go); no registry here serves prebuilt ones.
-# The build takes about 5 minutes on 2 cores, once per machine: results are cached outside the
+# The build takes about 10 to 13 minutes on 2 cores, once per machine: results are cached outside the
 # work tree, keyed by version. Progress goes to stderr; stdout is only the directory.
 set -euo pipefail
 
@@ -67,7 +67,7 @@ cd "$src"
 log "replacing vendored reflect2 1.0.1 with Debian's 1.0.2 (Go >= 1.18 fix)"
 rsync -a --delete --exclude='*_test.go' /usr/share/gocode/src/github.com/modern-go/reflect2/ vendor/github.com/modern-go/reflect2/
 mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
-log "building ${bins[*]} $K8S_VERSION with $(go version | cut -d' ' -f3) (about 5 minutes on 2 cores)"
+log "building ${bins[*]} $K8S_VERSION with $(go version | cut -d' ' -f3) (about 10 to 13 minutes on 2 cores)"
 start=$(date +%s)
 what=""; for b in "${bins[@]}"; do what="$what cmd/$b"; done
 gohome=$(mktemp -d)

@@ -24,7 +24,7 @@ declare module 'vitest' {
   }
 }
 
-/** The directory of the Kubernetes binaries, building them on first use (about 5 minutes once). */
+/** The directory of the Kubernetes binaries, building them on first use (10 to 13 minutes, once). */
 export function kubernetesBinDir(): string {
   if (process.env.ORKA_K8S_BIN) return process.env.ORKA_K8S_BIN;
   return execFileSync('hack/k8s-binaries.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();

@@ -9,12 +9,15 @@ import {
   ApiextensionsV1Api,
   AuthenticationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   type KubeConfig,
   type V1CustomResourceDefinition,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { PooledKubeConfig } from '../../src/operator/kube/client.js';
+import type { OrkaSecret } from '../../src/operator/resource.js';
+import { eventually } from './operator.js';
 import type { ProvidedControlPlane } from './global-setup.js';
 
 /** The label that makes a namespace a tenant. */
@@ -94,6 +97,20 @@ export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1
     if (Date.now() > until) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Reads an OrkaSecret. */
+export async function getOrkaSecret(kc: KubeConfig, namespace: string, name: string): Promise<OrkaSecret> {
+  return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace, name })) as OrkaSecret;
+}
+
+/** Waits until the operator has reconciled the object's current generation to the Ready reason (and `check` holds). */
+export async function waitForReady(kc: KubeConfig, namespace: string, name: string, reason: string, check: (o: OrkaSecret) => boolean = () => true): Promise<OrkaSecret> {
+  return await eventually(async () => {
+    const o = await getOrkaSecret(kc, namespace, name);
+    const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
+    return ready?.reason === reason && o.status?.observedGeneration === o.metadata.generation && check(o) ? o : undefined;
+  });
 }
 
 /** Result of a kubectl run. */

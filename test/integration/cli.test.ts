@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { canaries } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -33,16 +33,8 @@ function cli(args: string[], input?: string, kubeconfig = cp.kubeconfigPath): { 
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
 
-async function osec(name: string): Promise<OrkaSecret> {
-  return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name })) as OrkaSecret;
-}
-
-async function waitVersion(name: string, version: number): Promise<OrkaSecret> {
-  return eventually(async () => {
-    const o = await osec(name);
-    return o.status?.version === version && o.status.observedGeneration === o.metadata.generation && o.status.conditions?.[0]?.reason === 'Stored' ? o : undefined;
-  });
-}
+const osec = (name: string) => getOrkaSecret(kc, tenant, name);
+const waitVersion = (name: string, version: number) => waitForReady(kc, tenant, name, 'Stored', (o) => o.status?.version === version);
 
 beforeAll(async () => {
   kc = adminKubeConfig(cp);

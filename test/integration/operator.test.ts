@@ -10,7 +10,7 @@ import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
 import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/operator/keys.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -35,18 +35,7 @@ async function patchSpec(namespace: string, name: string, spec: Record<string, u
   await custom.patchNamespacedCustomObject({ ...osecApi(namespace), name, body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 }
 
-async function getOsec(namespace: string, name: string): Promise<OrkaSecret> {
-  return (await custom.getNamespacedCustomObject({ ...osecApi(namespace), name })) as OrkaSecret;
-}
-
-/** Waits until the Ready condition has the reason (and, optionally, the object's generation is observed). */
-async function waitReady(namespace: string, name: string, reason: string, check: (o: OrkaSecret) => boolean = () => true): Promise<OrkaSecret> {
-  return await eventually(async () => {
-    const o = await getOsec(namespace, name);
-    const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
-    return ready?.reason === reason && o.status?.observedGeneration === o.metadata.generation && check(o) ? o : undefined;
-  });
-}
+const waitReady = (namespace: string, name: string, reason: string, check?: (o: OrkaSecret) => boolean) => waitForReady(kc, namespace, name, reason, check);
 
 async function storage(namespace: string, name: string): Promise<V1Secret | undefined> {
   try {

@@ -13,7 +13,7 @@ import { OrkaSecretsClient, type OrkaError } from '../../src/client/index.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
@@ -48,12 +48,7 @@ async function putSecret(namespace: string, name: string, value: string): Promis
   }
 }
 
-async function waitStored(namespace: string, name: string): Promise<void> {
-  await eventually(async () => {
-    const o = (await custom.getNamespacedCustomObject({ ...osec(namespace), name })) as OrkaSecret;
-    return o.status?.conditions?.[0]?.reason === 'Stored' && o.status.observedGeneration === o.metadata.generation ? true : undefined;
-  });
-}
+const waitStored = (namespace: string, name: string) => waitForReady(kc, namespace, name, 'Stored');
 
 /** A token file for a ServiceAccount, written by the test (as the kubelet would). */
 async function tokenFile(namespace: string, sa: string, audience = 'orka-secrets'): Promise<string> {

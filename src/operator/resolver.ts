@@ -78,11 +78,4 @@ export class Resolver {
       if (set.size === 0) this.subscribers.delete(namespace);
     };
   }
-
-  /** Open change streams, for metrics. */
-  get subscriptions(): number {
-    let n = 0;
-    for (const s of this.subscribers.values()) n += s.size;
-    return n;
-  }
 }

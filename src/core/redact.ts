@@ -12,6 +12,13 @@
 /** What a masked span is replaced with. */
 export const MASK = '[REDACTED]';
 
+/**
+ * Values shorter than this many characters are "very short": masking them makes text unreadable
+ * and the masks' positions reveal them, so the CLI warns when one is created. The one shared
+ * threshold for redaction's minimum length (the CLI imports it; redaction's policy owns it).
+ */
+export const MIN_REDACT_LENGTH = 8;
+
 /** Derived base64 fragments shorter than this are not masked: they would match ordinary text. */
 const MIN_FRAGMENT = 4;
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
@@ -26,12 +26,26 @@ const planted = canaries('CANARY-cli');
 const value = planted.make;
 
 
-/** Runs the CLI (compiled, as installed) with the test kubeconfig. */
-function cli(args: string[], input?: string, kubeconfig = cp.kubeconfigPath): { code: number; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', kubeconfig, '--operator-namespace', opNamespace, '-n', tenant, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI (compiled, as installed) with exactly these arguments and environment. */
+function run(args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Run {
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { input: options.input, env: options.env ?? process.env, encoding: 'utf8', timeout: 30_000 });
   outputs.push(res.stdout, res.stderr);
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
+
+/** Runs the CLI with the test kubeconfig, in the tenant namespace unless `-n` comes again in `args`. */
+function cli(args: string[], input?: string | Buffer, kubeconfig = cp.kubeconfigPath): Run {
+  return run(['--kubeconfig', kubeconfig, '--operator-namespace', opNamespace, '-n', tenant, ...args], { input });
+}
+
+const osecIn = async (namespace: string) =>
+  ((await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace })) as { items: OrkaSecret[] }).items;
 
 const osec = (name: string) => getOrkaSecret(kc, tenant, name);
 const waitVersion = (name: string, version: number) => waitForReady(kc, tenant, name, 'Stored', (o) => o.status?.version === version);
@@ -107,7 +121,7 @@ describe('orka-secrets CLI', () => {
 
   it.each([
     ['no value', ['create', 'EMPTY_ONE', '--from-stdin'], '', 2, /the value is empty/],
-    ['a bad name', ['create', 'bad name!', '--from-stdin'], 'x', 2, /invalid secret name: .*position/],
+    ['a bad name', ['create', 'BAD NAME!', '--from-stdin'], 'x', 2, /invalid secret name: .*position/],
     ['two value options', ['create', 'TWO', '--from-stdin', '--prompt'], 'x', 2, /at most one of/],
     ['an existing name', ['create', 'STRIPE_API_KEY', '--from-stdin'], 'x', 5, /already exists \(use update\)/],
     ['a missing secret', ['update', 'NOPE', '--description', 'x'], undefined, 3, /not found/],
@@ -120,12 +134,100 @@ describe('orka-secrets CLI', () => {
     expect(res.stderr).toMatch(message);
   });
 
-  it('fails clearly when the cluster cannot be reached', () => {
+  it('fails clearly when the cluster cannot be reached, naming the server', () => {
     const broken = join(dir, 'broken-kubeconfig');
     writeFileSync(broken, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
     const res = cli(['list'], undefined, broken);
     expect(res.code).toBe(4);
-    expect(res.stderr).toMatch(/cannot be reached/);
+    expect(res.stderr).toMatch(/the cluster at https:\/\/127\.0\.0\.1:1 cannot be reached \(ECONNREFUSED\)/);
+  });
+
+  it('without a kubeconfig, names the file it looked for and how to point at one', () => {
+    const home = join(dir, 'empty-home');
+    const env = { PATH: process.env.PATH, HOME: home };
+    const res = run(['list'], { env });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toBe(`orka-secrets: no kubeconfig: looked for ${home}/.kube/config (KUBECONFIG is not set); point at one with --kubeconfig FILE or the KUBECONFIG environment variable\n`);
+  });
+
+  it('refuses to create in a namespace that is not a tenant, before writing anything, saying to label it', async () => {
+    const plain = await createNamespace(kc, { prefix: 'cli-plain' });
+    const res = cli(['-n', plain, 'create', 'API_KEY', '--from-stdin'], value('plain'));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`orka-secrets: namespace ${plain} is not a tenant, so no secret can be stored there; label it first: kubectl label namespace ${plain} orka.io/tenant=<tenant-id>\n`);
+    expect(res.stdout).toBe('');
+    expect(await osecIn(plain)).toEqual([]);
+    // The operator's own namespace is never a tenant, whatever its labels.
+    const own = cli(['-n', opNamespace, 'create', 'API_KEY', '--from-stdin'], value('own'));
+    expect(own.code).toBe(2);
+    expect(own.stderr).toMatch(/can never be a tenant/);
+    expect(await osecIn(opNamespace)).toEqual([]);
+  });
+
+  it.each([
+    ['create', ['create', 'API_KEY', '--from-stdin'], 'x'.repeat(10)],
+    ['describe', ['describe', 'API_KEY'], undefined],
+    ['list', ['list'], undefined],
+    ['delete', ['delete', 'API_KEY', '--yes'], undefined],
+  ])('says that a namespace does not exist (%s)', (_what, args, input) => {
+    const res = cli(['-n', 'nosuchns', ...args], input);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/^orka-secrets: namespace nosuchns does not exist/);
+  });
+
+  it('refuses a lower-case name with underscores instead of silently renaming it', async () => {
+    const res = cli(['create', 'api_key', '--from-stdin'], value('lower'));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/did you mean API_KEY\?/);
+    expect((await osecIn(tenant)).map((o) => o.metadata.name)).not.toContain('api-key');
+    expect(cli(['create', '--help']).stdout).toMatch(/any other spelling, such as api_key, is\s+refused/);
+  });
+
+  it('refuses a value that is not UTF-8 text (exit 2, base64 it first), creating nothing', async () => {
+    const file = join(dir, 'binary.bin');
+    writeFileSync(file, Buffer.from([0xff, 0xfe, 0x80, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46]));
+    const fromFile = cli(['create', 'BINARY_BLOB', '--from-file', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toMatch(/not UTF-8 text; values are text, so base64 binary data first/);
+    const fromStdin = cli(['create', 'BINARY_BLOB', '--from-stdin'], Buffer.from([0x61, 0xc3, 0x28, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67]));
+    expect(fromStdin.code).toBe(2);
+    expect(fromStdin.stderr).toMatch(/not UTF-8 text/);
+    expect((await osecIn(tenant)).map((o) => o.metadata.name)).not.toContain('binary-blob');
+  });
+
+  it('warns when a very short value is created, and creates it', async () => {
+    const res = cli(['create', 'SHORT_ONE', '--from-stdin'], 'abc\n');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/^orka-secrets: warning: the value is very short \(3 characters; fewer than 8 is very short\)/);
+    expect(res.stderr).not.toContain('abc');
+    await waitVersion('short-one', 1);
+  });
+
+  it('strips control characters from what it prints from the cluster', async () => {
+    const planted = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\r\nNormal  Stored  forged line\u202e';
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'orka.io',
+      version: 'v1alpha1',
+      plural: 'orkasecrets',
+      namespace: tenant,
+      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'escapes' }, spec: { description: planted } },
+    });
+    await kc.makeApiClient(CoreV1Api).createNamespacedEvent({
+      namespace: tenant,
+      body: { metadata: { name: `escapes.${Date.now()}` }, involvedObject: { kind: 'OrkaSecret', name: 'escapes', namespace: tenant }, reason: 'Planted', type: 'Warning', message: planted },
+    });
+    const list = cli(['list']);
+    const described = cli(['describe', 'ESCAPES']);
+    for (const res of [list, described]) {
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/\?\]0;owned\?\?\[2J\?\[31mred\?\?Normal {2}Stored {2}forged line\?/);
+      // eslint-disable-next-line no-control-regex
+      expect(res.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+      expect(res.stdout.split('\n').some((l) => l.startsWith('Normal'))).toBe(false);
+    }
+    expect(described.stdout.match(/forged line/g)?.length).toBe(2);
+    // JSON keeps the text, escaped.
+    expect((JSON.parse(cli(['describe', 'ESCAPES', '-o', 'json']).stdout) as { description: string }).description).toBe(planted);
   });
 
   it('never printed a value', () => {

@@ -45,6 +45,14 @@ test-integration: build ## integration tests against a real etcd + kube-apiserve
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project integration
 
+.PHONY: cli-binary
+cli-binary: $(DEPS_STAMP) ## the standalone CLI for machines without Node (a Node single executable): dist/orka-secrets-linux-x64
+	@hack/cli-binary.sh >/dev/null
+
+.PHONY: test-package
+test-package: build ## the CLI as people install it: npm pack into an empty prefix, and make cli-binary run with no Node (about a minute)
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx vitest run --project package
+
 .PHONY: demo
 demo: build ## the main job: the whole flow on a real local control plane, narrated, cleaned up
 	@echo ">> Orka Secrets demo (first run builds Kubernetes from Debian sources: about 10 minutes)"
@@ -66,7 +74,7 @@ test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image
 	  ORKA_K8S_BIN=$$bin npx vitest run --project e2e
 
 .PHONY: test
-test: lint test-unit test-integration test-image test-e2e ## everything CI runs: lint, unit, integration, image and e2e tests
+test: lint test-unit test-integration test-package test-image test-e2e ## everything CI runs: lint, unit, integration, package, image and e2e tests
 
 .PHONY: cluster-up
 cluster-up: $(DEPS_STAMP) ## start the local control plane for a person; prints the kubeconfig

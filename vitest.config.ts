@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Projects: `unit` (pure code, no I/O beyond the process), `integration` (a real kube-apiserver
 // started once per run by the global setup) and `image` (the Dockerfile, with testcontainers).
-// `make test` runs all three.
+// `package` (the CLI as installed, about a minute); `make test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -20,6 +20,17 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // The CLI as installed: npm pack into an empty prefix, and the standalone binary.
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/env/global-setup.ts'],
+          testTimeout: 300_000,
           hookTimeout: 120_000,
         },
       },

@@ -32,11 +32,20 @@ function statusMessage(err: unknown): string {
   }
 }
 
-/** Why a request got no answer, in a few words (the low-level reason, e.g. ECONNREFUSED). */
+/** Why a request got no answer, in a few words: the first system error code (e.g. ECONNREFUSED) along the causes, else the innermost message. */
 function networkReason(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; message?: unknown };
-  const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
-  return code ?? (typeof e.message === 'string' ? e.message : 'no answer');
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [err];
+  let innermost = 'no answer';
+  while (queue.length > 0) {
+    const e = queue.shift() as { code?: unknown; cause?: unknown; errors?: unknown; message?: unknown } | undefined;
+    if (e === undefined || e === null || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    if (typeof e.code === 'string') return e.code;
+    if (typeof e.message === 'string' && e.message !== '') innermost = e.message;
+    queue.push(e.cause, ...(Array.isArray(e.errors) ? (e.errors as unknown[]) : []));
+  }
+  return innermost;
 }
 
 /** Turns an API failure about `what` into a message and an exit code; `server` names the cluster. */

@@ -3,21 +3,24 @@
  * orka-secrets (also `kubectl orka`): seal values for a tenant and manage its OrkaSecrets.
  * Never prints a value. Each command group lives in its own module and registers itself here.
  */
-import { Command, CommanderError } from 'commander';
+import { Argument, Command, CommanderError } from 'commander';
 import type { GlobalOptions } from './cluster.js';
+import { completionScript, SHELLS } from './completion.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
 import { registerSecretCommands } from './secrets.js';
+import { cliVersion } from './version.js';
 
 const EXIT_HELP = `
 Exit codes: 0 done, 1 unexpected failure, 2 bad input (including a namespace that is not a tenant),
 3 not found (secret or namespace), 4 cluster unreachable, no kubeconfig or access refused,
-5 already exists.`;
+5 already exists, 6 not Ready (--wait), 7 timed out (--wait).`;
 
 /** The whole command line, with every command registered. */
 function program(): Command {
   const cli = new Command('orka-secrets')
     .description('Seal values for a tenant and manage its Orka Secrets. Values are never printed.')
+    .version(cliVersion(), '--version', 'print the version')
     .option('-n, --namespace <namespace>', 'tenant namespace (default: the kubeconfig context namespace)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: the current context)')
@@ -27,6 +30,13 @@ function program(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const g = () => cli.opts<GlobalOptions>();
   registerSecretCommands(cli, g);
+  cli
+    .command('completion')
+    .description('print a shell completion script: source <(orka-secrets completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .action((shell: (typeof SHELLS)[number]) => {
+      process.stdout.write(completionScript(shell, cli));
+    });
   return cli;
 }
 

@@ -1,27 +1,20 @@
-/** The hidden prompt for a value (nothing echoed). */
+/**
+ * The hidden prompt for a value: @inquirer/password reads the line through Node's readline, so
+ * backspace removes a whole character (not a byte) and multibyte input arrives intact. Nothing
+ * is echoed, and the prompt is drawn on stderr so that stdout stays the command's output
+ * (`seal --prompt > secret.yaml`).
+ */
+import password from '@inquirer/password';
 import { CliError, EXIT } from './errors.js';
 
-/** Reads a line from the terminal without echoing it. */
+/** Asks for a value on the terminal without echoing it. */
 export async function promptHidden(question: string): Promise<Buffer> {
-  const stdin = process.stdin;
-  if (!stdin.isTTY) throw new CliError('no terminal to prompt on: give --from-stdin or --from-file', EXIT.input);
-  process.stderr.write(question);
-  stdin.setRawMode(true);
-  stdin.resume();
-  const bytes: number[] = [];
+  if (!process.stdin.isTTY) throw new CliError('no terminal to prompt on: give --from-stdin or --from-file', EXIT.input);
   try {
-    for await (const chunk of stdin) {
-      for (const b of chunk as Buffer) {
-        if (b === 3) throw new CliError('cancelled', EXIT.input); // Ctrl-C
-        if (b === 13 || b === 10) return Buffer.from(bytes);
-        if (b === 127 || b === 8) bytes.pop();
-        else bytes.push(b);
-      }
-    }
-    return Buffer.from(bytes);
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    process.stderr.write('\n');
+    const answer = await password({ message: question, mask: false, toggleMask: false }, { input: process.stdin, output: process.stderr, clearPromptOnDone: true });
+    return Buffer.from(answer, 'utf8');
+  } catch (err) {
+    if ((err as Error).name === 'ExitPromptError') throw new CliError('cancelled', EXIT.input);
+    throw err;
   }
 }

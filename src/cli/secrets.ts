@@ -3,12 +3,14 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import { type Command, Option } from 'commander';
 import { referenceOf, toObjectName, toSecretName } from '../core/names.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../operator/resource.js';
-import { checkNamespace, connect, type Cluster, type GlobalOptions } from './cluster.js';
+import { sealingKeyIdOf } from '../operator/keyring.js';
+import { checkNamespace, connect, fetchSealingCert, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { NAME_HELP, parseSecretName } from './names.js';
 import { ago, clean, print, ready, table } from './output.js';
 import { manifest, sealFor, sealingCert } from './sealing.js';
 import { readValue, type ValueOptions } from './value.js';
+import { parseTimeout, WAIT_HELP, waitForReady } from './wait.js';
 
 const osecApi = (c: Cluster) => c.kc.makeApiClient(CustomObjectsApi);
 const coords = (namespace: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace });
@@ -36,6 +38,25 @@ const valueOptions = (c: Command) =>
     .option('--prompt', 'ask for the value without echoing it')
     .addHelpText('after', `\n${NAME_HELP}.\nValues are UTF-8 text up to 64 KiB; base64 binary data first.`);
 
+/** Options of the commands that write (create, update). */
+interface WriteOptions {
+  dryRun?: boolean;
+  output: string;
+  wait?: boolean;
+  timeout: string;
+}
+
+/** Who the API server records as having set the fields the CLI writes. */
+const FIELD_MANAGER = 'orka-secrets-cli';
+
+const writeOptions = (c: Command) =>
+  c
+    .option('--dry-run', 'print the sealed manifest and change nothing (the cluster still checks the request)')
+    .addOption(new Option('-o, --output <format>', 'format of the --dry-run manifest').choices(['yaml', 'json']).default('yaml'))
+    .option('--wait', 'wait until the operator has stored the value (Ready), and exit by the reason when it is not')
+    .option('--timeout <duration>', 'how long --wait waits (30s, 2m)', '60s')
+    .addHelpText('after', `\n${WAIT_HELP}`);
+
 /** Registers the secret commands on the program; `g` reads the global options. */
 export function registerSecretCommands(cli: Command, g: () => GlobalOptions): void {
   const output = () => new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']);
@@ -54,24 +75,30 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
       print(manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue }), opts.output);
     });
 
-  valueOptions(cli.command('create <name>').description('seal a value and create the secret'))
+  valueOptions(writeOptions(cli.command('create <name>').description('seal a value and create the secret')))
     .option('-d, --description <text>', 'description')
-    .action(async (rawName: string, opts: ValueOptions & { description?: string }) => {
+    .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
       const name = parseSecretName(rawName);
+      const timeoutMs = parseTimeout(opts.timeout);
       const c = connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'tenant');
       const value = (await readValue(opts, true)) as Buffer;
       const sealedValue = sealFor(await sealingCert(c, undefined), namespace, name, value);
       const body = manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue });
-      await c.call(`secret ${name} in ${namespace}`, () => osecApi(c).createNamespacedCustomObject({ ...coords(namespace), body }));
+      const created = (await c.call(`secret ${name} in ${namespace}`, () =>
+        osecApi(c).createNamespacedCustomObject({ ...coords(namespace), body, fieldManager: FIELD_MANAGER, ...(opts.dryRun ? { dryRun: 'All' } : {}) }),
+      )) as OrkaSecret;
+      if (opts.dryRun) return print(body, opts.output);
       process.stdout.write(`created ${name} in ${namespace}; reference it as ${referenceOf(name)}\n`);
+      if (opts.wait) process.stdout.write(`${await waitForReady(c, namespace, name, created.metadata.generation ?? 1, timeoutMs)}\n`);
     });
 
-  valueOptions(cli.command('update <name>').description('change the value and/or the description; without a value option the stored value is kept'))
+  valueOptions(writeOptions(cli.command('update <name>').description('change the value and/or the description; without a value option the stored value is kept')))
     .option('-d, --description <text>', 'new description')
-    .action(async (rawName: string, opts: ValueOptions & { description?: string }) => {
+    .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
       const name = parseSecretName(rawName);
+      const timeoutMs = parseTimeout(opts.timeout);
       const c = connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'tenant');
@@ -83,10 +110,29 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
         spec.sealedValue = sealFor(await sealingCert(c, undefined), namespace, name, value);
         spec.valueFrom = null;
       }
-      await c.call(`secret ${name} in ${namespace}`, () =>
-        osecApi(c).patchNamespacedCustomObject({ ...coords(namespace), name: toObjectName(name), body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
-      );
+      const updated = (await c.call(`secret ${name} in ${namespace}`, () =>
+        osecApi(c).patchNamespacedCustomObject(
+          { ...coords(namespace), name: toObjectName(name), body: { spec }, fieldManager: FIELD_MANAGER, ...(opts.dryRun ? { dryRun: 'All' } : {}) },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
+      )) as OrkaSecret;
+      // The manifest of the change: a merge patch (valueFrom: null drops a Secret reference).
+      if (opts.dryRun) return print(manifest(namespace, name, spec), opts.output);
       process.stdout.write(`updated ${name} in ${namespace}${value === undefined ? ' (value kept)' : ''}\n`);
+      if (opts.wait) process.stdout.write(`${await waitForReady(c, namespace, name, updated.metadata.generation ?? 1, timeoutMs)}\n`);
+    });
+
+  cli
+    .command('fetch-cert')
+    .description('print the sealing certificate (PEM) of the cluster, for sealing offline later with seal --cert')
+    .action(async () => {
+      const pem = await fetchSealingCert(connect(g()));
+      try {
+        sealingKeyIdOf(pem);
+      } catch {
+        throw new CliError('the published certificate is not an Orka Secrets sealing certificate', EXIT.unexpected);
+      }
+      process.stdout.write(pem.endsWith('\n') ? pem : `${pem}\n`);
     });
 
   cli

@@ -55,7 +55,7 @@ export async function readValue(opts: ValueOptions, required: boolean): Promise<
       throw new CliError(`cannot read ${opts.fromFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, EXIT.input);
     }
   } else if (opts.fromStdin) value = stripNewline(await readStdin());
-  else if (opts.prompt || (required && process.stdin.isTTY)) value = await promptHidden('Value (not shown): ');
+  else if (opts.prompt || (required && process.stdin.isTTY)) value = await promptHidden('Value (not shown):');
   else if (required) value = stripNewline(await readStdin());
   if (value === undefined) return undefined;
   const warning = checkValue(value);

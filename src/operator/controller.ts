@@ -19,12 +19,15 @@ import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from '.
 import type { KeyStore } from './keys.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
-import { GROUP, objectKey, PLURAL, splitKey, STORAGE_FOR_LABEL, storageName, TENANT_LABEL, VERSION, type OrkaSecret } from './resource.js';
+import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from './resource.js';
 import { isStorageSecret, readStorage, storageSecret } from './storage.js';
+import { tenancyOf, type Tenancy } from './tenancy.js';
 
 /** Settings of the controller. */
 export interface ControllerOptions {
   workers: number;
+  /** The operator's own namespace: never a tenant. */
+  operatorNamespace: string;
   /** Namespaces to watch; empty: all. */
   namespaces: readonly string[];
   /** Every object is queued again this often, to catch anything a watch missed (seconds). */
@@ -35,11 +38,6 @@ export interface ControllerOptions {
 
 function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
-}
-
-/** Whether a namespace takes part (carries a non-empty tenant label). */
-export function isTenantNamespace(ns: V1Namespace | undefined): boolean {
-  return (ns?.metadata?.labels?.[TENANT_LABEL] ?? '') !== '';
 }
 
 /** Reconciles OrkaSecrets into encrypted storage. */
@@ -90,10 +88,11 @@ export class Controller {
     this.valueListeners.push(fn);
   }
 
-  /** Whether a namespace is a tenant, as last seen. */
-  isTenant(namespace: string): boolean {
-    return isTenantNamespace(this.namespaces.get(namespace));
+  /** Whether a namespace is a tenant, as last seen, and if not why. */
+  tenancy(namespace: string): Tenancy {
+    return tenancyOf(namespace, this.namespaces.get(namespace)?.metadata?.labels, this.options.operatorNamespace);
   }
+
 
   private notify(namespace: string | undefined, objectName: string | undefined): void {
     if (namespace === undefined || objectName === undefined) return;
@@ -210,15 +209,15 @@ export class Controller {
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);
     const secretName = nameCheck.ok ? ({ ok: true, name: toSecretName(name) } as const) : ({ ok: false, message: `${nameCheck.message} (an OrkaSecret's name is its secret name in lower case with - for _)` } as const);
-    const isTenant = isTenantNamespace(this.namespaces.get(namespace));
+    const tenancy = this.tenancy(namespace);
     const base = {
       namespace,
       object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status },
       secretName,
-      isTenant,
+      tenancy,
       now: this.now(),
     };
-    const inputIdentity = object !== undefined && secretName.ok && isTenant ? this.inputIdentity(object) : undefined;
+    const inputIdentity = object !== undefined && secretName.ok && tenancy.tenant ? this.inputIdentity(object) : undefined;
     const storage = this.secrets.get(storageName(name), namespace);
     const content = readStorage(storage);
     if (inputIdentity !== undefined && content !== undefined && this.applied.get(key) === `${inputIdentity}|${storage?.metadata?.resourceVersion}`) {
@@ -276,6 +275,7 @@ export class Controller {
     if (ref !== undefined) {
       const source = this.secrets.get(ref.name, namespace);
       if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
+      if (source.type !== undefined && REFUSED_SOURCE_TYPES.includes(source.type)) return { kind: 'source-refused', secret: ref.name, type: source.type };
       const data = source.data?.[ref.key];
       if (data === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'key' };
       const value = Buffer.from(data, 'base64');

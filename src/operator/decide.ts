@@ -8,6 +8,7 @@
  */
 import { referenceOf } from '../core/names.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
+import type { Tenancy } from './tenancy.js';
 
 /** What the new value is, as far as gather could tell. */
 export type Incoming =
@@ -20,7 +21,9 @@ export type Incoming =
   /** Both sealedValue and valueFrom (the webhook refuses this; without it, nothing is stored). */
   | { kind: 'conflict' }
   | { kind: 'too-large'; bytes: number; limit: number }
-  | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' };
+  | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' }
+  /** The source Secret is of a type the operator never reads (see REFUSED_SOURCE_TYPES). */
+  | { kind: 'source-refused'; secret: string; type: string };
 
 /** The value stored now, if any. */
 export type Stored =
@@ -36,7 +39,8 @@ export interface Observed {
   object?: { generation: number; status?: OrkaSecretStatus };
   /** The secret name, or the reason the object name maps to none. */
   secretName: { ok: true; name: string } | { ok: false; message: string };
-  isTenant: boolean;
+  /** Whether the namespace is a tenant, and if not why. */
+  tenancy: Tenancy;
   incoming: Incoming;
   stored?: Stored;
   now: Date;
@@ -71,10 +75,8 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
     return { verdict: { ready: false, reason: Reason.InvalidName, message: o.secretName.message, warning: true } };
   }
   const name = o.secretName.name;
-  if (!o.isTenant) {
-    return {
-      verdict: { ready: false, reason: Reason.NotATenant, message: `namespace ${o.namespace} is not a tenant: it needs the label orka.io/tenant`, warning: true },
-    };
+  if (!o.tenancy.tenant) {
+    return { verdict: { ready: false, reason: Reason.NotATenant, message: `${o.tenancy.reason} (nothing is stored or served here)`, warning: true } };
   }
   const incoming = o.incoming;
   switch (incoming.kind) {
@@ -112,6 +114,15 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
       };
     case 'too-large':
       return { verdict: { ready: false, reason: Reason.ValueTooLarge, message: `the value is ${incoming.bytes} bytes; at most ${incoming.limit} are allowed (nothing was stored)`, warning: true } };
+    case 'source-refused':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.SourceRefused,
+          message: `Secret ${incoming.secret} is of type ${incoming.type}: the operator never reads service-account tokens or Helm release records as a value, whoever asks (they are credentials of the cluster, not of the tenant; nothing was stored)`,
+          warning: true,
+        },
+      };
     case 'source-missing':
       return {
         verdict: {

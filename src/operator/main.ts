@@ -10,6 +10,7 @@ import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http.js';
 import { createOperatorMetrics } from './metrics.js';
+import { accessReviewFn } from './kube/accessreview.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp } from './resolver-http.js';
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   operator.certs.onChange((m) => resolverServer.setSecureContext({ cert: m.certPem, key: m.keyPem }));
   const secureApp = express();
   secureApp.disable('x-powered-by');
-  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), isTenant: (ns) => operator.controller.isTenant(ns), log: log.child({ component: 'webhook' }) }));
+  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => operator.controller.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) }));
   resolverServer.on('request', secureApp);
   resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);

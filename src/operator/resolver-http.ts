@@ -38,9 +38,8 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     try {
       const identity = await deps.auth.authenticate(token);
-      if (!deps.resolver.isTenant(identity.namespace)) {
-        throw new OrkaError('FORBIDDEN', `namespace ${identity.namespace} is not a tenant`);
-      }
+      const tenancy = deps.resolver.tenancy(identity.namespace);
+      if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
       req.identity = identity;
       next();
     } catch (err) {

@@ -1,0 +1,204 @@
+/**
+ * Tenant isolation against the real apiserver, with the admission webhooks called by it: what a
+ * tenant (or a mistaken admin) could reach beyond its own rights, and what stops it.
+ */
+import { request } from 'node:https';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { canaries, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let rbac: RbacAuthorizationV1Api;
+let operator: OperatorProcess;
+let opNamespace: string;
+let tenant: string;
+let caPem: string;
+const hookName = uniqueName('orka-iso');
+const planted = canaries();
+const canary = planted.make;
+
+function osecManifest(namespace: string, name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace }, spec });
+}
+
+const fromSecret = (name: string, key = 'password') => ({ valueFrom: { secretKeyRef: { name, key } } });
+
+async function storageExists(namespace: string, name: string): Promise<boolean> {
+  try {
+    await core.readNamespacedSecret({ name: `orkasecret-${name}`, namespace });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}
+
+/** A Role in `namespace` bound to a user or a group. */
+async function grant(namespace: string, name: string, subject: { kind: 'User' | 'Group'; name: string }, rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>): Promise<void> {
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', ...subject }] },
+  });
+}
+
+/** One call to the resolver API with a bearer token. */
+function resolver(token: string, path: string, body?: object): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: operator.resolverPort, path, method: body === undefined ? 'GET' : 'POST', ca: caPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+async function labelNamespace(name: string, labels: Record<string, string>): Promise<void> {
+  const res = kubectl(cp, ['label', 'ns', name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+  if (res.code !== 0) throw new Error(res.stderr);
+}
+
+const manageOrkaSecrets = [{ apiGroups: ['orka.io'], resources: ['orkasecrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }];
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-iso' });
+  tenant = await createNamespace(kc, { prefix: 'iso-tenant', tenant: 'iso', labels: { [SCOPE_LABEL]: hookName } });
+  await createServiceAccount(kc, tenant, 'default');
+  operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'iso-op',
+    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName },
+  });
+  await operator.waitForLog(/resolver API and webhooks listening/);
+  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
+  await eventually(async () => ((await caBundlePublished(kc, hookName)) ? true : undefined));
+  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+});
+
+afterAll(async () => {
+  await removeWebhooks(kc, hookName);
+  await operator?.stop();
+});
+
+describe('valueFrom is no confused deputy', () => {
+  beforeAll(async () => {
+    for (const name of ['db-admin', 'app-db', 'team-db']) {
+      await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name }, stringData: { password: canary(name) } } });
+    }
+    // alice may manage OrkaSecrets and read app-db only; the team "dbas" may read team-db.
+    await grant(tenant, 'alice-osec', { kind: 'User', name: 'alice' }, manageOrkaSecrets);
+    await grant(tenant, 'alice-app-db', { kind: 'User', name: 'alice' }, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['app-db'] }]);
+    await grant(tenant, 'dbas-osec', { kind: 'Group', name: 'dbas' }, manageOrkaSecrets);
+    await grant(tenant, 'managers-osec', { kind: 'Group', name: 'osec-managers' }, manageOrkaSecrets);
+    await grant(tenant, 'dbas-team-db', { kind: 'Group', name: 'dbas' }, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['team-db'] }]);
+  });
+
+  it('refuses at admission an OrkaSecret whose author may not read its source Secret, with the rule', async () => {
+    const res = kubectl(cp, ['--as', 'alice', 'create', '-f', '-'], osecManifest(tenant, 'stolen', fromSecret('db-admin')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/admission webhook "orkasecrets\.orka\.io" denied the request/);
+    expect(res.stderr).toMatch(/alice may not get Secret db-admin in namespace .*whoever sets valueFrom must be allowed to read that Secret themselves/);
+    expect(await storageExists(tenant, 'stolen')).toBe(false);
+  });
+
+  it('accepts one whose author may read the source, and refuses changing it to a Secret they may not read', async () => {
+    const created = kubectl(cp, ['--as', 'alice', 'create', '-f', '-'], osecManifest(tenant, 'app-db-password', fromSecret('app-db')));
+    expect(created.stderr).toBe('');
+    await waitForReady(kc, tenant, 'app-db-password', 'Stored');
+    const retarget = kubectl(cp, ['--as', 'alice', 'patch', 'osec', 'app-db-password', '-n', tenant, '--type', 'merge', '-p', JSON.stringify({ spec: fromSecret('db-admin') })]);
+    expect(retarget.code).not.toBe(0);
+    expect(retarget.stderr).toMatch(/alice may not get Secret db-admin/);
+    // An update that leaves valueFrom as it was needs no new check.
+    const describeOnly = kubectl(cp, ['--as', 'alice', 'patch', 'osec', 'app-db-password', '-n', tenant, '--type', 'merge', '-p', JSON.stringify({ spec: { description: 'the app database' } })]);
+    expect(describeOnly.stderr).toBe('');
+    expect(describeOnly.code).toBe(0);
+  });
+
+  it("checks the requester's groups too", () => {
+    // Both groups may manage OrkaSecrets; only dbas may read team-db.
+    const allowed = kubectl(cp, ['--as', 'bob', '--as-group', 'dbas', 'create', '-f', '-'], osecManifest(tenant, 'team-db-password', fromSecret('team-db')));
+    expect(allowed.stderr).toBe('');
+    const refused = kubectl(cp, ['--as', 'carol', '--as-group', 'osec-managers', 'create', '-f', '-'], osecManifest(tenant, 'team-db-carol', fromSecret('team-db')));
+    expect(refused.stderr).toMatch(/carol may not get Secret team-db/);
+  });
+
+  it.each([
+    ['a service-account token', 'kubernetes.io/service-account-token', { 'kubernetes.io/service-account.name': 'default' }],
+    ['a Helm release record', 'helm.sh/release.v1', {}],
+  ])('never reads %s as a source, whoever asks, and says why in the condition', async (_what, type, annotations) => {
+    const secretName = uniqueName('refused');
+    await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: secretName, annotations }, type, stringData: { token: canary(type), password: canary(type) } } });
+    const name = uniqueName('refused-src');
+    // The admin may read it, so admission lets it through: the operator is the last line.
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: JSON.parse(osecManifest(tenant, name, fromSecret(secretName, 'token'))) as object });
+    const o = await waitForReady(kc, tenant, name, 'SourceRefused');
+    expect(o.status?.conditions?.[0]?.message).toMatch(new RegExp(`Secret ${secretName} is of type ${type.replaceAll('.', '\\.')}: the operator never reads`));
+    expect(await storageExists(tenant, name)).toBe(false);
+  });
+});
+
+describe("the operator's namespace is never a tenant", () => {
+  it('labelled as a tenant by mistake, it stores nothing, serves no token from there, and admission refuses OrkaSecrets there', async () => {
+    await labelNamespace(opNamespace, { [TENANT_LABEL]: 'oops' });
+    // An OrkaSecret pointing at the key ring (the admin may read it, and the webhook does not
+    // watch this namespace yet): the operator itself refuses.
+    await custom.createNamespacedCustomObject({ ...osecCoords(opNamespace), body: JSON.parse(osecManifest(opNamespace, 'key-ring', fromSecret('orka-secrets-keys', 'keyring.json'))) as object });
+    const o = await waitForReady(kc, opNamespace, 'key-ring', 'NotATenant');
+    expect(o.status?.conditions?.[0]?.message).toMatch(/operator's own namespace \(it holds the keys\): it is never a tenant, whatever its labels/);
+    expect(await storageExists(opNamespace, 'key-ring')).toBe(false);
+    await expect(core.readNamespacedSecret({ name: `orka-dk-${opNamespace}`, namespace: opNamespace })).rejects.toMatchObject({ code: 404 });
+
+    // A token from the operator's namespace resolves nothing.
+    await createServiceAccount(kc, opNamespace, 'runner');
+    const { token } = await podBoundToken(kc, { namespace: opNamespace, serviceAccount: 'runner' });
+    const answer = await resolver(token, '/v1/resolve', { names: ['KEY_RING'] });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/operator's own namespace/) } });
+    expect(answer.text).not.toContain('BEGIN');
+
+    // Once the webhook sees this namespace, it refuses OrkaSecrets here outright.
+    await labelNamespace(opNamespace, { [SCOPE_LABEL]: hookName });
+    const res = kubectl(cp, ['create', '-f', '-'], osecManifest(opNamespace, 'key-ring-2', fromSecret('orka-secrets-keys', 'keyring.json')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/OrkaSecrets cannot be created here: namespace .* is the operator's own namespace/);
+  });
+});
+
+describe('host-network pods', () => {
+  const runner = (name: string, hostNetwork: boolean, labels: Record<string, string>) => ({
+    metadata: { name, labels },
+    spec: { hostNetwork, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
+  });
+
+  it('refuses an opted-in host-network pod with the reason, and nothing else changes in the namespace', async () => {
+    await expect(core.createNamespacedPod({ namespace: tenant, body: runner('on-host', true, { 'orka.io/inject': 'true' }) })).rejects.toMatchObject({
+      code: 403,
+      body: expect.stringMatching(/cannot use hostNetwork: the sidecar serves secrets on 127\.0\.0\.1, which on the host network is the node's loopback/),
+    });
+    await expect(core.readNamespacedPod({ name: 'on-host', namespace: tenant })).rejects.toMatchObject({ code: 404 });
+    // The same namespace still admits an opted-in pod off the host network, and host-network pods that did not opt in.
+    const injected = await core.createNamespacedPod({ namespace: tenant, body: runner('off-host', false, { 'orka.io/inject': 'true' }) });
+    expect(injected.metadata?.annotations?.['orka.io/status']).toBe('injected');
+    const plainHost = await core.createNamespacedPod({ namespace: tenant, body: runner('host-no-inject', true, {}) });
+    expect(plainHost.spec?.containers.map((c) => c.name)).toEqual(['runner']);
+  });
+});

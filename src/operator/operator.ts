@@ -77,6 +77,7 @@ export class Operator {
       log: log.child({ component: 'certs' }),
     });
     this.auth = new TokenAuthenticator(tokenReviewFn(kc, config.ORKA_TOKEN_AUDIENCE), {
+      audience: config.ORKA_TOKEN_AUDIENCE,
       maxEntries: config.ORKA_TOKEN_CACHE_SIZE,
       maxCacheSeconds: config.ORKA_TOKEN_CACHE_TTL,
       negativeCacheSeconds: 10,

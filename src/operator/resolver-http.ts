@@ -27,6 +27,12 @@ function sendError(res: Response, err: OrkaError): void {
   res.status(err.status).json(err.toBody());
 }
 
+/** The bearer token of a request ('' when none). */
+function bearer(req: Request): string {
+  const header = req.headers.authorization ?? '';
+  return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+}
+
 /** Builds the resolver app (no listening). */
 export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; heartbeatMs?: number }): Express {
   const app = express();
@@ -34,10 +40,8 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
   app.use(express.json({ limit: '16kb' }));
 
   app.use(async (req: Authed, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     try {
-      const identity = await deps.auth.authenticate(token);
+      const identity = await deps.auth.authenticate(bearer(req));
       const tenancy = deps.resolver.tenancy(identity.namespace);
       if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
       req.identity = identity;
@@ -71,13 +75,36 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
 
   app.get('/v1/changes', (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
+    const token = bearer(req);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('event: ready\ndata: {}\n\n');
     const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
     const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    // A stream outlives its token's review: re-check it every quarter of the cache TTL, never
+    // reusing a review older than the rest of the TTL, so a revoked token (ServiceAccount or pod
+    // deleted, expired, namespace no longer a tenant) loses its stream within the cache TTL.
+    const ttl = deps.auth.cacheTtlMs;
+    const period = Math.max(250, Math.floor(ttl / 4));
+    const recheck = setInterval(() => {
+      void (async () => {
+        try {
+          const again = await deps.auth.authenticate(token, { maxAgeMs: Math.max(0, ttl - period) });
+          const tenancy = deps.resolver.tenancy(again.namespace);
+          if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
+        } catch (err) {
+          // The apiserver being unreachable is not a revocation: keep the stream, ask again later.
+          if (isOrkaError(err, 'UPSTREAM_UNAVAILABLE')) return;
+          const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 're-check failed');
+          deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
+          res.write(`event: revoked\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`);
+          res.end();
+        }
+      })();
+    }, period);
     deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
-    req.on('close', () => {
+    res.on('close', () => {
       clearInterval(heartbeat);
+      clearInterval(recheck);
       unsubscribe();
     });
   });

@@ -12,6 +12,7 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type V1CustomResourceDefinition,
+  type V1Pod,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -73,17 +74,19 @@ export async function requestToken(
  */
 export async function podBoundToken(
   kc: KubeConfig,
-  args: { namespace: string; serviceAccount: string; audience?: string; expirationSeconds?: number; pod?: string },
+  args: { namespace: string; serviceAccount: string; audience?: string; expirationSeconds?: number; bindTo?: V1Pod },
 ): Promise<{ token: string; pod: string }> {
   const core = kc.makeApiClient(CoreV1Api);
-  const pod = await core.createNamespacedPod({
-    namespace: args.namespace,
-    body: {
-      metadata: { name: args.pod ?? uniqueName('runner') },
-      // No legacy token Secret exists without a controller-manager: do not ask for one.
-      spec: { serviceAccountName: args.serviceAccount, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
-    },
-  });
+  const pod =
+    args.bindTo ??
+    (await core.createNamespacedPod({
+      namespace: args.namespace,
+      body: {
+        metadata: { name: uniqueName('runner') },
+        // No legacy token Secret exists without a controller-manager: do not ask for one.
+        spec: { serviceAccountName: args.serviceAccount, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
+      },
+    }));
   const name = pod.metadata?.name as string;
   const result = await core.createNamespacedServiceAccountToken({
     name: args.serviceAccount,

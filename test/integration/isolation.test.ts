@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
@@ -65,6 +65,20 @@ function resolver(token: string, path: string, body?: object): Promise<{ status:
   });
 }
 
+/** Opens the change stream; `text` grows as events arrive, `ended` resolves when the server closes it. */
+function openStream(token: string): Promise<{ status: number; text: () => string; ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/changes', ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let text = '';
+      const ended = new Promise<void>((done) => res.on('close', () => done()));
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      resolve({ status: res.statusCode ?? 0, text: () => text, ended });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function labelNamespace(name: string, labels: Record<string, string>): Promise<void> {
   const res = kubectl(cp, ['label', 'ns', name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
   if (res.code !== 0) throw new Error(res.stderr);
@@ -85,7 +99,8 @@ beforeAll(async () => {
     kubeconfigPath: cp.kubeconfigPath,
     namespace: opNamespace,
     identity: 'iso-op',
-    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName },
+    // A short review cache, so that revocation shows within this test.
+    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s' },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
   await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
@@ -200,5 +215,42 @@ describe('host-network pods', () => {
     expect(injected.metadata?.annotations?.['orka.io/status']).toBe('injected');
     const plainHost = await core.createNamespacedPod({ namespace: tenant, body: runner('host-no-inject', true, {}) });
     expect(plainHost.spec?.containers.map((c) => c.name)).toEqual(['runner']);
+  });
+});
+
+describe('tokens', () => {
+  it('refuses a token minted by hand without a pod (401, with the reason) and accepts a pod-bound one', async () => {
+    await createServiceAccount(kc, tenant, 'minted');
+    const minted = await requestToken(kc, { namespace: tenant, serviceAccount: 'minted', audience: 'orka-secrets' });
+    const refused = await resolver(minted, '/v1/resolve', { names: ['ANYTHING'] });
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.text)).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: expect.stringMatching(/not bound to a pod.*kubectl create token/) } });
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const accepted = await resolver(token, '/v1/resolve', { names: ['ANYTHING'] });
+    expect(accepted.status).toBe(200);
+    expect(JSON.parse(accepted.text)).toEqual({ values: {}, missing: ['ANYTHING'] });
+  });
+
+  it('closes a change stream once its ServiceAccount is deleted, within the review cache TTL', async () => {
+    await createServiceAccount(kc, tenant, 'streamer');
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'streamer' });
+    const stream = await openStream(token);
+    expect(stream.status).toBe(200);
+    await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
+    await core.deleteNamespacedServiceAccount({ name: 'streamer', namespace: tenant });
+    // The TTL is 4 s here; the bound below is generous for a loaded machine, and the stream
+    // would stay open forever without the re-check.
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its ServiceAccount was deleted')), 30_000))]);
+    expect(stream.text()).toMatch(/event: revoked\ndata: \{"code":"UNAUTHENTICATED"/);
+    expect((await resolver(token, '/v1/resolve', { names: ['ANYTHING'] })).status).toBe(401);
+  });
+
+  it('closes a change stream once its pod is deleted', async () => {
+    const { token, pod } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const stream = await openStream(token);
+    await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
+    await core.deleteNamespacedPod({ name: pod, namespace: tenant, gracePeriodSeconds: 0 });
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its pod was deleted')), 30_000))]);
+    expect(stream.text()).toContain('event: revoked');
   });
 });

@@ -33,12 +33,49 @@ function bearer(req: Request): string {
   return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
 }
 
+/**
+ * Counts open change streams per identity and in total, so that one tenant cannot exhaust the
+ * operator's memory by opening thousands of them.
+ */
+export class StreamLimiter {
+  private total = 0;
+  private readonly perIdentity = new Map<string, number>();
+
+  constructor(private readonly limits: { total: number; perIdentity: number }) {}
+
+  /** A release function when a stream may open for `identity`, or why not. */
+  acquire(identity: string): { release: () => void } | { refusal: string } {
+    const mine = this.perIdentity.get(identity) ?? 0;
+    if (mine >= this.limits.perIdentity) return { refusal: `this pod already holds ${mine} change streams, the most one identity may open` };
+    if (this.total >= this.limits.total) return { refusal: 'the operator holds as many change streams as it may; retry later' };
+    this.total++;
+    this.perIdentity.set(identity, mine + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.perIdentity.get(identity) ?? 1) - 1;
+        if (left === 0) this.perIdentity.delete(identity);
+        else this.perIdentity.set(identity, left);
+      },
+    };
+  }
+
+  /** Streams open now. */
+  get open(): number {
+    return this.total;
+  }
+}
+
 /** Builds the resolver app (no listening). */
-export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; heartbeatMs?: number }): Express {
+export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '16kb' }));
 
+  // Authentication first, then (on /v1/resolve only) the body parser: an unauthenticated body
+  // is refused before a byte of it is parsed.
   app.use(async (req: Authed, res: Response, next: NextFunction) => {
     try {
       const identity = await deps.auth.authenticate(bearer(req));
@@ -53,7 +90,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     }
   });
 
-  app.post('/v1/resolve', async (req: Authed, res: Response) => {
+  app.post('/v1/resolve', express.json({ limit: '16kb' }), async (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
     const parsed = resolveBody.safeParse(req.body);
     if (!parsed.success) {
@@ -76,6 +113,12 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
   app.get('/v1/changes', (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
     const token = bearer(req);
+    const slot = deps.streams.acquire(`${identity.namespace}/${identity.serviceAccount}/${identity.pod}`);
+    if ('refusal' in slot) {
+      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
+      sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('event: ready\ndata: {}\n\n');
     const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
@@ -103,6 +146,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     }, period);
     deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
     res.on('close', () => {
+      slot.release();
       clearInterval(heartbeat);
       clearInterval(recheck);
       unsubscribe();

@@ -80,9 +80,11 @@ export interface WebhookDeps {
 /** Routes for the admission webhooks (mounted before the resolver's token authentication). */
 export function webhookRouter(deps: WebhookDeps): Express {
   const app = express();
-  app.use(express.json({ limit: '3mb' }));
+  // Only on these routes: mounted for every path, it would parse any caller's body (up to 3 MB)
+  // before the resolver's authentication.
+  const json = express.json({ limit: '3mb' });
 
-  app.post('/webhooks/mutate-pods', (req: Request, res: Response) => {
+  app.post('/webhooks/mutate-pods', json, (req: Request, res: Response) => {
     const review = req.body as AdmissionReview;
     const request = review.request;
     if (request?.uid === undefined) {
@@ -102,7 +104,7 @@ export function webhookRouter(deps: WebhookDeps): Express {
     respond(res, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
   });
 
-  app.post('/webhooks/validate-orkasecrets', async (req: Request, res: Response) => {
+  app.post('/webhooks/validate-orkasecrets', json, async (req: Request, res: Response) => {
     const request = (req.body as AdmissionReview).request;
     if (request?.uid === undefined) {
       res.status(400).json({ error: { code: 'INVALID_REQUEST', message: 'not an AdmissionReview' } });

@@ -66,13 +66,13 @@ function resolver(token: string, path: string, body?: object): Promise<{ status:
 }
 
 /** Opens the change stream; `text` grows as events arrive, `ended` resolves when the server closes it. */
-function openStream(token: string): Promise<{ status: number; text: () => string; ended: Promise<void> }> {
+function openStream(token: string): Promise<{ status: number; text: () => string; ended: Promise<void>; close: () => void }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/changes', ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
       let text = '';
       const ended = new Promise<void>((done) => res.on('close', () => done()));
       res.on('data', (c: Buffer) => (text += c.toString()));
-      resolve({ status: res.statusCode ?? 0, text: () => text, ended });
+      resolve({ status: res.statusCode ?? 0, text: () => text, ended, close: () => req.destroy() });
     });
     req.on('error', reject);
     req.end();
@@ -99,8 +99,8 @@ beforeAll(async () => {
     kubeconfigPath: cp.kubeconfigPath,
     namespace: opNamespace,
     identity: 'iso-op',
-    // A short review cache, so that revocation shows within this test.
-    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s' },
+    // A short review cache, so that revocation shows within this test; small stream caps.
+    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
   await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
@@ -252,5 +252,53 @@ describe('tokens', () => {
     await core.deleteNamespacedPod({ name: pod, namespace: tenant, gracePeriodSeconds: 0 });
     await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its pod was deleted')), 30_000))]);
     expect(stream.text()).toContain('event: revoked');
+  });
+});
+
+describe('resolver API abuse', () => {
+  it('caps change streams per identity and in total (429), and frees a slot when a stream closes', async () => {
+    const a = (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' })).token;
+    const b = (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' })).token;
+    const open = [await openStream(a), await openStream(a)];
+    expect(open.map((s) => s.status)).toEqual([200, 200]);
+    const third = await openStream(a);
+    expect(third.status).toBe(429);
+    await third.ended;
+    expect(third.text()).toMatch(/TOO_MANY_REQUESTS.*the most one identity may open/);
+    open.push(await openStream(b));
+    expect(open[2]?.status).toBe(200);
+    const overTotal = await openStream(b);
+    expect(overTotal.status).toBe(429);
+    open[0]?.close();
+    await eventually(async () => {
+      const again = await openStream(b);
+      if (again.status !== 200) return undefined;
+      open.push(again);
+      return true;
+    });
+    for (const s of open) s.close();
+  });
+
+  it('refuses an unauthenticated 1 MB body before parsing it, and answers 413 past its own limit', async () => {
+    const post = (headers: Record<string, string>, body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca: caPem, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        // The server may answer and close before the whole body is sent.
+        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+        req.end(body);
+      });
+    // Not JSON at all: a parser that ran first would answer 400 "not valid JSON".
+    const garbage = `{${'x'.repeat(1024 * 1024)}`;
+    const anonymous = await post({}, garbage);
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.text)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const big = await post({ authorization: `Bearer ${token}` }, JSON.stringify({ names: ['A'], pad: 'x'.repeat(1024 * 1024) }));
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
   });
 });

@@ -50,6 +50,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { OrkaError } from './errors.js';
+import { checkSecretName, isNamespaceName } from './names.js';
 
 /** A source of random bytes; defaults to the operating system's CSPRNG. */
 export type RandomSource = (size: number) => Buffer;
@@ -175,13 +176,18 @@ function readSealed(sealed: Buffer): { keyId: string; label: string; head: Buffe
 /**
  * Whom a sealed value says it was sealed for. This is a claim, not a proof: it is checked only
  * when the value is opened. It lets the operator tell "sealed for another tenant or name" apart
- * from "damaged". Undefined when the bytes are not a sealed value.
+ * from "damaged". Undefined when the bytes are not a sealed value, or the label is not a valid
+ * namespace/NAME pair.
  */
 export function sealedFor(sealed: Buffer): { tenant: string; name: string } | undefined {
   try {
     const { label } = readSealed(sealed);
     const slash = label.indexOf('/');
-    return slash < 0 ? undefined : { tenant: label.slice(0, slash), name: label.slice(slash + 1) };
+    if (slash < 0) return undefined;
+    const claim = { tenant: label.slice(0, slash), name: label.slice(slash + 1) };
+    // The label is clear text anyone can write: it is only a claim worth repeating (in a
+    // condition or an event) when it is a real namespace and secret name, bounded in length.
+    return isNamespaceName(claim.tenant) && checkSecretName(claim.name).ok ? claim : undefined;
   } catch {
     return undefined;
   }

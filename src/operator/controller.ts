@@ -12,7 +12,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { decryptValue, encryptValue, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
 import { isOrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { checkObjectName, toSecretName } from '../core/names.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import type { EventRecorder } from './kube/events.js';
 import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from './kube/informers.js';
@@ -273,6 +273,8 @@ export class Controller {
     }
     const ref = spec.valueFrom?.secretKeyRef;
     if (ref !== undefined) {
+      // Names from the spec reach conditions and events only once they are proven plain names.
+      if (!isSecretObjectName(ref.name) || !isSecretDataKey(ref.key)) return { kind: 'source-invalid' };
       const source = this.secrets.get(ref.name, namespace);
       if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
       if (source.type !== undefined && REFUSED_SOURCE_TYPES.includes(source.type)) return { kind: 'source-refused', secret: ref.name, type: source.type };

@@ -10,6 +10,9 @@ import { referenceOf } from '../core/names.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
 import type { Tenancy } from './tenancy.js';
 
+/** The syntax of a valueFrom reference, for messages. */
+export const SECRET_REF_RULE = 'name: lower-case DNS subdomain of at most 253 characters; key: at most 253 letters, digits, -, _ or .';
+
 /** What the new value is, as far as gather could tell. */
 export type Incoming =
   | { kind: 'none' }
@@ -22,6 +25,8 @@ export type Incoming =
   | { kind: 'conflict' }
   | { kind: 'too-large'; bytes: number; limit: number }
   | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' }
+  /** spec.valueFrom.secretKeyRef names no valid Secret name and key (it is not repeated). */
+  | { kind: 'source-invalid' }
   /** The source Secret is of a type the operator never reads (see REFUSED_SOURCE_TYPES). */
   | { kind: 'source-refused'; secret: string; type: string };
 
@@ -114,6 +119,15 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
       };
     case 'too-large':
       return { verdict: { ready: false, reason: Reason.ValueTooLarge, message: `the value is ${incoming.bytes} bytes; at most ${incoming.limit} are allowed (nothing was stored)`, warning: true } };
+    case 'source-invalid':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.InvalidSource,
+          message: `spec.valueFrom.secretKeyRef must name a Secret (${SECRET_REF_RULE}); nothing was stored`,
+          warning: true,
+        },
+      };
     case 'source-refused':
       return {
         verdict: {

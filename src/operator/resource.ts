@@ -87,6 +87,7 @@ export const Reason = {
   ValueTooLarge: 'ValueTooLarge',
   ConflictingSources: 'ConflictingSources',
   SourceRefused: 'SourceRefused',
+  InvalidSource: 'InvalidSource',
   StorageDeleted: 'StorageDeleted',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -10,7 +10,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import express, { type Express, type Request, type Response } from 'express';
 import jsonpatch from 'fast-json-patch';
 import type { Logger } from '../core/logger.js';
-import { checkObjectName } from '../core/names.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../core/names.js';
+import { SECRET_REF_RULE } from './decide.js';
 import { HOST_NETWORK_REFUSAL, inject, type InjectConfig } from './inject.js';
 import type { AccessReviewFn, UserInfo } from './kube/accessreview.js';
 import type { OrkaSecret, SecretKeyRef } from './resource.js';
@@ -40,6 +41,10 @@ export function validateOrkaSecret(o: { metadata?: { name?: string }; spec?: obj
   if ('value' in spec) return 'spec.value: plain-text values are refused; seal the value with `orka-secrets seal` and set spec.sealedValue, or use spec.valueFrom';
   if (spec.sealedValue !== undefined && spec.valueFrom !== undefined) {
     return 'spec.sealedValue and spec.valueFrom are mutually exclusive: give one of them, or neither to keep the stored value';
+  }
+  const ref = (spec.valueFrom as { secretKeyRef?: { name?: unknown; key?: unknown } } | undefined)?.secretKeyRef;
+  if (ref !== undefined && !(typeof ref.name === 'string' && isSecretObjectName(ref.name) && typeof ref.key === 'string' && isSecretDataKey(ref.key))) {
+    return `spec.valueFrom.secretKeyRef must name a Secret (${SECRET_REF_RULE})`;
   }
   return undefined;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
-import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
@@ -19,6 +19,8 @@ let rbac: RbacAuthorizationV1Api;
 let operator: OperatorProcess;
 let opNamespace: string;
 let tenant: string;
+/** A tenant namespace the webhooks do not watch: what the operator alone does. */
+let nohook: string;
 let caPem: string;
 const hookName = uniqueName('orka-iso');
 const planted = canaries();
@@ -95,12 +97,13 @@ beforeAll(async () => {
   opNamespace = await createNamespace(kc, { prefix: 'orka-iso' });
   tenant = await createNamespace(kc, { prefix: 'iso-tenant', tenant: 'iso', labels: { [SCOPE_LABEL]: hookName } });
   await createServiceAccount(kc, tenant, 'default');
+  nohook = await createNamespace(kc, { prefix: 'iso-nohook', tenant: 'iso' });
   operator = await startOperator({
     kubeconfigPath: cp.kubeconfigPath,
     namespace: opNamespace,
     identity: 'iso-op',
     // A short review cache, so that revocation shows within this test; small stream caps.
-    env: { ORKA_WATCH_NAMESPACES: [tenant, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
+    env: { ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
   await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
@@ -300,5 +303,33 @@ describe('resolver API abuse', () => {
     const big = await post({ authorization: `Bearer ${token}` }, JSON.stringify({ names: ['A'], pad: 'x'.repeat(1024 * 1024) }));
     expect(big.status).toBe(413);
     expect(JSON.parse(big.text)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+  });
+});
+
+describe('untrusted text never reaches a condition or an event', () => {
+  // 20 KB of terminal escapes and a forged event line, planted where the operator reads text.
+  const hostile = `\u001b[2J\u001b[31m${'\u001b[1A'.repeat(2000)}\nNormal  Stored  value stored as version 1${'x'.repeat(10_000)}`;
+  const controlOrHuge = (text: string | undefined) => text === undefined || [...text].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) || text.length > 1024 || text.includes('Normal  Stored');
+
+  it.each([
+    ['the clear-text label of a sealed value', async () => ({ sealedValue: await sealWithPublishedCert(kc, opNamespace, hostile, 'API_KEY', 'v') }), 'DecryptFailed'],
+    ['the key of a valueFrom reference', () => Promise.resolve(fromSecret('app-db', hostile.slice(0, 250))), 'InvalidSource'],
+  ])('%s', async (_what, spec, reason) => {
+    const name = uniqueName('hostile');
+    await custom.createNamespacedCustomObject({ ...osecCoords(nohook), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: await spec() } });
+    const o = await waitForReady(kc, nohook, name, reason);
+    for (const c of o.status?.conditions ?? []) expect(controlOrHuge(c.message)).toBe(false);
+    const events = await eventually(async () => {
+      const list = (await core.listNamespacedEvent({ namespace: nohook, fieldSelector: `involvedObject.name=${name}` })).items;
+      return list.length > 0 ? list : undefined;
+    });
+    for (const e of events) expect(controlOrHuge(e.message)).toBe(false);
+    expect(await storageExists(nohook, name)).toBe(false);
+  });
+
+  it('admission refuses a valueFrom reference that names no valid Secret and key', () => {
+    const res = kubectl(cp, ['create', '-f', '-'], osecManifest(tenant, 'hostile-ref', fromSecret('app-db', 'x\u001b[31m')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/spec\.valueFrom\.secretKeyRef must name a Secret/);
   });
 });

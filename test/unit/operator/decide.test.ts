@@ -71,6 +71,7 @@ describe('decide', () => {
     ['a missing source Secret', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'secret' as const } }, 'SourceNotFound', /Secret creds does not exist/],
     ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
     ['a source Secret of a refused type', { incoming: { kind: 'source-refused' as const, secret: 'default-token-x', type: 'kubernetes.io/service-account-token' } }, 'SourceRefused', /never reads service-account tokens/],
+    ['a valueFrom that names no valid Secret and key', { incoming: { kind: 'source-invalid' as const } }, 'InvalidSource', /must name a Secret/],
     ['both value sources', { incoming: { kind: 'conflict' as const } }, 'ConflictingSources', /mutually exclusive/],
     ['a value over the limit', { incoming: { kind: 'too-large' as const, bytes: 70000, limit: 65536 } }, 'ValueTooLarge', /70000 bytes/],
     ['a stored value that cannot be decrypted', { incoming: { kind: 'none' as const }, stored: { version: 2, undecryptable: true as const } }, 'DecryptFailed', /cannot be decrypted/],

@@ -9,11 +9,12 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -91,6 +92,35 @@ describe('rendered chart', () => {
     expect(container?.image).toBe('orka-secrets:9.9.9');
     expect(container?.env).toContainEqual({ name: 'ORKA_NATIVE_SIDECAR', value: 'true' });
     expect(container?.env).toContainEqual({ name: 'ORKA_SIDECAR_IMAGE', value: 'orka-secrets:9.9.9' });
+  });
+});
+
+// Kubernetes 1.20 (the test control plane) has no Pod Security admission, so every rule of the
+// "restricted" profile is checked field by field on each rendered pod (test/env/pod-security.ts).
+describe('Pod Security "restricted"', () => {
+  type PodTemplate = { spec: { template: { metadata?: { annotations?: Record<string, string> }; spec: V1PodSpec } } };
+  const pods = (docs: Doc[]): Array<[string, V1PodSpec, Record<string, string> | undefined]> =>
+    docs.flatMap((d) => {
+      if (d.kind === 'Deployment') {
+        const t = (d as unknown as PodTemplate).spec.template;
+        return [[`${d.kind} ${d.metadata.name}`, t.spec, t.metadata?.annotations]];
+      }
+      if (d.kind === 'Pod') return [[`Pod ${d.metadata.name}`, (d as unknown as { spec: V1PodSpec }).spec, undefined]];
+      return [];
+    });
+
+  it.each([
+    ['the defaults', []],
+    ['no pod-level securityContext (the container settings stand alone)', ['podSecurityContext=null']],
+  ])('every pod the chart makes meets it with %s', (_what, sets) => {
+    const found = pods(render('orka-system', sets));
+    expect(found.length).toBeGreaterThan(0);
+    for (const [where, spec, annotations] of found) expect(restrictedViolations(spec, annotations), where).toEqual([]);
+  });
+
+  it('a loosened securityContext value is caught (the check can fail)', () => {
+    const [[, spec]] = pods(render('orka-system', ['securityContext.allowPrivilegeEscalation=true'])) as [[string, V1PodSpec, unknown]];
+    expect(restrictedViolations(spec).map((v) => v.rule)).toEqual(['Privilege Escalation']);
   });
 });
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCA, issueServingCert } from '../../src/core/pki.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, uniqueName } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { restrictedViolations } from '../env/pod-security.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
@@ -84,6 +85,16 @@ describe('pod injection', () => {
     expect(volume?.projected?.sources?.[0]?.serviceAccountToken).toMatchObject({ audience: 'orka-secrets', path: 'token' });
     // Only the sidecar mounts the token.
     expect(pod.spec?.containers[0]?.volumeMounts ?? []).toEqual([]);
+  });
+
+  // 1.20 has no Pod Security admission: the profile's rules are checked on the admitted pod,
+  // field by field (test/env/pod-security.ts), as the apiserver stored it.
+  it('keeps a pod that meets Pod Security "restricted" within it', async () => {
+    const body = runner('restricted', { 'orka.io/inject': 'true' });
+    body.spec!.containers[0]!.securityContext = { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    const pod = await core.createNamespacedPod({ namespace: tenant, body });
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['runner', 'orka-secrets']);
+    expect(restrictedViolations(pod.spec!, pod.metadata?.annotations)).toEqual([]);
   });
 
   it('leaves pods without the label, and pods outside tenant namespaces', async () => {

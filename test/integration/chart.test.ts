@@ -9,11 +9,11 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, crdManifest, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -27,9 +27,17 @@ const release = uniqueName('chart');
 
 type Doc = { kind: string; metadata: { name: string }; rules?: Array<{ apiGroups?: string[]; resources?: string[]; verbs?: string[] }> };
 
-function render(namespace: string, sets: string[] = []): Doc[] {
-  const out = execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])]).toString();
+function render(namespace: string, sets: string[] = [], chart = CHART): Doc[] {
+  const out = execFileSync(renderer, ['-chart', chart, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])]).toString();
   return parseAllDocuments(out).map((d) => d.toJS() as Doc).filter((d) => d !== null);
+}
+
+/** kubectl's stderr without the warning it gives when applying over the CRD that installCrd created (no last-applied annotation). */
+function withoutLastAppliedWarning(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '' && !/missing the kubectl.kubernetes.io\/last-applied-configuration annotation/.test(l))
+    .join('\n');
 }
 
 beforeAll(async () => {
@@ -69,10 +77,10 @@ describe('rendered chart', () => {
   it('renders every object, and the apiserver accepts them all (server-side dry run)', async () => {
     const namespace = await createNamespace(kc, { prefix: 'orka-chart-dry' });
     const docs = render(namespace, ['serviceMonitor.enabled=false']);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
-    expect(res.stderr).toBe('');
-    expect(res.stdout.trim().split('\n')).toHaveLength(12);
+    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(res.stdout.trim().split('\n')).toHaveLength(13);
   });
 
   it('has no wildcard in any RBAC rule', () => {
@@ -121,6 +129,83 @@ describe('Pod Security "restricted"', () => {
   it('a loosened securityContext value is caught (the check can fail)', () => {
     const [[, spec]] = pods(render('orka-system', ['securityContext.allowPrivilegeEscalation=true'])) as [[string, V1PodSpec, unknown]];
     expect(restrictedViolations(spec).map((v) => v.rule)).toEqual(['Privilege Escalation']);
+  });
+});
+
+describe('the CRD, shipped as a template', () => {
+  type Crd = Doc & { metadata: { annotations?: Record<string, string>; labels?: Record<string, string> }; spec: V1CustomResourceDefinition['spec'] };
+  const crdOf = (docs: Doc[]): Crd | undefined => docs.find((d) => d.kind === 'CustomResourceDefinition') as Crd | undefined;
+
+  it('is the repository\'s crds/orkasecret.yaml, with the release labels and the keep annotation by default', () => {
+    const crd = crdOf(render('orka-system'));
+    expect(crd?.spec).toEqual(crdManifest().spec);
+    expect(crd?.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(crd?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': release });
+  });
+
+  it('crds.keep=false drops the annotation; crds.install=false leaves the CRD out', () => {
+    expect(crdOf(render('orka-system', ['crds.keep=false']))?.metadata.annotations).toBeUndefined();
+    expect(crdOf(render('orka-system', ['crds.install=false']))).toBeUndefined();
+  });
+
+  it('an upgrade applies a changed CRD through the chart, and existing objects stay', async () => {
+    // A copy of the chart whose CRD has its own group, so that this test's upgrade cannot race
+    // the other test files, which share the cluster's orkasecrets.orka.io.
+    const group = `${uniqueName('upgrade')}.orka.io`;
+    const chartAt = (version: string, change: (crd: V1CustomResourceDefinition) => void): string => {
+      const copy = join(dir, `chart-${version}`);
+      execFileSync('cp', ['-rL', CHART, copy]);
+      const crd = crdManifest();
+      crd.metadata!.name = `orkasecrets.${group}`;
+      crd.spec.group = group;
+      change(crd);
+      writeFileSync(join(copy, 'files/orkasecret.crd.yaml'), stringify(crd));
+      return copy;
+    };
+    const applyCrd = (chart: string): void => {
+      const crd = crdOf(render('orka-system', [], chart));
+      const res = kubectl(cp, ['apply', '-f', '-'], stringify(crd));
+      expect(res.stderr).toBe('');
+    };
+    const api = kc.makeApiClient(ApiextensionsV1Api);
+    const established = async (check: (crd: V1CustomResourceDefinition) => boolean): Promise<V1CustomResourceDefinition> =>
+      await eventually(async () => {
+        const crd = await api.readCustomResourceDefinition({ name: `orkasecrets.${group}` });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') && check(crd) ? crd : undefined;
+      });
+    const namespace = await createNamespace(kc, { prefix: 'crd-upgrade' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const create = (name: string, spec: object): Promise<object> =>
+      custom.createNamespacedCustomObject({ group, version: 'v1alpha1', plural: 'orkasecrets', namespace, body: { apiVersion: `${group}/v1alpha1`, kind: 'OrkaSecret', metadata: { name }, spec } });
+    try {
+      applyCrd(chartAt('1', () => undefined));
+      await established(() => true);
+      await create('before-upgrade', { description: 'made under the old schema' });
+
+      // The new chart version: a new optional field and a new printer column.
+      applyCrd(
+        chartAt('2', (crd) => {
+          const version = crd.spec.versions[0]!;
+          version.schema!.openAPIV3Schema!.properties!.spec!.properties!.upgradeProbe = { type: 'string', description: 'Added by the upgrade test.' };
+          version.additionalPrinterColumns!.push({ name: 'Probe', type: 'string', jsonPath: '.spec.upgradeProbe' });
+        }),
+      );
+      const upgraded = await established((crd) => crd.spec.versions[0]!.additionalPrinterColumns!.some((c) => c.name === 'Probe'));
+      expect(upgraded.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
+      // The new field is served (an undeclared one would be pruned), and the old object is still there.
+      await eventually(async () => {
+        try {
+          const made = (await create(`after-${Date.now()}`, { upgradeProbe: 'kept' })) as { spec: { upgradeProbe?: string } };
+          return made.spec.upgradeProbe === 'kept' ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      const before = (await custom.getNamespacedCustomObject({ group, version: 'v1alpha1', plural: 'orkasecrets', namespace, name: 'before-upgrade' })) as { spec: { description: string } };
+      expect(before.spec.description).toBe('made under the old schema');
+    } finally {
+      await api.deleteCustomResourceDefinition({ name: `orkasecrets.${group}` }).catch(() => undefined);
+    }
   });
 });
 

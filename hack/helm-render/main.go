@@ -191,7 +191,14 @@ func main() {
 	funcs["lookup"] = func(...interface{}) map[string]interface{} { return map[string]interface{}{} }
 	root.Funcs(funcs).Option("missingkey=zero")
 
-	paths, _ := filepath.Glob(filepath.Join(*chart, "templates", "*"))
+	// Every file under templates/, subfolders too (templates/tests holds the helm test hooks).
+	var paths []string
+	_ = filepath.Walk(filepath.Join(*chart, "templates"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
 	sort.Strings(paths)
 	var renderable []string
 	for _, p := range paths {

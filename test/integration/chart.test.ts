@@ -4,12 +4,13 @@
  * wildcards, and enough: the operator runs with nothing but the chart's ServiceAccount token.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
@@ -27,8 +28,24 @@ const release = uniqueName('chart');
 
 type Doc = { kind: string; metadata: { name: string }; rules?: Array<{ apiGroups?: string[]; resources?: string[]; verbs?: string[] }> };
 
-function render(namespace: string, sets: string[] = [], chart = CHART): Doc[] {
-  const out = execFileSync(renderer, ['-chart', chart, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])]).toString();
+/** How to render beyond `-set`: another chart folder, a values file's content, the cluster's capabilities. */
+interface RenderOptions {
+  chart?: string;
+  values?: object;
+  apiVersions?: string[];
+  kubeVersion?: string;
+}
+
+function render(namespace: string, sets: string[] = [], options: RenderOptions = {}): Doc[] {
+  const args = ['-chart', options.chart ?? CHART, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])];
+  if (options.values) {
+    const file = join(dir, `values-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(file, stringify(options.values));
+    args.push('-f', file);
+  }
+  for (const api of options.apiVersions ?? []) args.push('-api-versions', api);
+  if (options.kubeVersion) args.push('-kube-version', options.kubeVersion);
+  const out = execFileSync(renderer, args).toString();
   return parseAllDocuments(out).map((d) => d.toJS() as Doc).filter((d) => d !== null);
 }
 
@@ -38,6 +55,20 @@ function withoutLastAppliedWarning(stderr: string): string {
     .split('\n')
     .filter((l) => l !== '' && !/missing the kubectl.kubernetes.io\/last-applied-configuration annotation/.test(l))
     .join('\n');
+}
+
+/** A CRD of `kind` in `group` that takes any content (for dry runs of other projects' kinds). */
+async function standInCrd(group: string, kind: string): Promise<void> {
+  const plural = `${kind.toLowerCase()}s`;
+  const body = {
+    metadata: { name: `${plural}.${group}` },
+    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+  };
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  await api.createCustomResourceDefinition({ body }).catch((err: { code?: number }) => {
+    if (err.code !== 409) throw err;
+  });
+  await eventually(async () => ((await api.readCustomResourceDefinition({ name: body.metadata.name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined));
 }
 
 beforeAll(async () => {
@@ -73,14 +104,126 @@ describe('values', () => {
   });
 });
 
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered manifests, checked by path
+const one = (docs: Doc[], kind: string): Obj | undefined => docs.find((d) => d.kind === kind) as Obj | undefined;
+const podSpec = (docs: Doc[]): Obj => one(docs, 'Deployment')?.spec.template.spec as Obj;
+
+describe('every value, rendered', () => {
+  it('every value has a description in values.schema.json', () => {
+    const missing: string[] = [];
+    const walk = (node: Obj, path: string): void => {
+      if (path && typeof node.description !== 'string') missing.push(path);
+      for (const [key, child] of Object.entries((node.properties ?? {}) as Obj)) walk(child as Obj, path ? `${path}.${key}` : key);
+    };
+    walk(JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as Obj, '');
+    expect(missing).toEqual([]);
+  });
+
+  const fullnameOf = (docs: Doc[]): string | undefined => one(docs, 'Deployment')?.metadata.name as string | undefined;
+  it.each<[string, string[], RenderOptions, (docs: Doc[]) => void]>([
+    ['replicaCount=1: no PodDisruptionBudget (it would block every drain)', ['replicaCount=1'], {}, (d) => expect(one(d, 'PodDisruptionBudget')).toBeUndefined()],
+    ['replicaCount=2: a PodDisruptionBudget', ['replicaCount=2'], {}, (d) => expect(one(d, 'PodDisruptionBudget')?.spec.minAvailable).toBe(1)],
+    ['podDisruptionBudget.enabled=false', ['replicaCount=3', 'podDisruptionBudget.enabled=false'], {}, (d) => expect(one(d, 'PodDisruptionBudget')).toBeUndefined()],
+    ['priorityClassName', ['priorityClassName=system-cluster-critical'], {}, (d) => expect(podSpec(d).priorityClassName).toBe('system-cluster-critical')],
+    ['imagePullSecrets', [], { values: { imagePullSecrets: [{ name: 'regcred' }] } }, (d) => {
+      expect(podSpec(d).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+      expect((one(d, 'Pod')?.spec as Obj).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    }],
+    ['podLabels (the chart\'s own labels win)', [], { values: { podLabels: { team: 'payments', 'app.kubernetes.io/component': 'mine' } } }, (d) => {
+      expect(one(d, 'Deployment')?.spec.template.metadata.labels).toMatchObject({ team: 'payments', 'app.kubernetes.io/component': 'operator' });
+    }],
+    ['podAnnotations', [], { values: { podAnnotations: { 'example.com/owner': 'platform' } } }, (d) => expect(one(d, 'Deployment')?.spec.template.metadata.annotations).toEqual({ 'example.com/owner': 'platform' })],
+    ['nameOverride', ['nameOverride=vault'], {}, (d) => {
+      expect(fullnameOf(d)).toBe(`${release}-vault`);
+      expect(one(d, 'Deployment')?.spec.selector.matchLabels['app.kubernetes.io/name']).toBe('vault');
+    }],
+    ['fullnameOverride (every name, the webhooks and the env that names them)', ['fullnameOverride=secrets'], {}, (d) => {
+      expect(fullnameOf(d)).toBe('secrets');
+      expect(one(d, 'Service')?.metadata.name).toBe('secrets-operator');
+      expect(one(d, 'MutatingWebhookConfiguration')?.webhooks[0].clientConfig.service.name).toBe('secrets-operator');
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_VALIDATING_WEBHOOK', value: 'secrets' });
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_SERVING_HOSTS', value: 'secrets-operator.orka-system.svc,secrets-operator.orka-system.svc.cluster.local' });
+    }],
+    ['serviceAccount.create=false with a name', ['serviceAccount.create=false', 'serviceAccount.name=byo'], {}, (d) => {
+      expect(one(d, 'ServiceAccount')).toBeUndefined();
+      expect(podSpec(d).serviceAccountName).toBe('byo');
+      for (const b of d.filter((x) => x.kind.endsWith('Binding') && !x.metadata.name.endsWith('sealing-cert-reader'))) expect((b as Obj).subjects[0].name).toBe('byo');
+    }],
+    ['serviceAccount.name and annotations', ['serviceAccount.name=orka'], { values: { serviceAccount: { annotations: { 'iam.example.com/role': 'x' } } } }, (d) => {
+      expect(one(d, 'ServiceAccount')?.metadata).toMatchObject({ name: 'orka', annotations: { 'iam.example.com/role': 'x' } });
+      expect(podSpec(d).serviceAccountName).toBe('orka');
+    }],
+    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
+    ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
+      const np = one(d, 'NetworkPolicy') as Obj;
+      expect(np.spec.podSelector.matchLabels).toEqual(one(d, 'Deployment')?.spec.selector.matchLabels);
+      expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }] } }], ports: [{ port: 'https', protocol: 'TCP' }] });
+      expect(np.spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { team: 'obs' } } }]);
+    }],
+    ['networkPolicy off by default', [], {}, (d) => expect(one(d, 'NetworkPolicy')).toBeUndefined()],
+    ['serviceMonitor.enabled where the API is missing: skipped', ['serviceMonitor.enabled=true'], {}, (d) => expect(one(d, 'ServiceMonitor')).toBeUndefined()],
+    ['serviceMonitor.enabled where the API exists', ['serviceMonitor.enabled=true', 'serviceMonitor.interval=15s'], { apiVersions: ['monitoring.coreos.com/v1'] }, (d) => expect(one(d, 'ServiceMonitor')?.spec.endpoints[0]).toMatchObject({ port: 'http-metrics', interval: '15s' })],
+    ['tls.certManager.enabled: a self-signed CA, and a Certificate for the Secret the operator loads', ['tls.managed=false', 'tls.certManager.enabled=true', 'service.clusterIP=10.96.0.50'], {}, (d) => {
+      expect(d.filter((x) => x.metadata && (x as Obj).apiVersion === 'cert-manager.io/v1').map((x) => x.kind)).toEqual(['Issuer', 'Certificate', 'Issuer', 'Certificate']);
+      const serving = d.find((x) => x.kind === 'Certificate' && x.metadata.name.endsWith('-serving')) as Obj;
+      expect(serving.spec).toMatchObject({ secretName: 'orka-secrets-tls', ipAddresses: ['10.96.0.50'], issuerRef: { name: `${fullnameOf(d)}-ca`, kind: 'Issuer' } });
+      expect(serving.spec.dnsNames).toEqual([`${fullnameOf(d)}-operator.orka-system.svc`, `${fullnameOf(d)}-operator.orka-system.svc.cluster.local`]);
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_TLS_MANAGED', value: 'false' });
+    }],
+    ['tls.certManager.issuerRef: only the serving Certificate', ['tls.managed=false', 'tls.certManager.enabled=true'], { values: { tls: { certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' } } } } }, (d) => {
+      expect(d.filter((x) => (x as Obj).apiVersion === 'cert-manager.io/v1').map((x) => x.kind)).toEqual(['Certificate']);
+      expect(one(d, 'Certificate')?.spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    }],
+    ['helmTest: a test hook pod asking the operator', ['service.clusterIP=10.96.0.50'], {}, (d) => {
+      const pod = one(d, 'Pod') as Obj;
+      expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
+      expect(pod.spec.containers[0].args[0]).toContain("'http://10.96.0.50:8080'");
+    }],
+    ['helmTest.enabled=false', ['helmTest.enabled=false'], {}, (d) => expect(one(d, 'Pod')).toBeUndefined()],
+    ['podSecurityContext and securityContext', [], { values: { podSecurityContext: { runAsUser: 1001, fsGroup: 1001 }, securityContext: { readOnlyRootFilesystem: true } } }, (d) => {
+      expect(podSpec(d).securityContext).toMatchObject({ runAsUser: 1001, fsGroup: 1001 });
+      expect(podSpec(d).containers[0].securityContext).toMatchObject({ readOnlyRootFilesystem: true });
+    }],
+  ])('%s', (_what, sets, options, check) => {
+    check(render('orka-system', sets, options));
+  });
+
+  it('refuses cert-manager while the operator also manages the certificate', () => {
+    expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'tls.certManager.enabled=true'], { stdio: 'pipe' })).toThrow(/tls.certManager.enabled needs tls.managed=false/);
+  });
+
+  it('every value at once, and the apiserver accepts every object (server-side dry run)', async () => {
+    // The cert-manager and Prometheus Operator kinds exist only where those are installed: stand-in
+    // CRDs (any content) let the apiserver check the objects' envelopes; their schemas are not checked.
+    for (const [group, kinds] of [['cert-manager.io', ['Issuer', 'Certificate']], ['monitoring.coreos.com', ['ServiceMonitor', 'PrometheusRule']]] as const) {
+      for (const kind of kinds) await standInCrd(group, kind);
+    }
+    await kc.makeApiClient(SchedulingV1Api).createPriorityClass({ body: { metadata: { name: `${release}-prio` }, value: 1000 } }).catch(() => undefined);
+    const namespace = await createNamespace(kc, { prefix: 'orka-chart-all' });
+    await createServiceAccount(kc, namespace, 'default');
+    const values = {
+      replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
+      podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
+      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+    };
+    const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
+    for (const kind of ['NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
+    const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
+    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
+  });
+});
+
 describe('rendered chart', () => {
   it('renders every object, and the apiserver accepts them all (server-side dry run)', async () => {
     const namespace = await createNamespace(kc, { prefix: 'orka-chart-dry' });
+    // No controller-manager here to make the "default" ServiceAccount the helm test pod is admitted under.
+    await createServiceAccount(kc, namespace, 'default');
     const docs = render(namespace, ['serviceMonitor.enabled=false']);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr)).toBe('');
-    expect(res.stdout.trim().split('\n')).toHaveLength(13);
+    expect(res.stdout.trim().split('\n')).toHaveLength(14);
   });
 
   it('has no wildcard in any RBAC rule', () => {
@@ -163,7 +306,7 @@ describe('the CRD, shipped as a template', () => {
       return copy;
     };
     const applyCrd = (chart: string): void => {
-      const crd = crdOf(render('orka-system', [], chart));
+      const crd = crdOf(render('orka-system', [], { chart }));
       const res = kubectl(cp, ['apply', '-f', '-'], stringify(crd));
       expect(res.stderr).toBe('');
     };

@@ -2,10 +2,11 @@
  * The admission webhooks called by the real apiserver: sidecar injection into pods, refusal of
  * invalid OrkaSecrets at kubectl apply time, and certificate renewal while serving.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { connect } from 'node:tls';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { seal } from '../../src/core/envelope.js';
 import { createCA, issueServingCert } from '../../src/core/pki.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, uniqueName } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
@@ -19,6 +20,12 @@ let operator: OperatorProcess;
 let tenant: string;
 let plain: string;
 const hookName = uniqueName('orka-secrets-test');
+
+const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A sealed value for `name` in `namespace` (default: the tenant); admission reads only its clear-text label. */
+function sealedFor(namespace: string | undefined, name: string): () => string {
+  return () => seal({ publicKey, keyId: 'k', tenant: namespace ?? tenant, name, value: Buffer.from('v') }).toString('base64');
+}
 
 function runner(name: string, labels: Record<string, string>): V1Pod {
   // automountServiceAccountToken off: with no controller-manager, no legacy token Secret exists,
@@ -124,8 +131,12 @@ describe('OrkaSecret validation at kubectl apply time', () => {
     ['api.key', {}, /"\." at position 4/],
     ['api--key', {}, /two hyphens in a row/],
     ['both', { sealedValue: 'AAAA', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }, /spec\.sealedValue and spec\.valueFrom are mutually exclusive/],
+    ['not-sealed', { sealedValue: 'AAAA' }, /spec\.sealedValue is not a well-formed sealed value: .*orka-secrets -n \S+ seal NOT_SEALED/],
+    ['copied-key', { sealedValue: sealedFor('elsewhere', 'COPIED_KEY') }, /sealed for COPIED_KEY in namespace elsewhere, not for COPIED_KEY in namespace hook-tenant/],
+    ['renamed-key', { sealedValue: sealedFor(undefined, 'OTHER_KEY') }, /sealed for OTHER_KEY in namespace hook-tenant-\w+, not for RENAMED_KEY/],
   ])('refuses %s with the rule', (name, spec, message) => {
-    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec }));
+    const resolved = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, typeof v === 'function' ? (v as () => string)() : v]));
+    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec: resolved }));
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/admission webhook "orkasecrets\.orka\.io" denied the request/);
     expect(res.stderr).toMatch(message);

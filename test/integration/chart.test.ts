@@ -160,6 +160,9 @@ describe('every value, rendered', () => {
       expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }] } }], ports: [{ port: 'https', protocol: 'TCP' }] });
       expect(np.spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { team: 'obs' } } }]);
     }],
+    ['networkPolicy.metricsNamespace', ['networkPolicy.enabled=true', 'networkPolicy.metricsNamespace=prom'], {}, (d) => {
+      expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prom' } } }]);
+    }],
     ['networkPolicy off by default', [], {}, (d) => expect(one(d, 'NetworkPolicy')).toBeUndefined()],
     ['serviceMonitor.enabled where the API is missing: skipped', ['serviceMonitor.enabled=true'], {}, (d) => expect(one(d, 'ServiceMonitor')).toBeUndefined()],
     ['serviceMonitor.enabled where the API exists', ['serviceMonitor.enabled=true', 'serviceMonitor.interval=15s'], { apiVersions: ['monitoring.coreos.com/v1'] }, (d) => expect(one(d, 'ServiceMonitor')?.spec.endpoints[0]).toMatchObject({ port: 'http-metrics', interval: '15s' })],

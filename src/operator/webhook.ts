@@ -4,7 +4,8 @@
  * `validateOrkaSecret` (pure).
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
  *   POST /webhooks/validate-orkasecrets  refuses names that map to no secret name, two value
- *                                        sources, and plain-text values, with the rule
+ *                                        sources, plain-text values, and sealed values that are
+ *                                        malformed or sealed for another namespace or name
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import express, { type Express, type Request, type Response } from 'express';
@@ -15,6 +16,7 @@ import { SECRET_REF_RULE } from './decide.js';
 import { HOST_NETWORK_REFUSAL, inject, type InjectConfig } from './inject.js';
 import type { AccessReviewFn, UserInfo } from './kube/accessreview.js';
 import type { OrkaSecret, SecretKeyRef } from './resource.js';
+import { sealedValueProblem } from './sealed-admission.js';
 import type { Tenancy } from './tenancy.js';
 
 interface AdmissionRequest {
@@ -121,7 +123,8 @@ export function webhookRouter(deps: WebhookDeps): Express {
       respond(res, request.uid, { allowed: false, status: { code, reason, message } });
     };
     // Messages name rules and fields, never values: the object may carry a plain-text value.
-    const problem = validateOrkaSecret((request.object ?? {}) as OrkaSecret);
+    const object = (request.object ?? {}) as OrkaSecret;
+    const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, request.namespace ?? object.metadata?.namespace ?? '');
     if (problem !== undefined) return refuse(422, 'Invalid', problem);
     // Only where no label can ever help: an unlabelled namespace may become a tenant later.
     const tenancy = deps.tenancy(namespace);

@@ -13,14 +13,14 @@ import type { Logger } from '../core/logger.js';
 import { assertSecretName } from '../core/names.js';
 import { references, render } from '../core/template.js';
 import type { ValueCache } from './cache.js';
+import type { Lookup } from './lookup.js';
 import type { SidecarMetrics } from './metrics.js';
-import type { Resolution } from './upstream.js';
 
 /** What the app needs. */
 export interface SidecarDeps {
   maxBodyBytes: number;
   cache: ValueCache;
-  resolve: (names: readonly string[]) => Promise<Resolution>;
+  lookup: Lookup;
   metrics: SidecarMetrics;
   log: Logger;
 }
@@ -35,32 +35,6 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-
-  /** Values for names: from memory, the rest from the operator in one call. */
-  async function lookup(names: readonly string[]): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
-    const wanted: string[] = [];
-    for (const name of names) {
-      const hit = cache.get(name);
-      if (hit === undefined) wanted.push(name);
-      else found.set(name, hit);
-    }
-    metrics.cacheHits.inc(found.size);
-    if (wanted.length === 0) return found;
-    metrics.cacheMisses.inc(wanted.length);
-    let answer: Resolution;
-    try {
-      answer = await deps.resolve(wanted);
-    } catch (err) {
-      metrics.upstreamErrors.inc();
-      throw err;
-    }
-    for (const [name, value] of Object.entries(answer.values)) {
-      cache.set(name, value);
-      found.set(name, value);
-    }
-    return found;
-  }
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const end = metrics.duration.startTimer();
@@ -95,7 +69,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   v1.get('/secrets/:name', async (req: Request, res: Response, next: NextFunction) => {
     try {
       const name = assertSecretName(String(req.params.name));
-      const value = (await lookup([name])).get(name);
+      const value = (await deps.lookup.values([name])).get(name);
       if (value === undefined) throw secretNotFound([name]);
       res.set('cache-control', 'no-store').json({ name, value });
     } catch (err) {
@@ -111,7 +85,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
       }
       const template = (body as { template: unknown }).template;
       const names = references(template);
-      const values = names.length === 0 ? new Map<string, string>() : await lookup(names);
+      const values = names.length === 0 ? new Map<string, string>() : await deps.lookup.values(names);
       res.set('cache-control', 'no-store').json({ result: render(template, values) });
     } catch (err) {
       next(err);

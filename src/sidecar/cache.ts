@@ -3,18 +3,51 @@
  * forgotten the moment the change stream names them, and, while the stream is down, entries
  * older than `staleAfterMs` are not served (the sidecar cannot know they are still current).
  * It also remembers which values it has served, for /v1/redact.
+ *
+ * Freshness is a property of the data, not of the connection: the stream and the resolve calls
+ * may reach different operator replicas, one behind the other. Every change event and every
+ * answer carries a revision (a Kubernetes resourceVersion: one etcd counter, so comparable across
+ * objects); the cache remembers the last change seen per name and never takes an answer older
+ * than it (`judge`).
  */
 import { createRedactor, type Redactor } from '../core/redact.js';
 
 interface Entry {
   value: string;
   at: number;
+  revision: number;
 }
+
+/** The last change seen for a name. */
+interface Change {
+  revision: number;
+  deleted: boolean;
+}
+
+/**
+ * How an answer compares with the last change seen for its name: `fresh` (as new or newer: use
+ * it), `deleted` (older, and the name was deleted since: it is missing), `stale` (older, and the
+ * name changed since: ask again).
+ */
+export type Verdict = 'fresh' | 'deleted' | 'stale';
+
+/** An answer without a revision (an older operator): older than any change seen. */
+export const NO_REVISION = -1;
+
+/** A resourceVersion as a number; NO_REVISION when absent or not a decimal counter. */
+export function parseRevision(revision: unknown): number {
+  if (typeof revision !== 'string' || !/^[0-9]{1,15}$/.test(revision)) return NO_REVISION;
+  return Number(revision);
+}
+
+/** How many last changes are remembered per cached entry allowed (a bound on their memory). */
+const CHANGES_PER_ENTRY = 4;
 
 /** In-memory value cache. */
 export class ValueCache {
   private readonly entries = new Map<string, Entry>();
   private readonly served = new Map<string, string>();
+  private readonly changes = new Map<string, Change>();
   private redactor: Redactor | undefined;
   private streamUp = false;
 
@@ -37,10 +70,17 @@ export class ValueCache {
     return entry.value;
   }
 
-  /** Stores a value just fetched. */
-  set(name: string, value: string): void {
+  /** How an answer for `name` at `revision` compares with the last change seen for it. */
+  judge(name: string, revision: number): Verdict {
+    const change = this.changes.get(name);
+    if (change === undefined || revision >= change.revision) return 'fresh';
+    return change.deleted ? 'deleted' : 'stale';
+  }
+
+  /** Stores a value just fetched, as of `revision` (call only with a `fresh` verdict). */
+  set(name: string, value: string, revision: number = NO_REVISION): void {
     this.entries.delete(name);
-    this.entries.set(name, { value, at: this.now() });
+    this.entries.set(name, { value, at: this.now(), revision });
     while (this.entries.size > this.options.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
     if (this.served.get(name) !== value) {
       this.served.delete(name);
@@ -50,14 +90,26 @@ export class ValueCache {
     }
   }
 
-  /** Forgets a name at once (it changed or was deleted). */
-  forget(name: string): void {
-    this.entries.delete(name);
+  /**
+   * The change stream says `name` changed (or was deleted) at `revision`: forget what is older,
+   * and remember the change so that no older answer is taken later. Without a revision (an older
+   * operator) the entry is forgotten and nothing remembered.
+   */
+  changed(name: string, revision: number = NO_REVISION, deleted = false): void {
+    const entry = this.entries.get(name);
+    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) this.entries.delete(name);
+    if (revision === NO_REVISION) return;
+    const last = this.changes.get(name);
+    if (last !== undefined && last.revision >= revision) return;
+    this.changes.delete(name);
+    this.changes.set(name, { revision, deleted });
+    // Oldest first: a change thousands of changes ago is long seen by every replica.
+    while (this.changes.size > this.options.maxEntries * CHANGES_PER_ENTRY) this.changes.delete(this.changes.keys().next().value as string);
   }
 
   /**
-   * The change stream connected or dropped. On connect everything is forgotten: changes made
-   * while it was down were not seen.
+   * The change stream connected or dropped. On connect every value is forgotten: changes made
+   * while it was down were not seen. The changes seen are kept: they stay true.
    */
   setStreamUp(up: boolean): void {
     if (up && !this.streamUp) this.entries.clear();

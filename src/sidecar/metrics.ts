@@ -12,6 +12,7 @@ export interface SidecarMetrics {
   cacheHits: Counter;
   cacheMisses: Counter;
   upstreamErrors: Counter;
+  staleAnswers: Counter;
   streamUp: Gauge;
 }
 
@@ -26,6 +27,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     cacheHits: new Counter({ name: 'orka_sidecar_cache_hits_total', help: 'Names answered from memory.', registers: [registry] }),
     cacheMisses: new Counter({ name: 'orka_sidecar_cache_misses_total', help: 'Names fetched from the operator.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'orka_sidecar_upstream_errors_total', help: 'Failed calls to the operator.', registers: [registry] }),
+    staleAnswers: new Counter({ name: 'orka_sidecar_stale_answers_total', help: 'Names the operator answered with a state older than a change already seen (asked again).', registers: [registry] }),
     streamUp: new Gauge({ name: 'orka_sidecar_change_stream_up', help: '1 while the change stream to the operator is connected.', registers: [registry] }),
   };
 }

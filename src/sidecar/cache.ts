@@ -10,12 +10,19 @@
  * objects); the cache remembers the last change seen per name and never takes an answer older
  * than it (`judge`).
  */
-import { createRedactor, type Redactor } from '../core/redact.js';
+import { ValueMatcher, valueIdentity, type ValueHandle } from '../core/redact.js';
 
 interface Entry {
   value: string;
   at: number;
   revision: number;
+  bytes: number;
+}
+
+/** Bytes a string takes in V8: one per character when all are Latin-1, else two. */
+function stringBytes(value: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\xff]*$/.test(value) ? value.length : value.length * 2;
 }
 
 /** The last change seen for a name. */
@@ -46,12 +53,24 @@ const CHANGES_PER_ENTRY = 4;
 /** In-memory value cache. */
 export class ValueCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly served = new Map<string, string>();
+  /** Per name, the value last served (as its identity and the matcher's handle, not its text). */
+  private readonly served = new Map<string, { identity: string; handle: ValueHandle }>();
   private readonly changes = new Map<string, Change>();
-  private redactor: Redactor | undefined;
+  private readonly matcher = new ValueMatcher();
   private streamUp = false;
+  private heldBytes = 0;
 
-  constructor(private readonly options: { maxEntries: number; staleAfterMs: number; now?: () => number }) {}
+  constructor(
+    private readonly options: {
+      maxEntries: number;
+      /** Most bytes of values held; past it the least recently used go (default: no limit). */
+      maxBytes?: number;
+      staleAfterMs: number;
+      now?: () => number;
+      /** Called when values are dropped to stay within `maxBytes`, with how many. */
+      onBudget?: (dropped: number) => void;
+    },
+  ) {}
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -62,7 +81,7 @@ export class ValueCache {
     const entry = this.entries.get(name);
     if (entry === undefined) return undefined;
     if (!this.streamUp && this.now() - entry.at > this.options.staleAfterMs) {
-      this.entries.delete(name);
+      this.drop(name);
       return undefined;
     }
     this.entries.delete(name);
@@ -79,14 +98,28 @@ export class ValueCache {
 
   /** Stores a value just fetched, as of `revision` (call only with a `fresh` verdict). */
   set(name: string, value: string, revision: number = NO_REVISION): void {
-    this.entries.delete(name);
-    this.entries.set(name, { value, at: this.now(), revision });
-    while (this.entries.size > this.options.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    if (this.served.get(name) !== value) {
+    this.drop(name);
+    const bytes = stringBytes(value);
+    this.entries.set(name, { value, at: this.now(), revision, bytes });
+    this.heldBytes += bytes;
+    while (this.entries.size > this.options.maxEntries) this.drop(this.entries.keys().next().value as string);
+    let dropped = 0;
+    while (this.heldBytes > (this.options.maxBytes ?? Infinity) && this.entries.size > 1) {
+      this.drop(this.entries.keys().next().value as string);
+      dropped++;
+    }
+    if (dropped > 0) this.options.onBudget?.(dropped);
+    const before = this.served.get(name);
+    const identity = valueIdentity(value);
+    if (before?.identity !== identity) {
+      if (before !== undefined) this.matcher.remove(before.handle);
       this.served.delete(name);
-      this.served.set(name, value);
-      while (this.served.size > this.options.maxEntries) this.served.delete(this.served.keys().next().value as string);
-      this.redactor = undefined;
+      this.served.set(name, { identity, handle: this.matcher.add(value) });
+      while (this.served.size > this.options.maxEntries) {
+        const [oldest, dropped] = this.served.entries().next().value as [string, { handle: ValueHandle }];
+        this.served.delete(oldest);
+        this.matcher.remove(dropped.handle);
+      }
     }
   }
 
@@ -97,7 +130,7 @@ export class ValueCache {
    */
   changed(name: string, revision: number = NO_REVISION, deleted = false): void {
     const entry = this.entries.get(name);
-    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) this.entries.delete(name);
+    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) this.drop(name);
     if (revision === NO_REVISION) return;
     const last = this.changes.get(name);
     if (last !== undefined && last.revision >= revision) return;
@@ -112,7 +145,10 @@ export class ValueCache {
    * while it was down were not seen. The changes seen are kept: they stay true.
    */
   setStreamUp(up: boolean): void {
-    if (up && !this.streamUp) this.entries.clear();
+    if (up && !this.streamUp) {
+      this.entries.clear();
+      this.heldBytes = 0;
+    }
     this.streamUp = up;
   }
 
@@ -124,9 +160,20 @@ export class ValueCache {
     return this.entries.size;
   }
 
+  /** Bytes of values held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private drop(name: string): void {
+    const entry = this.entries.get(name);
+    if (entry === undefined) return;
+    this.entries.delete(name);
+    this.heldBytes -= entry.bytes;
+  }
+
   /** Masks every value this sidecar has served (and their encodings). */
   redact(text: string): string {
-    this.redactor ??= createRedactor(this.served.values());
-    return this.redactor.redact(text);
+    return this.matcher.redact(text);
   }
 }

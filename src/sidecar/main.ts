@@ -25,7 +25,17 @@ async function main(): Promise<void> {
   }
   const log = createLogger({ name: 'sidecar', level: config.ORKA_LOG_LEVEL });
   const metrics = createSidecarMetrics();
-  const cache = new ValueCache({ maxEntries: config.ORKA_CACHE_MAX_ENTRIES, staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000 });
+  let budgetWarned = false;
+  const cache = new ValueCache({
+    maxEntries: config.ORKA_CACHE_MAX_ENTRIES,
+    maxBytes: config.ORKA_CACHE_MAX_BYTES,
+    staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000,
+    onBudget: (dropped) => {
+      metrics.budgetEvictions.inc(dropped);
+      if (!budgetWarned) log.warn({ maxBytes: config.ORKA_CACHE_MAX_BYTES }, 'ORKA_CACHE_MAX_BYTES reached: the least recently used values are dropped from memory and fetched again when needed');
+      budgetWarned = true;
+    },
+  });
   const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const stream = upstream.follow(
     (change) => cache.changed(change.name, parseRevision(change.revision), change.deleted),

@@ -13,6 +13,7 @@ export interface SidecarMetrics {
   cacheMisses: Counter;
   upstreamErrors: Counter;
   staleAnswers: Counter;
+  budgetEvictions: Counter;
   streamUp: Gauge;
 }
 
@@ -28,6 +29,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     cacheMisses: new Counter({ name: 'orka_sidecar_cache_misses_total', help: 'Names fetched from the operator.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'orka_sidecar_upstream_errors_total', help: 'Failed calls to the operator.', registers: [registry] }),
     staleAnswers: new Counter({ name: 'orka_sidecar_stale_answers_total', help: 'Names the operator answered with a state older than a change already seen (asked again).', registers: [registry] }),
+    budgetEvictions: new Counter({ name: 'orka_sidecar_cache_budget_evictions_total', help: 'Values dropped from memory to stay within ORKA_CACHE_MAX_BYTES (fetched again when needed).', registers: [registry] }),
     streamUp: new Gauge({ name: 'orka_sidecar_change_stream_up', help: '1 while the change stream to the operator is connected.', registers: [registry] }),
   };
 }

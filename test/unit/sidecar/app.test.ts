@@ -250,6 +250,20 @@ describe('sidecar API', () => {
 });
 
 describe('ValueCache', () => {
+  it('keeps a full cache of maximum-size values within its byte budget, says so, and still masks every value served', () => {
+    const dropped: number[] = [];
+    const c = new ValueCache({ maxEntries: 200, maxBytes: 4 * 1024 * 1024, staleAfterMs: 1000, onBudget: (n) => dropped.push(n) });
+    c.setStreamUp(true);
+    const value = (i: number) => `${i}:`.padEnd(65_536, `v${i}-`);
+    for (let i = 0; i < 200; i++) c.set(`N${i}`, value(i));
+    expect(c.bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(c.size).toBeLessThan(200);
+    expect(dropped.reduce((a, b) => a + b, 0)).toBe(200 - c.size);
+    expect(c.get('N199')).toBe(value(199));
+    expect(c.get('N0')).toBeUndefined();
+    expect(c.redact(`x ${value(0)} y ${value(199)}`)).toBe('x [REDACTED] y [REDACTED]');
+  });
+
   it('does not serve values older than the limit while the stream is down, and is bounded', () => {
     let now = 0;
     const c = new ValueCache({ maxEntries: 2, staleAfterMs: 1000, now: () => now });

@@ -46,6 +46,20 @@ export function createSidecarApp(deps: SidecarDeps): Express {
     next();
   });
 
+  // Edges, before any route: no browser has business here (a page could otherwise make the
+  // runner's localhost call for it), express's own answers to OPTIONS are not the contract, and a
+  // declared body over the limit is refused before a byte of it is read.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.headers.origin !== undefined) return fail(res, new OrkaError('FORBIDDEN', 'requests from a browser (with an Origin header) are refused'));
+    if (req.method === 'OPTIONS') return fail(res, new OrkaError('NOT_FOUND', `no such endpoint: OPTIONS ${req.path}`));
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.maxBodyBytes) {
+      res.set('connection', 'close');
+      return fail(res, new OrkaError('PAYLOAD_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`, { limit: deps.maxBodyBytes }));
+    }
+    next();
+  });
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -101,7 +115,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   });
 
   app.use('/v1', v1);
-  app.use((_req: Request, _res: Response, next: NextFunction) => next(new OrkaError('INVALID_REQUEST', 'no such endpoint')));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new OrkaError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path}`)));
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (isOrkaError(err)) return fail(res, err);

@@ -20,7 +20,7 @@ export interface SidecarMetrics {
 /** Creates the metrics on a fresh registry. */
 export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'orka_sidecar_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'orka_sidecar_' });
   return {
     registry,
     requests: new Counter({ name: 'orka_sidecar_requests_total', help: 'Requests by endpoint and HTTP status.', labelNames: ['endpoint', 'code'], registers: [registry] }),

@@ -220,6 +220,7 @@ describe('sidecar API', () => {
     ['no X-Orka-Request', { host: () => `127.0.0.1:${port}` }, 403, 'FORBIDDEN'],
     ['a foreign Host', { 'x-orka-request': 'true', host: () => 'evil.example:80' }, 403, 'FORBIDDEN'],
     ['a rebinding Host on the right port', { 'x-orka-request': 'true', host: () => `attacker.test:${port}` }, 403, 'FORBIDDEN'],
+    ['an Origin header (a browser)', { 'x-orka-request': 'true', host: () => `127.0.0.1:${port}`, origin: 'http://127.0.0.1:3000' }, 403, 'FORBIDDEN'],
   ])('refuses a request with %s', async (_what, headerFns, status, code) => {
     const headers = Object.fromEntries(Object.entries(headerFns).map(([k, v]) => [k, typeof v === 'function' ? v() : v]));
     const res = await raw('/v1/secrets/API_KEY', { headers });
@@ -236,11 +237,32 @@ describe('sidecar API', () => {
     ['a JSON array body', 'POST', '/v1/render', '[1,2]', 400, 'INVALID_REQUEST'],
     ['redact without text', 'POST', '/v1/redact', '{"text":5}', 400, 'INVALID_REQUEST'],
     ['an oversized body', 'POST', '/v1/render', JSON.stringify({ template: 'x'.repeat(70_000) }), 413, 'PAYLOAD_TOO_LARGE'],
-    ['an unknown endpoint', 'GET', '/v1/nothing', undefined, 400, 'INVALID_REQUEST'],
+    ['an unknown endpoint', 'GET', '/v1/nothing', undefined, 404, 'NOT_FOUND'],
+    ['an unknown endpoint outside /v1', 'GET', '/nothing', undefined, 404, 'NOT_FOUND'],
+    ['OPTIONS (no CORS here)', 'OPTIONS', '/v1/secrets/API_KEY', undefined, 404, 'NOT_FOUND'],
+    ['a wrong method on a known path', 'DELETE', '/v1/secrets/API_KEY', undefined, 404, 'NOT_FOUND'],
   ])('answers %s with its 4xx', async (_what, method, path, body, status, code) => {
     const res = await raw(path, { method, body, headers: { 'x-orka-request': 'true', host: `localhost:${port}`, 'content-type': 'application/json' } });
     expect(res.status).toBe(status);
     expect(res.body.error?.code).toBe(code);
+  });
+
+  it('answers 413 on a declared Content-Length over the limit before the body is sent', async () => {
+    const res = await new Promise<{ status: number; body: { error?: { code: string } } }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/v1/render', method: 'POST', headers: { 'x-orka-request': 'true', host: `127.0.0.1:${port}`, 'content-type': 'application/json', 'content-length': String(10 * 1024 * 1024) } }, (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => {
+          resolve({ status: r.statusCode ?? 0, body: JSON.parse(text) as never });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      // Headers only: the 10 MiB body is never written, so only an early answer can come back.
+      req.flushHeaders();
+    });
+    expect(res.status).toBe(413);
+    expect(res.body.error?.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('reports health and readiness with the stream state', async () => {

@@ -13,7 +13,7 @@ describe.each([
       expect(m.name.startsWith(prefix), m.name).toBe(true);
       const segments = m.name.split('_');
       expect(segments.some((s, i) => s === segments[i + 1]), `${m.name} repeats a segment`).toBe(false);
-      if (m.type === 'counter') expect(m.name.endsWith('_total'), m.name).toBe(true);
+      if (String(m.type) === 'counter') expect(m.name.endsWith('_total'), m.name).toBe(true);
     }
     // The process metrics Prometheus dashboards look for, under the prefix.
     expect(metrics.map((m) => m.name)).toContain(`${prefix}process_resident_memory_bytes`);

@@ -65,6 +65,17 @@ async function watchAnswers(name: string, forMs: number): Promise<string[]> {
   return seen;
 }
 
+/** Answers as runs, `VALUE x312 SECRET_NOT_FOUND x40`, for a readable failure. */
+function runs(seen: string[], label: (s: string) => string): string {
+  const out: Array<[string, number]> = [];
+  for (const s of seen.map(label)) {
+    const last = out.at(-1);
+    if (last?.[0] === s) last[1]++;
+    else out.push([s, 1]);
+  }
+  return out.map(([s, n]) => `${s} x${n}`).join(', ');
+}
+
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
@@ -127,7 +138,7 @@ describe('a sidecar whose stream and resolves reach different replicas, one behi
     // Long enough for the stream (A) to report the deletion and well past B's lag.
     const seen = await watchAnswers('DOOMED', LAG_MS * 3);
     const firstGone = seen.indexOf('error:SECRET_NOT_FOUND');
-    expect(firstGone, `answers after the delete: ${seen.map((s) => (s === value ? 'VALUE' : s)).join(' ')}`).toBeGreaterThanOrEqual(0);
+    expect(firstGone, `answers after the delete: ${runs(seen, (s) => (s === value ? 'VALUE' : s))}`).toBeGreaterThanOrEqual(0);
     const after = seen.slice(firstGone);
     expect(after.filter((s) => s !== 'error:SECRET_NOT_FOUND').map((s) => (s === value ? 'VALUE' : s))).toEqual([]);
   });
@@ -143,7 +154,7 @@ describe('a sidecar whose stream and resolves reach different replicas, one behi
     const seen = await watchAnswers('ROTATED', LAG_MS * 3);
     const label = (s: string) => (s === first ? 'OLD' : s === second ? 'NEW' : s);
     const firstNew = seen.indexOf(second);
-    expect(firstNew, `answers after the update: ${seen.map(label).join(' ')}`).toBeGreaterThanOrEqual(0);
+    expect(firstNew, `answers after the update: ${runs(seen, label)}`).toBeGreaterThanOrEqual(0);
     expect(seen.slice(firstNew).map(label).filter((s) => s !== 'NEW')).toEqual([]);
     // The lagging replica did answer with the old state, and the sidecar asked again.
     expect(await metric('orka_sidecar_stale_answers_total')).toBeGreaterThan(staleBefore);

@@ -41,8 +41,9 @@ function orka(args: string[], input?: string): { code: number; stdout: string; s
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
 
+/** Installs (or upgrades) as `helm install` does: the helm test hook pod is not part of it. */
 function install(sets: string[]): void {
-  const rendered = execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', 'orka-secrets', '-namespace', NS, '-set', `image.tag=${IMAGE_TAG}`, '-set', 'image.pullPolicy=Never', '-set', `service.clusterIP=${CLUSTER_IP}`, ...sets.flatMap((s) => ['-set', s])]).toString();
+  const rendered = execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', 'orka-secrets', '-namespace', NS, '-set', `image.tag=${IMAGE_TAG}`, '-set', 'image.pullPolicy=Never', '-set', `service.clusterIP=${CLUSTER_IP}`, '-set', 'helmTest.enabled=false', ...sets.flatMap((s) => ['-set', s])]).toString();
   kubectl(['apply', '-f', '-'], rendered);
 }
 

@@ -2,13 +2,15 @@
  * The admission webhooks called by the real apiserver: sidecar injection into pods, refusal of
  * invalid OrkaSecrets at kubectl apply time, and certificate renewal while serving.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { connect } from 'node:tls';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { seal } from '../../src/core/envelope.js';
 import { createCA, issueServingCert } from '../../src/core/pki.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, uniqueName } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { restrictedViolations } from '../env/pod-security.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
@@ -18,6 +20,12 @@ let operator: OperatorProcess;
 let tenant: string;
 let plain: string;
 const hookName = uniqueName('orka-secrets-test');
+
+const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A sealed value for `name` in `namespace` (default: the tenant); admission reads only its clear-text label. */
+function sealedFor(namespace: string | undefined, name: string): () => string {
+  return () => seal({ publicKey, keyId: 'k', tenant: namespace ?? tenant, name, value: Buffer.from('v') }).toString('base64');
+}
 
 function runner(name: string, labels: Record<string, string>): V1Pod {
   // automountServiceAccountToken off: with no controller-manager, no legacy token Secret exists,
@@ -86,6 +94,16 @@ describe('pod injection', () => {
     expect(pod.spec?.containers[0]?.volumeMounts ?? []).toEqual([]);
   });
 
+  // 1.20 has no Pod Security admission: the profile's rules are checked on the admitted pod,
+  // field by field (test/env/pod-security.ts), as the apiserver stored it.
+  it('keeps a pod that meets Pod Security "restricted" within it', async () => {
+    const body = runner('restricted', { 'orka.io/inject': 'true' });
+    body.spec!.containers[0]!.securityContext = { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    const pod = await core.createNamespacedPod({ namespace: tenant, body });
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['runner', 'orka-secrets']);
+    expect(restrictedViolations(pod.spec!, pod.metadata?.annotations)).toEqual([]);
+  });
+
   it('leaves pods without the label, and pods outside tenant namespaces', async () => {
     const unlabelled = await core.createNamespacedPod({ namespace: tenant, body: runner('no-label', {}) });
     expect(unlabelled.spec?.containers.map((c) => c.name)).toEqual(['runner']);
@@ -113,8 +131,12 @@ describe('OrkaSecret validation at kubectl apply time', () => {
     ['api.key', {}, /"\." at position 4/],
     ['api--key', {}, /two hyphens in a row/],
     ['both', { sealedValue: 'AAAA', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }, /spec\.sealedValue and spec\.valueFrom are mutually exclusive/],
+    ['not-sealed', { sealedValue: 'AAAA' }, /spec\.sealedValue is not a well-formed sealed value: .*orka-secrets -n \S+ seal NOT_SEALED/],
+    ['copied-key', { sealedValue: sealedFor('elsewhere', 'COPIED_KEY') }, /sealed for COPIED_KEY in namespace elsewhere, not for COPIED_KEY in namespace hook-tenant/],
+    ['renamed-key', { sealedValue: sealedFor(undefined, 'OTHER_KEY') }, /sealed for OTHER_KEY in namespace hook-tenant-\w+, not for RENAMED_KEY/],
   ])('refuses %s with the rule', (name, spec, message) => {
-    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec }));
+    const resolved = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, typeof v === 'function' ? (v as () => string)() : v]));
+    const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec: resolved }));
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/admission webhook "orkasecrets\.orka\.io" denied the request/);
     expect(res.stderr).toMatch(message);

@@ -10,11 +10,11 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, crdManifest, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -289,6 +289,23 @@ describe('the CRD, shipped as a template', () => {
     expect(crd?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': release });
   });
 
+  it('has validation rules (CEL) naming `orka-secrets seal` only where the apiserver has them (>= 1.25)', () => {
+    type Rules = Array<{ rule: string; message: string }>;
+    const rulesOf = (kubeVersion: string): Rules | undefined =>
+      (crdOf(render('orka-system', [], { kubeVersion }))?.spec.versions[0]?.schema?.openAPIV3Schema?.properties?.spec as { 'x-kubernetes-validations'?: Rules } | undefined)?.['x-kubernetes-validations'];
+    // 1.20: kubectl and Helm validate manifests against the server's OpenAPI, which lacks the field.
+    expect(rulesOf('v1.24.9')).toBeUndefined();
+    const rules = rulesOf('v1.25.0');
+    expect(rules?.find((r) => r.rule === '!has(self.value)')?.message).toMatch(/`orka-secrets seal`/);
+    expect(rules?.map((r) => r.rule)).toContain('!(has(self.sealedValue) && has(self.valueFrom))');
+    expect(rulesOf('v1.31.2')).toEqual(rules);
+  });
+
+  it('kubectl get osec has a REASON column', () => {
+    const columns = crdManifest().spec.versions[0]!.additionalPrinterColumns!.map((c) => c.name);
+    expect(columns.slice(0, columns.indexOf('Age'))).toEqual(['Secret', 'Description', 'Reference', 'Ready', 'Reason']);
+  });
+
   it('crds.keep=false drops the annotation; crds.install=false leaves the CRD out', () => {
     expect(crdOf(render('orka-system', ['crds.keep=false']))?.metadata.annotations).toBeUndefined();
     expect(crdOf(render('orka-system', ['crds.install=false']))).toBeUndefined();
@@ -385,6 +402,17 @@ describe('least privilege', () => {
       const o = (await custom.getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key' })) as OrkaSecret;
       return o.status?.conditions?.[0]?.reason === 'Stored' ? true : undefined;
     });
+    // A new value that cannot be stored: the status and `kubectl get osec` say the previous one is still served.
+    const wrongName = await sealWithPublishedCert(kc, namespace, tenant, 'OTHER_KEY', 'other-value');
+    await custom.patchNamespacedCustomObject(
+      { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key', body: { spec: { sealedValue: wrongName } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const refused = await waitForReady(kc, tenant, 'chart-key', 'SealedForAnotherSecret');
+    expect(refused.status?.conditions?.[0]).toMatchObject({ status: 'True', message: expect.stringMatching(/the previous value \(version 1\) is still served/) });
+    const listed = kubectl(cp, ['get', 'osec', '-n', tenant]).stdout.split('\n');
+    expect(listed[0]).toMatch(/^NAME\s+SECRET\s+DESCRIPTION\s+REFERENCE\s+READY\s+REASON\s+AGE/);
+    expect(listed[1]).toMatch(/^chart-key\s+CHART_KEY\s+\S+\s+True\s+SealedForAnotherSecret\s/);
     // Resolve: TokenReview under the chart's RBAC.
     await createServiceAccount(kc, tenant, 'runner');
     const runner = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });

@@ -497,7 +497,7 @@ describe('least privilege', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ names: ['CHART_KEY'] }));
     });
-    expect(JSON.parse(answer)).toEqual({ values: { CHART_KEY: 'chart-value' }, missing: [] });
+    expect(JSON.parse(answer)).toMatchObject({ values: { CHART_KEY: 'chart-value' }, missing: [] });
     // The CA bundle, written with get/update on that one configuration by name.
     await eventually(async () => {
       const v = await kc.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: fullname });

@@ -1,8 +1,10 @@
 /**
  * The resolver API that sidecars call (served over HTTPS by every replica):
- *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...]}
- *   GET  /v1/changes   text/event-stream: `event: changed` with {"name"} whenever a secret of
- *                      the caller's tenant changes or goes away; `event: ready` once subscribed
+ *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...],
+ *                      "revisions": {NAME: resourceVersion}}
+ *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted"}
+ *                      whenever a secret of the caller's tenant changes or goes away; `event:
+ *                      ready` once subscribed. Revisions order answers and changes (../resolver.ts).
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
@@ -74,7 +76,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     const identity = req.identity as Identity;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('event: ready\ndata: {}\n\n');
-    const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
+    const unsubscribe = deps.resolver.subscribe(identity.namespace, (change) => res.write(`event: changed\ndata: ${JSON.stringify(change)}\n\n`));
     const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
     deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
     req.on('close', () => {

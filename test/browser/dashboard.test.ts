@@ -265,7 +265,7 @@ describe('the Secrets page', () => {
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'New Secret' });
     await dialog.waitFor();
-    expect(await page.evaluate<string | null>("document.activeElement?.closest('.field')?.querySelector('label')?.textContent ?? null")).toBe('Name');
+    await expect.poll(() => page.evaluate<string | null>("document.activeElement?.closest('.field')?.querySelector('label')?.textContent ?? null")).toBe('Name');
     await page.keyboard.type('WEBHOOK_URL');
     await page.keyboard.press('Tab');
     await page.keyboard.type('Slack hook');
@@ -274,21 +274,21 @@ describe('the Secrets page', () => {
     await page.keyboard.type(value);
     await page.keyboard.press('Tab'); // Cancel
     await page.keyboard.press('Tab'); // Create
-    expect(await focused(page, 'textContent')).toBe('Create');
+    await expect.poll(() => focused(page, 'textContent')).toBe('Create');
     await page.keyboard.press('Enter');
     await rowOf(page, 'WEBHOOK_URL').waitFor();
-    expect(await focused(page, 'textContent')).toBe('New Secret');
+    await expect.poll(() => focused(page, 'textContent')).toBe('New Secret');
     await waitForReady(kc, acme, 'webhook-url', 'Stored');
     expect(await sidecarValue('WEBHOOK_URL')).toBe(value);
 
     // The Actions menu by keyboard: open, arrow to Delete, Escape returns to the button.
     await rowOf(page, 'WEBHOOK_URL').getByRole('button', { name: 'Actions' }).focus();
     await page.keyboard.press('Enter');
-    expect(await focused(page, 'textContent')).toBe('Edit');
+    await expect.poll(() => focused(page, 'textContent')).toBe('Edit');
     await page.keyboard.press('ArrowDown');
-    expect(await focused(page, 'textContent')).toBe('Delete');
+    await expect.poll(() => focused(page, 'textContent')).toBe('Delete');
     await page.keyboard.press('Escape');
-    expect(await focused(page, 'ariaLabel')).toBe('Actions');
+    await expect.poll(() => focused(page, 'ariaLabel')).toBe('Actions');
   });
 
   it('deletes through the dialog that names the secret; the sidecar then answers SECRET_NOT_FOUND', async () => {

@@ -24,7 +24,9 @@ rm -rf "$work"; mkdir -p "$work"
 version=$(node -p 'require("./package.json").version')
 echo "cli-binary: bundling src/cli/main.ts (esbuild)" >&2
 npx esbuild src/cli/main.ts --bundle --platform=node --format=cjs --target=node24 --log-level=error \
-  --define:ORKA_CLI_VERSION="\"$version\"" --define:import.meta.url=__filename --outfile="$work/cli.cjs" >&2
+  --define:ORKA_CLI_VERSION="\"$version\"" \
+  --banner:js='var __orka_meta_url = require("node:url").pathToFileURL(__filename).href;' --define:import.meta.url=__orka_meta_url \
+  --outfile="$work/cli.cjs" >&2
 cat > "$work/sea-config.json" <<JSON
 { "main": "$work/cli.cjs", "output": "$work/cli.blob", "disableExperimentalSEAWarning": true, "useCodeCache": false, "useSnapshot": false }
 JSON

@@ -6,6 +6,7 @@
 import { Argument, Command, CommanderError } from 'commander';
 import type { GlobalOptions } from './cluster.js';
 import { completionScript, SHELLS } from './completion.js';
+import { registerDashboard } from '../dashboard/command.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
 import { registerSecretCommands } from './secrets.js';
@@ -37,6 +38,7 @@ function program(): Command {
     .action((shell: (typeof SHELLS)[number]) => {
       process.stdout.write(completionScript(shell, cli));
     });
+  registerDashboard(cli);
   return cli;
 }
 

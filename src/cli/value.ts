@@ -7,7 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { MAX_VALUE_BYTES } from '../core/envelope.js';
-import { MIN_REDACT_LENGTH } from '../core/redact.js';
+import { MIN_DERIVED } from '../core/redact.js';
 import { CliError, EXIT } from './errors.js';
 import { promptHidden } from './prompt.js';
 
@@ -26,8 +26,8 @@ export function checkValue(value: Buffer): string | undefined {
     throw new CliError('the value is not UTF-8 text; values are text, so base64 binary data first (e.g. base64 -w0 key.der | orka-secrets create NAME --from-stdin)', EXIT.input);
   }
   const characters = [...value.toString('utf8')].length;
-  if (characters < MIN_REDACT_LENGTH) {
-    return `warning: the value is very short (${characters} character${characters === 1 ? '' : 's'}; fewer than ${MIN_REDACT_LENGTH} is very short): masking it in logs hides little and can give it away, so prefer a longer value`;
+  if (characters < MIN_DERIVED) {
+    return `warning: the value is very short (${characters} character${characters === 1 ? '' : 's'}; fewer than ${MIN_DERIVED} is very short): masking it in logs hides little and can give it away, so prefer a longer value`;
   }
   return undefined;
 }

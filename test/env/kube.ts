@@ -12,6 +12,7 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type V1CustomResourceDefinition,
+  type V1Pod,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -66,6 +67,43 @@ export async function requestToken(
   return token;
 }
 
+/**
+ * A token bound to a pod, as the kubelet projects it: creates a pod (never started: no kubelet
+ * runs here) for the ServiceAccount, then a TokenRequest bound to that pod, so the TokenReview
+ * carries the pod's name and uid. Deleting the pod invalidates the token.
+ */
+export async function podBoundToken(
+  kc: KubeConfig,
+  args: { namespace: string; serviceAccount: string; audience?: string; expirationSeconds?: number; bindTo?: V1Pod },
+): Promise<{ token: string; pod: string }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const pod =
+    args.bindTo ??
+    (await core.createNamespacedPod({
+      namespace: args.namespace,
+      body: {
+        metadata: { name: uniqueName('runner') },
+        // No legacy token Secret exists without a controller-manager: do not ask for one.
+        spec: { serviceAccountName: args.serviceAccount, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
+      },
+    }));
+  const name = pod.metadata?.name as string;
+  const result = await core.createNamespacedServiceAccountToken({
+    name: args.serviceAccount,
+    namespace: args.namespace,
+    body: {
+      spec: {
+        audiences: [args.audience ?? 'orka-secrets'],
+        expirationSeconds: args.expirationSeconds ?? 600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid },
+      },
+    },
+  });
+  const token = result.status?.token;
+  if (!token) throw new Error('TokenRequest returned no token');
+  return { token, pod: name };
+}
+
 /** Asks the apiserver to review a token for the given audiences. */
 export async function reviewToken(kc: KubeConfig, token: string, audiences: string[]): Promise<V1TokenReviewStatus> {
   const review = await kc.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences } } });
@@ -77,20 +115,29 @@ export function crdManifest(): V1CustomResourceDefinition {
   return parse(readFileSync(CRD_PATH, 'utf8')) as V1CustomResourceDefinition;
 }
 
-/** Installs (or updates) the OrkaSecret CRD and waits until it is Established. */
+/**
+ * Installs (or updates) the OrkaSecret CRD and waits until it is Established. Test files run in
+ * parallel and each may call this: a create or replace that loses a race to another file (409)
+ * reads again and tries again, so concurrent calls all succeed.
+ */
 export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1CustomResourceDefinition> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
-  const body = crdManifest();
-  const name = body.metadata?.name as string;
-  try {
-    const existing = await api.readCustomResourceDefinition({ name });
-    body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-    await api.replaceCustomResourceDefinition({ name, body });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 404) throw err;
-    await api.createCustomResourceDefinition({ body });
-  }
+  const name = crdManifest().metadata?.name as string;
   const until = Date.now() + timeoutMs;
+  for (;;) {
+    const body = crdManifest();
+    try {
+      const existing = await api.readCustomResourceDefinition({ name }).catch((err: { code?: number }) => {
+        if (err.code === 404) return undefined;
+        throw err;
+      });
+      if (existing === undefined) await api.createCustomResourceDefinition({ body });
+      else await api.replaceCustomResourceDefinition({ name, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } } });
+      break;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || Date.now() > until) throw err;
+    }
+  }
   for (;;) {
     const crd = await api.readCustomResourceDefinition({ name });
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return crd;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { unseal } from '../../src/core/envelope.js';
 import { createKeyRing, loadKeyRing } from '../../src/operator/keyring.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -211,23 +211,23 @@ describe('orka-secrets CLI', () => {
   it('warns when a very short value is created, and creates it', async () => {
     const res = cli(['create', 'SHORT_ONE', '--from-stdin'], 'abc\n');
     expect(res.code).toBe(0);
-    expect(res.stderr).toMatch(/^orka-secrets: warning: the value is very short \(3 characters; fewer than 8 is very short\)/);
+    expect(res.stderr).toMatch(/^orka-secrets: warning: the value is very short \(3 characters; fewer than 6 is very short\)/);
     expect(res.stderr).not.toContain('abc');
     await waitVersion('short-one', 1);
   });
 
   it('strips control characters from what it prints from the cluster', async () => {
-    const planted = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\r\nNormal  Stored  forged line\u202e';
+    const hostile = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\r\nNormal  Stored  forged line\u202e';
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       group: 'orka.io',
       version: 'v1alpha1',
       plural: 'orkasecrets',
       namespace: tenant,
-      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'escapes' }, spec: { description: planted } },
+      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'escapes' }, spec: { description: hostile } },
     });
     await kc.makeApiClient(CoreV1Api).createNamespacedEvent({
       namespace: tenant,
-      body: { metadata: { name: `escapes.${Date.now()}` }, involvedObject: { kind: 'OrkaSecret', name: 'escapes', namespace: tenant }, reason: 'Planted', type: 'Warning', message: planted },
+      body: { metadata: { name: `escapes.${Date.now()}` }, involvedObject: { kind: 'OrkaSecret', name: 'escapes', namespace: tenant }, reason: 'Planted', type: 'Warning', message: hostile },
     });
     const list = cli(['list']);
     const described = cli(['describe', 'ESCAPES']);
@@ -240,7 +240,7 @@ describe('orka-secrets CLI', () => {
     }
     expect(described.stdout.match(/forged line/g)?.length).toBe(2);
     // JSON keeps the text, escaped.
-    expect((JSON.parse(cli(['describe', 'ESCAPES', '-o', 'json']).stdout) as { description: string }).description).toBe(planted);
+    expect((JSON.parse(cli(['describe', 'ESCAPES', '-o', 'json']).stdout) as { description: string }).description).toBe(hostile);
   });
 
   it('prints its version', () => {
@@ -372,9 +372,19 @@ describe('orka-secrets CLI', () => {
     expect(opened.toString('utf8')).toBe('pässwördß');
   });
 
-  it('never printed a value', () => {
+  it('left no value in etcd, in any encoded form', () => {
+    // Self-check: a control canary given as a description is stored (JSON-escaped) and found.
+    const control = canaries('CONTROL').make('description');
+    const created = cli(['create', 'CONTROL_CANARY', '--from-stdin', '-d', control], value('control-value'));
+    expect(created.code).toBe(0);
+    const etcd = etcdText(cp.etcdUrl);
+    expect(findLeaks(etcd, [control])).toHaveLength(1);
+    expect(findLeaks(etcd, planted.all)).toEqual([]);
+  });
+
+  it('never printed a value, in any encoded form', () => {
     const all = outputs.join('\n');
     expect(all.length).toBeGreaterThan(100);
-    for (const v of planted.all) expect(all.includes(v)).toBe(false);
+    expect(findLeaks(all, planted.all)).toEqual([]);
   });
 });

@@ -58,7 +58,8 @@ describe('the npm package', () => {
     const files = packed[0]?.files.map((f) => f.path) ?? [];
     expect(files).toContain('dist/src/cli/main.js');
     expect(files).toContain('package.json');
-    expect(files.filter((f) => !/^(dist\/src\/.*\.js|crds\/[^/]+\.yaml|package\.json|README\.md|LICENSE)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => !/^(dist\/src\/.*\.js|dist\/src\/dashboard\/public\/[^/]+|crds\/[^/]+\.yaml|package\.json|README\.md|LICENSE)$/.test(f))).toEqual([]);
+    expect(files).toContain('dist/src/dashboard/public/index.html');
 
     const prefix = join(dir, 'prefix');
     execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--loglevel=error', join(dir, packed[0]?.filename as string)], { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_REDACT_LENGTH } from '../../../src/core/redact.js';
+import { MIN_DERIVED } from '../../../src/core/redact.js';
 import { CliError } from '../../../src/cli/errors.js';
 import { checkValue, stripNewline } from '../../../src/cli/value.js';
 
@@ -32,7 +32,7 @@ describe('checkValue', () => {
 
   it.each([
     ['a long ASCII value', 'sk_live_0123456789'],
-    ['multibyte text of the minimum length', 'ключ-пароль'.slice(0, MIN_REDACT_LENGTH)],
+    ['multibyte text of the minimum length', 'ключ-пароль'.slice(0, MIN_DERIVED)],
     ['a value with a newline and a NUL', 'line one\nline two\u0000'],
   ])('accepts %s without a warning', (_what, value) => {
     expect(checkValue(Buffer.from(value))).toBeUndefined();
@@ -40,11 +40,11 @@ describe('checkValue', () => {
 
   it.each([
     ['one character', 'x', 1],
-    ['just under the minimum', 'x'.repeat(MIN_REDACT_LENGTH - 1), MIN_REDACT_LENGTH - 1],
+    ['just under the minimum', 'x'.repeat(MIN_DERIVED - 1), MIN_DERIVED - 1],
     ['multibyte characters counted as characters, not bytes', 'ключ', 4],
   ])('warns about a very short value: %s', (_what, value, count) => {
     const warning = checkValue(Buffer.from(value));
-    expect(warning).toMatch(new RegExp(`very short \\(${count} characters?; fewer than ${MIN_REDACT_LENGTH}`));
+    expect(warning).toMatch(new RegExp(`very short \\(${count} characters?; fewer than ${MIN_DERIVED}`));
     expect(warning).not.toContain(value);
   });
 });

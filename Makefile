@@ -51,7 +51,7 @@ cli-binary: $(DEPS_STAMP) ## the standalone CLI for machines without Node (a Nod
 	@hack/cli-binary.sh >/dev/null
 
 .PHONY: test-package
-test-package: build ## the CLI as people install it: npm pack into an empty prefix, and make cli-binary run with no Node (about a minute)
+test-package: build ## the CLI as people install it: npm pack into an empty prefix, and make cli-binary run with no Node (one to two minutes)
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx vitest run --project package
 
 .PHONY: demo

@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Projects: `unit` (pure code, no I/O beyond the process), `integration` (a real kube-apiserver
 // started once per run by the global setup), `browser` (the Secrets page in Chromium), `package`
-// (the CLI as installed, about a minute) and `image` (the Dockerfile, with testcontainers).
+// (the CLI as installed, one to two minutes) and `image` (the Dockerfile, with testcontainers).
 // `make test` runs them all.
 export default defineConfig({
   test: {

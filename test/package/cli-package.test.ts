@@ -4,7 +4,7 @@
  *   JavaScript only (no TypeScript, tests or source maps);
  * - the standalone binary of `make cli-binary`, run as `kubectl orka` from an empty directory
  *   with no Node on PATH.
- * About a minute (npm install of the production dependencies, a 130 MB binary), so it is its own
+ * One to two minutes (npm install of the production dependencies, a 130 MB binary), so it is its own
  * project (`make test-package`, part of `make test`), not part of every integration run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';

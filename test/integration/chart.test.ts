@@ -15,6 +15,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -207,13 +208,83 @@ describe('every value, rendered', () => {
     const values = {
       replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
       podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
-      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
     };
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
-    for (const kind of ['NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
+    for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr)).toBe('');
     expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
+  });
+});
+
+describe('alerts and dashboard', () => {
+  // What /metrics serves: the registry main.ts exports (histograms as _bucket, _sum, _count), and
+  // the label names of each metric, plus the target labels Prometheus adds to every series.
+  const exported = new Map<string, Set<string>>();
+  const TARGET_LABELS = ['namespace', 'service', 'pod', 'job', 'instance', 'endpoint', 'container'];
+  beforeAll(async () => {
+    const { registry } = createOperatorMetrics();
+    for (const m of await registry.getMetricsAsJSON()) {
+      // prom-client keeps a metric's label names on the metric object; the JSON lists only labels with values.
+      const declared = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+      const labels = new Set([...TARGET_LABELS, ...m.values.flatMap((v) => Object.keys(v.labels)), ...declared]);
+      const names = String(m.type) === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
+      for (const name of names) exported.set(name, name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+    }
+    exported.set('up', new Set(TARGET_LABELS)); // Prometheus' own, per scrape target
+  });
+
+  /** Every selector `metric{label="..."}` and bare metric name in a PromQL expression. */
+  function seriesOf(expr: string): Array<{ metric: string; labels: string[] }> {
+    const withoutStrings = expr.replace(/"[^"]*"/g, '""');
+    const out: Array<{ metric: string; labels: string[] }> = [];
+    for (const m of withoutStrings.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g)) {
+      const [, name, matchers] = m as unknown as [string, string, string | undefined];
+      if (!name.startsWith('orka_') && name !== 'up') continue;
+      out.push({ metric: name, labels: [...(matchers ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)/g)].map((l) => l[1] as string) });
+    }
+    return out;
+  }
+
+  const check = (where: string, expr: string): void => {
+    const series = seriesOf(expr);
+    expect(series.length, `${where}: ${expr}`).toBeGreaterThan(0);
+    for (const { metric, labels } of series) {
+      expect(exported.has(metric), `${where} names ${metric}, which the operator does not export`).toBe(true);
+      for (const label of labels) expect([...(exported.get(metric) ?? [])], `${where}: ${metric} has no label ${label}`).toContain(label);
+    }
+  };
+
+  it('every alert expression names metrics (and labels) the operator exports', () => {
+    const docs = render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
+    const rules = (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; expr: string }>;
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['OrkaSecretsOperatorDown', 'OrkaSecretsNoLeader', 'OrkaSecretsReconcileErrors', 'OrkaSecretsCertificateExpiring', 'OrkaSecretsResolverErrors']));
+    for (const rule of rules) check(rule.alert, rule.expr);
+  });
+
+  it('the check can fail: a misspelt metric or label is caught', () => {
+    expect(() => check('test', 'sum(orka_operator_reconcile_total{result="Error"})')).toThrow(/does not export/);
+    expect(() => check('test', 'sum(orka_operator_reconciles_total{outcome="Error"})')).toThrow(/has no label outcome/);
+  });
+
+  it('every dashboard query names metrics the operator exports, and the ConfigMap carries valid JSON', () => {
+    const docs = render('orka-system', ['grafanaDashboard.enabled=true']);
+    const cm = d(docs);
+    const dashboard = JSON.parse(cm.data['orka-secrets.json'] as string) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    expect(dashboard.panels.length).toBeGreaterThan(5);
+    for (const panel of dashboard.panels) for (const t of panel.targets) check(panel.title, t.expr.replaceAll('$namespace', 'ns'));
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    function d(x: Doc[]): Obj {
+      return x.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-grafana-dashboard')) as Obj;
+    }
+  });
+
+  it('the PrometheusRule only where its API exists; both off by default', () => {
+    expect(one(render('orka-system', ['prometheusRule.enabled=true']), 'PrometheusRule')).toBeUndefined();
+    const defaults = render('orka-system', [], { apiVersions: ['monitoring.coreos.com/v1'] });
+    expect(one(defaults, 'PrometheusRule')).toBeUndefined();
+    expect(one(defaults, 'ConfigMap')).toBeUndefined();
   });
 });
 

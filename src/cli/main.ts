@@ -9,6 +9,7 @@ import { completionScript, SHELLS } from './completion.js';
 import { registerDashboard } from '../dashboard/command.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
+import { registerRefs } from './refs.js';
 import { registerSecretCommands } from './secrets.js';
 import { cliVersion } from './version.js';
 
@@ -31,6 +32,7 @@ function program(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const g = () => cli.opts<GlobalOptions>();
   registerSecretCommands(cli, g);
+  registerRefs(cli, g);
   cli
     .command('completion')
     .description('print a shell completion script: source <(orka-secrets completion bash)')

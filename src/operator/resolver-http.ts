@@ -3,6 +3,9 @@
  *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...]}
  *   GET  /v1/changes   text/event-stream: `event: changed` with {"name"} whenever a secret of
  *                      the caller's tenant changes or goes away; `event: ready` once subscribed
+ * A replica whose view of the cluster is stale answers both with UPSTREAM_UNAVAILABLE and ends
+ * the streams it had open. A resolve answer carries the standard `Age` header: how many seconds
+ * old (rounded up) the replica's view was, so a sidecar ages what it caches from that moment.
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
@@ -58,7 +61,9 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       return;
     }
     try {
+      const ageMs = deps.resolver.assertCurrent();
       const result = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      res.setHeader('age', String(Math.ceil(ageMs / 1000)));
       const found = Object.keys(result.values);
       deps.usage.record(identity.namespace, found);
       deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing: result.missing, outcome: result.missing.length ? 'partial' : 'ok' }, 'resolve');
@@ -72,9 +77,18 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
 
   app.get('/v1/changes', (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = deps.resolver.subscribe(identity.namespace, {
+        changed: (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`),
+        close: () => res.end(),
+      });
+    } catch (err) {
+      sendError(res, isOrkaError(err) ? err : new OrkaError('INTERNAL', 'subscription failed'));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('event: ready\ndata: {}\n\n');
-    const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
     const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
     deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
     req.on('close', () => {

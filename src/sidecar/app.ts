@@ -56,7 +56,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
       throw err;
     }
     for (const [name, value] of Object.entries(answer.values)) {
-      cache.set(name, value);
+      cache.set(name, value, answer.ageMs);
       found.set(name, value);
     }
     return found;

@@ -37,10 +37,10 @@ export class ValueCache {
     return entry.value;
   }
 
-  /** Stores a value just fetched. */
-  set(name: string, value: string): void {
+  /** Stores a value just fetched; `ageMs`: how old the operator's view already was, so it ages from then. */
+  set(name: string, value: string, ageMs = 0): void {
     this.entries.delete(name);
-    this.entries.set(name, { value, at: this.now() });
+    this.entries.set(name, { value, at: this.now() - ageMs });
     while (this.entries.size > this.options.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
     if (this.served.get(name) !== value) {
       this.served.delete(name);

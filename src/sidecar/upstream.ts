@@ -11,6 +11,16 @@ import { isErrorCode, OrkaError } from '../core/errors.js';
 export interface Resolution {
   values: Record<string, string>;
   missing: string[];
+  /** How old (ms) the answering replica's view was, from the `Age` header: cached values age from then. */
+  ageMs?: number;
+}
+
+/** Longest wait before reconnecting the change stream: back within a second of the operator. */
+export const RECONNECT_CAP_MS = 800;
+
+/** The wait before reconnect attempt `attempt` (0-based): exponential, capped, fully jittered so many sidecars spread out. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  return Math.round(random() * Math.min(RECONNECT_CAP_MS, 100 * 2 ** attempt));
 }
 
 /** Options of the upstream client. */
@@ -54,7 +64,7 @@ export class Upstream {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
             const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
-            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve(parsed);
+            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve({ ...parsed, ageMs: Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0) });
             reject(upstreamError(res.statusCode ?? 0, parsed.error?.code, parsed.error?.message));
           } catch {
             reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${res.statusCode} with no valid body`));
@@ -74,7 +84,7 @@ export class Upstream {
    */
   follow(onChange: (name: string) => void, onState: (up: boolean) => void): { stop: () => void } {
     let stopped = false;
-    let delay = 250;
+    let attempt = 0;
     let current: ReturnType<typeof request> | undefined;
     const connect = () => {
       if (stopped) return;
@@ -109,7 +119,7 @@ export class Upstream {
             const event = /^event: (.+)$/m.exec(frame)?.[1];
             const data = /^data: (.*)$/m.exec(frame)?.[1];
             if (event === 'ready') {
-              delay = 250;
+              attempt = 0;
               onState(true);
             } else if (event === 'changed' && data !== undefined) {
               try {
@@ -139,8 +149,7 @@ export class Upstream {
       setTimeout(() => {
         retrying = false;
         connect();
-      }, delay).unref();
-      delay = Math.min(delay * 2, 5000);
+      }, reconnectDelay(attempt++)).unref();
     };
     connect();
     return {

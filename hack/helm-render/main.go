@@ -1,10 +1,12 @@
 // helm-render renders a Helm chart the way `helm template` does, for tests on machines where
 // no helm binary can be installed. It is built on the same engine Helm uses: Go's text/template
 // with the Sprig function library (Debian's golang-github-masterminds-sprig-dev) plus Helm's own
-// additions (include, tpl, required, toYaml, fromYaml, toJson, lookup stubbed). It covers what
-// this project's chart uses; it is not a general Helm replacement.
+// additions (include, tpl, required, toYaml, fromYaml, toJson, lookup stubbed, .Files.Get,
+// .Capabilities.APIVersions.Has). It covers what this project's chart uses; it is not a general
+// Helm replacement.
 //
 //	helm-render -chart DIR -name RELEASE -namespace NS [-f values.yaml ...] [-set a.b=c ...]
+//	            [-kube-version v1.29.0] [-api-versions monitoring.coreos.com/v1 ...]
 package main
 
 import (
@@ -36,6 +38,32 @@ func readYAML(path string) map[string]interface{} {
 		fail("parse %s: %v", path, err)
 	}
 	return out
+}
+
+// apiVersions is .Capabilities.APIVersions: the group/versions (and group/version/Kind) the
+// cluster serves, as Helm's chartutil.VersionSet.
+type apiVersions []string
+
+// Has says whether the cluster serves the group/version (or group/version/Kind).
+func (v apiVersions) Has(apiVersion string) bool {
+	for _, x := range v {
+		if x == apiVersion {
+			return true
+		}
+	}
+	return false
+}
+
+// chartFiles is .Files: the chart's files outside templates/, read on demand.
+type chartFiles struct{ root string }
+
+// Get returns a file's content, or "" when it does not exist (as Helm does).
+func (f chartFiles) Get(name string) string {
+	data, err := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(name)))
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }
 
 func fail(format string, args ...interface{}) {
@@ -80,13 +108,27 @@ func setPath(values map[string]interface{}, assignment string) {
 	m[keys[len(keys)-1]] = value
 }
 
+// kubeVersionOf is .Capabilities.KubeVersion for "v1.29.3".
+func kubeVersionOf(v string) map[string]interface{} {
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		fail("-kube-version %q: want vMAJOR.MINOR.PATCH", v)
+	}
+	return map[string]interface{}{"Version": v, "GitVersion": v, "Major": parts[0], "Minor": parts[1]}
+}
+
 func main() {
 	chart := flag.String("chart", "", "chart directory")
 	name := flag.String("name", "release", "release name")
 	namespace := flag.String("namespace", "default", "release namespace")
-	var files, sets multi
+	kubeVersion := flag.String("kube-version", "v1.20.2", "the cluster's version, as .Capabilities.KubeVersion")
+	var files, sets, apis multi
 	flag.Var(&files, "f", "values file (repeatable)")
 	flag.Var(&sets, "set", "key=value (repeatable)")
+	flag.Var(&apis, "api-versions", "a group/version the cluster serves, as .Capabilities.APIVersions (repeatable)")
 	flag.Parse()
 	if *chart == "" {
 		fail("-chart is required")
@@ -107,7 +149,8 @@ func main() {
 		"Values":       values,
 		"Chart":        chartData,
 		"Release":      map[string]interface{}{"Name": *name, "Namespace": *namespace, "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
-		"Capabilities": map[string]interface{}{"KubeVersion": map[string]interface{}{"Version": "v1.20.2", "Major": "1", "Minor": "20"}, "APIVersions": []string{}},
+		"Capabilities": map[string]interface{}{"KubeVersion": kubeVersionOf(*kubeVersion), "APIVersions": apiVersions(apis)},
+		"Files":        chartFiles{root: *chart},
 		"Template":     map[string]interface{}{"BasePath": *chart + "/templates"},
 	}
 
@@ -148,7 +191,14 @@ func main() {
 	funcs["lookup"] = func(...interface{}) map[string]interface{} { return map[string]interface{}{} }
 	root.Funcs(funcs).Option("missingkey=zero")
 
-	paths, _ := filepath.Glob(filepath.Join(*chart, "templates", "*"))
+	// Every file under templates/, subfolders too (templates/tests holds the helm test hooks).
+	var paths []string
+	_ = filepath.Walk(filepath.Join(*chart, "templates"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
 	sort.Strings(paths)
 	var renderable []string
 	for _, p := range paths {

@@ -178,13 +178,37 @@ function readSealed(sealed: Buffer): { keyId: string; label: string; head: Buffe
  * from "damaged". Undefined when the bytes are not a sealed value.
  */
 export function sealedFor(sealed: Buffer): { tenant: string; name: string } | undefined {
-  try {
-    const { label } = readSealed(sealed);
-    const slash = label.indexOf('/');
-    return slash < 0 ? undefined : { tenant: label.slice(0, slash), name: label.slice(slash + 1) };
-  } catch {
-    return undefined;
-  }
+  const shape = inspectSealed(sealed);
+  return shape.ok ? { tenant: shape.tenant, name: shape.name } : undefined;
+}
+
+/** What the clear-text part of a sealed value says, or why the bytes are not a sealed value. */
+export type SealedShape = { ok: true; keyId: string; tenant: string; name: string } | { ok: false; problem: string };
+
+/**
+ * Checks the layout of a sealed value without opening it (no key needed): header, label,
+ * wrapped key and room for nonce and tag. It lets admission refuse what can never open, with
+ * what is wrong; it proves nothing about the ciphertext, which only `unseal` checks. The
+ * problems name the layout, never bytes of the value.
+ */
+export function inspectSealed(data: Buffer): SealedShape {
+  const fail = (problem: string): SealedShape => ({ ok: false, problem });
+  if (data.length < 3) return fail('it is too short to be a sealed value');
+  if (data[0] !== EnvelopeKind.Sealed) return fail('it does not start with the sealed-value marker (was it made by `orka-secrets seal`?)');
+  if (data[1] !== VERSION) return fail(`its layout version ${data[1]} is not one this operator reads (${VERSION})`);
+  const keyIdLength = data[2] as number;
+  if (keyIdLength < 1 || data.length < 3 + keyIdLength + 2) return fail('it is truncated in its header');
+  const keyId = data.subarray(3, 3 + keyIdLength).toString('utf8');
+  const rest = data.subarray(3 + keyIdLength);
+  const labelLength = rest.readUInt16BE(0);
+  if (rest.length < 2 + labelLength + 2) return fail('it is truncated in its label');
+  const label = rest.subarray(2, 2 + labelLength).toString('utf8');
+  const slash = label.indexOf('/');
+  if (slash < 1 || slash === label.length - 1) return fail('its label is not "namespace/NAME"');
+  const wrappedLength = rest.readUInt16BE(2 + labelLength);
+  const body = rest.length - (4 + labelLength + wrappedLength);
+  if (wrappedLength < 1 || body < NONCE_BYTES + TAG_BYTES) return fail('it is truncated: the encrypted part is missing or cut short');
+  return { ok: true, keyId, tenant: label.slice(0, slash), name: label.slice(slash + 1) };
 }
 
 /** Opens a sealed value; throws DECRYPT_FAILED unless it was sealed for exactly this tenant and name. */

@@ -10,6 +10,7 @@
 /** Every code, with its HTTP status and whether a retry of the same request can succeed. */
 export const ERROR_CODES = {
   SECRET_NOT_FOUND: { status: 404, retryable: false },
+  NOT_FOUND: { status: 404, retryable: false },
   INVALID_SECRET_NAME: { status: 400, retryable: false },
   INVALID_TEMPLATE: { status: 400, retryable: false },
   INVALID_REQUEST: { status: 400, retryable: false },

@@ -37,6 +37,16 @@ function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
 }
 
+/**
+ * What a value change says: the resourceVersion of the object that changed (a storage Secret, or
+ * a deleted OrkaSecret) and whether the name stopped resolving. Comparable with the revisions of
+ * the resolver's answers, so a sidecar can tell an answer older than a change it has seen.
+ */
+export interface ValueChange {
+  revision: string | undefined;
+  deleted: boolean;
+}
+
 /** Whether a namespace takes part (carries a non-empty tenant label). */
 export function isTenantNamespace(ns: V1Namespace | undefined): boolean {
   return (ns?.metadata?.labels?.[TENANT_LABEL] ?? '') !== '';
@@ -83,10 +93,10 @@ export class Controller {
     return this.options.now?.() ?? new Date();
   }
 
-  private readonly valueListeners: Array<(namespace: string, objectName: string) => void> = [];
+  private readonly valueListeners: Array<(namespace: string, objectName: string, change: ValueChange) => void> = [];
 
   /** Calls `fn` when an OrkaSecret or its stored value changes or goes away (for the resolver). */
-  onValueChange(fn: (namespace: string, objectName: string) => void): void {
+  onValueChange(fn: (namespace: string, objectName: string, change: ValueChange) => void): void {
     this.valueListeners.push(fn);
   }
 
@@ -95,35 +105,36 @@ export class Controller {
     return isTenantNamespace(this.namespaces.get(namespace));
   }
 
-  private notify(namespace: string | undefined, objectName: string | undefined): void {
+  private notify(namespace: string | undefined, objectName: string | undefined, change: ValueChange): void {
     if (namespace === undefined || objectName === undefined) return;
-    for (const fn of this.valueListeners) fn(namespace, objectName);
+    for (const fn of this.valueListeners) fn(namespace, objectName, change);
   }
 
   private wire(): void {
     const enqueue = (o: { metadata?: { name?: string; namespace?: string } }) => {
       if (o.metadata?.name && o.metadata.namespace) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
     };
-    this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name));
+    // A deleted object carries the resourceVersion of its deletion.
+    this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name, { revision: o.metadata.resourceVersion, deleted: true }));
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.orkaSecrets.on(verb, enqueue);
       // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
       this.namespaces.on(verb, (ns) => {
         for (const o of this.orkaSecrets.list(ns.metadata?.name)) enqueue(o);
       });
-      this.secrets.on(verb, (secret) => this.onSecret(secret));
+      this.secrets.on(verb, (secret) => this.onSecret(secret, verb === 'delete'));
     }
   }
 
   /** A storage Secret changed (or vanished): its OrkaSecret; a source Secret changed: its users. */
-  private onSecret(secret: V1Secret): void {
+  private onSecret(secret: V1Secret, deleted = false): void {
     const namespace = secret.metadata?.namespace;
     const name = secret.metadata?.name;
     if (namespace === undefined || name === undefined) return;
     if (isStorageSecret(secret)) {
       const owner = secret.metadata?.labels?.[STORAGE_FOR_LABEL] as string;
       this.queue.add(objectKey(namespace, owner));
-      this.notify(namespace, owner);
+      this.notify(namespace, owner, { revision: secret.metadata?.resourceVersion, deleted });
       return;
     }
     for (const o of this.orkaSecrets.list(namespace)) {

@@ -127,6 +127,22 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
   }
 }
 
+/** Reasons that refuse a new value while the value stored earlier stays as it was. */
+const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([Reason.SealedForAnotherSecret, Reason.DecryptFailed, Reason.ConflictingSources, Reason.ValueTooLarge, Reason.SourceNotFound]);
+
+/**
+ * When a new value is refused but an earlier one is stored, workflows still resolve that one: Ready
+ * stays True (the column must not read as "nothing resolves"), the reason says what was refused,
+ * and the message says which version is still served.
+ */
+function servingPrevious(o: Observed, result: { verdict: Verdict; write?: Buffer }): { verdict: Verdict; write?: Buffer } {
+  const { verdict } = result;
+  const served = o.stored !== undefined && !('undecryptable' in o.stored) && o.incoming.kind !== 'none';
+  if (verdict.ready || !served || !NEW_VALUE_REFUSED.has(verdict.reason) || !o.secretName.ok || !o.isTenant) return result;
+  const message = `${verdict.message.replace(/ \(nothing was stored\)$/, '')}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
+  return { verdict: { ...verdict, ready: true, message } };
+}
+
 function sameCondition(a: Condition | undefined, b: Condition): boolean {
   return a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message;
 }
@@ -138,7 +154,7 @@ export function decide(o: Observed): Plan {
       ? { storage: { op: 'keep' }, events: [], outcome: 'Gone' }
       : { storage: { op: 'delete' }, events: [], outcome: 'Deleted' };
   }
-  const { verdict, write } = verdictFor(o);
+  const { verdict, write } = servingPrevious(o, verdictFor(o));
   // usage belongs to the resolver's batched writes; status patches are merge patches, so leaving
   // it out here leaves it untouched and a stale cache can never roll it back.
   const { usage, ...current } = o.object.status ?? {};

@@ -9,7 +9,8 @@ import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http.js';
-import { createOperatorMetrics } from './metrics.js';
+import { httpMetrics } from './http-metrics.js';
+import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp } from './resolver-http.js';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
   const metrics = createOperatorMetrics();
   const operator = new Operator(kc, config, log, metrics);
+  trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keys.ring()?.activeSince() });
 
   const app = createHttpApp({
     registry: metrics.registry,
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
   operator.certs.onChange((m) => resolverServer.setSecureContext({ cert: m.certPem, key: m.keyPem }));
   const secureApp = express();
   secureApp.disable('x-powered-by');
+  secureApp.use(httpMetrics(metrics));
   secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), isTenant: (ns) => operator.controller.isTenant(ns), log: log.child({ component: 'webhook' }) }));
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) }));
   resolverServer.on('request', secureApp);

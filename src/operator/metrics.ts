@@ -3,6 +3,7 @@
  * low cardinality and never carry a value or a token.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { certInfo } from '../core/pki.js';
 
 /** Every metric the operator exports. */
 export interface OperatorMetrics {
@@ -13,6 +14,18 @@ export interface OperatorMetrics {
   storedByTenant: Gauge<'tenant'>;
   isLeader: Gauge;
   keyRotations: Counter;
+  /** Resolver API requests by outcome (ok, partial, unauthenticated, forbidden, invalid, unavailable, error). */
+  resolverRequests: Counter<'outcome'>;
+  resolverDuration: Histogram;
+  /** Open change streams (GET /v1/changes), one per running sidecar. */
+  resolverStreams: Gauge;
+  /** Admission reviews by webhook (mutate-pods, validate-orkasecrets) and result (allowed, mutated, denied, error). */
+  admissions: Counter<'webhook' | 'result'>;
+  admissionDuration: Histogram<'webhook'>;
+  /** When the serving certificate in use expires (Unix seconds). */
+  certificateExpiry: Gauge;
+  /** Age of the active keys (key-encryption and sealing), in seconds. */
+  keyAge: Gauge;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -20,7 +33,7 @@ export interface OperatorMetrics {
 /** Creates the metrics on a fresh registry. */
 export function createOperatorMetrics(): OperatorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'orka_operator_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'orka_operator_' });
   const collectors: Array<() => void> = [];
   const queueDepth = new Gauge({
     name: 'orka_operator_queue_depth',
@@ -43,6 +56,36 @@ export function createOperatorMetrics(): OperatorMetrics {
     storedByTenant: new Gauge({ name: 'orka_operator_secrets_stored', help: 'Stored secrets by tenant namespace.', labelNames: ['tenant'], registers: [registry] }),
     isLeader: new Gauge({ name: 'orka_operator_is_leader', help: '1 when this replica holds the lease.', registers: [registry] }),
     keyRotations: new Counter({ name: 'orka_operator_key_rotations_total', help: 'Key rotations done by this replica.', registers: [registry] }),
+    resolverRequests: new Counter({ name: 'orka_operator_resolver_requests_total', help: 'Resolver API requests by outcome.', labelNames: ['outcome'], registers: [registry] }),
+    resolverDuration: new Histogram({
+      name: 'orka_operator_resolver_request_duration_seconds',
+      help: 'Time to answer a resolve request (token review included).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    resolverStreams: new Gauge({ name: 'orka_operator_resolver_streams_open', help: 'Open change streams from sidecars.', registers: [registry] }),
+    admissions: new Counter({ name: 'orka_operator_admissions_total', help: 'Admission reviews by webhook and result.', labelNames: ['webhook', 'result'], registers: [registry] }),
+    admissionDuration: new Histogram({
+      name: 'orka_operator_admission_duration_seconds',
+      help: 'Time to answer an admission review.',
+      labelNames: ['webhook'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    certificateExpiry: new Gauge({ name: 'orka_operator_certificate_expiry_timestamp_seconds', help: 'When the serving certificate in use expires (Unix time).', registers: [registry] }),
+    keyAge: new Gauge({ name: 'orka_operator_key_age_seconds', help: 'Age of the active key-encryption and sealing keys.', registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
+}
+
+/** Sets the certificate-expiry and key-age gauges at each scrape, from what is loaded then. */
+export function trackCertificateAndKeys(metrics: OperatorMetrics, loaded: { certPem: () => string | undefined; keysSince: () => Date | undefined; now?: () => Date }): void {
+  let parsed: { pem: string; notAfter: number } | undefined;
+  metrics.onCollect(() => {
+    const pem = loaded.certPem();
+    if (pem !== undefined && parsed?.pem !== pem) parsed = { pem, notAfter: certInfo(pem).notAfter.getTime() / 1000 };
+    if (parsed !== undefined) metrics.certificateExpiry.set(parsed.notAfter);
+    const since = loaded.keysSince();
+    if (since !== undefined) metrics.keyAge.set(((loaded.now?.() ?? new Date()).getTime() - since.getTime()) / 1000);
+  });
 }

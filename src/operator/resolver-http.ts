@@ -1,8 +1,10 @@
 /**
  * The resolver API that sidecars call (served over HTTPS by every replica):
- *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...]}
- *   GET  /v1/changes   text/event-stream: `event: changed` with {"name"} whenever a secret of
- *                      the caller's tenant changes or goes away; `event: ready` once subscribed
+ *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...],
+ *                      "revisions": {NAME: resourceVersion}}
+ *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted"}
+ *                      whenever a secret of the caller's tenant changes or goes away; `event:
+ *                      ready` once subscribed. Revisions order answers and changes (../resolver.ts).
  * A replica whose view of the cluster is stale answers both with UPSTREAM_UNAVAILABLE and ends
  * the streams it had open. A resolve answer carries the standard `Age` header: how many seconds
  * old (rounded up) the replica's view was, so a sidecar ages what it caches from that moment.
@@ -80,7 +82,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     let unsubscribe: () => void;
     try {
       unsubscribe = deps.resolver.subscribe(identity.namespace, {
-        changed: (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`),
+        changed: (change) => res.write(`event: changed\ndata: ${JSON.stringify(change)}\n\n`),
         close: () => res.end(),
       });
     } catch (err) {

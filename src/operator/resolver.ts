@@ -13,10 +13,22 @@ import type { KeyStore } from './keys.js';
 import { storageName } from './resource.js';
 import { readStorage } from './storage.js';
 
-/** The answer to a resolve request. */
+/**
+ * The answer to a resolve request. `revisions` holds, for each asked name whose storage Secret this
+ * replica holds, that Secret's resourceVersion: the state the answer reflects. A sidecar compares
+ * it with the revisions of the change events it saw, whichever replica sent them.
+ */
 export interface Resolution {
   values: Record<string, string>;
   missing: string[];
+  revisions: Record<string, string>;
+}
+
+/** A change event for sidecars: a name changed or went away at `revision` (a resourceVersion). */
+export interface NameChange {
+  name: string;
+  revision: string | undefined;
+  deleted: boolean;
 }
 
 /** Most names one request may ask for. */
@@ -24,7 +36,7 @@ export const MAX_NAMES_PER_REQUEST = 256;
 
 /** A change-stream subscriber: told each changed name, and told to end when the view goes stale. */
 export interface Subscriber {
-  changed(name: string): void;
+  changed(change: NameChange): void;
   close(): void;
 }
 
@@ -39,11 +51,11 @@ export class Resolver {
     /** This replica's freshness: a stale view must not answer (it may miss a deletion). */
     private readonly health: () => Pick<Health, 'current' | 'viewAgeMs'> = () => ({ current: true, viewAgeMs: 0 }),
   ) {
-    controller.onValueChange((namespace, objectName) => {
+    controller.onValueChange((namespace, objectName, change) => {
       const listeners = this.subscribers.get(namespace);
       if (listeners === undefined || !checkObjectName(objectName).ok) return;
-      const name = toSecretName(objectName);
-      for (const s of listeners) s.changed(name);
+      const event = { name: toSecretName(objectName), ...change };
+      for (const s of listeners) s.changed(event);
     });
   }
 
@@ -73,11 +85,15 @@ export class Resolver {
     this.assertCurrent();
     const values: Record<string, string> = {};
     const missing: string[] = [];
+    const revisions: Record<string, string> = {};
     const dataKey = await this.keys.dataKey(namespace, { create: false });
     for (const name of new Set(names)) {
       const objectName = toObjectName(name);
       const object = this.controller.orkaSecrets.get(objectName, namespace);
-      const content = readStorage(this.controller.secrets.get(storageName(objectName), namespace));
+      const storage = this.controller.secrets.get(storageName(objectName), namespace);
+      const revision = storage?.metadata?.resourceVersion;
+      if (revision !== undefined) revisions[name] = revision;
+      const content = readStorage(storage);
       if (object === undefined || object.metadata.deletionTimestamp || content === undefined || dataKey === undefined) {
         missing.push(name);
         continue;
@@ -90,7 +106,7 @@ export class Resolver {
         missing.push(name);
       }
     }
-    return { values, missing };
+    return { values, missing, revisions };
   }
 
   /** Tells `subscriber` each secret name of `namespace` that changes or goes away; returns the unsubscribe. */

@@ -4,7 +4,8 @@
  * `validateOrkaSecret` (pure).
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
  *   POST /webhooks/validate-orkasecrets  refuses names that map to no secret name, two value
- *                                        sources, and plain-text values, with the rule
+ *                                        sources, plain-text values, and sealed values that are
+ *                                        malformed or sealed for another namespace or name
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import express, { type Express, type Request, type Response } from 'express';
@@ -13,6 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { checkObjectName } from '../core/names.js';
 import { inject, type InjectConfig } from './inject.js';
 import type { OrkaSecret } from './resource.js';
+import { sealedValueProblem } from './sealed-admission.js';
 
 interface AdmissionRequest {
   uid: string;
@@ -78,7 +80,8 @@ export function webhookRouter(deps: WebhookDeps): Express {
       return;
     }
     // Messages name rules and fields, never values: the object may carry a plain-text value.
-    const problem = validateOrkaSecret((request.object ?? {}) as OrkaSecret);
+    const object = (request.object ?? {}) as OrkaSecret;
+    const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, request.namespace ?? object.metadata?.namespace ?? '');
     if (problem === undefined) return respond(res, request.uid, { allowed: true });
     deps.log.info({ namespace: request.namespace, operation: request.operation }, 'OrkaSecret refused at admission');
     respond(res, request.uid, { allowed: false, status: { code: 422, reason: 'Invalid', message: problem } });

@@ -8,7 +8,7 @@
  * its owner's pid, and the next start removes directories whose owner is gone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -39,15 +39,66 @@ export interface ControlPlane extends ControlPlaneInfo {
 const PREFIX = 'orka-cp-';
 const STATE = 'state.json';
 
-/** Asks the kernel for a free loopback port. */
+/**
+ * A port for a child process to listen on. Asking the kernel for port 0 and closing it would race:
+ * the kernel hands the same port to the next bind(0) or outgoing connection of any process on the
+ * machine before the child binds it. So ports come from below the kernel's ephemeral range, which
+ * the kernel never assigns on its own; a lock file per port (holding the owner's pid) keeps the
+ * processes using this helper apart, and a bind check skips ports something else listens on.
+ */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  const [min, max] = portRange();
+  mkdirSync(PORT_LOCKS, { recursive: true });
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const port = min + randomInt(max - min + 1);
+    if (reservePort(port) && (await bindable(port))) return port;
+  }
+  throw new Error(`no free port in ${min}-${max} after 500 attempts`);
+}
+
+/** Where port reservations live: one file per port, holding the pid of the process that took it. */
+const PORT_LOCKS = join(tmpdir(), 'orka-ports');
+
+/** Below the ephemeral range and below the NodePort range (30000-32767), where kube-proxy listens. */
+function portRange(): [number, number] {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const max = Math.min(low, 30000) - 1;
+  return [Math.max(1024, max - 10_000), max];
+}
+
+/** Takes the reservation of `port` for this process, unless a live process (this one included) holds it. */
+function reservePort(port: number): boolean {
+  const path = join(PORT_LOCKS, String(port));
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner: number;
+    try {
+      owner = Number(readFileSync(path, 'utf8')) || 0;
+    } catch {
+      continue; // removed meanwhile: try to take it again
+    }
+    if (owner === process.pid || alive(owner)) return false;
+    rmSync(path, { force: true }); // its owner is gone; two takers race on the 'wx' write above
+  }
+  return false;
+}
+
+/** Whether nothing listens on `port` on any address (a listener on 127.0.0.1 makes 0.0.0.0 fail too). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 

@@ -1,10 +1,12 @@
 /**
  * Vitest global setup of the integration suite: one real control plane per run, shared by every
- * test file (each test makes its own namespaces). Its coordinates reach tests via `inject`.
+ * test file (each test makes its own namespaces), with the OrkaSecret CRD installed. Its
+ * coordinates reach tests via `inject`.
  */
 import { execFileSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from './controlplane.js';
+import { adminKubeConfig, installCrd } from './kube.js';
 
 /** What tests receive through `inject('controlPlane')`. */
 export interface ProvidedControlPlane {
@@ -35,6 +37,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   const cp = await startControlPlane({ binDir, log: (line) => console.log(`[control plane] ${line}`) });
   console.log(`[control plane] up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  // Once, before any test file starts: files running in parallel then never race to create it.
+  await installCrd(adminKubeConfig(cp)).catch(async (err: unknown) => {
+    await cp.stop();
+    throw err;
+  });
   project.provide('controlPlane', {
     kubeconfigPath: cp.kubeconfigPath,
     server: cp.server,

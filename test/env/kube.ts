@@ -77,20 +77,29 @@ export function crdManifest(): V1CustomResourceDefinition {
   return parse(readFileSync(CRD_PATH, 'utf8')) as V1CustomResourceDefinition;
 }
 
-/** Installs (or updates) the OrkaSecret CRD and waits until it is Established. */
+/**
+ * Installs (or updates) the OrkaSecret CRD and waits until it is Established. Test files run in
+ * parallel and each may call this: a create or replace that loses a race to another file (409)
+ * reads again and tries again, so concurrent calls all succeed.
+ */
 export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1CustomResourceDefinition> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
-  const body = crdManifest();
-  const name = body.metadata?.name as string;
-  try {
-    const existing = await api.readCustomResourceDefinition({ name });
-    body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-    await api.replaceCustomResourceDefinition({ name, body });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 404) throw err;
-    await api.createCustomResourceDefinition({ body });
-  }
+  const name = crdManifest().metadata?.name as string;
   const until = Date.now() + timeoutMs;
+  for (;;) {
+    const body = crdManifest();
+    try {
+      const existing = await api.readCustomResourceDefinition({ name }).catch((err: { code?: number }) => {
+        if (err.code === 404) return undefined;
+        throw err;
+      });
+      if (existing === undefined) await api.createCustomResourceDefinition({ body });
+      else await api.replaceCustomResourceDefinition({ name, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } } });
+      break;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || Date.now() > until) throw err;
+    }
+  }
   for (;;) {
     const crd = await api.readCustomResourceDefinition({ name });
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return crd;

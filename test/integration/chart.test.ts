@@ -4,16 +4,19 @@
  * wildcards, and enough: the operator runs with nothing but the chart's ServiceAccount token.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -26,9 +29,47 @@ const release = uniqueName('chart');
 
 type Doc = { kind: string; metadata: { name: string }; rules?: Array<{ apiGroups?: string[]; resources?: string[]; verbs?: string[] }> };
 
-function render(namespace: string, sets: string[] = []): Doc[] {
-  const out = execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])]).toString();
+/** How to render beyond `-set`: another chart folder, a values file's content, the cluster's capabilities. */
+interface RenderOptions {
+  chart?: string;
+  values?: object;
+  apiVersions?: string[];
+  kubeVersion?: string;
+}
+
+function render(namespace: string, sets: string[] = [], options: RenderOptions = {}): Doc[] {
+  const args = ['-chart', options.chart ?? CHART, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])];
+  if (options.values) {
+    const file = join(dir, `values-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(file, stringify(options.values));
+    args.push('-f', file);
+  }
+  for (const api of options.apiVersions ?? []) args.push('-api-versions', api);
+  if (options.kubeVersion) args.push('-kube-version', options.kubeVersion);
+  const out = execFileSync(renderer, args).toString();
   return parseAllDocuments(out).map((d) => d.toJS() as Doc).filter((d) => d !== null);
+}
+
+/** kubectl's stderr without the warning it gives when applying over the CRD that installCrd created (no last-applied annotation). */
+function withoutLastAppliedWarning(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '' && !/missing the kubectl.kubernetes.io\/last-applied-configuration annotation/.test(l))
+    .join('\n');
+}
+
+/** A CRD of `kind` in `group` that takes any content (for dry runs of other projects' kinds). */
+async function standInCrd(group: string, kind: string): Promise<void> {
+  const plural = `${kind.toLowerCase()}s`;
+  const body = {
+    metadata: { name: `${plural}.${group}` },
+    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+  };
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  await api.createCustomResourceDefinition({ body }).catch((err: { code?: number }) => {
+    if (err.code !== 409) throw err;
+  });
+  await eventually(async () => ((await api.readCustomResourceDefinition({ name: body.metadata.name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined));
 }
 
 beforeAll(async () => {
@@ -64,14 +105,199 @@ describe('values', () => {
   });
 });
 
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered manifests, checked by path
+const one = (docs: Doc[], kind: string): Obj | undefined => docs.find((d) => d.kind === kind) as Obj | undefined;
+const podSpec = (docs: Doc[]): Obj => one(docs, 'Deployment')?.spec.template.spec as Obj;
+
+describe('every value, rendered', () => {
+  it('every value has a description in values.schema.json', () => {
+    const missing: string[] = [];
+    const walk = (node: Obj, path: string): void => {
+      if (path && typeof node.description !== 'string') missing.push(path);
+      for (const [key, child] of Object.entries((node.properties ?? {}) as Obj)) walk(child as Obj, path ? `${path}.${key}` : key);
+    };
+    walk(JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as Obj, '');
+    expect(missing).toEqual([]);
+  });
+
+  const fullnameOf = (docs: Doc[]): string | undefined => one(docs, 'Deployment')?.metadata.name as string | undefined;
+  it.each<[string, string[], RenderOptions, (docs: Doc[]) => void]>([
+    ['replicaCount=1: no PodDisruptionBudget (it would block every drain)', ['replicaCount=1'], {}, (d) => expect(one(d, 'PodDisruptionBudget')).toBeUndefined()],
+    ['replicaCount=2: a PodDisruptionBudget', ['replicaCount=2'], {}, (d) => expect(one(d, 'PodDisruptionBudget')?.spec.minAvailable).toBe(1)],
+    ['podDisruptionBudget.enabled=false', ['replicaCount=3', 'podDisruptionBudget.enabled=false'], {}, (d) => expect(one(d, 'PodDisruptionBudget')).toBeUndefined()],
+    ['priorityClassName', ['priorityClassName=system-cluster-critical'], {}, (d) => expect(podSpec(d).priorityClassName).toBe('system-cluster-critical')],
+    ['imagePullSecrets', [], { values: { imagePullSecrets: [{ name: 'regcred' }] } }, (d) => {
+      expect(podSpec(d).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+      expect((one(d, 'Pod')?.spec as Obj).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    }],
+    ['podLabels (the chart\'s own labels win)', [], { values: { podLabels: { team: 'payments', 'app.kubernetes.io/component': 'mine' } } }, (d) => {
+      expect(one(d, 'Deployment')?.spec.template.metadata.labels).toMatchObject({ team: 'payments', 'app.kubernetes.io/component': 'operator' });
+    }],
+    ['podAnnotations', [], { values: { podAnnotations: { 'example.com/owner': 'platform' } } }, (d) => expect(one(d, 'Deployment')?.spec.template.metadata.annotations).toEqual({ 'example.com/owner': 'platform' })],
+    ['nameOverride', ['nameOverride=vault'], {}, (d) => {
+      expect(fullnameOf(d)).toBe(`${release}-vault`);
+      expect(one(d, 'Deployment')?.spec.selector.matchLabels['app.kubernetes.io/name']).toBe('vault');
+    }],
+    ['fullnameOverride (every name, the webhooks and the env that names them)', ['fullnameOverride=secrets'], {}, (d) => {
+      expect(fullnameOf(d)).toBe('secrets');
+      expect(one(d, 'Service')?.metadata.name).toBe('secrets-operator');
+      expect(one(d, 'MutatingWebhookConfiguration')?.webhooks[0].clientConfig.service.name).toBe('secrets-operator');
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_VALIDATING_WEBHOOK', value: 'secrets' });
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_SERVING_HOSTS', value: 'secrets-operator.orka-system.svc,secrets-operator.orka-system.svc.cluster.local' });
+    }],
+    ['serviceAccount.create=false with a name', ['serviceAccount.create=false', 'serviceAccount.name=byo'], {}, (d) => {
+      expect(one(d, 'ServiceAccount')).toBeUndefined();
+      expect(podSpec(d).serviceAccountName).toBe('byo');
+      for (const b of d.filter((x) => x.kind.endsWith('Binding') && !x.metadata.name.endsWith('sealing-cert-reader'))) expect((b as Obj).subjects[0].name).toBe('byo');
+    }],
+    ['serviceAccount.name and annotations', ['serviceAccount.name=orka'], { values: { serviceAccount: { annotations: { 'iam.example.com/role': 'x' } } } }, (d) => {
+      expect(one(d, 'ServiceAccount')?.metadata).toMatchObject({ name: 'orka', annotations: { 'iam.example.com/role': 'x' } });
+      expect(podSpec(d).serviceAccountName).toBe('orka');
+    }],
+    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
+    ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
+      const np = one(d, 'NetworkPolicy') as Obj;
+      expect(np.spec.podSelector.matchLabels).toEqual(one(d, 'Deployment')?.spec.selector.matchLabels);
+      expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }] } }], ports: [{ port: 'https', protocol: 'TCP' }] });
+      expect(np.spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { team: 'obs' } } }]);
+    }],
+    ['networkPolicy.metricsNamespace', ['networkPolicy.enabled=true', 'networkPolicy.metricsNamespace=prom'], {}, (d) => {
+      expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prom' } } }]);
+    }],
+    ['networkPolicy off by default', [], {}, (d) => expect(one(d, 'NetworkPolicy')).toBeUndefined()],
+    ['serviceMonitor.enabled where the API is missing: skipped', ['serviceMonitor.enabled=true'], {}, (d) => expect(one(d, 'ServiceMonitor')).toBeUndefined()],
+    ['serviceMonitor.enabled where the API exists', ['serviceMonitor.enabled=true', 'serviceMonitor.interval=15s'], { apiVersions: ['monitoring.coreos.com/v1'] }, (d) => expect(one(d, 'ServiceMonitor')?.spec.endpoints[0]).toMatchObject({ port: 'http-metrics', interval: '15s' })],
+    ['tls.certManager.enabled: a self-signed CA, and a Certificate for the Secret the operator loads', ['tls.managed=false', 'tls.certManager.enabled=true', 'service.clusterIP=10.96.0.50'], {}, (d) => {
+      expect(d.filter((x) => x.metadata && (x as Obj).apiVersion === 'cert-manager.io/v1').map((x) => x.kind)).toEqual(['Issuer', 'Certificate', 'Issuer', 'Certificate']);
+      const serving = d.find((x) => x.kind === 'Certificate' && x.metadata.name.endsWith('-serving')) as Obj;
+      expect(serving.spec).toMatchObject({ secretName: 'orka-secrets-tls', ipAddresses: ['10.96.0.50'], issuerRef: { name: `${fullnameOf(d)}-ca`, kind: 'Issuer' } });
+      expect(serving.spec.dnsNames).toEqual([`${fullnameOf(d)}-operator.orka-system.svc`, `${fullnameOf(d)}-operator.orka-system.svc.cluster.local`]);
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_TLS_MANAGED', value: 'false' });
+    }],
+    ['tls.certManager.issuerRef: only the serving Certificate', ['tls.managed=false', 'tls.certManager.enabled=true'], { values: { tls: { certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' } } } } }, (d) => {
+      expect(d.filter((x) => (x as Obj).apiVersion === 'cert-manager.io/v1').map((x) => x.kind)).toEqual(['Certificate']);
+      expect(one(d, 'Certificate')?.spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    }],
+    ['helmTest: a test hook pod asking the operator', ['service.clusterIP=10.96.0.50'], {}, (d) => {
+      const pod = one(d, 'Pod') as Obj;
+      expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
+      expect(pod.spec.containers[0].args[0]).toContain("'http://10.96.0.50:8080'");
+    }],
+    ['helmTest.enabled=false', ['helmTest.enabled=false'], {}, (d) => expect(one(d, 'Pod')).toBeUndefined()],
+    ['podSecurityContext and securityContext', [], { values: { podSecurityContext: { runAsUser: 1001, fsGroup: 1001 }, securityContext: { readOnlyRootFilesystem: true } } }, (d) => {
+      expect(podSpec(d).securityContext).toMatchObject({ runAsUser: 1001, fsGroup: 1001 });
+      expect(podSpec(d).containers[0].securityContext).toMatchObject({ readOnlyRootFilesystem: true });
+    }],
+  ])('%s', (_what, sets, options, check) => {
+    check(render('orka-system', sets, options));
+  });
+
+  it('refuses cert-manager while the operator also manages the certificate', () => {
+    expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'tls.certManager.enabled=true'], { stdio: 'pipe' })).toThrow(/tls.certManager.enabled needs tls.managed=false/);
+  });
+
+  it('every value at once, and the apiserver accepts every object (server-side dry run)', async () => {
+    // The cert-manager and Prometheus Operator kinds exist only where those are installed: stand-in
+    // CRDs (any content) let the apiserver check the objects' envelopes; their schemas are not checked.
+    for (const [group, kinds] of [['cert-manager.io', ['Issuer', 'Certificate']], ['monitoring.coreos.com', ['ServiceMonitor', 'PrometheusRule']]] as const) {
+      for (const kind of kinds) await standInCrd(group, kind);
+    }
+    await kc.makeApiClient(SchedulingV1Api).createPriorityClass({ body: { metadata: { name: `${release}-prio` }, value: 1000 } }).catch(() => undefined);
+    const namespace = await createNamespace(kc, { prefix: 'orka-chart-all' });
+    await createServiceAccount(kc, namespace, 'default');
+    const values = {
+      replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
+      podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
+      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+    };
+    const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
+    for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
+    const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
+    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
+  });
+});
+
+describe('alerts and dashboard', () => {
+  // What /metrics serves: the registry main.ts exports (histograms as _bucket, _sum, _count), and
+  // the label names of each metric, plus the target labels Prometheus adds to every series.
+  const exported = new Map<string, Set<string>>();
+  const TARGET_LABELS = ['namespace', 'service', 'pod', 'job', 'instance', 'endpoint', 'container'];
+  beforeAll(async () => {
+    const { registry } = createOperatorMetrics();
+    for (const m of await registry.getMetricsAsJSON()) {
+      // prom-client keeps a metric's label names on the metric object; the JSON lists only labels with values.
+      const declared = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+      const labels = new Set([...TARGET_LABELS, ...m.values.flatMap((v) => Object.keys(v.labels)), ...declared]);
+      const names = String(m.type) === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
+      for (const name of names) exported.set(name, name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+    }
+    exported.set('up', new Set(TARGET_LABELS)); // Prometheus' own, per scrape target
+  });
+
+  /** Every selector `metric{label="..."}` and bare metric name in a PromQL expression. */
+  function seriesOf(expr: string): Array<{ metric: string; labels: string[] }> {
+    const withoutStrings = expr.replace(/"[^"]*"/g, '""');
+    const out: Array<{ metric: string; labels: string[] }> = [];
+    for (const m of withoutStrings.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g)) {
+      const [, name, matchers] = m as unknown as [string, string, string | undefined];
+      if (!name.startsWith('orka_') && name !== 'up') continue;
+      out.push({ metric: name, labels: [...(matchers ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)/g)].map((l) => l[1] as string) });
+    }
+    return out;
+  }
+
+  const check = (where: string, expr: string): void => {
+    const series = seriesOf(expr);
+    expect(series.length, `${where}: ${expr}`).toBeGreaterThan(0);
+    for (const { metric, labels } of series) {
+      expect(exported.has(metric), `${where} names ${metric}, which the operator does not export`).toBe(true);
+      for (const label of labels) expect([...(exported.get(metric) ?? [])], `${where}: ${metric} has no label ${label}`).toContain(label);
+    }
+  };
+
+  it('every alert expression names metrics (and labels) the operator exports', () => {
+    const docs = render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
+    const rules = (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; expr: string }>;
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['OrkaSecretsOperatorDown', 'OrkaSecretsNoLeader', 'OrkaSecretsReconcileErrors', 'OrkaSecretsCertificateExpiring', 'OrkaSecretsResolverErrors']));
+    for (const rule of rules) check(rule.alert, rule.expr);
+  });
+
+  it('the check can fail: a misspelt metric or label is caught', () => {
+    expect(() => check('test', 'sum(orka_operator_reconcile_total{result="Error"})')).toThrow(/does not export/);
+    expect(() => check('test', 'sum(orka_operator_reconciles_total{outcome="Error"})')).toThrow(/has no label outcome/);
+  });
+
+  it('every dashboard query names metrics the operator exports, and the ConfigMap carries valid JSON', () => {
+    const docs = render('orka-system', ['grafanaDashboard.enabled=true']);
+    const cm = d(docs);
+    const dashboard = JSON.parse(cm.data['orka-secrets.json'] as string) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    expect(dashboard.panels.length).toBeGreaterThan(5);
+    for (const panel of dashboard.panels) for (const t of panel.targets) check(panel.title, t.expr.replaceAll('$namespace', 'ns'));
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    function d(x: Doc[]): Obj {
+      return x.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-grafana-dashboard')) as Obj;
+    }
+  });
+
+  it('the PrometheusRule only where its API exists; both off by default', () => {
+    expect(one(render('orka-system', ['prometheusRule.enabled=true']), 'PrometheusRule')).toBeUndefined();
+    const defaults = render('orka-system', [], { apiVersions: ['monitoring.coreos.com/v1'] });
+    expect(one(defaults, 'PrometheusRule')).toBeUndefined();
+    expect(one(defaults, 'ConfigMap')).toBeUndefined();
+  });
+});
+
 describe('rendered chart', () => {
   it('renders every object, and the apiserver accepts them all (server-side dry run)', async () => {
     const namespace = await createNamespace(kc, { prefix: 'orka-chart-dry' });
+    // No controller-manager here to make the "default" ServiceAccount the helm test pod is admitted under.
+    await createServiceAccount(kc, namespace, 'default');
     const docs = render(namespace, ['serviceMonitor.enabled=false']);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
-    expect(res.stderr).toBe('');
-    expect(res.stdout.trim().split('\n')).toHaveLength(12);
+    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(res.stdout.trim().split('\n')).toHaveLength(14);
   });
 
   it('has no wildcard in any RBAC rule', () => {
@@ -91,6 +317,129 @@ describe('rendered chart', () => {
     expect(container?.image).toBe('orka-secrets:9.9.9');
     expect(container?.env).toContainEqual({ name: 'ORKA_NATIVE_SIDECAR', value: 'true' });
     expect(container?.env).toContainEqual({ name: 'ORKA_SIDECAR_IMAGE', value: 'orka-secrets:9.9.9' });
+  });
+});
+
+// Kubernetes 1.20 (the test control plane) has no Pod Security admission, so every rule of the
+// "restricted" profile is checked field by field on each rendered pod (test/env/pod-security.ts).
+describe('Pod Security "restricted"', () => {
+  type PodTemplate = { spec: { template: { metadata?: { annotations?: Record<string, string> }; spec: V1PodSpec } } };
+  const pods = (docs: Doc[]): Array<[string, V1PodSpec, Record<string, string> | undefined]> =>
+    docs.flatMap((d) => {
+      if (d.kind === 'Deployment') {
+        const t = (d as unknown as PodTemplate).spec.template;
+        return [[`${d.kind} ${d.metadata.name}`, t.spec, t.metadata?.annotations]];
+      }
+      if (d.kind === 'Pod') return [[`Pod ${d.metadata.name}`, (d as unknown as { spec: V1PodSpec }).spec, undefined]];
+      return [];
+    });
+
+  it.each([
+    ['the defaults', []],
+    ['no pod-level securityContext (the container settings stand alone)', ['podSecurityContext=null']],
+  ])('every pod the chart makes meets it with %s', (_what, sets) => {
+    const found = pods(render('orka-system', sets));
+    expect(found.length).toBeGreaterThan(0);
+    for (const [where, spec, annotations] of found) expect(restrictedViolations(spec, annotations), where).toEqual([]);
+  });
+
+  it('a loosened securityContext value is caught (the check can fail)', () => {
+    const [[, spec]] = pods(render('orka-system', ['securityContext.allowPrivilegeEscalation=true'])) as [[string, V1PodSpec, unknown]];
+    expect(restrictedViolations(spec).map((v) => v.rule)).toEqual(['Privilege Escalation']);
+  });
+});
+
+describe('the CRD, shipped as a template', () => {
+  type Crd = Doc & { metadata: { annotations?: Record<string, string>; labels?: Record<string, string> }; spec: V1CustomResourceDefinition['spec'] };
+  const crdOf = (docs: Doc[]): Crd | undefined => docs.find((d) => d.kind === 'CustomResourceDefinition') as Crd | undefined;
+
+  it('is the repository\'s crds/orkasecret.yaml, with the release labels and the keep annotation by default', () => {
+    const crd = crdOf(render('orka-system'));
+    expect(crd?.spec).toEqual(crdManifest().spec);
+    expect(crd?.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(crd?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': release });
+  });
+
+  it('has validation rules (CEL) naming `orka-secrets seal` only where the apiserver has them (>= 1.25)', () => {
+    type Rules = Array<{ rule: string; message: string }>;
+    const rulesOf = (kubeVersion: string): Rules | undefined =>
+      (crdOf(render('orka-system', [], { kubeVersion }))?.spec.versions[0]?.schema?.openAPIV3Schema?.properties?.spec as { 'x-kubernetes-validations'?: Rules } | undefined)?.['x-kubernetes-validations'];
+    // 1.20: kubectl and Helm validate manifests against the server's OpenAPI, which lacks the field.
+    expect(rulesOf('v1.24.9')).toBeUndefined();
+    const rules = rulesOf('v1.25.0');
+    expect(rules?.find((r) => r.rule === '!has(self.value)')?.message).toMatch(/`orka-secrets seal`/);
+    expect(rules?.map((r) => r.rule)).toContain('!(has(self.sealedValue) && has(self.valueFrom))');
+    expect(rulesOf('v1.31.2')).toEqual(rules);
+  });
+
+  it('kubectl get osec has a REASON column', () => {
+    const columns = crdManifest().spec.versions[0]!.additionalPrinterColumns!.map((c) => c.name);
+    expect(columns.slice(0, columns.indexOf('Age'))).toEqual(['Secret', 'Description', 'Reference', 'Ready', 'Reason']);
+  });
+
+  it('crds.keep=false drops the annotation; crds.install=false leaves the CRD out', () => {
+    expect(crdOf(render('orka-system', ['crds.keep=false']))?.metadata.annotations).toBeUndefined();
+    expect(crdOf(render('orka-system', ['crds.install=false']))).toBeUndefined();
+  });
+
+  it('an upgrade applies a changed CRD through the chart, and existing objects stay', async () => {
+    // A copy of the chart whose CRD has its own group, so that this test's upgrade cannot race
+    // the other test files, which share the cluster's orkasecrets.orka.io.
+    const group = `${uniqueName('upgrade')}.orka.io`;
+    const chartAt = (version: string, change: (crd: V1CustomResourceDefinition) => void): string => {
+      const copy = join(dir, `chart-${version}`);
+      execFileSync('cp', ['-rL', CHART, copy]);
+      const crd = crdManifest();
+      crd.metadata!.name = `orkasecrets.${group}`;
+      crd.spec.group = group;
+      change(crd);
+      writeFileSync(join(copy, 'files/orkasecret.crd.yaml'), stringify(crd));
+      return copy;
+    };
+    const applyCrd = (chart: string): void => {
+      const crd = crdOf(render('orka-system', [], { chart }));
+      const res = kubectl(cp, ['apply', '-f', '-'], stringify(crd));
+      expect(res.stderr).toBe('');
+    };
+    const api = kc.makeApiClient(ApiextensionsV1Api);
+    const established = async (check: (crd: V1CustomResourceDefinition) => boolean): Promise<V1CustomResourceDefinition> =>
+      await eventually(async () => {
+        const crd = await api.readCustomResourceDefinition({ name: `orkasecrets.${group}` });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') && check(crd) ? crd : undefined;
+      });
+    const namespace = await createNamespace(kc, { prefix: 'crd-upgrade' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const create = (name: string, spec: object): Promise<object> =>
+      custom.createNamespacedCustomObject({ group, version: 'v1alpha1', plural: 'orkasecrets', namespace, body: { apiVersion: `${group}/v1alpha1`, kind: 'OrkaSecret', metadata: { name }, spec } });
+    try {
+      applyCrd(chartAt('1', () => undefined));
+      await established(() => true);
+      await create('before-upgrade', { description: 'made under the old schema' });
+
+      // The new chart version: a new optional field and a new printer column.
+      applyCrd(
+        chartAt('2', (crd) => {
+          const version = crd.spec.versions[0]!;
+          version.schema!.openAPIV3Schema!.properties!.spec!.properties!.upgradeProbe = { type: 'string', description: 'Added by the upgrade test.' };
+          version.additionalPrinterColumns!.push({ name: 'Probe', type: 'string', jsonPath: '.spec.upgradeProbe' });
+        }),
+      );
+      const upgraded = await established((crd) => crd.spec.versions[0]!.additionalPrinterColumns!.some((c) => c.name === 'Probe'));
+      expect(upgraded.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
+      // The new field is served (an undeclared one would be pruned), and the old object is still there.
+      await eventually(async () => {
+        try {
+          const made = (await create(`after-${Date.now()}`, { upgradeProbe: 'kept' })) as { spec: { upgradeProbe?: string } };
+          return made.spec.upgradeProbe === 'kept' ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      const before = (await custom.getNamespacedCustomObject({ group, version: 'v1alpha1', plural: 'orkasecrets', namespace, name: 'before-upgrade' })) as { spec: { description: string } };
+      expect(before.spec.description).toBe('made under the old schema');
+    } finally {
+      await api.deleteCustomResourceDefinition({ name: `orkasecrets.${group}` }).catch(() => undefined);
+    }
   });
 });
 
@@ -124,6 +473,17 @@ describe('least privilege', () => {
       const o = (await custom.getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key' })) as OrkaSecret;
       return o.status?.conditions?.[0]?.reason === 'Stored' ? true : undefined;
     });
+    // A new value that cannot be stored: the status and `kubectl get osec` say the previous one is still served.
+    const wrongName = await sealWithPublishedCert(kc, namespace, tenant, 'OTHER_KEY', 'other-value');
+    await custom.patchNamespacedCustomObject(
+      { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key', body: { spec: { sealedValue: wrongName } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const refused = await waitForReady(kc, tenant, 'chart-key', 'SealedForAnotherSecret');
+    expect(refused.status?.conditions?.[0]).toMatchObject({ status: 'True', message: expect.stringMatching(/the previous value \(version 1\) is still served/) });
+    const listed = kubectl(cp, ['get', 'osec', '-n', tenant]).stdout.split('\n');
+    expect(listed[0]).toMatch(/^NAME\s+SECRET\s+DESCRIPTION\s+REFERENCE\s+READY\s+REASON\s+AGE/);
+    expect(listed[1]).toMatch(/^chart-key\s+CHART_KEY\s+\S+\s+True\s+SealedForAnotherSecret\s/);
     // Resolve: TokenReview under the chart's RBAC.
     await createServiceAccount(kc, tenant, 'runner');
     const runner = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });

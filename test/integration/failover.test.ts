@@ -3,109 +3,157 @@
  * the other takes over with nothing lost and nothing stored twice; a graceful stop in the middle
  * of a burst of work finishes what is in flight and hands over at once.
  */
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { adminKubeConfig, createNamespace } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
-let opNamespace: string;
-let tenant: string;
-const replicas: OperatorProcess[] = [];
+/** Every replica this file started, to stop them all at the end. */
+const started: OperatorProcess[] = [];
+const watches: AbortController[] = [];
 
-async function holder(): Promise<string | undefined> {
-  const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'orka-secrets-operator', namespace: opNamespace });
+/** Replicas of one operator installation, with their tenant and a count of every value stored. */
+interface Installation {
+  opNamespace: string;
+  tenant: string;
+  replicas: OperatorProcess[];
+  /** Storage Secret name -> the distinct ciphertexts written to it, by any replica, seen by a watch. */
+  stores: Map<string, Set<string>>;
+  watchError: () => unknown;
+}
+
+/** Starts two replicas (and a watch on the tenant's Secrets, opened before anything is stored). */
+async function install(prefix: string, env: Record<string, string> = {}): Promise<Installation> {
+  const opNamespace = await createNamespace(kc, { prefix: `orka-${prefix}` });
+  const tenant = await createNamespace(kc, { prefix: `${prefix}-tenant`, tenant: prefix });
+  const stores = new Map<string, Set<string>>();
+  let error: unknown;
+  const watch = await new Watch(kc).watch(
+    `/api/v1/namespaces/${tenant}/secrets`,
+    {},
+    (phase, secret: V1Secret) => {
+      const name = secret.metadata?.name ?? '';
+      const value = secret.data?.value;
+      if ((phase === 'ADDED' || phase === 'MODIFIED') && name.startsWith('orkasecret-') && value !== undefined) {
+        stores.set(name, (stores.get(name) ?? new Set()).add(value));
+      }
+    },
+    (err: unknown) => {
+      error ??= err ?? new Error('the watch of storage Secrets ended early');
+    },
+  );
+  watches.push(watch);
+  const replicas: OperatorProcess[] = [];
+  for (const identity of ['replica-a', 'replica-b']) {
+    const r = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: tenant, ...env } });
+    replicas.push(r);
+    started.push(r);
+  }
+  const installation = { opNamespace, tenant, replicas, stores, watchError: () => error };
+  await eventually(() => holder(installation));
+  return installation;
+}
+
+async function holder(inst: Installation): Promise<string | undefined> {
+  const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'orka-secrets-operator', namespace: inst.opNamespace });
   return lease.spec?.holderIdentity || undefined;
 }
 
-async function createMany(prefix: string, count: number): Promise<string[]> {
+/** The current leader and the other replica. */
+async function roles(inst: Installation): Promise<{ lead: OperatorProcess; other: OperatorProcess }> {
+  const leader = (await holder(inst)) as string;
+  expect(['replica-a', 'replica-b']).toContain(leader);
+  return { lead: inst.replicas.find((r) => r.identity === leader) as OperatorProcess, other: inst.replicas.find((r) => r.identity !== leader) as OperatorProcess };
+}
+
+async function createMany(inst: Installation, prefix: string, count: number): Promise<string[]> {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   for (const name of names) {
     const secretName = name.toUpperCase().replaceAll('-', '_');
-    const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, secretName, `value-of-${name}`);
-    await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets', body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
+    const sealedValue = await sealWithPublishedCert(kc, inst.opNamespace, inst.tenant, secretName, `value-of-${name}`);
+    await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: inst.tenant, plural: 'orkasecrets', body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
   }
   return names;
 }
 
-/** Waits until every name is stored, then checks each was stored exactly once (version 1). */
-async function expectStoredOnce(names: string[]): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api);
+/**
+ * Waits until every name is stored, then checks each was stored exactly once: one ciphertext
+ * ever written to its storage Secret, by whichever replica (a second write of the same value
+ * would keep version 1 but carry a new ciphertext: a fresh nonce every time).
+ */
+async function expectStoredOnce(inst: Installation, names: string[]): Promise<void> {
   const custom = kc.makeApiClient(CustomObjectsApi);
-  await eventually(async () => {
-    const list = (await custom.listNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets' })) as { items: OrkaSecret[] };
-    const stored = list.items.filter((o) => names.includes(o.metadata.name) && o.status?.conditions?.[0]?.reason === 'Stored');
-    return stored.length === names.length ? true : undefined;
-  }, 45_000);
-  for (const name of names) {
-    const s = await core.readNamespacedSecret({ name: `orkasecret-${name}`, namespace: tenant });
-    expect(Buffer.from(s.data?.version ?? '', 'base64').toString(), name).toBe('1');
-    const o = (await custom.getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets', name })) as OrkaSecret;
-    expect(o.status?.version, name).toBe(1);
-  }
+  const list = await eventually(async () => {
+    const l = (await custom.listNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: inst.tenant, plural: 'orkasecrets' })) as { items: OrkaSecret[] };
+    const stored = l.items.filter((o) => names.includes(o.metadata.name) && o.status?.conditions?.[0]?.reason === 'Stored');
+    return stored.length === names.length ? stored : undefined;
+  }, 60_000);
+  for (const o of list) expect(o.status?.version, o.metadata.name).toBe(1);
+  // Writes still in flight would show here: wait until the watch has seen every storage Secret.
+  await eventually(() => (names.every((n) => inst.stores.has(`orkasecret-${n}`)) ? true : undefined));
+  expect(inst.watchError()).toBeUndefined();
+  const counts = Object.fromEntries(names.map((n) => [n, inst.stores.get(`orkasecret-${n}`)?.size]));
+  expect(counts).toEqual(Object.fromEntries(names.map((n) => [n, 1])));
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   kc = adminKubeConfig(cp);
-  await installCrd(kc);
-  opNamespace = await createNamespace(kc, { prefix: 'orka-ha' });
-  tenant = await createNamespace(kc, { prefix: 'ha-tenant', tenant: 'ha' });
-  for (const identity of ['replica-a', 'replica-b']) {
-    replicas.push(await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: tenant } }));
-  }
-  await eventually(holder);
 });
 
 afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+  for (const w of watches) w.abort();
+  await Promise.all(started.map((r) => r.stop('SIGKILL')));
 });
 
 describe('two replicas', () => {
+  // The first two tests are one story on one installation, in order: elect, then kill the leader.
+  let ha: Installation;
+
   it('elect exactly one leader, which reconciles', async () => {
-    const leader = (await holder()) as string;
-    expect(['replica-a', 'replica-b']).toContain(leader);
-    const lead = replicas.find((r) => r.identity === leader) as OperatorProcess;
-    const other = replicas.find((r) => r.identity !== leader) as OperatorProcess;
+    ha = await install('ha');
+    const { lead, other } = await roles(ha);
     await lead.waitForLog(/became leader/);
     await eventually(async () => (await fetch(`http://127.0.0.1:${other.port}/readyz`)).status === 200 || undefined);
-    const names = await createMany('first', 5);
-    await expectStoredOnce(names);
+    const names = await createMany(ha, 'first', 5);
+    await expectStoredOnce(ha, names);
     expect(other.logs.some((l) => l.includes('became leader'))).toBe(false);
     expect(other.logs.some((l) => l.includes('value stored'))).toBe(false);
   });
 
   it('survive the leader being killed: the other takes over, nothing lost, nothing stored twice', async () => {
-    const leader = (await holder()) as string;
-    const lead = replicas.find((r) => r.identity === leader) as OperatorProcess;
-    const other = replicas.find((r) => r.identity !== leader) as OperatorProcess;
+    const { lead, other } = await roles(ha);
     await lead.stop('SIGKILL');
     // Created while nobody leads: the lease must expire first (4 s in these tests).
-    const names = await createMany('during-failover', 5);
-    await other.waitForLog(/became leader/, 20_000);
-    expect(await holder()).toBe(other.identity);
-    await expectStoredOnce(names);
+    const names = await createMany(ha, 'during-failover', 5);
+    await other.waitForLog(/became leader/, 30_000);
+    expect(await holder(ha)).toBe(other.identity);
+    await expectStoredOnce(ha, names);
     // The killed one comes back as a follower.
-    const back = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: lead.identity, env: { ORKA_WATCH_NAMESPACES: tenant } });
-    replicas[replicas.indexOf(lead)] = back;
+    const back = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: ha.opNamespace, identity: lead.identity, env: { ORKA_WATCH_NAMESPACES: ha.tenant } });
+    started.push(back);
+    ha.replicas[ha.replicas.indexOf(lead)] = back;
     await eventually(async () => (await fetch(`http://127.0.0.1:${back.port}/readyz`)).status === 200 || undefined);
-    expect(await holder()).toBe(other.identity);
+    expect(await holder(ha)).toBe(other.identity);
+    // Everything stored before the failover was stored once too, whoever reconciled it since.
+    await expectStoredOnce(ha, [...names, ...Array.from({ length: 5 }, (_, i) => `first-${i}`)]);
   });
 
   it('hand over at once on a graceful stop in the middle of work, losing nothing', async () => {
-    const leader = (await holder()) as string;
-    const lead = replicas.find((r) => r.identity === leader) as OperatorProcess;
-    const other = replicas.find((r) => r.identity !== leader) as OperatorProcess;
-    const names = await createMany('mid-flight', 15);
+    // Its own installation, with a lease far longer than this test waits: a successor that had to
+    // wait for the lease to expire, instead of being handed it, would run out of time here.
+    const inst = await install('handover', { ORKA_LEASE_DURATION: '600s', ORKA_LEASE_RENEW_DEADLINE: '500s' });
+    const { lead, other } = await roles(inst);
+    await lead.waitForLog(/became leader/);
+    const names = await createMany(inst, 'mid-flight', 15);
     const code = await lead.stop('SIGTERM');
     expect(code).toBe(0);
     expect(lead.logs.some((l) => l.includes('released the lease'))).toBe(true);
-    const started = Date.now();
-    await other.waitForLog(/became leader/, 20_000);
-    // Released, not expired: the successor did not wait out the 4 s lease.
-    expect(Date.now() - started).toBeLessThan(3500);
-    await expectStoredOnce(names);
+    await other.waitForLog(/became leader/, 60_000);
+    expect(await holder(inst)).toBe(other.identity);
+    await expectStoredOnce(inst, names);
   });
 });

@@ -2,14 +2,13 @@
  * The operator against a real kube-apiserver, as a real process: OrkaSecrets in, ciphertext-only
  * storage out, status and events, keys, rotation, and canary values searched for everywhere.
  */
-import { execFileSync } from 'node:child_process';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decryptValue, envelopeKeyId, unwrapDataKey } from '../../src/core/envelope.js';
 import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
 import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/operator/keys.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -31,8 +30,10 @@ async function createOsec(namespace: string, name: string, spec: Record<string, 
   await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec } });
 }
 
-async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await custom.patchNamespacedCustomObject({ ...osecApi(namespace), name, body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+/** Patches the spec; returns the generation the patch made, for waiting on exactly that one. */
+async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<number> {
+  const patched = (await custom.patchNamespacedCustomObject({ ...osecApi(namespace), name, body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as OrkaSecret;
+  return patched.metadata.generation as number;
 }
 
 const waitReady = (namespace: string, name: string, reason: string, check?: (o: OrkaSecret) => boolean) => waitForReady(kc, namespace, name, reason, check);
@@ -99,6 +100,9 @@ describe('keys', () => {
   });
 });
 
+// The first four tests are one story about one object (stripe-api-key), in order: create,
+// change the description, change the value, remove the source. The others stand alone, but for
+// the canary sweep at the end of the file, which searches for everything planted before it.
 describe('reconcile', () => {
   it('stores a sealed value as ciphertext in an owned Opaque Secret and reports it', async () => {
     const value = canary('create');
@@ -118,8 +122,8 @@ describe('reconcile', () => {
 
   it('changes only the description without a new version', async () => {
     const before = await storage(tenant, 'stripe-api-key');
-    await patchSpec(tenant, 'stripe-api-key', { description: 'Stripe live key (payments)' });
-    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => x.metadata.generation === 2);
+    const generation = await patchSpec(tenant, 'stripe-api-key', { description: 'Stripe live key (payments)' });
+    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => (x.metadata.generation as number) >= generation);
     expect(o.status?.version).toBe(1);
     expect((await storage(tenant, 'stripe-api-key'))?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
   });
@@ -133,8 +137,8 @@ describe('reconcile', () => {
 
   it('keeps the stored value when the value source is removed', async () => {
     const kept = await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY');
-    await patchSpec(tenant, 'stripe-api-key', { sealedValue: null });
-    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => x.metadata.generation === 4);
+    const generation = await patchSpec(tenant, 'stripe-api-key', { sealedValue: null });
+    const o = await waitReady(tenant, 'stripe-api-key', 'Stored', (x) => (x.metadata.generation as number) >= generation);
     expect(o.spec?.sealedValue).toBeUndefined();
     expect(o.status?.version).toBe(2);
     expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(kept);
@@ -201,7 +205,12 @@ describe('rotation', () => {
   it('rotates on demand: new active keys, data keys re-wrapped, existing values still readable', async () => {
     const keysBefore = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
     const before = parseKeyRing(Buffer.from(keysBefore.data?.['keyring.json'] ?? '', 'base64').toString());
-    const value = await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY');
+    // Its own values: one stored before the rotation, one sealed before it and applied after.
+    const value = canary('before-rotation');
+    await createOsec(tenant, 'before-rotation', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'BEFORE_ROTATION', value) });
+    await waitReady(tenant, 'before-rotation', 'Stored');
+    const sealedEarly = canary('sealed-before-rotation');
+    const sealedEarlyValue = await sealWithPublishedCert(kc, opNamespace, tenant, 'SEALED_EARLY', sealedEarly);
     await core.patchNamespacedSecret(
       { name: KEYS_SECRET, namespace: opNamespace, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -216,17 +225,21 @@ describe('rotation', () => {
       const dk = await core.readNamespacedSecret({ name: `orka-dk-${tenant}`, namespace: opNamespace });
       return envelopeKeyId(Buffer.from(dk.data?.wrapped ?? '', 'base64')) === after.activeKek ? true : undefined;
     });
-    expect(await decryptStored(tenant, 'stripe-api-key', 'STRIPE_API_KEY')).toBe(value);
+    expect(await decryptStored(tenant, 'before-rotation', 'BEFORE_ROTATION')).toBe(value);
     const cm = await eventually(async () => {
       const c = await core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: opNamespace });
       return c.data?.keyId === after.activeSealing ? c : undefined;
     });
     expect(cm.data?.keyId).not.toBe(before.activeSealing);
-    // A value sealed with the new key is stored; the earlier one (old key) was accepted before.
+    // A value sealed with the new key is stored, and so is one sealed with the old key (a
+    // manifest sealed before the rotation and applied after it, from Git for example).
     const fresh = canary('after-rotation');
     await createOsec(tenant, 'after-rotation', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'AFTER_ROTATION', fresh) });
     await waitReady(tenant, 'after-rotation', 'Stored');
     expect(await decryptStored(tenant, 'after-rotation', 'AFTER_ROTATION')).toBe(fresh);
+    await createOsec(tenant, 'sealed-early', { sealedValue: sealedEarlyValue });
+    await waitReady(tenant, 'sealed-early', 'Stored');
+    expect(await decryptStored(tenant, 'sealed-early', 'SEALED_EARLY')).toBe(sealedEarly);
   });
 });
 
@@ -242,24 +255,32 @@ describe('runtime', () => {
 });
 
 describe('canary', () => {
-  it('finds no planted value in etcd, in any log line, event or status', async () => {
+  it('finds no planted value in etcd, in any log line, event or status, in any encoded form', async () => {
     expect(planted.all.length).toBeGreaterThan(5);
-    // Every key under /registry, straight from etcd: Secrets are stored unencrypted there by
-    // this apiserver, so a plain-text value would show up here if the operator ever wrote one.
-    const etcd = execFileSync('etcdctl', ['--endpoints', cp.etcdUrl, 'get', '--prefix', '/registry'], { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 256 * 1024 * 1024 }).toString('latin1');
+    // Self-check first: the search must find what is there. The valueFrom source Secret holds its
+    // value as it is (the user's own Secret, protobuf in etcd), and a description is not a value:
+    // a control canary put in one is stored JSON-escaped (Go escapes `"` and `&`), so only the
+    // encoded forms can find it.
+    const control = canaries('CONTROL').make('description');
+    await createOsec(tenant, 'control-canary', { description: control });
+    await waitReady(tenant, 'control-canary', 'NoValue');
+    const etcd = etcdText(cp.etcdUrl);
     expect(etcd.length).toBeGreaterThan(10_000);
-    // The source Secret of valueFrom holds its value in plain text by design (it is the user's
-    // own Secret): that one canary is expected in etcd, the others must not be.
+    expect(etcd.includes(control), 'the control canary is stored escaped, not as it is').toBe(false);
+    expect(findLeaks(etcd, [control])).toHaveLength(1);
+    // (The source Secret held both of its values, one after the other; etcd's latest revision has the second.)
     const fromSourceSecret = planted.all.filter((c) => c.includes('from-secret'));
-    for (const c of planted.all.filter((x) => !fromSourceSecret.includes(x))) expect(etcd.includes(c), `canary ${c.slice(0, 20)} in etcd`).toBe(false);
+    expect(findLeaks(etcd, fromSourceSecret.filter((c) => c.includes('from-secret-2')))).toHaveLength(1);
+    // Then every other planted value, in every form, everywhere.
+    const values = planted.all.filter((c) => !fromSourceSecret.includes(c));
+    expect(findLeaks(etcd, values), 'in etcd').toEqual([]);
     const logs = operator.logs.join('\n');
     expect(logs).toContain('value stored');
-    for (const c of planted.all) expect(logs.includes(c)).toBe(false);
+    expect(findLeaks(logs, planted.all), 'in the operator logs').toEqual([]);
     const events = JSON.stringify((await core.listEventForAllNamespaces()).items);
+    expect(events).toContain('value stored as version');
     const statuses = JSON.stringify(((await custom.listClusterCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' })) as { items: OrkaSecret[] }).items.map((o) => o.status));
-    for (const c of planted.all) {
-      expect(events.includes(c)).toBe(false);
-      expect(statuses.includes(c)).toBe(false);
-    }
+    expect(findLeaks(events, planted.all), 'in events').toEqual([]);
+    expect(findLeaks(statuses, planted.all), 'in statuses').toEqual([]);
   });
 });

@@ -127,13 +127,33 @@ describe('properties', () => {
   });
 
   it('renders any JSON value without changing anything but references', () => {
+    // Each generated tree comes with the tree it must render to: strings are literal text (other
+    // {{...}} expressions included) mixed with references, at any depth of arrays and objects.
+    const text = fc.array(fc.oneof(piece, fc.constantFrom('{{ $json.user }}', '{{secretsB}}').map((text) => ({ text }))), { maxLength: 6 });
+    const scalar = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
+    type Pair = [template: unknown, expected: unknown];
+    const { node } = fc.letrec<{ node: Pair }>((tie) => ({
+      node: fc.oneof(
+        { maxDepth: 4, depthIdentifier: 'json' },
+        text.map((pieces): Pair => [pieces.map((p) => ('text' in p ? p.text : `{{${p.pad}secrets.${p.n}${p.pad}}}`)).join(''), pieces.map((p) => ('text' in p ? p.text : values.get(p.n))).join('')]),
+        scalar.map((v): Pair => [v, v]),
+        fc.array(tie('node'), { maxLength: 4, depthIdentifier: 'json' }).map((items): Pair => [items.map((i) => i[0]), items.map((i) => i[1])]),
+        fc.uniqueArray(fc.tuple(fc.string({ maxLength: 6 }), tie('node')), { maxLength: 4, selector: ([k]) => k, depthIdentifier: 'json' }).map((entries): Pair => [
+          Object.fromEntries(entries.map(([k, [t]]) => [k, t])),
+          Object.fromEntries(entries.map(([k, [, e]]) => [k, e])),
+        ]),
+      ),
+    }));
+    let withReferences = 0;
     fc.assert(
-      fc.property(fc.json().map((j) => JSON.parse(j) as unknown), (json) => {
-        const names = references(json);
-        if (names.some((n) => !values.has(n))) return;
-        if (names.length === 0) expect(render(json, values)).toEqual(json);
+      fc.property(node, ([template, expected]) => {
+        if (references(template).length > 0) withReferences++;
+        expect(render(template, values)).toEqual(expected);
       }),
+      { numRuns: 500 },
     );
+    // The property is about references: most generated trees must have had some.
+    expect(withReferences).toBeGreaterThan(100);
   });
 
   it('never crashes and throws only typed errors on hostile input', () => {

@@ -86,6 +86,25 @@ describe('decide', () => {
     expect(plan.status?.version).toBe(2);
   });
 
+  it.each<[string, Observed['incoming']]>([
+    ['sealed for another secret', { kind: 'sealed-for-other', tenant: 'x', name: 'Y' }],
+    ['damaged', { kind: 'undecryptable' }],
+    ['from a missing source', { kind: 'source-missing', secret: 'creds', key: 'k', missing: 'secret' }],
+    ['too large', { kind: 'too-large', bytes: 70000, limit: 65536 }],
+  ])('says the previous value is still served when a new one %s is refused: Ready True, the refusal as the reason', (_what, incoming) => {
+    const plan = decide(observed({ stored: { version: 2, value: v('good') }, incoming }));
+    const condition = ready(plan.status);
+    expect(condition?.status).toBe('True');
+    expect(condition?.reason).not.toBe('Stored');
+    expect(condition?.message).toMatch(/nothing new was stored: the previous value \(version 2\) is still served$/);
+    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: condition?.reason })]);
+  });
+
+  it('says nothing is served when the stored value itself cannot be decrypted', () => {
+    const plan = decide(observed({ stored: { version: 2, undecryptable: true }, incoming: { kind: 'undecryptable' } }));
+    expect(ready(plan.status)).toMatchObject({ status: 'False', reason: 'DecryptFailed' });
+  });
+
   it('does not repeat a warning event nor move lastTransitionTime while the condition holds', () => {
     const first = decide(observed({ incoming: { kind: 'undecryptable' } }));
     const later = decide(observed({ incoming: { kind: 'undecryptable' }, object: { generation: 1, status: first.status }, now: new Date(now.getTime() + 5000) }));

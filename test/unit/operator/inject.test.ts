@@ -3,6 +3,7 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { inject, type InjectConfig } from '../../../src/operator/inject.js';
 import { validateOrkaSecret } from '../../../src/operator/webhook.js';
+import { restrictedViolations } from '../../env/pod-security.js';
 
 const config: InjectConfig = {
   image: 'orka-secrets:test',
@@ -90,6 +91,33 @@ describe('inject', () => {
     expect(out.spec?.initContainers?.[0]).toMatchObject({ name: 'orka-secrets', restartPolicy: 'Always' });
     expect(out.spec?.initContainers?.[1]?.env).toContainEqual({ name: 'ORKA_SECRETS_URL', value: 'http://127.0.0.1:8731' });
     expect(out.spec?.containers.map((c) => c.name)).toEqual(['runner', 'helper']);
+  });
+
+  // Pod Security admission is not in Kubernetes 1.20 (the test control plane), so the profile's
+  // rules are checked field by field (test/env/pod-security.ts).
+  it.each([
+    ['classic', false],
+    ['native', true],
+  ])('keeps a pod that meets Pod Security "restricted" within it (%s form), with or without pod-level settings', (_form, nativeSidecar) => {
+    const restricted = { allowPrivilegeEscalation: false, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, capabilities: { drop: ['ALL'] } };
+    const perContainer = pod();
+    for (const c of [...(perContainer.spec?.containers ?? []), ...(perContainer.spec?.initContainers ?? [])]) c.securityContext = structuredClone(restricted);
+    expect(restrictedViolations(perContainer.spec!)).toEqual([]);
+    expect(restrictedViolations(inject(perContainer, tenant, { ...config, nativeSidecar }).pod.spec!)).toEqual([]);
+    // Pod-level settings that a user container relies on must not be loosened by the sidecar.
+    const podLevel = pod();
+    podLevel.spec!.securityContext = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
+    for (const c of [...(podLevel.spec?.containers ?? []), ...(podLevel.spec?.initContainers ?? [])]) c.securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+    expect(restrictedViolations(inject(podLevel, tenant, { ...config, nativeSidecar }).pod.spec!)).toEqual([]);
+  });
+
+  it('the sidecar meets Pod Security "restricted" on its own, whatever the pod around it says', () => {
+    const { pod: out } = inject(pod(), tenant, config);
+    const sidecarOnly = { ...out.spec!, initContainers: [], containers: out.spec!.containers.filter((c) => c.name === 'orka-secrets') };
+    expect(restrictedViolations(sidecarOnly)).toEqual([]);
+    // A pod-level Unconfined profile (baseline allows none) does not reach the sidecar: its own setting wins.
+    const loose = { ...sidecarOnly, securityContext: { seccompProfile: { type: 'Unconfined' } } };
+    expect(restrictedViolations(loose).filter((v) => v.where.includes('orka-secrets'))).toEqual([]);
   });
 
   it('makes a JSON patch that turns the pod into the injected pod', () => {

@@ -20,11 +20,29 @@ describe('key ring', () => {
     expect(() => parseKeyRing('{')).toThrow(/not valid JSON/);
     expect(() => parseKeyRing(JSON.stringify({ ...ring0, keks: [] }))).toThrow(/malformed: keks/);
     expect(() => parseKeyRing(JSON.stringify({ ...ring0, activeKek: 'nope' }))).toThrow(/active key it does not hold/);
+  });
+
+  // Rings that hold real key material next to the defect: the message names the field, never a key.
+  const kek = ring0.keks[0]!;
+  const sealing = ring0.sealing[0]!;
+  it.each([
+    ['an unknown format', { ...ring0, format: 2 }, /malformed: format/],
+    ['a key that is not a string', { ...ring0, keks: [{ ...kek, key: [kek.key] }] }, /malformed: keks\.0\.key/],
+    ['a key entry without id', { ...ring0, keks: [{ key: kek.key, createdAt: kek.createdAt }] }, /malformed: keks\.0\.id/],
+    ['a sealing key without certificate', { ...ring0, sealing: [{ ...sealing, certPem: undefined }] }, /malformed: sealing\.0\.certPem/],
+    ['an active key it does not hold', { ...ring0, activeSealing: kek.key }, /active key it does not hold/],
+  ])('refuses %s, naming the field and no key', (_what, ring, message) => {
+    let error: unknown;
     try {
-      parseKeyRing(JSON.stringify({ ...ring0, format: 2 }));
+      parseKeyRing(JSON.stringify(ring));
     } catch (err) {
-      expect((err as Error).message).not.toContain(ring0.keks[0]!.key);
+      error = err;
     }
+    expect(error, 'parseKeyRing accepted a malformed ring').toBeInstanceOf(Error);
+    const text = `${(error as Error).message} ${JSON.stringify(error)}`;
+    expect(text).toMatch(message);
+    expect(text).not.toContain(kek.key);
+    expect(text).not.toContain(sealing.privateKeyPem.split('\n')[1]);
   });
 
   it('rotates to new active keys while old ones still open old data', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ValueCache } from '../../../src/sidecar/cache.js';
+import { NO_REVISION, ValueCache } from '../../../src/sidecar/cache.js';
 import { RECONNECT_CAP_MS, reconnectDelay } from '../../../src/sidecar/upstream.js';
 
 describe('reconnectDelay', () => {
@@ -25,8 +25,8 @@ describe('ValueCache ages a value from the operator view it came from', () => {
     let now = 100_000;
     const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, now: () => now });
     cache.setStreamUp(true);
-    cache.set('OLD_VIEW', 'a', 20_000);
-    cache.set('FRESH_VIEW', 'b', 0);
+    cache.set('OLD_VIEW', 'a', NO_REVISION, 20_000);
+    cache.set('FRESH_VIEW', 'b', NO_REVISION, 0);
     cache.setStreamUp(false);
     now += 10_001;
     expect(cache.get('OLD_VIEW')).toBeUndefined();

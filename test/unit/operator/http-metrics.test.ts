@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import { createServer, request, type Server } from 'node:http';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admissionResult, httpMetrics, resolveOutcome } from '../../../src/operator/http-metrics.js';
+import { createOperatorMetrics, trackCertificateAndKeys } from '../../../src/operator/metrics.js';
+import { createCA } from '../../../src/core/pki.js';
+
+describe('outcome labels', () => {
+  it.each([
+    [200, { values: {}, missing: [] }, 'ok'],
+    [200, { values: {}, missing: ['A'] }, 'partial'],
+    [401, {}, 'unauthenticated'],
+    [403, {}, 'forbidden'],
+    [400, {}, 'invalid'],
+    [413, {}, 'invalid'],
+    [503, {}, 'unavailable'],
+    [500, {}, 'error'],
+  ])('resolve %i %j -> %s', (status, body, outcome) => expect(resolveOutcome(status, body)).toBe(outcome));
+
+  it.each([
+    [200, { response: { allowed: true } }, 'allowed'],
+    [200, { response: { allowed: true, patch: 'W10=' } }, 'mutated'],
+    [200, { response: { allowed: false } }, 'denied'],
+    [400, { error: {} }, 'error'],
+  ])('admission %i %j -> %s', (status, body, result) => expect(admissionResult(status, body)).toBe(result));
+});
+
+describe('httpMetrics middleware', () => {
+  const metrics = createOperatorMetrics();
+  let server: Server;
+  let port: number;
+  const streams: express.Response[] = [];
+
+  beforeAll(async () => {
+    const app = express();
+    app.use(httpMetrics(metrics));
+    app.post('/webhooks/validate-orkasecrets', (_req, res) => void res.json({ response: { uid: 'u', allowed: false } }));
+    app.post('/webhooks/mutate-pods', (_req, res) => void res.json({ response: { uid: 'u', allowed: true, patch: 'W10=' } }));
+    app.post('/v1/resolve', (req, res) => void (req.headers.authorization ? res.json({ values: {}, missing: ['X'] }) : res.status(401).json({ error: {} })));
+    app.get('/v1/changes', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {}\n\n');
+      streams.push(res);
+    });
+    server = createServer(app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server.close());
+
+  const call = (method: string, path: string, headers: Record<string, string> = {}): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const value = async (name: string, labels: Record<string, string> = {}): Promise<number | undefined> => {
+    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    return metric?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+  };
+
+  it('counts and times admissions by webhook and result, and resolves by outcome', async () => {
+    await call('POST', '/webhooks/validate-orkasecrets');
+    await call('POST', '/webhooks/mutate-pods');
+    await call('POST', '/v1/resolve', { authorization: 'Bearer t' });
+    await call('POST', '/v1/resolve');
+    expect(await value('orka_operator_admissions_total', { webhook: 'validate-orkasecrets', result: 'denied' })).toBe(1);
+    expect(await value('orka_operator_admissions_total', { webhook: 'mutate-pods', result: 'mutated' })).toBe(1);
+    expect(await value('orka_operator_resolver_requests_total', { outcome: 'partial' })).toBe(1);
+    expect(await value('orka_operator_resolver_requests_total', { outcome: 'unauthenticated' })).toBe(1);
+    expect(await value('orka_operator_admission_duration_seconds', { webhook: 'mutate-pods', le: '+Inf' })).toBe(1);
+    expect(await value('orka_operator_resolver_request_duration_seconds', { le: '+Inf' })).toBe(2);
+  });
+
+  it('counts open change streams until they close', async () => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/changes' });
+    req.end();
+    const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
+    await once(res, 'data');
+    expect(await value('orka_operator_resolver_streams_open')).toBe(1);
+    req.destroy();
+    await new Promise<void>((resolve) => {
+      const check = async () => ((await value('orka_operator_resolver_streams_open')) === 0 ? resolve() : setTimeout(() => void check(), 10));
+      void check();
+    });
+    expect(await value('orka_operator_resolver_streams_open')).toBe(0);
+  });
+});
+
+describe('certificate expiry and key age', () => {
+  it('are read from what is loaded at each scrape', async () => {
+    const metrics = createOperatorMetrics();
+    const now = new Date('2026-01-10T00:00:00Z');
+    const ca = createCA({ commonName: 'test', now, validDays: 30 });
+    trackCertificateAndKeys(metrics, { certPem: () => ca.certPem, keysSince: () => new Date('2026-01-01T00:00:00Z'), now: () => now });
+    const text = await metrics.registry.metrics();
+    const expiry = Number(/^orka_operator_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+    expect(Math.abs(expiry - (now.getTime() / 1000 + 30 * 86400))).toBeLessThan(86400 * 1.01);
+    expect(text).toMatch(/^orka_operator_key_age_seconds 777600$/m);
+  });
+});

@@ -12,6 +12,7 @@ import type { Health } from './health.js';
 import type { KeyStore } from './keys.js';
 import { storageName } from './resource.js';
 import { readStorage } from './storage.js';
+import type { Tenancy } from './tenancy.js';
 
 /**
  * The answer to a resolve request. `revisions` holds, for each asked name whose storage Secret this
@@ -74,9 +75,9 @@ export class Resolver {
     for (const set of this.subscribers.values()) for (const s of [...set]) s.close();
   }
 
-  /** Whether a namespace is a tenant now. */
-  isTenant(namespace: string): boolean {
-    return this.controller.isTenant(namespace);
+  /** Whether a namespace is a tenant now, and if not why. */
+  tenancy(namespace: string): Tenancy {
+    return this.controller.tenancy(namespace);
   }
 
   /** The values of `names` that exist in `namespace`, and the names that do not. */

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -125,7 +125,7 @@ describe('a replica cut off from the apiserver', () => {
     const { namespace, proxy, cut, direct, tenant } = await twoReplicas();
     const custom = kc.makeApiClient(CustomObjectsApi);
     await createServiceAccount(kc, tenant, 'runner');
-    const token = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
     const tokenFile = join(dir, `${tenant}.token`);
     writeFileSync(tokenFile, token);
     const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace });

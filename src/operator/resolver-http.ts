@@ -138,8 +138,17 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    res.write('event: ready\ndata: {}\n\n');
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    // Every frame says how old this replica's view is (`age`, seconds): the sidecar counts its
+    // stale limit from there, not from when the frame arrived.
+    const age = () => Math.ceil(deps.resolver.assertCurrent() / 1000);
+    res.write(`event: ready\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+    const heartbeat = setInterval(() => {
+      try {
+        res.write(`event: ping\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+      } catch {
+        res.end(); // stale: the freshness monitor is closing every stream anyway
+      }
+    }, deps.heartbeatMs ?? 15_000);
     // A stream outlives its token's review: re-check it every quarter of the cache TTL, never
     // reusing a review older than the rest of the TTL, so a revoked token (ServiceAccount or pod
     // deleted, expired, namespace no longer a tenant) loses its stream within the cache TTL.

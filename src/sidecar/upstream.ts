@@ -31,6 +31,9 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(random() * Math.min(RECONNECT_CAP_MS, 100 * 2 ** attempt));
 }
 
+/** A change stream silent this long is dropped: two missed pings (the operator pings every 15 s). */
+export const STREAM_SILENCE_MS = 30_000;
+
 /** Options of the upstream client. */
 export interface UpstreamOptions {
   baseUrl: string;
@@ -90,10 +93,12 @@ export class Upstream {
   }
 
   /**
-   * Follows the change stream, reconnecting with backoff. `onChange` gets each change;
-   * `onState` tells when the stream is connected (true) or lost (false).
+   * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onAlive`
+   * is called whenever a frame (a ping too) arrives, with how old (ms) the operator's view was
+   * then (`age` in the frame's data, seconds); `onState` tells when the stream is connected
+   * (true) or lost (false).
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: (ageMs: number) => void = () => undefined): { stop: () => void } {
     let stopped = false;
     let attempt = 0;
     let current: ReturnType<typeof request> | undefined;
@@ -113,15 +118,7 @@ export class Upstream {
         }
         res.setEncoding('utf8');
         let buffer = '';
-        let idle: NodeJS.Timeout | undefined;
-        // The operator sends a ping every 15 s; silence for 45 s means the connection is dead.
-        const armIdle = () => {
-          clearTimeout(idle);
-          idle = setTimeout(() => req.destroy(new Error('stream idle')), 45_000);
-        };
-        armIdle();
         res.on('data', (chunk: string) => {
-          armIdle();
           buffer += chunk;
           let end;
           while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -129,6 +126,7 @@ export class Upstream {
             buffer = buffer.slice(end + 2);
             const event = /^event: (.+)$/m.exec(frame)?.[1];
             const data = /^data: (.*)$/m.exec(frame)?.[1];
+            onAlive(frameAgeMs(data));
             if (event === 'ready') {
               attempt = 0;
               onState(true);
@@ -142,11 +140,11 @@ export class Upstream {
             }
           }
         });
-        res.on('close', () => {
-          clearTimeout(idle);
-          retry();
-        });
+        res.on('close', () => retry());
       });
+      // Silence, from connecting to any point of the stream (the operator pings every 15 s), means
+      // the connection is dead even if it never closes: drop it and connect again.
+      req.setTimeout(STREAM_SILENCE_MS, () => req.destroy(new Error('stream silent')));
       req.on('error', () => retry());
       current = req;
       req.end();
@@ -173,6 +171,17 @@ export class Upstream {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** The `age` (seconds) a frame's JSON data carries, in ms; 0 when it has none (older operators). */
+function frameAgeMs(data: string | undefined): number {
+  if (data === undefined) return 0;
+  try {
+    const age = (JSON.parse(data) as { age?: unknown }).age;
+    return typeof age === 'number' && Number.isFinite(age) && age > 0 ? age * 1000 : 0;
+  } catch {
+    return 0;
   }
 }
 

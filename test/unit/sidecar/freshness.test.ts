@@ -33,3 +33,19 @@ describe('ValueCache ages a value from the operator view it came from', () => {
     expect(cache.get('FRESH_VIEW')).toBe('b');
   });
 });
+
+describe('ValueCache counts a ping from the view it reports', () => {
+  it('a ping from a replica whose view is 25 s old keeps a value only 5 s more', () => {
+    let now = 100_000;
+    const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, now: () => now });
+    cache.setStreamUp(true);
+    cache.set('A', 'a', NO_REVISION, 0);
+    now += 40_000;
+    cache.heard(25_000);
+    cache.setStreamUp(false);
+    now += 4_000;
+    expect(cache.get('A')).toBe('a');
+    now += 1_001;
+    expect(cache.get('A')).toBeUndefined();
+  });
+});

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -280,6 +281,14 @@ describe('alerts and dashboard', () => {
     }
   });
 
+  it('docs/metrics.md lists every metric the operator and the sidecar export (besides process and Node.js ones)', async () => {
+    const doc = readFileSync('docs/metrics.md', 'utf8');
+    const names = [...(await createOperatorMetrics().registry.getMetricsAsJSON()), ...(await createSidecarMetrics().registry.getMetricsAsJSON())].map((m) => m.name);
+    const own = names.filter((n) => !/^orka_(operator|sidecar)_(process|nodejs)_/.test(n));
+    expect(own.length).toBeGreaterThan(15);
+    expect(own.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
+  });
+
   it('the PrometheusRule only where its API exists; both off by default', () => {
     expect(one(render('orka-system', ['prometheusRule.enabled=true']), 'PrometheusRule')).toBeUndefined();
     const defaults = render('orka-system', [], { apiVersions: ['monitoring.coreos.com/v1'] });
@@ -497,7 +506,7 @@ describe('least privilege', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ names: ['CHART_KEY'] }));
     });
-    expect(JSON.parse(answer)).toEqual({ values: { CHART_KEY: 'chart-value' }, missing: [] });
+    expect(JSON.parse(answer)).toMatchObject({ values: { CHART_KEY: 'chart-value' }, missing: [] });
     // The CA bundle, written with get/update on that one configuration by name.
     await eventually(async () => {
       const v = await kc.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: fullname });

@@ -11,6 +11,8 @@
 export const ERROR_CODES = {
   SECRET_NOT_FOUND: { status: 404, retryable: false },
   NOT_FOUND: { status: 404, retryable: false },
+  ALREADY_EXISTS: { status: 409, retryable: false },
+  NOT_A_TENANT: { status: 400, retryable: false },
   INVALID_SECRET_NAME: { status: 400, retryable: false },
   INVALID_TEMPLATE: { status: 400, retryable: false },
   INVALID_REQUEST: { status: 400, retryable: false },

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
+  TOO_MANY_REQUESTS: { status: 429, retryable: true },
   DECRYPT_FAILED: { status: 422, retryable: false },
   INVALID_CONFIG: { status: 500, retryable: false },
   INTERNAL: { status: 500, retryable: true },

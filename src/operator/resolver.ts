@@ -11,6 +11,7 @@ import type { Controller } from './controller.js';
 import type { KeyStore } from './keys.js';
 import { storageName } from './resource.js';
 import { readStorage } from './storage.js';
+import type { Tenancy } from './tenancy.js';
 
 /**
  * The answer to a resolve request. `revisions` holds, for each asked name whose storage Secret this
@@ -50,9 +51,9 @@ export class Resolver {
     });
   }
 
-  /** Whether a namespace is a tenant now. */
-  isTenant(namespace: string): boolean {
-    return this.controller.isTenant(namespace);
+  /** Whether a namespace is a tenant now, and if not why. */
+  tenancy(namespace: string): Tenancy {
+    return this.controller.tenancy(namespace);
   }
 
   /** The values of `names` that exist in `namespace`, and the names that do not. */

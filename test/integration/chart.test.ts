@@ -14,7 +14,7 @@ import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObject
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
@@ -498,7 +498,7 @@ describe('least privilege', () => {
     expect(listed[1]).toMatch(/^chart-key\s+CHART_KEY\s+\S+\s+True\s+SealedForAnotherSecret\s/);
     // Resolve: TokenReview under the chart's RBAC.
     await createServiceAccount(kc, tenant, 'runner');
-    const runner = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+    const { token: runner } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' });
     const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'orka-secrets-tls', namespace });
     const answer = await new Promise<string>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: operator?.resolverPort, path: '/v1/resolve', method: 'POST', ca: Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'), headers: { authorization: `Bearer ${runner}`, 'content-type': 'application/json' } }, (res) => {

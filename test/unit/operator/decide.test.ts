@@ -10,7 +10,7 @@ function observed(over: Partial<Observed> = {}): Observed {
     namespace: 'acme',
     object: { generation: 1 },
     secretName: { ok: true, name: 'API_KEY' },
-    isTenant: true,
+    tenancy: { tenant: true },
     incoming: { kind: 'value', value: v('one'), source: 'sealedValue' },
     now,
     ...over,
@@ -63,12 +63,15 @@ describe('decide', () => {
 
   it.each([
     ['an invalid name', { secretName: { ok: false as const, message: 'object name "Bad" must start with a lower-case letter' } }, 'InvalidName', /must start/],
-    ['a namespace that is not a tenant', { isTenant: false }, 'NotATenant', /not a tenant/],
+    ['a namespace that is not a tenant', { tenancy: { tenant: false as const, never: false, reason: 'namespace acme is not a tenant: it needs the label orka.io/tenant' } }, 'NotATenant', /acme is not a tenant: it needs the label/],
+    ["the operator's namespace", { tenancy: { tenant: false as const, never: true, reason: "namespace orka-system is the operator's own namespace" } }, 'NotATenant', /operator's own namespace/],
     ['no value at all', { incoming: { kind: 'none' as const } }, 'NoValue', /no value yet/],
     ['a value sealed for another secret', { incoming: { kind: 'sealed-for-other' as const, tenant: 'globex', name: 'OTHER' } }, 'SealedForAnotherSecret', /sealed for OTHER in globex, not for API_KEY in acme/],
     ['a damaged sealed value', { incoming: { kind: 'undecryptable' as const } }, 'DecryptFailed', /could not be opened/],
     ['a missing source Secret', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'secret' as const } }, 'SourceNotFound', /Secret creds does not exist/],
     ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
+    ['a source Secret of a refused type', { incoming: { kind: 'source-refused' as const, secret: 'default-token-x', type: 'kubernetes.io/service-account-token' } }, 'SourceRefused', /never reads service-account tokens/],
+    ['a valueFrom that names no valid Secret and key', { incoming: { kind: 'source-invalid' as const } }, 'InvalidSource', /must name a Secret/],
     ['both value sources', { incoming: { kind: 'conflict' as const } }, 'ConflictingSources', /mutually exclusive/],
     ['a value over the limit', { incoming: { kind: 'too-large' as const, bytes: 70000, limit: 65536 } }, 'ValueTooLarge', /70000 bytes/],
     ['a stored value that cannot be decrypted', { incoming: { kind: 'none' as const }, stored: { version: 2, undecryptable: true as const } }, 'DecryptFailed', /cannot be decrypted/],
@@ -91,12 +94,15 @@ describe('decide', () => {
     ['damaged', { kind: 'undecryptable' }],
     ['from a missing source', { kind: 'source-missing', secret: 'creds', key: 'k', missing: 'secret' }],
     ['too large', { kind: 'too-large', bytes: 70000, limit: 65536 }],
+    ['from an invalid source reference', { kind: 'source-invalid' }],
+    ['from a refused source type', { kind: 'source-refused', secret: 'sa-token', type: 'kubernetes.io/service-account-token' }],
   ])('says the previous value is still served when a new one %s is refused: Ready True, the refusal as the reason', (_what, incoming) => {
     const plan = decide(observed({ stored: { version: 2, value: v('good') }, incoming }));
     const condition = ready(plan.status);
     expect(condition?.status).toBe('True');
     expect(condition?.reason).not.toBe('Stored');
     expect(condition?.message).toMatch(/nothing new was stored: the previous value \(version 2\) is still served$/);
+    expect(condition?.message?.match(/nothing was stored|nothing new was stored/g)).toEqual(['nothing new was stored']);
     expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: condition?.reason })]);
   });
 

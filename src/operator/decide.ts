@@ -6,7 +6,9 @@
  * Level-based: the same observation always gives the same plan, and applying a plan and
  * observing again gives an empty plan.
  */
+import { isUtf8 } from 'node:buffer';
 import { referenceOf } from '../core/names.js';
+import { MIN_DERIVED } from '../core/redact.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
 import type { Tenancy } from './tenancy.js';
 
@@ -86,6 +88,10 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
   const incoming = o.incoming;
   switch (incoming.kind) {
     case 'value': {
+      if (!isUtf8(incoming.value)) {
+        const message = `the value from ${incoming.source} is not UTF-8 text: values are text; store binary data base64-encoded (nothing was stored)`;
+        return { verdict: { ready: false, reason: Reason.ValueNotUTF8, message, warning: true } };
+      }
       const unchanged = o.stored !== undefined && 'value' in o.stored && o.stored.value.equals(incoming.value);
       const storedMessage = `the value from ${incoming.source} is stored; reference it as ${referenceOf(name)}`;
       return { verdict: { ready: true, reason: Reason.Stored, message: storedMessage, warning: false }, ...(unchanged ? {} : { write: incoming.value }) };
@@ -153,7 +159,16 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
 }
 
 /** Reasons that refuse a new value while the value stored earlier stays as it was. */
-const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([Reason.SealedForAnotherSecret, Reason.DecryptFailed, Reason.ConflictingSources, Reason.ValueTooLarge, Reason.SourceNotFound]);
+const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
+  Reason.SealedForAnotherSecret,
+  Reason.DecryptFailed,
+  Reason.ConflictingSources,
+  Reason.ValueTooLarge,
+  Reason.ValueNotUTF8,
+  Reason.SourceNotFound,
+  Reason.InvalidSource,
+  Reason.SourceRefused,
+]);
 
 /**
  * When a new value is refused but an earlier one is stored, workflows still resolve that one: Ready
@@ -164,7 +179,8 @@ function servingPrevious(o: Observed, result: { verdict: Verdict; write?: Buffer
   const { verdict } = result;
   const served = o.stored !== undefined && !('undecryptable' in o.stored) && o.incoming.kind !== 'none';
   if (verdict.ready || !served || !NEW_VALUE_REFUSED.has(verdict.reason) || !o.secretName.ok || !o.tenancy.tenant) return result;
-  const message = `${verdict.message.replace(/ \(nothing was stored\)$/, '')}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
+  const refusal = verdict.message.replace(/ \(nothing was stored\)$/, '').replace(/; nothing was stored(\)?)$/, '$1');
+  const message = `${refusal}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
   return { verdict: { ...verdict, ready: true, message } };
 }
 
@@ -212,6 +228,10 @@ export function decide(o: Observed): Plan {
   const events: PlannedEvent[] = [];
   if (write) {
     events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
+    // The length is not said: only that it is under the line the CLI warns about too.
+    if (write.toString('utf8').length < MIN_DERIVED) {
+      events.push({ type: 'Warning', reason: Reason.ShortValue, message: `the value is very short (fewer than ${MIN_DERIVED} characters): masking it in logs hides little and can give it away; prefer a longer value` });
+    }
   } else if (conditionChanged) {
     events.push({ type: verdict.warning ? 'Warning' : 'Normal', reason: verdict.reason, message: verdict.message });
   }

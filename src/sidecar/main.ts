@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     maxEntries: config.ORKA_CACHE_MAX_ENTRIES,
     maxBytes: config.ORKA_CACHE_MAX_BYTES,
     staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000,
+    redactGraceMs: config.ORKA_REDACT_GRACE * 1000,
     onBudget: (dropped) => {
       metrics.budgetEvictions.inc(dropped);
       if (!budgetWarned) log.warn({ maxBytes: config.ORKA_CACHE_MAX_BYTES }, 'ORKA_CACHE_MAX_BYTES reached: the least recently used values are dropped from memory and fetched again when needed');
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
       cache.setStreamUp(up);
       metrics.streamUp.set(up ? 1 : 0);
     },
-    () => cache.heard(),
+    (ageMs) => cache.heard(ageMs),
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log });

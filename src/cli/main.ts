@@ -9,6 +9,7 @@ import { completionScript, SHELLS } from './completion.js';
 import { registerDashboard } from '../dashboard/command.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
+import { registerKeys } from './keys.js';
 import { registerRefs } from './refs.js';
 import { registerSecretCommands } from './secrets.js';
 import { cliVersion } from './version.js';
@@ -33,6 +34,7 @@ function program(): Command {
   const g = () => cli.opts<GlobalOptions>();
   registerSecretCommands(cli, g);
   registerRefs(cli, g);
+  registerKeys(cli, g);
   cli
     .command('completion')
     .description('print a shell completion script: source <(orka-secrets completion bash)')

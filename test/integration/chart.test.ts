@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -63,13 +64,16 @@ async function standInCrd(group: string, kind: string): Promise<void> {
   const plural = `${kind.toLowerCase()}s`;
   const body = {
     metadata: { name: `${plural}.${group}` },
-    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }] },
   };
   const api = kc.makeApiClient(ApiextensionsV1Api);
   await api.createCustomResourceDefinition({ body }).catch((err: { code?: number }) => {
     if (err.code !== 409) throw err;
   });
   await eventually(async () => ((await api.readCustomResourceDefinition({ name: body.metadata.name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined));
+  // kubectl validates manifests against the server's OpenAPI, which publishes a new CRD a little
+  // after it is Established: wait until kubectl knows the kind.
+  await eventually(async () => (kubectl(cp, ['explain', `${plural}.${group}`]).code === 0 ? true : undefined));
 }
 
 beforeAll(async () => {
@@ -213,7 +217,7 @@ describe('every value, rendered', () => {
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
     for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
-    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(withoutLastAppliedWarning(res.stderr), res.stderr).toBe('');
     expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
   });
 });
@@ -278,6 +282,14 @@ describe('alerts and dashboard', () => {
     function d(x: Doc[]): Obj {
       return x.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-grafana-dashboard')) as Obj;
     }
+  });
+
+  it('docs/metrics.md lists every metric the operator and the sidecar export (besides process and Node.js ones)', async () => {
+    const doc = readFileSync('docs/metrics.md', 'utf8');
+    const names = [...(await createOperatorMetrics().registry.getMetricsAsJSON()), ...(await createSidecarMetrics().registry.getMetricsAsJSON())].map((m) => m.name);
+    const own = names.filter((n) => !/^orka_(operator|sidecar)_(process|nodejs)_/.test(n));
+    expect(own.length).toBeGreaterThan(15);
+    expect(own.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
   });
 
   it('the PrometheusRule only where its API exists; both off by default', () => {

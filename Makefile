@@ -26,6 +26,7 @@ deps: $(DEPS_STAMP) ## install npm dependencies
 lint: $(DEPS_STAMP) ## type-check and lint
 	@echo ">> type-checking (tsc --noEmit)"
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p src/dashboard/web/tsconfig.json --noEmit
 	@echo ">> linting (eslint)"
 	npx eslint .
 
@@ -65,8 +66,19 @@ test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image
 	  echo ">> e2e tests (single-node cluster: controller-manager, scheduler, kubelet, kube-proxy)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project e2e
 
+.PHONY: test-browser
+test-browser: build ## the Secrets page in Debian's Chromium (Playwright) against a real control plane, operator and sidecar
+	@command -v chromium >/dev/null || { echo ">> installing Debian's chromium (Playwright drives it; no browser download)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
+	@bin=$$(hack/k8s-binaries.sh); echo ">> browser tests (screenshots in test-results/dashboard/)"; \
+	  ORKA_K8S_BIN=$$bin npx vitest run --project browser
+
+.PHONY: dashboard
+dashboard: build ## the Secrets page on a local control plane with the operator and a tenant with sample secrets; prints its URL
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/env/dashboard-demo.ts
+
 .PHONY: test
-test: lint test-unit test-integration test-image test-e2e ## everything CI runs: lint, unit, integration, image and e2e tests
+test: lint test-unit test-integration test-browser test-image test-e2e ## everything CI runs: lint, unit, integration, image and e2e tests
 
 .PHONY: cluster-up
 cluster-up: $(DEPS_STAMP) ## start the local control plane for a person; prints the kubeconfig
@@ -87,8 +99,9 @@ cluster-down: $(DEPS_STAMP) ## stop the control plane started by cluster-up
 	@npx tsx test/env/cluster.ts down
 
 .PHONY: build
-build: $(DEPS_STAMP) ## compile TypeScript to dist/ (what production runs)
+build: $(DEPS_STAMP) ## compile TypeScript to dist/ (what production runs) and bundle the Secrets page
 	npx tsc -p tsconfig.json
+	node hack/build-dashboard.mjs
 
 .PHONY: bench
 bench: build ## benchmarks: prints tables, each row against a baseline of the same run
@@ -100,6 +113,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/sidecar.ts
 	@echo ">> pod admission through the webhook"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts
+	@echo ">> the Secrets page: 1,000 secrets rendered and interactive in Chromium vs kubectl"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/dashboard.ts
 
 .PHONY: clean
 clean: ## remove build output (the cache in ~/.cache/orka-secrets stays)

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Projects: `unit` (pure code, no I/O beyond the process), `integration` (a real kube-apiserver
-// started once per run by the global setup) and `image` (the Dockerfile, with testcontainers).
+// started once per run by the global setup), `browser` (the Secrets page in Chromium) and `image` (the Dockerfile, with testcontainers).
 // `make test` runs all three.
 export default defineConfig({
   test: {
@@ -21,6 +21,18 @@ export default defineConfig({
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // The Secrets page in Debian's Chromium (Playwright) against the same kind of control
+          // plane as the integration suite, with a real operator and sidecar.
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/env/global-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
         },
       },
       {

@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { MAX_VALUE_BYTES, seal } from '../core/envelope.js';
 import { checkSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
+import { registerDashboard } from '../dashboard/command.js';
 import { sealingKeyIdOf } from '../operator/keyring.js';
 import { CERT_CONFIGMAP } from '../operator/keys.js';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type OrkaSecret } from '../operator/resource.js';
@@ -367,6 +368,7 @@ function program(): Command {
       if (opts.output !== 'table') return print(rows, opts.output);
       process.stdout.write(table([['NAME', 'RESOLUTIONS', 'LAST USED'], ...rows.map((r) => [r.name, String(r.resolveCount), ago(r.lastResolvedAt ?? undefined)])]));
     });
+  registerDashboard(cli);
   return cli;
 }
 

@@ -50,6 +50,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { OrkaError } from './errors.js';
+import { checkSecretName, isNamespaceName } from './names.js';
 
 /** A source of random bytes; defaults to the operating system's CSPRNG. */
 export type RandomSource = (size: number) => Buffer;
@@ -175,7 +176,8 @@ function readSealed(sealed: Buffer): { keyId: string; label: string; head: Buffe
 /**
  * Whom a sealed value says it was sealed for. This is a claim, not a proof: it is checked only
  * when the value is opened. It lets the operator tell "sealed for another tenant or name" apart
- * from "damaged". Undefined when the bytes are not a sealed value.
+ * from "damaged". Undefined when the bytes are not a sealed value, or the label is not a valid
+ * namespace/NAME pair.
  */
 export function sealedFor(sealed: Buffer): { tenant: string; name: string } | undefined {
   const shape = inspectSealed(sealed);
@@ -205,6 +207,9 @@ export function inspectSealed(data: Buffer): SealedShape {
   const label = rest.subarray(2, 2 + labelLength).toString('utf8');
   const slash = label.indexOf('/');
   if (slash < 1 || slash === label.length - 1) return fail('its label is not "namespace/NAME"');
+  // The label is clear text anyone can write: it is only a claim worth repeating (in a message,
+  // a condition or an event) when it is a real namespace and secret name, bounded in length.
+  if (!isNamespaceName(label.slice(0, slash)) || !checkSecretName(label.slice(slash + 1)).ok) return fail('its label is not a valid "namespace/NAME" pair');
   const wrappedLength = rest.readUInt16BE(2 + labelLength);
   const body = rest.length - (4 + labelLength + wrappedLength);
   if (wrappedLength < 1 || body < NONCE_BYTES + TAG_BYTES) return fail('it is truncated: the encrypted part is missing or cut short');

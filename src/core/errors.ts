@@ -10,12 +10,16 @@
 /** Every code, with its HTTP status and whether a retry of the same request can succeed. */
 export const ERROR_CODES = {
   SECRET_NOT_FOUND: { status: 404, retryable: false },
+  NOT_FOUND: { status: 404, retryable: false },
+  ALREADY_EXISTS: { status: 409, retryable: false },
+  NOT_A_TENANT: { status: 400, retryable: false },
   INVALID_SECRET_NAME: { status: 400, retryable: false },
   INVALID_TEMPLATE: { status: 400, retryable: false },
   INVALID_REQUEST: { status: 400, retryable: false },
   UNAUTHENTICATED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
+  TOO_MANY_REQUESTS: { status: 429, retryable: true },
   DECRYPT_FAILED: { status: 422, retryable: false },
   INVALID_CONFIG: { status: 500, retryable: false },
   INTERNAL: { status: 500, retryable: true },

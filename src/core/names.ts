@@ -114,3 +114,18 @@ export function toSecretName(objectName: string): string {
 export function referenceOf(secretName: string): string {
   return `{{secrets.${secretName}}}`;
 }
+
+/** Whether `s` is a namespace name (a DNS label: at most 63 of a-z, 0-9 and inner -). */
+export function isNamespaceName(s: string): boolean {
+  return s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s);
+}
+
+/** Whether `s` is a Secret name (a DNS subdomain: at most 253 characters). */
+export function isSecretObjectName(s: string): boolean {
+  return s.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s);
+}
+
+/** Whether `s` is a key of a Secret's data (at most 253 of letters, digits, -, _ and .). */
+export function isSecretDataKey(s: string): boolean {
+  return s.length <= 253 && /^[-._a-zA-Z0-9]+$/.test(s);
+}

@@ -42,6 +42,8 @@ export const operatorEnv = z.object({
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),
+  ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe('Most change streams open at once on one replica (each holds a connection and memory).'),
+  ORKA_MAX_STREAMS_PER_IDENTITY: integer(4, 1, 1000).describe('Most change streams one pod identity may hold open (a sidecar needs one).'),
   ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),
   ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
 });

@@ -12,19 +12,22 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { decryptValue, encryptValue, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
 import { isOrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { checkObjectName, toSecretName } from '../core/names.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import type { EventRecorder } from './kube/events.js';
 import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from './kube/informers.js';
 import type { KeyStore } from './keys.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
-import { GROUP, objectKey, PLURAL, splitKey, STORAGE_FOR_LABEL, storageName, TENANT_LABEL, VERSION, type OrkaSecret } from './resource.js';
+import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from './resource.js';
 import { isStorageSecret, readStorage, storageSecret } from './storage.js';
+import { tenancyOf, type Tenancy } from './tenancy.js';
 
 /** Settings of the controller. */
 export interface ControllerOptions {
   workers: number;
+  /** The operator's own namespace: never a tenant. */
+  operatorNamespace: string;
   /** Namespaces to watch; empty: all. */
   namespaces: readonly string[];
   /** Every object is queued again this often, to catch anything a watch missed (seconds). */
@@ -37,9 +40,14 @@ function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
 }
 
-/** Whether a namespace takes part (carries a non-empty tenant label). */
-export function isTenantNamespace(ns: V1Namespace | undefined): boolean {
-  return (ns?.metadata?.labels?.[TENANT_LABEL] ?? '') !== '';
+/**
+ * What a value change says: the resourceVersion of the object that changed (a storage Secret, or
+ * a deleted OrkaSecret) and whether the name stopped resolving. Comparable with the revisions of
+ * the resolver's answers, so a sidecar can tell an answer older than a change it has seen.
+ */
+export interface ValueChange {
+  revision: string | undefined;
+  deleted: boolean;
 }
 
 /** Reconciles OrkaSecrets into encrypted storage. */
@@ -83,47 +91,48 @@ export class Controller {
     return this.options.now?.() ?? new Date();
   }
 
-  private readonly valueListeners: Array<(namespace: string, objectName: string) => void> = [];
+  private readonly valueListeners: Array<(namespace: string, objectName: string, change: ValueChange) => void> = [];
 
   /** Calls `fn` when an OrkaSecret or its stored value changes or goes away (for the resolver). */
-  onValueChange(fn: (namespace: string, objectName: string) => void): void {
+  onValueChange(fn: (namespace: string, objectName: string, change: ValueChange) => void): void {
     this.valueListeners.push(fn);
   }
 
-  /** Whether a namespace is a tenant, as last seen. */
-  isTenant(namespace: string): boolean {
-    return isTenantNamespace(this.namespaces.get(namespace));
+  /** Whether a namespace is a tenant, as last seen, and if not why. */
+  tenancy(namespace: string): Tenancy {
+    return tenancyOf(namespace, this.namespaces.get(namespace)?.metadata?.labels, this.options.operatorNamespace);
   }
 
-  private notify(namespace: string | undefined, objectName: string | undefined): void {
+  private notify(namespace: string | undefined, objectName: string | undefined, change: ValueChange): void {
     if (namespace === undefined || objectName === undefined) return;
-    for (const fn of this.valueListeners) fn(namespace, objectName);
+    for (const fn of this.valueListeners) fn(namespace, objectName, change);
   }
 
   private wire(): void {
     const enqueue = (o: { metadata?: { name?: string; namespace?: string } }) => {
       if (o.metadata?.name && o.metadata.namespace) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
     };
-    this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name));
+    // A deleted object carries the resourceVersion of its deletion.
+    this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name, { revision: o.metadata.resourceVersion, deleted: true }));
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.orkaSecrets.on(verb, enqueue);
       // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
       this.namespaces.on(verb, (ns) => {
         for (const o of this.orkaSecrets.list(ns.metadata?.name)) enqueue(o);
       });
-      this.secrets.on(verb, (secret) => this.onSecret(secret));
+      this.secrets.on(verb, (secret) => this.onSecret(secret, verb === 'delete'));
     }
   }
 
   /** A storage Secret changed (or vanished): its OrkaSecret; a source Secret changed: its users. */
-  private onSecret(secret: V1Secret): void {
+  private onSecret(secret: V1Secret, deleted = false): void {
     const namespace = secret.metadata?.namespace;
     const name = secret.metadata?.name;
     if (namespace === undefined || name === undefined) return;
     if (isStorageSecret(secret)) {
       const owner = secret.metadata?.labels?.[STORAGE_FOR_LABEL] as string;
       this.queue.add(objectKey(namespace, owner));
-      this.notify(namespace, owner);
+      this.notify(namespace, owner, { revision: secret.metadata?.resourceVersion, deleted });
       return;
     }
     for (const o of this.orkaSecrets.list(namespace)) {
@@ -210,15 +219,15 @@ export class Controller {
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);
     const secretName = nameCheck.ok ? ({ ok: true, name: toSecretName(name) } as const) : ({ ok: false, message: `${nameCheck.message} (an OrkaSecret's name is its secret name in lower case with - for _)` } as const);
-    const isTenant = isTenantNamespace(this.namespaces.get(namespace));
+    const tenancy = this.tenancy(namespace);
     const base = {
       namespace,
       object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status },
       secretName,
-      isTenant,
+      tenancy,
       now: this.now(),
     };
-    const inputIdentity = object !== undefined && secretName.ok && isTenant ? this.inputIdentity(object) : undefined;
+    const inputIdentity = object !== undefined && secretName.ok && tenancy.tenant ? this.inputIdentity(object) : undefined;
     const storage = this.secrets.get(storageName(name), namespace);
     const content = readStorage(storage);
     if (inputIdentity !== undefined && content !== undefined && this.applied.get(key) === `${inputIdentity}|${storage?.metadata?.resourceVersion}`) {
@@ -274,8 +283,11 @@ export class Controller {
     }
     const ref = spec.valueFrom?.secretKeyRef;
     if (ref !== undefined) {
+      // Names from the spec reach conditions and events only once they are proven plain names.
+      if (!isSecretObjectName(ref.name) || !isSecretDataKey(ref.key)) return { kind: 'source-invalid' };
       const source = this.secrets.get(ref.name, namespace);
       if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
+      if (source.type !== undefined && REFUSED_SOURCE_TYPES.includes(source.type)) return { kind: 'source-refused', secret: ref.name, type: source.type };
       const data = source.data?.[ref.key];
       if (data === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'key' };
       const value = Buffer.from(data, 'base64');

@@ -8,6 +8,10 @@
  */
 import { referenceOf } from '../core/names.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
+import type { Tenancy } from './tenancy.js';
+
+/** The syntax of a valueFrom reference, for messages. */
+export const SECRET_REF_RULE = 'name: lower-case DNS subdomain of at most 253 characters; key: at most 253 letters, digits, -, _ or .';
 
 /** What the new value is, as far as gather could tell. */
 export type Incoming =
@@ -20,7 +24,11 @@ export type Incoming =
   /** Both sealedValue and valueFrom (the webhook refuses this; without it, nothing is stored). */
   | { kind: 'conflict' }
   | { kind: 'too-large'; bytes: number; limit: number }
-  | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' };
+  | { kind: 'source-missing'; secret: string; key: string; missing: 'secret' | 'key' }
+  /** spec.valueFrom.secretKeyRef names no valid Secret name and key (it is not repeated). */
+  | { kind: 'source-invalid' }
+  /** The source Secret is of a type the operator never reads (see REFUSED_SOURCE_TYPES). */
+  | { kind: 'source-refused'; secret: string; type: string };
 
 /** The value stored now, if any. */
 export type Stored =
@@ -36,7 +44,8 @@ export interface Observed {
   object?: { generation: number; status?: OrkaSecretStatus };
   /** The secret name, or the reason the object name maps to none. */
   secretName: { ok: true; name: string } | { ok: false; message: string };
-  isTenant: boolean;
+  /** Whether the namespace is a tenant, and if not why. */
+  tenancy: Tenancy;
   incoming: Incoming;
   stored?: Stored;
   now: Date;
@@ -71,10 +80,8 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
     return { verdict: { ready: false, reason: Reason.InvalidName, message: o.secretName.message, warning: true } };
   }
   const name = o.secretName.name;
-  if (!o.isTenant) {
-    return {
-      verdict: { ready: false, reason: Reason.NotATenant, message: `namespace ${o.namespace} is not a tenant: it needs the label orka.io/tenant`, warning: true },
-    };
+  if (!o.tenancy.tenant) {
+    return { verdict: { ready: false, reason: Reason.NotATenant, message: `${o.tenancy.reason} (nothing is stored or served here)`, warning: true } };
   }
   const incoming = o.incoming;
   switch (incoming.kind) {
@@ -112,6 +119,24 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
       };
     case 'too-large':
       return { verdict: { ready: false, reason: Reason.ValueTooLarge, message: `the value is ${incoming.bytes} bytes; at most ${incoming.limit} are allowed (nothing was stored)`, warning: true } };
+    case 'source-invalid':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.InvalidSource,
+          message: `spec.valueFrom.secretKeyRef must name a Secret (${SECRET_REF_RULE}); nothing was stored`,
+          warning: true,
+        },
+      };
+    case 'source-refused':
+      return {
+        verdict: {
+          ready: false,
+          reason: Reason.SourceRefused,
+          message: `Secret ${incoming.secret} is of type ${incoming.type}: the operator never reads service-account tokens or Helm release records as a value, whoever asks (they are credentials of the cluster, not of the tenant; nothing was stored)`,
+          warning: true,
+        },
+      };
     case 'source-missing':
       return {
         verdict: {
@@ -138,7 +163,7 @@ const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([Reason.SealedForAnotherS
 function servingPrevious(o: Observed, result: { verdict: Verdict; write?: Buffer }): { verdict: Verdict; write?: Buffer } {
   const { verdict } = result;
   const served = o.stored !== undefined && !('undecryptable' in o.stored) && o.incoming.kind !== 'none';
-  if (verdict.ready || !served || !NEW_VALUE_REFUSED.has(verdict.reason) || !o.secretName.ok || !o.isTenant) return result;
+  if (verdict.ready || !served || !NEW_VALUE_REFUSED.has(verdict.reason) || !o.secretName.ok || !o.tenancy.tenant) return result;
   const message = `${verdict.message.replace(/ \(nothing was stored\)$/, '')}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
   return { verdict: { ...verdict, ready: true, message } };
 }

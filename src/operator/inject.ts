@@ -35,7 +35,15 @@ export interface InjectConfig {
 }
 
 /** Why a pod was or was not injected. */
-export type InjectOutcome = 'injected' | 'not-requested' | 'already-injected' | 'excluded-namespace' | 'not-a-tenant';
+export type InjectOutcome = 'injected' | 'not-requested' | 'already-injected' | 'excluded-namespace' | 'not-a-tenant' | 'host-network';
+
+/**
+ * Why a pod with `host-network` outcome is refused (the webhook denies it; nothing is injected).
+ * On the host network the sidecar's 127.0.0.1 is the node's loopback, which every host-network
+ * pod and every process of the node can reach.
+ */
+export const HOST_NETWORK_REFUSAL =
+  'pods with orka.io/inject=true cannot use hostNetwork: the sidecar serves secrets on 127.0.0.1, which on the host network is the node\'s loopback, open to every host-network pod and node process. Remove hostNetwork: true, or the orka.io/inject label';
 
 function hasSidecar(pod: V1Pod): boolean {
   const spec = pod.spec;
@@ -76,9 +84,11 @@ export function sidecarContainer(config: InjectConfig): V1Container {
 /** Decides whether a pod in `namespace` gets the sidecar. */
 export function injectOutcome(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: Pick<InjectConfig, 'excludedNamespaces'>): InjectOutcome {
   if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') return 'not-requested';
-  if (pod.metadata.annotations?.[STATUS_ANNOTATION] === 'injected' || hasSidecar(pod)) return 'already-injected';
   if (config.excludedNamespaces.includes(context.namespace)) return 'excluded-namespace';
   if (!context.isTenant) return 'not-a-tenant';
+  // Before already-injected: a pod that brings its own sidecar container is just as exposed.
+  if (pod.spec?.hostNetwork === true) return 'host-network';
+  if (pod.metadata.annotations?.[STATUS_ANNOTATION] === 'injected' || hasSidecar(pod)) return 'already-injected';
   return 'injected';
 }
 

@@ -11,9 +11,10 @@ import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http.js';
 import { httpMetrics } from './http-metrics.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
+import { accessReviewFn } from './kube/accessreview.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
-import { createResolverApp } from './resolver-http.js';
+import { createResolverApp, StreamLimiter } from './resolver-http.js';
 import { webhookRouter } from './webhook.js';
 
 async function main(): Promise<void> {
@@ -77,8 +78,9 @@ async function main(): Promise<void> {
   const secureApp = express();
   secureApp.disable('x-powered-by');
   secureApp.use(httpMetrics(metrics));
-  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), isTenant: (ns) => operator.controller.isTenant(ns), log: log.child({ component: 'webhook' }) }));
-  secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }) }));
+  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => operator.controller.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
+  const streams = new StreamLimiter({ total: config.ORKA_MAX_STREAMS, perIdentity: config.ORKA_MAX_STREAMS_PER_IDENTITY });
+  secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, streams, audit: log.child({ component: 'audit' }) }));
   resolverServer.on('request', secureApp);
   resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);
   await once(resolverServer, 'listening');

@@ -33,7 +33,7 @@ export interface OperatorMetrics {
 /** Creates the metrics on a fresh registry. */
 export function createOperatorMetrics(): OperatorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'orka_operator_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'orka_operator_' });
   const collectors: Array<() => void> = [];
   const queueDepth = new Gauge({
     name: 'orka_operator_queue_depth',

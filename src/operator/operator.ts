@@ -45,6 +45,7 @@ export class Operator {
     const events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME);
     this.controller = new Controller(kc, this.keys, events, metrics, {
       workers: config.ORKA_WORKERS,
+      operatorNamespace: config.ORKA_NAMESPACE,
       namespaces: config.ORKA_WATCH_NAMESPACES,
       resyncPeriod: config.ORKA_RESYNC_PERIOD,
       log: log.child({ component: 'controller' }),
@@ -76,6 +77,7 @@ export class Operator {
       log: log.child({ component: 'certs' }),
     });
     this.auth = new TokenAuthenticator(tokenReviewFn(kc, config.ORKA_TOKEN_AUDIENCE), {
+      audience: config.ORKA_TOKEN_AUDIENCE,
       maxEntries: config.ORKA_TOKEN_CACHE_SIZE,
       maxCacheSeconds: config.ORKA_TOKEN_CACHE_TTL,
       negativeCacheSeconds: 10,

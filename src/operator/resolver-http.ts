@@ -1,8 +1,10 @@
 /**
  * The resolver API that sidecars call (served over HTTPS by every replica):
- *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...]}
- *   GET  /v1/changes   text/event-stream: `event: changed` with {"name"} whenever a secret of
- *                      the caller's tenant changes or goes away; `event: ready` once subscribed
+ *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...],
+ *                      "revisions": {NAME: resourceVersion}}
+ *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted"}
+ *                      whenever a secret of the caller's tenant changes or goes away; `event:
+ *                      ready` once subscribed. Revisions order answers and changes (../resolver.ts).
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
@@ -27,20 +29,60 @@ function sendError(res: Response, err: OrkaError): void {
   res.status(err.status).json(err.toBody());
 }
 
+/** The bearer token of a request ('' when none). */
+function bearer(req: Request): string {
+  const header = req.headers.authorization ?? '';
+  return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+}
+
+/**
+ * Counts open change streams per identity and in total, so that one tenant cannot exhaust the
+ * operator's memory by opening thousands of them.
+ */
+export class StreamLimiter {
+  private total = 0;
+  private readonly perIdentity = new Map<string, number>();
+
+  constructor(private readonly limits: { total: number; perIdentity: number }) {}
+
+  /** A release function when a stream may open for `identity`, or why not. */
+  acquire(identity: string): { release: () => void } | { refusal: string } {
+    const mine = this.perIdentity.get(identity) ?? 0;
+    if (mine >= this.limits.perIdentity) return { refusal: `this pod already holds ${mine} change streams, the most one identity may open` };
+    if (this.total >= this.limits.total) return { refusal: 'the operator holds as many change streams as it may; retry later' };
+    this.total++;
+    this.perIdentity.set(identity, mine + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.perIdentity.get(identity) ?? 1) - 1;
+        if (left === 0) this.perIdentity.delete(identity);
+        else this.perIdentity.set(identity, left);
+      },
+    };
+  }
+
+  /** Streams open now. */
+  get open(): number {
+    return this.total;
+  }
+}
+
 /** Builds the resolver app (no listening). */
-export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; heartbeatMs?: number }): Express {
+export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '16kb' }));
 
+  // Authentication first, then (on /v1/resolve only) the body parser: an unauthenticated body
+  // is refused before a byte of it is parsed.
   app.use(async (req: Authed, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     try {
-      const identity = await deps.auth.authenticate(token);
-      if (!deps.resolver.isTenant(identity.namespace)) {
-        throw new OrkaError('FORBIDDEN', `namespace ${identity.namespace} is not a tenant`);
-      }
+      const identity = await deps.auth.authenticate(bearer(req));
+      const tenancy = deps.resolver.tenancy(identity.namespace);
+      if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
       req.identity = identity;
       next();
     } catch (err) {
@@ -50,7 +92,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     }
   });
 
-  app.post('/v1/resolve', async (req: Authed, res: Response) => {
+  app.post('/v1/resolve', express.json({ limit: '16kb' }), async (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
     const parsed = resolveBody.safeParse(req.body);
     if (!parsed.success) {
@@ -72,13 +114,43 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
 
   app.get('/v1/changes', (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
+    const token = bearer(req);
+    const slot = deps.streams.acquire(`${identity.namespace}/${identity.serviceAccount}/${identity.pod}`);
+    if ('refusal' in slot) {
+      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
+      sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('event: ready\ndata: {}\n\n');
-    const unsubscribe = deps.resolver.subscribe(identity.namespace, (name) => res.write(`event: changed\ndata: ${JSON.stringify({ name })}\n\n`));
+    const unsubscribe = deps.resolver.subscribe(identity.namespace, (change) => res.write(`event: changed\ndata: ${JSON.stringify(change)}\n\n`));
     const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    // A stream outlives its token's review: re-check it every quarter of the cache TTL, never
+    // reusing a review older than the rest of the TTL, so a revoked token (ServiceAccount or pod
+    // deleted, expired, namespace no longer a tenant) loses its stream within the cache TTL.
+    const ttl = deps.auth.cacheTtlMs;
+    const period = Math.max(250, Math.floor(ttl / 4));
+    const recheck = setInterval(() => {
+      void (async () => {
+        try {
+          const again = await deps.auth.authenticate(token, { maxAgeMs: Math.max(0, ttl - period) });
+          const tenancy = deps.resolver.tenancy(again.namespace);
+          if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
+        } catch (err) {
+          // The apiserver being unreachable is not a revocation: keep the stream, ask again later.
+          if (isOrkaError(err, 'UPSTREAM_UNAVAILABLE')) return;
+          const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 're-check failed');
+          deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
+          res.write(`event: revoked\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`);
+          res.end();
+        }
+      })();
+    }, period);
     deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
-    req.on('close', () => {
+    res.on('close', () => {
+      slot.release();
       clearInterval(heartbeat);
+      clearInterval(recheck);
       unsubscribe();
     });
   });

@@ -26,6 +26,12 @@ export const STORAGE_PREFIX = 'orkasecret-';
 /** Prefix of data-key Secret names in the operator namespace: `orka-dk-<tenant namespace>`. */
 export const DATA_KEY_PREFIX = 'orka-dk-';
 
+/**
+ * Secret types never read as a value source: a service account's token and Helm's release
+ * records (which hold rendered values of every chart) belong to the cluster, not to a tenant.
+ */
+export const REFUSED_SOURCE_TYPES: readonly string[] = ['kubernetes.io/service-account-token', 'helm.sh/release.v1'];
+
 /** A reference to a key of a Secret in the same namespace. */
 export interface SecretKeyRef {
   name: string;
@@ -80,6 +86,8 @@ export const Reason = {
   DecryptFailed: 'DecryptFailed',
   ValueTooLarge: 'ValueTooLarge',
   ConflictingSources: 'ConflictingSources',
+  SourceRefused: 'SourceRefused',
+  InvalidSource: 'InvalidSource',
   StorageDeleted: 'StorageDeleted',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

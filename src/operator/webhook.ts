@@ -11,16 +11,21 @@ import type { V1Pod } from '@kubernetes/client-node';
 import express, { type Express, type Request, type Response } from 'express';
 import jsonpatch from 'fast-json-patch';
 import type { Logger } from '../core/logger.js';
-import { checkObjectName } from '../core/names.js';
-import { inject, type InjectConfig } from './inject.js';
-import type { OrkaSecret } from './resource.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../core/names.js';
+import { SECRET_REF_RULE } from './decide.js';
+import { HOST_NETWORK_REFUSAL, inject, type InjectConfig } from './inject.js';
+import type { AccessReviewFn, UserInfo } from './kube/accessreview.js';
+import type { OrkaSecret, SecretKeyRef } from './resource.js';
 import { sealedValueProblem } from './sealed-admission.js';
+import type { Tenancy } from './tenancy.js';
 
 interface AdmissionRequest {
   uid: string;
   namespace?: string;
   operation?: string;
   object?: unknown;
+  oldObject?: unknown;
+  userInfo?: UserInfo;
 }
 
 interface AdmissionReview {
@@ -39,7 +44,30 @@ export function validateOrkaSecret(o: { metadata?: { name?: string }; spec?: obj
   if (spec.sealedValue !== undefined && spec.valueFrom !== undefined) {
     return 'spec.sealedValue and spec.valueFrom are mutually exclusive: give one of them, or neither to keep the stored value';
   }
+  const ref = (spec.valueFrom as { secretKeyRef?: { name?: unknown; key?: unknown } } | undefined)?.secretKeyRef;
+  if (ref !== undefined && !(typeof ref.name === 'string' && isSecretObjectName(ref.name) && typeof ref.key === 'string' && isSecretDataKey(ref.key))) {
+    return `spec.valueFrom.secretKeyRef must name a Secret (${SECRET_REF_RULE})`;
+  }
   return undefined;
+}
+
+/**
+ * The source Secret whose read access the requester must prove: on create, and on update when
+ * `valueFrom` changed (an unchanged reference was checked when it was set). Undefined: none.
+ */
+export function sourceToAuthorize(request: { operation?: string; object?: unknown; oldObject?: unknown }): SecretKeyRef | undefined {
+  const ref = (request.object as OrkaSecret | undefined)?.spec?.valueFrom?.secretKeyRef;
+  if (ref === undefined) return undefined;
+  if (request.operation === 'UPDATE') {
+    const old = (request.oldObject as OrkaSecret | undefined)?.spec?.valueFrom;
+    if (JSON.stringify(old) === JSON.stringify((request.object as OrkaSecret).spec?.valueFrom)) return undefined;
+  }
+  return ref;
+}
+
+/** The refusal when the requester may not read the source Secret themselves. */
+export function sourceRefusal(user: string, namespace: string, ref: SecretKeyRef): string {
+  return `spec.valueFrom.secretKeyRef: ${user} may not get Secret ${ref.name} in namespace ${namespace}; whoever sets valueFrom must be allowed to read that Secret themselves (the operator never reads a Secret on behalf of someone who could not)`;
 }
 
 function respond(res: Response, uid: string, response: Record<string, unknown>): void {
@@ -49,16 +77,21 @@ function respond(res: Response, uid: string, response: Record<string, unknown>):
 /** What the webhook needs. */
 export interface WebhookDeps {
   injectConfig: () => InjectConfig;
-  isTenant: (namespace: string) => boolean;
+  /** Whether a namespace is a tenant, and if not why. */
+  tenancy: (namespace: string) => Tenancy;
+  /** May this user do this? (SubjectAccessReview) */
+  canI: AccessReviewFn;
   log: Logger;
 }
 
 /** Routes for the admission webhooks (mounted before the resolver's token authentication). */
 export function webhookRouter(deps: WebhookDeps): Express {
   const app = express();
-  app.use(express.json({ limit: '3mb' }));
+  // Only on these routes: mounted for every path, it would parse any caller's body (up to 3 MB)
+  // before the resolver's authentication.
+  const json = express.json({ limit: '3mb' });
 
-  app.post('/webhooks/mutate-pods', (req: Request, res: Response) => {
+  app.post('/webhooks/mutate-pods', json, (req: Request, res: Response) => {
     const review = req.body as AdmissionReview;
     const request = review.request;
     if (request?.uid === undefined) {
@@ -67,24 +100,48 @@ export function webhookRouter(deps: WebhookDeps): Express {
     }
     const pod = request.object as V1Pod;
     const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
-    const { pod: mutated, outcome } = inject(pod, { namespace, isTenant: deps.isTenant(namespace) }, deps.injectConfig());
+    const { pod: mutated, outcome } = inject(pod, { namespace, isTenant: deps.tenancy(namespace).tenant }, deps.injectConfig());
+    if (outcome === 'host-network') {
+      deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome }, 'pod refused at admission');
+      respond(res, request.uid, { allowed: false, status: { code: 403, reason: 'Forbidden', message: HOST_NETWORK_REFUSAL } });
+      return;
+    }
     const patch = jsonpatch.compare(pod as object, mutated as object);
     deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
     respond(res, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
   });
 
-  app.post('/webhooks/validate-orkasecrets', (req: Request, res: Response) => {
+  app.post('/webhooks/validate-orkasecrets', json, async (req: Request, res: Response) => {
     const request = (req.body as AdmissionReview).request;
     if (request?.uid === undefined) {
       res.status(400).json({ error: { code: 'INVALID_REQUEST', message: 'not an AdmissionReview' } });
       return;
     }
+    const namespace = request.namespace ?? '';
+    const refuse = (code: number, reason: string, message: string) => {
+      deps.log.info({ namespace, operation: request.operation, reason }, 'OrkaSecret refused at admission');
+      respond(res, request.uid, { allowed: false, status: { code, reason, message } });
+    };
     // Messages name rules and fields, never values: the object may carry a plain-text value.
     const object = (request.object ?? {}) as OrkaSecret;
     const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, request.namespace ?? object.metadata?.namespace ?? '');
-    if (problem === undefined) return respond(res, request.uid, { allowed: true });
-    deps.log.info({ namespace: request.namespace, operation: request.operation }, 'OrkaSecret refused at admission');
-    respond(res, request.uid, { allowed: false, status: { code: 422, reason: 'Invalid', message: problem } });
+    if (problem !== undefined) return refuse(422, 'Invalid', problem);
+    // Only where no label can ever help: an unlabelled namespace may become a tenant later.
+    const tenancy = deps.tenancy(namespace);
+    if (!tenancy.tenant && tenancy.never) return refuse(403, 'Forbidden', `OrkaSecrets cannot be created here: ${tenancy.reason}`);
+    const ref = sourceToAuthorize(request);
+    if (ref !== undefined) {
+      const user = request.userInfo ?? {};
+      let allowed: boolean;
+      try {
+        allowed = await deps.canI({ user, namespace, verb: 'get', resource: 'secrets', name: ref.name });
+      } catch (err) {
+        deps.log.warn({ err: { message: (err as Error).message } }, 'SubjectAccessReview failed');
+        return refuse(503, 'ServiceUnavailable', 'spec.valueFrom: could not check with the Kubernetes API that you may read the source Secret; try again');
+      }
+      if (!allowed) return refuse(403, 'Forbidden', sourceRefusal(user.username ?? 'this user', namespace, ref));
+    }
+    respond(res, request.uid, { allowed: true });
   });
   return app;
 }

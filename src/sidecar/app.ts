@@ -13,14 +13,14 @@ import type { Logger } from '../core/logger.js';
 import { assertSecretName } from '../core/names.js';
 import { references, render } from '../core/template.js';
 import type { ValueCache } from './cache.js';
+import type { Lookup } from './lookup.js';
 import type { SidecarMetrics } from './metrics.js';
-import type { Resolution } from './upstream.js';
 
 /** What the app needs. */
 export interface SidecarDeps {
   maxBodyBytes: number;
   cache: ValueCache;
-  resolve: (names: readonly string[]) => Promise<Resolution>;
+  lookup: Lookup;
   metrics: SidecarMetrics;
   log: Logger;
 }
@@ -36,32 +36,6 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  /** Values for names: from memory, the rest from the operator in one call. */
-  async function lookup(names: readonly string[]): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
-    const wanted: string[] = [];
-    for (const name of names) {
-      const hit = cache.get(name);
-      if (hit === undefined) wanted.push(name);
-      else found.set(name, hit);
-    }
-    metrics.cacheHits.inc(found.size);
-    if (wanted.length === 0) return found;
-    metrics.cacheMisses.inc(wanted.length);
-    let answer: Resolution;
-    try {
-      answer = await deps.resolve(wanted);
-    } catch (err) {
-      metrics.upstreamErrors.inc();
-      throw err;
-    }
-    for (const [name, value] of Object.entries(answer.values)) {
-      cache.set(name, value);
-      found.set(name, value);
-    }
-    return found;
-  }
-
   app.use((req: Request, res: Response, next: NextFunction) => {
     const end = metrics.duration.startTimer();
     res.on('finish', () => {
@@ -69,6 +43,20 @@ export function createSidecarApp(deps: SidecarDeps): Express {
       end({ endpoint });
       metrics.requests.inc({ endpoint, code: String(res.statusCode) });
     });
+    next();
+  });
+
+  // Edges, before any route: no browser has business here (a page could otherwise make the
+  // runner's localhost call for it), express's own answers to OPTIONS are not the contract, and a
+  // declared body over the limit is refused before a byte of it is read.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.headers.origin !== undefined) return fail(res, new OrkaError('FORBIDDEN', 'requests from a browser (with an Origin header) are refused'));
+    if (req.method === 'OPTIONS') return fail(res, new OrkaError('NOT_FOUND', `no such endpoint: OPTIONS ${req.path}`));
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.maxBodyBytes) {
+      res.set('connection', 'close');
+      return fail(res, new OrkaError('PAYLOAD_TOO_LARGE', `request body is larger than ${deps.maxBodyBytes} bytes`, { limit: deps.maxBodyBytes }));
+    }
     next();
   });
 
@@ -95,7 +83,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   v1.get('/secrets/:name', async (req: Request, res: Response, next: NextFunction) => {
     try {
       const name = assertSecretName(String(req.params.name));
-      const value = (await lookup([name])).get(name);
+      const value = (await deps.lookup.values([name])).get(name);
       if (value === undefined) throw secretNotFound([name]);
       res.set('cache-control', 'no-store').json({ name, value });
     } catch (err) {
@@ -111,7 +99,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
       }
       const template = (body as { template: unknown }).template;
       const names = references(template);
-      const values = names.length === 0 ? new Map<string, string>() : await lookup(names);
+      const values = names.length === 0 ? new Map<string, string>() : await deps.lookup.values(names);
       res.set('cache-control', 'no-store').json({ result: render(template, values) });
     } catch (err) {
       next(err);
@@ -127,7 +115,7 @@ export function createSidecarApp(deps: SidecarDeps): Express {
   });
 
   app.use('/v1', v1);
-  app.use((_req: Request, _res: Response, next: NextFunction) => next(new OrkaError('INVALID_REQUEST', 'no such endpoint')));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new OrkaError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path}`)));
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (isOrkaError(err)) return fail(res, err);

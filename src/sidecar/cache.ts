@@ -3,22 +3,74 @@
  * forgotten the moment the change stream names them, and, while the stream is down, entries
  * older than `staleAfterMs` are not served (the sidecar cannot know they are still current).
  * It also remembers which values it has served, for /v1/redact.
+ *
+ * Freshness is a property of the data, not of the connection: the stream and the resolve calls
+ * may reach different operator replicas, one behind the other. Every change event and every
+ * answer carries a revision (a Kubernetes resourceVersion: one etcd counter, so comparable across
+ * objects); the cache remembers the last change seen per name and never takes an answer older
+ * than it (`judge`).
  */
-import { createRedactor, type Redactor } from '../core/redact.js';
+import { ValueMatcher, valueIdentity, type ValueHandle } from '../core/redact.js';
 
 interface Entry {
   value: string;
   at: number;
+  revision: number;
+  bytes: number;
 }
+
+/** Bytes a string takes in V8: one per character when all are Latin-1, else two. */
+function stringBytes(value: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\xff]*$/.test(value) ? value.length : value.length * 2;
+}
+
+/** The last change seen for a name. */
+interface Change {
+  revision: number;
+  deleted: boolean;
+}
+
+/**
+ * How an answer compares with the last change seen for its name: `fresh` (as new or newer: use
+ * it), `deleted` (older, and the name was deleted since: it is missing), `stale` (older, and the
+ * name changed since: ask again).
+ */
+export type Verdict = 'fresh' | 'deleted' | 'stale';
+
+/** An answer without a revision (an older operator): older than any change seen. */
+export const NO_REVISION = -1;
+
+/** A resourceVersion as a number; NO_REVISION when absent or not a decimal counter. */
+export function parseRevision(revision: unknown): number {
+  if (typeof revision !== 'string' || !/^[0-9]{1,15}$/.test(revision)) return NO_REVISION;
+  return Number(revision);
+}
+
+/** How many last changes are remembered per cached entry allowed (a bound on their memory). */
+const CHANGES_PER_ENTRY = 4;
 
 /** In-memory value cache. */
 export class ValueCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly served = new Map<string, string>();
-  private redactor: Redactor | undefined;
+  /** Per name, the value last served (as its identity and the matcher's handle, not its text). */
+  private readonly served = new Map<string, { identity: string; handle: ValueHandle }>();
+  private readonly changes = new Map<string, Change>();
+  private readonly matcher = new ValueMatcher();
   private streamUp = false;
+  private heldBytes = 0;
 
-  constructor(private readonly options: { maxEntries: number; staleAfterMs: number; now?: () => number }) {}
+  constructor(
+    private readonly options: {
+      maxEntries: number;
+      /** Most bytes of values held; past it the least recently used go (default: no limit). */
+      maxBytes?: number;
+      staleAfterMs: number;
+      now?: () => number;
+      /** Called when values are dropped to stay within `maxBytes`, with how many. */
+      onBudget?: (dropped: number) => void;
+    },
+  ) {}
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -29,7 +81,7 @@ export class ValueCache {
     const entry = this.entries.get(name);
     if (entry === undefined) return undefined;
     if (!this.streamUp && this.now() - entry.at > this.options.staleAfterMs) {
-      this.entries.delete(name);
+      this.drop(name);
       return undefined;
     }
     this.entries.delete(name);
@@ -37,30 +89,66 @@ export class ValueCache {
     return entry.value;
   }
 
-  /** Stores a value just fetched. */
-  set(name: string, value: string): void {
-    this.entries.delete(name);
-    this.entries.set(name, { value, at: this.now() });
-    while (this.entries.size > this.options.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    if (this.served.get(name) !== value) {
+  /** How an answer for `name` at `revision` compares with the last change seen for it. */
+  judge(name: string, revision: number): Verdict {
+    const change = this.changes.get(name);
+    if (change === undefined || revision >= change.revision) return 'fresh';
+    return change.deleted ? 'deleted' : 'stale';
+  }
+
+  /** Stores a value just fetched, as of `revision` (call only with a `fresh` verdict). */
+  set(name: string, value: string, revision: number = NO_REVISION): void {
+    this.drop(name);
+    const bytes = stringBytes(value);
+    this.entries.set(name, { value, at: this.now(), revision, bytes });
+    this.heldBytes += bytes;
+    while (this.entries.size > this.options.maxEntries) this.drop(this.entries.keys().next().value as string);
+    let dropped = 0;
+    while (this.heldBytes > (this.options.maxBytes ?? Infinity) && this.entries.size > 1) {
+      this.drop(this.entries.keys().next().value as string);
+      dropped++;
+    }
+    if (dropped > 0) this.options.onBudget?.(dropped);
+    const before = this.served.get(name);
+    const identity = valueIdentity(value);
+    if (before?.identity !== identity) {
+      if (before !== undefined) this.matcher.remove(before.handle);
       this.served.delete(name);
-      this.served.set(name, value);
-      while (this.served.size > this.options.maxEntries) this.served.delete(this.served.keys().next().value as string);
-      this.redactor = undefined;
+      this.served.set(name, { identity, handle: this.matcher.add(value) });
+      while (this.served.size > this.options.maxEntries) {
+        const [oldest, dropped] = this.served.entries().next().value as [string, { handle: ValueHandle }];
+        this.served.delete(oldest);
+        this.matcher.remove(dropped.handle);
+      }
     }
   }
 
-  /** Forgets a name at once (it changed or was deleted). */
-  forget(name: string): void {
-    this.entries.delete(name);
+  /**
+   * The change stream says `name` changed (or was deleted) at `revision`: forget what is older,
+   * and remember the change so that no older answer is taken later. Without a revision (an older
+   * operator) the entry is forgotten and nothing remembered.
+   */
+  changed(name: string, revision: number = NO_REVISION, deleted = false): void {
+    const entry = this.entries.get(name);
+    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) this.drop(name);
+    if (revision === NO_REVISION) return;
+    const last = this.changes.get(name);
+    if (last !== undefined && last.revision >= revision) return;
+    this.changes.delete(name);
+    this.changes.set(name, { revision, deleted });
+    // Oldest first: a change thousands of changes ago is long seen by every replica.
+    while (this.changes.size > this.options.maxEntries * CHANGES_PER_ENTRY) this.changes.delete(this.changes.keys().next().value as string);
   }
 
   /**
-   * The change stream connected or dropped. On connect everything is forgotten: changes made
-   * while it was down were not seen.
+   * The change stream connected or dropped. On connect every value is forgotten: changes made
+   * while it was down were not seen. The changes seen are kept: they stay true.
    */
   setStreamUp(up: boolean): void {
-    if (up && !this.streamUp) this.entries.clear();
+    if (up && !this.streamUp) {
+      this.entries.clear();
+      this.heldBytes = 0;
+    }
     this.streamUp = up;
   }
 
@@ -72,9 +160,20 @@ export class ValueCache {
     return this.entries.size;
   }
 
+  /** Bytes of values held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private drop(name: string): void {
+    const entry = this.entries.get(name);
+    if (entry === undefined) return;
+    this.entries.delete(name);
+    this.heldBytes -= entry.bytes;
+  }
+
   /** Masks every value this sidecar has served (and their encodings). */
   redact(text: string): string {
-    this.redactor ??= createRedactor(this.served.values());
-    return this.redactor.redact(text);
+    return this.matcher.redact(text);
   }
 }

@@ -8,8 +8,9 @@ import express from 'express';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createSidecarApp } from './app.js';
-import { ValueCache } from './cache.js';
+import { parseRevision, ValueCache } from './cache.js';
 import { loadSidecarConfig } from './config.js';
+import { Lookup } from './lookup.js';
 import { createSidecarMetrics } from './metrics.js';
 import { Upstream } from './upstream.js';
 
@@ -24,17 +25,28 @@ async function main(): Promise<void> {
   }
   const log = createLogger({ name: 'sidecar', level: config.ORKA_LOG_LEVEL });
   const metrics = createSidecarMetrics();
-  const cache = new ValueCache({ maxEntries: config.ORKA_CACHE_MAX_ENTRIES, staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000 });
+  let budgetWarned = false;
+  const cache = new ValueCache({
+    maxEntries: config.ORKA_CACHE_MAX_ENTRIES,
+    maxBytes: config.ORKA_CACHE_MAX_BYTES,
+    staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000,
+    onBudget: (dropped) => {
+      metrics.budgetEvictions.inc(dropped);
+      if (!budgetWarned) log.warn({ maxBytes: config.ORKA_CACHE_MAX_BYTES }, 'ORKA_CACHE_MAX_BYTES reached: the least recently used values are dropped from memory and fetched again when needed');
+      budgetWarned = true;
+    },
+  });
   const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const stream = upstream.follow(
-    (name) => cache.forget(name),
+    (change) => cache.changed(change.name, parseRevision(change.revision), change.deleted),
     (up) => {
       if (up !== cache.isStreamUp) log.info({ changeStream: up ? 'up' : 'down' }, up ? 'change stream connected' : 'change stream lost; cached values expire after ORKA_CACHE_STALE_AFTER');
       cache.setStreamUp(up);
       metrics.streamUp.set(up ? 1 : 0);
     },
   );
-  const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, resolve: (names) => upstream.resolve(names), metrics, log });
+  const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
+  const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log });
   const server = app.listen(config.ORKA_SIDECAR_PORT, '127.0.0.1');
   await once(server, 'listening');
   const metricsServer = express()

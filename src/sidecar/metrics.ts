@@ -12,13 +12,15 @@ export interface SidecarMetrics {
   cacheHits: Counter;
   cacheMisses: Counter;
   upstreamErrors: Counter;
+  staleAnswers: Counter;
+  budgetEvictions: Counter;
   streamUp: Gauge;
 }
 
 /** Creates the metrics on a fresh registry. */
 export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'orka_sidecar_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'orka_sidecar_' });
   return {
     registry,
     requests: new Counter({ name: 'orka_sidecar_requests_total', help: 'Requests by endpoint and HTTP status.', labelNames: ['endpoint', 'code'], registers: [registry] }),
@@ -26,6 +28,8 @@ export function createSidecarMetrics(): SidecarMetrics {
     cacheHits: new Counter({ name: 'orka_sidecar_cache_hits_total', help: 'Names answered from memory.', registers: [registry] }),
     cacheMisses: new Counter({ name: 'orka_sidecar_cache_misses_total', help: 'Names fetched from the operator.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'orka_sidecar_upstream_errors_total', help: 'Failed calls to the operator.', registers: [registry] }),
+    staleAnswers: new Counter({ name: 'orka_sidecar_stale_answers_total', help: 'Names the operator answered with a state older than a change already seen (asked again).', registers: [registry] }),
+    budgetEvictions: new Counter({ name: 'orka_sidecar_cache_budget_evictions_total', help: 'Values dropped from memory to stay within ORKA_CACHE_MAX_BYTES (fetched again when needed).', registers: [registry] }),
     streamUp: new Gauge({ name: 'orka_sidecar_change_stream_up', help: '1 while the change stream to the operator is connected.', registers: [registry] }),
   };
 }

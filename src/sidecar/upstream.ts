@@ -7,10 +7,18 @@ import { readFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { isErrorCode, OrkaError } from '../core/errors.js';
 
-/** The operator's answer. */
+/** The operator's answer; `revisions` (resourceVersions per name) orders it against changes. */
 export interface Resolution {
   values: Record<string, string>;
   missing: string[];
+  revisions: Record<string, string>;
+}
+
+/** A change event: `name` changed, or was deleted, at `revision` (absent from older operators). */
+export interface NameChange {
+  name: string;
+  revision?: string;
+  deleted: boolean;
 }
 
 /** Options of the upstream client. */
@@ -54,7 +62,7 @@ export class Upstream {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
             const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
-            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve(parsed);
+            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve({ values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {} });
             reject(upstreamError(res.statusCode ?? 0, parsed.error?.code, parsed.error?.message));
           } catch {
             reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${res.statusCode} with no valid body`));
@@ -69,10 +77,10 @@ export class Upstream {
   }
 
   /**
-   * Follows the change stream, reconnecting with backoff. `onChange` gets each changed name;
+   * Follows the change stream, reconnecting with backoff. `onChange` gets each change;
    * `onState` tells when the stream is connected (true) or lost (false).
    */
-  follow(onChange: (name: string) => void, onState: (up: boolean) => void): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void): { stop: () => void } {
     let stopped = false;
     let delay = 250;
     let current: ReturnType<typeof request> | undefined;
@@ -113,8 +121,8 @@ export class Upstream {
               onState(true);
             } else if (event === 'changed' && data !== undefined) {
               try {
-                const name = (JSON.parse(data) as { name?: unknown }).name;
-                if (typeof name === 'string') onChange(name);
+                const { name, revision, deleted } = JSON.parse(data) as { name?: unknown; revision?: unknown; deleted?: unknown };
+                if (typeof name === 'string') onChange({ name, deleted: deleted === true, ...(typeof revision === 'string' ? { revision } : {}) });
               } catch {
                 // a malformed frame is skipped; the next resync clears the cache anyway
               }

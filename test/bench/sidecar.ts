@@ -15,7 +15,7 @@ import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { freePort, startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator } from '../env/operator.js';
 import { startSidecar } from '../env/sidecar.js';
 import { printTable } from './table.js';
@@ -76,7 +76,7 @@ try {
   const caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token);
   const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
   children.push(sidecar);
   const client = new OrkaSecretsClient({ baseUrl: sidecar.url });

@@ -16,7 +16,7 @@ import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
 import { kubernetesBinDir } from './global-setup.js';
-import { adminKubeConfig, createServiceAccount, installCrd, requestToken } from './kube.js';
+import { adminKubeConfig, createServiceAccount, installCrd, podBoundToken } from './kube.js';
 import { eventually, startOperator, type OperatorProcess } from './operator.js';
 import { startSidecar, type SidecarProcess } from './sidecar.js';
 import { caBundlePublished, installWebhooks } from './webhooks.js';
@@ -107,7 +107,8 @@ async function main(): Promise<void> {
   const caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, await requestToken(kc, { namespace: 'acme', serviceAccount: 'runner', audience: 'orka-secrets' }));
+  // Bound to the runner pod, as the kubelet would project it.
+  writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: 'acme', serviceAccount: 'runner', bindTo: pod })).token);
   sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
   const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
   const template = 'Authorization: Bearer {{ secrets.STRIPE_API_KEY }}';

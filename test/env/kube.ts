@@ -12,6 +12,7 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type V1CustomResourceDefinition,
+  type V1Pod,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -64,6 +65,43 @@ export async function requestToken(
   const token = result.status?.token;
   if (!token) throw new Error('TokenRequest returned no token');
   return token;
+}
+
+/**
+ * A token bound to a pod, as the kubelet projects it: creates a pod (never started: no kubelet
+ * runs here) for the ServiceAccount, then a TokenRequest bound to that pod, so the TokenReview
+ * carries the pod's name and uid. Deleting the pod invalidates the token.
+ */
+export async function podBoundToken(
+  kc: KubeConfig,
+  args: { namespace: string; serviceAccount: string; audience?: string; expirationSeconds?: number; bindTo?: V1Pod },
+): Promise<{ token: string; pod: string }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const pod =
+    args.bindTo ??
+    (await core.createNamespacedPod({
+      namespace: args.namespace,
+      body: {
+        metadata: { name: uniqueName('runner') },
+        // No legacy token Secret exists without a controller-manager: do not ask for one.
+        spec: { serviceAccountName: args.serviceAccount, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
+      },
+    }));
+  const name = pod.metadata?.name as string;
+  const result = await core.createNamespacedServiceAccountToken({
+    name: args.serviceAccount,
+    namespace: args.namespace,
+    body: {
+      spec: {
+        audiences: [args.audience ?? 'orka-secrets'],
+        expirationSeconds: args.expirationSeconds ?? 600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid },
+      },
+    },
+  });
+  const token = result.status?.token;
+  if (!token) throw new Error('TokenRequest returned no token');
+  return { token, pod: name };
 }
 
 /** Asks the apiserver to review a token for the given audiences. */

@@ -10,11 +10,12 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { adminKubeConfig, createNamespace, crdManifest, createServiceAccount, installCrd, kubectl, requestToken, uniqueName } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -207,13 +208,83 @@ describe('every value, rendered', () => {
     const values = {
       replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
       podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
-      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
     };
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
-    for (const kind of ['NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
+    for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr)).toBe('');
     expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
+  });
+});
+
+describe('alerts and dashboard', () => {
+  // What /metrics serves: the registry main.ts exports (histograms as _bucket, _sum, _count), and
+  // the label names of each metric, plus the target labels Prometheus adds to every series.
+  const exported = new Map<string, Set<string>>();
+  const TARGET_LABELS = ['namespace', 'service', 'pod', 'job', 'instance', 'endpoint', 'container'];
+  beforeAll(async () => {
+    const { registry } = createOperatorMetrics();
+    for (const m of await registry.getMetricsAsJSON()) {
+      // prom-client keeps a metric's label names on the metric object; the JSON lists only labels with values.
+      const declared = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+      const labels = new Set([...TARGET_LABELS, ...m.values.flatMap((v) => Object.keys(v.labels)), ...declared]);
+      const names = String(m.type) === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
+      for (const name of names) exported.set(name, name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+    }
+    exported.set('up', new Set(TARGET_LABELS)); // Prometheus' own, per scrape target
+  });
+
+  /** Every selector `metric{label="..."}` and bare metric name in a PromQL expression. */
+  function seriesOf(expr: string): Array<{ metric: string; labels: string[] }> {
+    const withoutStrings = expr.replace(/"[^"]*"/g, '""');
+    const out: Array<{ metric: string; labels: string[] }> = [];
+    for (const m of withoutStrings.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g)) {
+      const [, name, matchers] = m as unknown as [string, string, string | undefined];
+      if (!name.startsWith('orka_') && name !== 'up') continue;
+      out.push({ metric: name, labels: [...(matchers ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)/g)].map((l) => l[1] as string) });
+    }
+    return out;
+  }
+
+  const check = (where: string, expr: string): void => {
+    const series = seriesOf(expr);
+    expect(series.length, `${where}: ${expr}`).toBeGreaterThan(0);
+    for (const { metric, labels } of series) {
+      expect(exported.has(metric), `${where} names ${metric}, which the operator does not export`).toBe(true);
+      for (const label of labels) expect([...(exported.get(metric) ?? [])], `${where}: ${metric} has no label ${label}`).toContain(label);
+    }
+  };
+
+  it('every alert expression names metrics (and labels) the operator exports', () => {
+    const docs = render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
+    const rules = (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; expr: string }>;
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['OrkaSecretsOperatorDown', 'OrkaSecretsNoLeader', 'OrkaSecretsReconcileErrors', 'OrkaSecretsCertificateExpiring', 'OrkaSecretsResolverErrors']));
+    for (const rule of rules) check(rule.alert, rule.expr);
+  });
+
+  it('the check can fail: a misspelt metric or label is caught', () => {
+    expect(() => check('test', 'sum(orka_operator_reconcile_total{result="Error"})')).toThrow(/does not export/);
+    expect(() => check('test', 'sum(orka_operator_reconciles_total{outcome="Error"})')).toThrow(/has no label outcome/);
+  });
+
+  it('every dashboard query names metrics the operator exports, and the ConfigMap carries valid JSON', () => {
+    const docs = render('orka-system', ['grafanaDashboard.enabled=true']);
+    const cm = d(docs);
+    const dashboard = JSON.parse(cm.data['orka-secrets.json'] as string) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    expect(dashboard.panels.length).toBeGreaterThan(5);
+    for (const panel of dashboard.panels) for (const t of panel.targets) check(panel.title, t.expr.replaceAll('$namespace', 'ns'));
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    function d(x: Doc[]): Obj {
+      return x.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-grafana-dashboard')) as Obj;
+    }
+  });
+
+  it('the PrometheusRule only where its API exists; both off by default', () => {
+    expect(one(render('orka-system', ['prometheusRule.enabled=true']), 'PrometheusRule')).toBeUndefined();
+    const defaults = render('orka-system', [], { apiVersions: ['monitoring.coreos.com/v1'] });
+    expect(one(defaults, 'PrometheusRule')).toBeUndefined();
+    expect(one(defaults, 'ConfigMap')).toBeUndefined();
   });
 });
 
@@ -287,6 +358,23 @@ describe('the CRD, shipped as a template', () => {
     expect(crd?.spec).toEqual(crdManifest().spec);
     expect(crd?.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
     expect(crd?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': release });
+  });
+
+  it('has validation rules (CEL) naming `orka-secrets seal` only where the apiserver has them (>= 1.25)', () => {
+    type Rules = Array<{ rule: string; message: string }>;
+    const rulesOf = (kubeVersion: string): Rules | undefined =>
+      (crdOf(render('orka-system', [], { kubeVersion }))?.spec.versions[0]?.schema?.openAPIV3Schema?.properties?.spec as { 'x-kubernetes-validations'?: Rules } | undefined)?.['x-kubernetes-validations'];
+    // 1.20: kubectl and Helm validate manifests against the server's OpenAPI, which lacks the field.
+    expect(rulesOf('v1.24.9')).toBeUndefined();
+    const rules = rulesOf('v1.25.0');
+    expect(rules?.find((r) => r.rule === '!has(self.value)')?.message).toMatch(/`orka-secrets seal`/);
+    expect(rules?.map((r) => r.rule)).toContain('!(has(self.sealedValue) && has(self.valueFrom))');
+    expect(rulesOf('v1.31.2')).toEqual(rules);
+  });
+
+  it('kubectl get osec has a REASON column', () => {
+    const columns = crdManifest().spec.versions[0]!.additionalPrinterColumns!.map((c) => c.name);
+    expect(columns.slice(0, columns.indexOf('Age'))).toEqual(['Secret', 'Description', 'Reference', 'Ready', 'Reason']);
   });
 
   it('crds.keep=false drops the annotation; crds.install=false leaves the CRD out', () => {
@@ -385,9 +473,20 @@ describe('least privilege', () => {
       const o = (await custom.getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key' })) as OrkaSecret;
       return o.status?.conditions?.[0]?.reason === 'Stored' ? true : undefined;
     });
+    // A new value that cannot be stored: the status and `kubectl get osec` say the previous one is still served.
+    const wrongName = await sealWithPublishedCert(kc, namespace, tenant, 'OTHER_KEY', 'other-value');
+    await custom.patchNamespacedCustomObject(
+      { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: tenant, name: 'chart-key', body: { spec: { sealedValue: wrongName } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const refused = await waitForReady(kc, tenant, 'chart-key', 'SealedForAnotherSecret');
+    expect(refused.status?.conditions?.[0]).toMatchObject({ status: 'True', message: expect.stringMatching(/the previous value \(version 1\) is still served/) });
+    const listed = kubectl(cp, ['get', 'osec', '-n', tenant]).stdout.split('\n');
+    expect(listed[0]).toMatch(/^NAME\s+SECRET\s+DESCRIPTION\s+REFERENCE\s+READY\s+REASON\s+AGE/);
+    expect(listed[1]).toMatch(/^chart-key\s+CHART_KEY\s+\S+\s+True\s+SealedForAnotherSecret\s/);
     // Resolve: TokenReview under the chart's RBAC.
     await createServiceAccount(kc, tenant, 'runner');
-    const runner = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+    const { token: runner } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' });
     const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'orka-secrets-tls', namespace });
     const answer = await new Promise<string>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: operator?.resolverPort, path: '/v1/resolve', method: 'POST', ca: Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'), headers: { authorization: `Bearer ${runner}`, 'content-type': 'application/json' } }, (res) => {
@@ -398,7 +497,7 @@ describe('least privilege', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ names: ['CHART_KEY'] }));
     });
-    expect(JSON.parse(answer)).toEqual({ values: { CHART_KEY: 'chart-value' }, missing: [] });
+    expect(JSON.parse(answer)).toMatchObject({ values: { CHART_KEY: 'chart-value' }, missing: [] });
     // The CA bundle, written with get/update on that one configuration by name.
     await eventually(async () => {
       const v = await kc.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: fullname });

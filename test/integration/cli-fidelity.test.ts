@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CERT_CONFIGMAP } from '../../src/operator/keys.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -69,7 +69,7 @@ beforeAll(async () => {
   await operator.waitForLog(/resolver API and webhooks listening/);
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
   caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
-  token = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+  token = (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token;
   dir = mkdtempSync(join(tmpdir(), 'orka-cli-fidelity-'));
 });
 

@@ -73,11 +73,11 @@ describe('the OrkaSecret CRD', () => {
     expect(kubectl(cp, ['get', 'osec', 'plain', '-n', namespace]).code).not.toBe(0);
   });
 
-  it('prints SECRET, DESCRIPTION, REFERENCE, READY and AGE with kubectl get osec', () => {
+  it('prints SECRET, DESCRIPTION, REFERENCE, READY, REASON and AGE with kubectl get osec', () => {
     const res = kubectl(cp, ['get', 'osec', '-n', namespace]);
     expect(res.code).toBe(0);
     const [header, ...rows] = res.stdout.trim().split('\n');
-    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'SECRET', 'DESCRIPTION', 'REFERENCE', 'READY', 'AGE']);
+    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'SECRET', 'DESCRIPTION', 'REFERENCE', 'READY', 'REASON', 'AGE']);
     expect(rows.find((r) => r.startsWith('sealed '))).toMatch(/Stripe live key/);
     const wide = kubectl(cp, ['get', 'orka', '-n', namespace, '-o', 'wide']);
     expect(wide.stdout.split('\n')[0]).toMatch(/VERSION\s+LAST-USED/);

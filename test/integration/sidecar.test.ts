@@ -13,7 +13,7 @@ import { OrkaSecretsClient, type OrkaError } from '../../src/client/index.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
@@ -50,10 +50,10 @@ async function putSecret(namespace: string, name: string, value: string): Promis
 
 const waitStored = (namespace: string, name: string) => waitForReady(kc, namespace, name, 'Stored');
 
-/** A token file for a ServiceAccount, written by the test (as the kubelet would). */
+/** A token file for a ServiceAccount bound to a fresh pod, written by the test (as the kubelet would). */
 async function tokenFile(namespace: string, sa: string, audience = 'orka-secrets'): Promise<string> {
   const path = join(dir, `${namespace}-${sa}-${audience}.token`);
-  writeFileSync(path, await requestToken(kc, { namespace, serviceAccount: sa, audience }));
+  writeFileSync(path, (await podBoundToken(kc, { namespace, serviceAccount: sa, audience })).token);
   return path;
 }
 

@@ -99,6 +99,16 @@ describe('sealed values', () => {
     expectDecryptFailed(() => open(relabelled));
   });
 
+  it.each([
+    ['control characters in the tenant', '\u001b[2J\u001b[31mevil', 'API_KEY'],
+    ['a forged event line in the name', 'acme', 'X\nNormal Stored value stored'],
+    ['a tenant that is no namespace name', 'Acme_Corp', 'API_KEY'],
+    ['an overlong name', 'acme', 'A'.repeat(20_000)],
+  ])('makes no claim from a label that is not a valid namespace/NAME pair: %s', (_what, tenant, name) => {
+    const hostile = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant, name, value: Buffer.from('v') });
+    expect(sealedFor(hostile)).toBeUndefined();
+  });
+
   it('refuses values over the size limit', () => {
     const big = Buffer.alloc(MAX_VALUE_BYTES + 1);
     expect(() => seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant: 'acme', name: 'A', value: big })).toThrow(/at most 65536/);

@@ -4,6 +4,8 @@ import { ERROR_CODES, isErrorCode, isOrkaError, OrkaError, secretNotFound } from
 describe('OrkaError', () => {
   it.each([
     ['SECRET_NOT_FOUND', 404, false],
+    ['ALREADY_EXISTS', 409, false],
+    ['NOT_A_TENANT', 400, false],
     ['INVALID_SECRET_NAME', 400, false],
     ['INVALID_TEMPLATE', 400, false],
     ['INVALID_REQUEST', 400, false],

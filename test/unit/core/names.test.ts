@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isOrkaError } from '../../../src/core/errors.js';
 import {
+  isNamespaceName,
+  isSecretDataKey,
+  isSecretObjectName,
   assertSecretName,
   checkObjectName,
   checkSecretName,
@@ -107,4 +110,22 @@ describe('object names', () => {
 
 it('builds the reference a workflow writes', () => {
   expect(referenceOf('API_KEY')).toBe('{{secrets.API_KEY}}');
+});
+
+describe('Kubernetes names that may be repeated in messages', () => {
+  it.each([
+    [isNamespaceName, 'acme-prod', true],
+    [isNamespaceName, 'a'.repeat(64), false],
+    [isNamespaceName, 'Acme', false],
+    [isNamespaceName, 'a.b', false],
+    [isSecretObjectName, 'db.creds-1', true],
+    [isSecretObjectName, '\u001b[31mdb', false],
+    [isSecretObjectName, 'a'.repeat(254), false],
+    [isSecretDataKey, 'tls.crt', true],
+    [isSecretDataKey, 'PASSWORD_1', true],
+    [isSecretDataKey, 'pass word', false],
+    [isSecretDataKey, 'x\nNormal Stored', false],
+  ])('%o(%j) is %s', (fn, input, expected) => {
+    expect(fn(input)).toBe(expected);
+  });
 });

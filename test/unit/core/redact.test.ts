@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createRedactor, MASK, valueForms } from '../../../src/core/redact.js';
+import { createRedactor, MASK, ValueMatcher, valueForms } from '../../../src/core/redact.js';
 
 const secret = 'p@ss w/rd+"q"&é';
 
@@ -48,6 +50,49 @@ describe('createRedactor', () => {
 
   it('uses a custom mask', () => {
     expect(createRedactor(['tok_12345'], '***').redact('a tok_12345 b')).toBe('a *** b');
+  });
+});
+
+describe('memory and updates', () => {
+  it('holds values of the maximum size (64 KiB) in a 64 MB heap and masks them (one used to exhaust 160 MB)', async () => {
+    // A worker thread with its own heap limit: running out ends the worker, not the test run.
+    // Node strips the module's types itself (it imports nothing).
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.file).then((m) => {
+        const values = [];
+        for (let i = 0; i < 8; i++) {
+          let v = i + ':';
+          while (v.length < 65536) v += Math.random().toString(36).slice(2) + 'é"&<';
+          values.push(v.slice(0, 65536));
+        }
+        const r = m.createRedactor(values);
+        const text = 'a ' + values[0] + ' b ' + encodeURIComponent(values[7]) + ' c ' + Buffer.from(values[3]).toString('base64');
+        parentPort.postMessage(r.redact(text));
+      });`;
+    const file = fileURLToPath(new URL('../../../src/core/redact.ts', import.meta.url));
+    const worker = new Worker(code, { eval: true, workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    const outcome = await new Promise<string>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(outcome).toBe(`a ${MASK} b ${MASK} c ${MASK}`);
+  });
+
+  it('adds and removes values one at a time; a form shared by two values stays until both are gone', () => {
+    const m = new ValueMatcher();
+    const a = m.add('secret-one');
+    const b = m.add('secret-one');
+    const c = m.add('other-secret');
+    expect(m.redact('secret-one other-secret')).toBe(`${MASK} ${MASK}`);
+    m.remove(a);
+    expect(m.redact('secret-one')).toBe(MASK);
+    m.remove(b);
+    expect(m.redact('secret-one other-secret')).toBe(`secret-one ${MASK}`);
+    m.remove(c);
+    expect(m.patternCount).toBe(0);
+    expect(m.redact('secret-one other-secret')).toBe('secret-one other-secret');
   });
 });
 

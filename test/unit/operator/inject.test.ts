@@ -80,6 +80,15 @@ describe('inject', () => {
     expect(jsonpatch.compare(input, result.pod)).toEqual([]);
   });
 
+  it('refuses a host-network pod, even one that brings its own sidecar, but only where it would inject', () => {
+    const host = pod();
+    (host.spec as { hostNetwork?: boolean }).hostNetwork = true;
+    expect(inject(host, tenant, config).outcome).toBe('host-network');
+    host.spec?.containers.push({ name: 'orka-secrets', image: 'custom' });
+    expect(inject(host, tenant, config).outcome).toBe('host-network');
+    expect(inject(host, { namespace: 'plain', isTenant: false }, config).outcome).toBe('not-a-tenant');
+  });
+
   it('leaves a pod that already has a container named orka-secrets', () => {
     const input = pod();
     input.spec?.containers.push({ name: 'orka-secrets', image: 'custom' });

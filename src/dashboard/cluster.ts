@@ -1,0 +1,289 @@
+/**
+ * The dashboard's only door to Kubernetes, acting with the signed-in person's own credentials
+ * (their kubeconfig locally; their bearer token in a cluster): RBAC alone decides what they see
+ * and do. Every API failure becomes an OrkaError with a message for a person (which verb RBAC
+ * refused, which name is taken, which cluster cannot be reached); none carries a value.
+ */
+import { X509Certificate } from 'node:crypto';
+import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { sealedFor } from '../core/envelope.js';
+import { OrkaError } from '../core/errors.js';
+import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
+import { sealingKeyIdOf } from '../operator/keyring.js';
+import { CERT_CONFIGMAP } from '../operator/keys.js';
+import { API_VERSION, GROUP, KIND, PLURAL, READY, TENANT_LABEL, VERSION, type OrkaSecret } from '../operator/resource.js';
+import { MAX_DESCRIPTION, statusWords, type CreateRequest, type SecretRow, type TenantList, type UpdateRequest } from './api.js';
+import type { SealingKey } from './web/seal.js';
+
+/** Namespaces that are never tenants, whatever their labels (DESIGN: authorization model). */
+const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease']);
+/** Largest sealed value accepted: a 64 KiB value in base64 plus the envelope's overhead. */
+const MAX_SEALED_CHARS = 96 * 1024;
+
+type Verb = 'list' | 'get' | 'create' | 'update' | 'delete';
+
+/** Turns a Kubernetes API failure into an OrkaError for a person. */
+export function clusterError(err: unknown, args: { verb: Verb; namespace: string; name?: string; server: string }): OrkaError {
+  if (err instanceof OrkaError) return err;
+  const code = (err as { code?: number }).code;
+  const what = args.name === undefined ? `secrets in namespace ${args.namespace}` : `secret ${args.name} in namespace ${args.namespace}`;
+  if (code === 403) {
+    return new OrkaError('FORBIDDEN', `Kubernetes RBAC does not allow you to ${args.verb} ${what} (verb "${args.verb}" on orkasecrets.orka.io)`, { verb: args.verb });
+  }
+  if (code === 401) return new OrkaError('UNAUTHENTICATED', 'the cluster did not accept your credentials (expired or revoked?): sign in again');
+  if (code === 409) return new OrkaError('ALREADY_EXISTS', `a secret named ${args.name ?? ''} already exists in namespace ${args.namespace}: choose another name, or edit that one`, { field: 'name' });
+  if (code === 404) return new OrkaError('SECRET_NOT_FOUND', `${what} could not be found (deleted meanwhile?)`);
+  if (code === 400 || code === 422) {
+    // The apiserver's (or the validating webhook's) own words: they name the rule broken.
+    return new OrkaError('INVALID_REQUEST', `the cluster refused it: ${apiMessage(err) || `HTTP ${code}`}`);
+  }
+  if (code === undefined) return new OrkaError('UPSTREAM_UNAVAILABLE', `the cluster at ${args.server} cannot be reached; check that it is up and that your kubeconfig points at it`);
+  return new OrkaError('UPSTREAM_UNAVAILABLE', `the cluster answered HTTP ${code} to ${args.verb} ${what}`);
+}
+
+function apiMessage(err: unknown): string {
+  try {
+    const body = (err as { body?: unknown }).body;
+    const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | undefined;
+    return parsed?.message ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** The public sealing key in a sealing certificate, in the form the page imports. */
+export function sealingKeyOf(certPem: string): SealingKey {
+  return {
+    keyId: sealingKeyIdOf(certPem),
+    spki: new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+  };
+}
+
+/** One OrkaSecret as a row of the page: names, dates and status only. */
+export function toRow(o: OrkaSecret): SecretRow {
+  let name: string;
+  try {
+    name = toSecretName(o.metadata.name);
+  } catch {
+    name = o.metadata.name;
+  }
+  const ready = o.status?.conditions?.find((c) => c.type === READY);
+  const current = ready !== undefined && (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0);
+  return {
+    name,
+    description: o.spec?.description ?? '',
+    // Custom objects arrive as plain JSON (a string); typed clients give a Date.
+    created: o.metadata.creationTimestamp instanceof Date ? o.metadata.creationTimestamp.toISOString() : String(o.metadata.creationTimestamp ?? ''),
+    reference: o.status?.reference ?? referenceOf(name),
+    status: current ? statusWords(ready.reason) : 'Pending',
+    ready: current && ready.status === 'True',
+    ...(current && ready.status !== 'True' && ready.message ? { statusMessage: ready.message } : {}),
+    ...(o.status?.usage?.lastResolvedAt ? { lastUsed: o.status.usage.lastResolvedAt } : {}),
+    version: o.status?.version ?? 0,
+  };
+}
+
+function checkDescription(description: unknown): string | undefined {
+  if (description === undefined) return undefined;
+  if (typeof description !== 'string') throw new OrkaError('INVALID_REQUEST', 'the description must be text', { field: 'description' });
+  if (description.length > MAX_DESCRIPTION) {
+    throw new OrkaError('INVALID_REQUEST', `the description is ${description.length} characters long; at most ${MAX_DESCRIPTION} are allowed`, { field: 'description' });
+  }
+  return description;
+}
+
+/** Checks a sealed value's form and whom it claims to be for; never echoes it. */
+function checkSealed(sealedValue: unknown, namespace: string, name: string): string {
+  if (typeof sealedValue !== 'string' || sealedValue.length === 0 || sealedValue.length > MAX_SEALED_CHARS || !/^[A-Za-z0-9+/]+={0,2}$/.test(sealedValue)) {
+    throw new OrkaError('INVALID_REQUEST', 'the value must arrive sealed by the page (base64 envelope of at most 64 KiB of value)', { field: 'value' });
+  }
+  const target = sealedFor(Buffer.from(sealedValue, 'base64'));
+  if (target?.tenant !== namespace || target.name !== name) {
+    throw new OrkaError('INVALID_REQUEST', `the value was not sealed for ${namespace}/${name}: reload the page and try again`, { field: 'value' });
+  }
+  return sealedValue;
+}
+
+/** What the page can ask of the cluster, as the signed-in person (the server depends on this only). */
+export interface ClusterAccess {
+  readonly server: string;
+  user(): string | undefined;
+  tenants(): Promise<TenantList>;
+  list(namespace: string): Promise<SecretRow[]>;
+  sealingKey(): Promise<SealingKey>;
+  create(namespace: string, request: CreateRequest): Promise<SecretRow>;
+  update(namespace: string, name: string, request: UpdateRequest): Promise<SecretRow>;
+  remove(namespace: string, name: string): Promise<void>;
+}
+
+/** ClusterAccess through the Kubernetes API with one person's KubeConfig. */
+export class Cluster implements ClusterAccess {
+  /** The apiserver's address (for messages). */
+  readonly server: string;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly options: { operatorNamespace: string; fallbackNamespaces: string[] },
+  ) {
+    this.server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
+  }
+
+  private get custom(): CustomObjectsApi {
+    return this.kc.makeApiClient(CustomObjectsApi);
+  }
+
+  private coords(namespace: string) {
+    return { group: GROUP, version: VERSION, plural: PLURAL, namespace };
+  }
+
+  /** Who the kubeconfig says the person is. */
+  user(): string | undefined {
+    return this.kc.getCurrentUser()?.name;
+  }
+
+  private isCandidate(namespace: string): boolean {
+    return namespace !== this.options.operatorNamespace && !SYSTEM_NAMESPACES.has(namespace);
+  }
+
+  /** May the person list OrkaSecrets in this namespace? (A SelfSubjectAccessReview: allowed to everyone signed in.) */
+  private async mayList(namespace: string): Promise<boolean> {
+    const review = await this.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes: { namespace, verb: 'list', group: GROUP, resource: PLURAL } } },
+    });
+    return review.status?.allowed === true;
+  }
+
+  /** The tenant namespaces the person may list secrets in. */
+  async tenants(): Promise<TenantList> {
+    let candidates: { namespace: string; tenant?: string }[];
+    let note: string | undefined;
+    try {
+      const list = await this.kc.makeApiClient(CoreV1Api).listNamespace({ labelSelector: TENANT_LABEL });
+      candidates = list.items.map((n) => ({ namespace: n.metadata?.name ?? '', tenant: n.metadata?.labels?.[TENANT_LABEL] ?? '' }));
+    } catch (err) {
+      if ((err as { code?: number }).code !== 403) throw clusterError(err, { verb: 'list', namespace: '(all)', server: this.server });
+      // Not allowed to list namespaces: offer the ones the person named (-n) or their context's.
+      candidates = this.options.fallbackNamespaces.map((namespace) => ({ namespace }));
+      note = 'Kubernetes RBAC does not allow you to list namespaces, so only the namespace of your kubeconfig context (or --namespace) is offered.';
+    }
+    candidates = candidates.filter((c) => c.namespace !== '' && this.isCandidate(c.namespace));
+    try {
+      const allowed = await Promise.all(candidates.map((c) => this.mayList(c.namespace)));
+      const tenants = candidates.filter((_, i) => allowed[i]).sort((a, b) => a.namespace.localeCompare(b.namespace));
+      return note === undefined ? { tenants } : { tenants, note };
+    } catch (err) {
+      throw clusterError(err, { verb: 'list', namespace: '(all)', server: this.server });
+    }
+  }
+
+  /** Refuses namespaces that are not tenants, when the person may read the namespace (else the operator's status says it). */
+  private async assertTenant(namespace: string): Promise<void> {
+    if (!this.isCandidate(namespace)) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} is not a tenant: the operator's own and the system namespaces never are`);
+    let labels: Record<string, string> | undefined;
+    try {
+      labels = (await this.kc.makeApiClient(CoreV1Api).readNamespace({ name: namespace })).metadata?.labels ?? {};
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 403) return;
+      if (code === 404) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} does not exist`);
+      throw clusterError(err, { verb: 'get', namespace, server: this.server });
+    }
+    if (labels[TENANT_LABEL] === undefined) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} is not a tenant: it has no ${TENANT_LABEL} label`);
+  }
+
+  /** The secrets of one tenant, sorted by name. */
+  async list(namespace: string): Promise<SecretRow[]> {
+    await this.assertTenant(namespace);
+    try {
+      const list = (await this.custom.listNamespacedCustomObject(this.coords(namespace))) as { items: OrkaSecret[] };
+      return list.items.map(toRow).sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw clusterError(err, { verb: 'list', namespace, server: this.server });
+    }
+  }
+
+  /** The operator's public sealing key, from the certificate it publishes in the cluster. */
+  async sealingKey(): Promise<SealingKey> {
+    const namespace = this.options.operatorNamespace;
+    let pem: string | undefined;
+    try {
+      pem = (await this.kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace })).data?.['cert.pem'];
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 403) throw new OrkaError('FORBIDDEN', `Kubernetes RBAC does not allow you to get the sealing certificate (ConfigMap ${namespace}/${CERT_CONFIGMAP})`, { verb: 'get' });
+      if (code === 404) throw new OrkaError('UPSTREAM_UNAVAILABLE', `no sealing certificate in ${namespace}/${CERT_CONFIGMAP}: is the operator running there?`);
+      throw clusterError(err, { verb: 'get', namespace, server: this.server });
+    }
+    if (!pem) throw new OrkaError('UPSTREAM_UNAVAILABLE', `ConfigMap ${namespace}/${CERT_CONFIGMAP} holds no certificate yet`);
+    try {
+      return sealingKeyOf(pem);
+    } catch {
+      throw new OrkaError('UPSTREAM_UNAVAILABLE', `ConfigMap ${namespace}/${CERT_CONFIGMAP} does not hold an Orka Secrets sealing certificate`);
+    }
+  }
+
+  /** Creates a secret from a value sealed by the page. */
+  async create(namespace: string, request: CreateRequest): Promise<SecretRow> {
+    const name = assertName(request.name);
+    const description = checkDescription(request.description);
+    const sealedValue = checkSealed(request.sealedValue, namespace, name);
+    await this.assertTenant(namespace);
+    const body: OrkaSecret = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: toObjectName(name), namespace },
+      spec: { ...(description ? { description } : {}), sealedValue },
+    };
+    try {
+      return toRow((await this.custom.createNamespacedCustomObject({ ...this.coords(namespace), body })) as OrkaSecret);
+    } catch (err) {
+      throw clusterError(err, { verb: 'create', namespace, name, server: this.server });
+    }
+  }
+
+  /** Changes the description and/or the value; an absent value keeps the stored one. */
+  async update(namespace: string, rawName: string, request: UpdateRequest): Promise<SecretRow> {
+    const name = assertName(rawName);
+    const description = checkDescription(request.description);
+    const spec: Record<string, unknown> = {};
+    if (description !== undefined) spec.description = description;
+    if (request.sealedValue !== undefined && request.sealedValue !== '') {
+      spec.sealedValue = checkSealed(request.sealedValue, namespace, name);
+      spec.valueFrom = null; // a new value replaces a Secret reference: one source at a time
+    }
+    if (Object.keys(spec).length === 0) throw new OrkaError('INVALID_REQUEST', 'nothing to change: give a description or a new value');
+    try {
+      const patched = await this.custom.patchNamespacedCustomObject(
+        { ...this.coords(namespace), name: toObjectName(name), body: { spec } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return toRow(patched as OrkaSecret);
+    } catch (err) {
+      throw clusterError(err, { verb: 'update', namespace, name, server: this.server });
+    }
+  }
+
+  /** Deletes a secret; workflows referencing it then fail with SECRET_NOT_FOUND. */
+  async remove(namespace: string, rawName: string): Promise<void> {
+    const name = assertName(rawName);
+    try {
+      await this.custom.deleteNamespacedCustomObject({ ...this.coords(namespace), name: toObjectName(name) });
+    } catch (err) {
+      throw clusterError(err, { verb: 'delete', namespace, name, server: this.server });
+    }
+  }
+}
+
+function assertName(name: unknown): string {
+  if (typeof name !== 'string') throw new OrkaError('INVALID_SECRET_NAME', 'the name is missing', { field: 'name' });
+  try {
+    return assertSecretName(name);
+  } catch (err) {
+    throw new OrkaError('INVALID_SECRET_NAME', (err as Error).message, { field: 'name' });
+  }
+}
+
+/** True when a namespace name is a valid DNS label (checked before it goes into a URL path). */
+export function isNamespaceName(namespace: string): boolean {
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace);
+}

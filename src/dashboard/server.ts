@@ -1,0 +1,220 @@
+/**
+ * The dashboard's HTTP app (express, built without listening): the page's static files and the
+ * JSON API it calls. It never sees a value: the page seals in the browser and submits only the
+ * sealed envelope; answers are rows of names, dates and status.
+ *
+ * Guards, in order, on every request:
+ *   - security headers: a strict Content-Security-Policy (only this origin's script and style, no
+ *     inline code, nothing from elsewhere), no framing, no referrer, no caching of the API;
+ *   - Host must be one this server answers to (DNS-rebinding guard);
+ *   - a change (POST, PATCH, DELETE) needs an Origin of this server, a live session and the
+ *     session's CSRF token in the X-CSRF-Token header;
+ *   - the session cookie is HttpOnly, SameSite=Strict, expires, and sign-out ends it.
+ *
+ * Routes:
+ *   GET  /login?token=T   spends a one-time login token: sets the session cookie, redirects to /
+ *   GET  /api/session     the session (CSRF token, user, cluster, expiry); 401 when signed out
+ *   POST /api/session/end sign out
+ *   GET  /api/tenants     tenant namespaces the person may list secrets in
+ *   GET  /api/sealing-key the operator's public sealing key, from the cluster
+ *   GET|POST /api/tenants/:ns/secrets, PATCH|DELETE /api/tenants/:ns/secrets/:name
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { isOrkaError, OrkaError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { CSRF_HEADER, type CreateRequest, type SessionInfo, type UpdateRequest } from './api.js';
+import { isNamespaceName, type ClusterAccess } from './cluster.js';
+import { csrfMatches, type Session, type Sessions } from './sessions.js';
+
+/** Name of the session cookie. */
+export const SESSION_COOKIE = 'orka_dashboard_session';
+
+/** What the app needs. */
+export interface DashboardDeps<C> {
+  sessions: Sessions<C>;
+  /** The cluster as the person of a session (their own credentials). */
+  clusterFor: (credential: C) => ClusterAccess;
+  /** Directory holding index.html, app.js and app.css (the bundle made at build time). */
+  assetsDir: string;
+  /** Host header values this server answers to (for example 127.0.0.1:8080 and localhost:8080). */
+  hosts: string[];
+  /** Origins allowed to make changes (for example http://127.0.0.1:8080). */
+  origins: string[];
+  /** Set the cookie's Secure flag (served over HTTPS). */
+  secureCookie: boolean;
+  log: Logger;
+  /** Called after a sign-out (the local form prints a fresh login link). */
+  onSignOut?: () => void;
+}
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
+};
+
+function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function fail(res: Response, err: OrkaError): void {
+  res.status(err.status).json(err.toBody());
+}
+
+/** Builds the app. */
+export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
+  const log = deps.log;
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const [path, { file, type }] of Object.entries(STATIC)) {
+    try {
+      files.set(path, { body: readFileSync(join(deps.assetsDir, file)), type });
+    } catch {
+      if (file !== 'favicon.svg') throw new OrkaError('INVALID_CONFIG', `the page's ${file} is missing from ${deps.assetsDir}: run make build`);
+    }
+  }
+  const cookieFlags = `HttpOnly; SameSite=Strict; Path=/${deps.secureCookie ? '; Secure' : ''}`;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.set({
+      'Content-Security-Policy': CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Resource-Policy': 'same-origin',
+      'Cache-Control': 'no-store',
+    });
+    // The path only: a query string may hold a login token.
+    res.on('finish', () => log.info({ method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode }, 'request'));
+    if (!deps.hosts.includes(req.headers.host ?? '')) {
+      return fail(res, new OrkaError('FORBIDDEN', `this dashboard answers only to ${deps.hosts.join(' or ')}; open the address it printed`));
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const origin = req.headers.origin;
+      const site = req.headers['sec-fetch-site'];
+      if (origin === undefined || !deps.origins.includes(origin) || (site !== undefined && site !== 'same-origin')) {
+        return fail(res, new OrkaError('FORBIDDEN', 'changes are accepted only from this dashboard\'s own page'));
+      }
+    }
+    next();
+  });
+
+  for (const [path, { type }] of Object.entries(STATIC)) {
+    app.get(path, (_req, res) => {
+      const file = files.get(path);
+      if (file === undefined) return void res.status(404).end();
+      res.type(type).send(file.body);
+    });
+  }
+
+  app.get('/login', (req, res) => {
+    const token = typeof req.query.token === 'string' ? req.query.token : '';
+    const opened = token ? deps.sessions.redeem(token) : undefined;
+    if (opened === undefined) {
+      log.warn('a sign-in link was refused (already used, expired or unknown)');
+      return void res.redirect(303, '/?signin=refused');
+    }
+    res.set('Set-Cookie', `${SESSION_COOKIE}=${opened.id}; Max-Age=${deps.sessions.sessionTtlSeconds}; ${cookieFlags}`);
+    res.redirect(303, '/');
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '192kb' }));
+  const sessionOf = (req: Request): Session<C> | undefined => deps.sessions.get(cookieOf(req, SESSION_COOKIE));
+  api.use((req: Request, res: Response, next: NextFunction) => {
+    const session = sessionOf(req);
+    if (session === undefined) return fail(res, new OrkaError('UNAUTHENTICATED', 'you are signed out (or the session expired): open a new sign-in link'));
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(session, req.get(CSRF_HEADER))) {
+      return fail(res, new OrkaError('FORBIDDEN', 'the request lacks this session\'s CSRF token: reload the page'));
+    }
+    res.locals.cluster = deps.clusterFor(session.credential);
+    res.locals.session = session;
+    next();
+  });
+  const cluster = (res: Response): ClusterAccess => res.locals.cluster as ClusterAccess;
+  const namespaceOf = (req: Request): string => {
+    const ns = String(req.params.ns);
+    if (!isNamespaceName(ns)) throw new OrkaError('NOT_A_TENANT', `${JSON.stringify(ns.slice(0, 80))} is not a namespace name`);
+    return ns;
+  };
+
+  api.get('/session', (_req, res) => {
+    const session = res.locals.session as Session<C>;
+    const c = cluster(res);
+    const user = c.user();
+    const info: SessionInfo = { csrfToken: session.csrfToken, cluster: c.server, expiresAt: session.expiresAt.toISOString(), ...(user ? { user } : {}) };
+    res.json(info);
+  });
+  api.post('/session/end', (req, res) => {
+    deps.sessions.end(cookieOf(req, SESSION_COOKIE));
+    res.set('Set-Cookie', `${SESSION_COOKIE}=; Max-Age=0; ${cookieFlags}`);
+    res.status(204).end();
+    deps.onSignOut?.();
+  });
+  api.get('/tenants', async (_req, res) => {
+    res.json(await cluster(res).tenants());
+  });
+  api.get('/sealing-key', async (_req, res) => {
+    res.json(await cluster(res).sealingKey());
+  });
+  api.get('/tenants/:ns/secrets', async (req, res) => {
+    const namespace = namespaceOf(req);
+    res.json({ namespace, secrets: await cluster(res).list(namespace) });
+  });
+  api.post('/tenants/:ns/secrets', async (req, res) => {
+    const row = await cluster(res).create(namespaceOf(req), (req.body ?? {}) as CreateRequest);
+    log.info({ namespace: req.params.ns, name: row.name }, 'secret created');
+    res.status(201).json(row);
+  });
+  api.patch('/tenants/:ns/secrets/:name', async (req, res) => {
+    const row = await cluster(res).update(namespaceOf(req), String(req.params.name), (req.body ?? {}) as UpdateRequest);
+    log.info({ namespace: req.params.ns, name: row.name }, 'secret updated');
+    res.json(row);
+  });
+  api.delete('/tenants/:ns/secrets/:name', async (req, res) => {
+    await cluster(res).remove(namespaceOf(req), String(req.params.name));
+    log.info({ namespace: req.params.ns, name: req.params.name }, 'secret deleted');
+    res.status(204).end();
+  });
+  api.use((_req: Request, res: Response) => fail(res, new OrkaError('INVALID_REQUEST', 'no such API route')));
+  app.use('/api', api);
+
+  app.use((_req: Request, res: Response) => void res.status(404).type('text/plain').send('not found'));
+  // express 5 sends rejected promises of async handlers here.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (isOrkaError(err)) {
+      if (err.status >= 500 || err.code === 'FORBIDDEN') log.warn({ code: err.code, path: req.originalUrl.split('?')[0], reason: err.message }, 'refused');
+      return fail(res, err);
+    }
+    const status = (err as { status?: number }).status;
+    if (status === 413) return fail(res, new OrkaError('PAYLOAD_TOO_LARGE', 'the request is too large: a value may be at most 64 KiB'));
+    if (status === 400) return fail(res, new OrkaError('INVALID_REQUEST', 'the request is not valid JSON'));
+    // The error itself is not logged: an unexpected error's text could quote a request body.
+    log.error({ path: req.originalUrl.split('?')[0], type: (err as Error)?.name }, 'unexpected error');
+    fail(res, new OrkaError('INTERNAL', 'unexpected error in the dashboard; see its log'));
+  });
+  return app;
+}

@@ -1,0 +1,162 @@
+/**
+ * Freshness across two operator replicas (issue 11, item 1): the sidecar's change stream reaches
+ * replica A, its resolve calls reach replica B, whose view of the apiserver runs seconds behind
+ * (a delay proxy between B and the apiserver). After a delete or an update that the sidecar has
+ * seen, B's older answers must never be served: freshness is a property of the data (revisions),
+ * not of the connection.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { OrkaSecretsClient } from '../../src/client/index.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { canaries, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
+import { startTcpProxy, type TcpProxy } from '../env/tcp-proxy.js';
+
+/** How far replica B's view of the apiserver is behind. */
+const LAG_MS = 3000;
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let custom: CustomObjectsApi;
+let opNamespace: string;
+let tenant: string;
+let dir: string;
+let replicaA: OperatorProcess;
+let replicaB: OperatorProcess;
+let sidecar: SidecarProcess;
+let client: OrkaSecretsClient;
+const proxies: TcpProxy[] = [];
+const planted = canaries();
+
+async function put(name: string, value: string): Promise<void> {
+  const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, name.toUpperCase().replaceAll('-', '_'), value);
+  try {
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await custom.patchNamespacedCustomObject({ ...osecCoords(tenant), name, body: { spec: { sealedValue } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+}
+
+/** What the sidecar answers for a name now: the value, or the error code. */
+async function answer(name: string): Promise<string> {
+  try {
+    return await client.get(name);
+  } catch (err) {
+    return `error:${(err as { code?: string }).code ?? (err as Error).message}`;
+  }
+}
+
+/** Calls `answer` until `until` ms from now; returns every answer, in order. */
+async function watchAnswers(name: string, forMs: number): Promise<string[]> {
+  const seen: string[] = [];
+  const end = Date.now() + forMs;
+  while (Date.now() < end) {
+    seen.push(await answer(name));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return seen;
+}
+
+/** Answers as runs, `VALUE x312 SECRET_NOT_FOUND x40`, for a readable failure. */
+function runs(seen: string[], label: (s: string) => string): string {
+  const out: Array<[string, number]> = [];
+  for (const s of seen.map(label)) {
+    const last = out.at(-1);
+    if (last?.[0] === s) last[1]++;
+    else out.push([s, 1]);
+  }
+  return out.map(([s, n]) => `${s} x${n}`).join(', ');
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-fresh' });
+  tenant = await createNamespace(kc, { prefix: 'fresh', tenant: 'fresh' });
+  await createServiceAccount(kc, tenant, 'runner');
+  dir = mkdtempSync(join(tmpdir(), 'orka-freshness-'));
+  const env = { ORKA_WATCH_NAMESPACES: tenant };
+  replicaA = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'fresh-a', env });
+  await replicaA.waitForLog(/resolver API and webhooks listening/);
+
+  // Replica B reads the apiserver through a proxy that holds every answer LAG_MS.
+  const apiPort = Number(new URL(cp.server).port);
+  const lagging = await startTcpProxy({ target: () => apiPort, delayMs: LAG_MS });
+  proxies.push(lagging);
+  const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+  for (const c of kubeconfig.clusters) c.cluster.server = `https://127.0.0.1:${lagging.port}`;
+  const laggingKubeconfig = join(dir, 'lagging.kubeconfig');
+  writeFileSync(laggingKubeconfig, stringify(kubeconfig));
+  replicaB = await startOperator({ kubeconfigPath: laggingKubeconfig, namespace: opNamespace, identity: 'fresh-b', env });
+  await replicaB.waitForLog(/resolver API and webhooks listening/, 90_000);
+
+  // The sidecar's first connection is its change stream: to A. Every later one (resolves): to B.
+  const router = await startTcpProxy({ target: (n) => (n === 0 ? replicaA.resolverPort : replicaB.resolverPort) });
+  proxies.push(router);
+  const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  const caFile = join(dir, 'ca.crt');
+  writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${router.port}`, tokenFile, caFile, env: { ORKA_UPSTREAM_TIMEOUT: '10s' } });
+  client = new OrkaSecretsClient({ baseUrl: sidecar.url });
+  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+  await replicaA.waitForLog(/change stream opened/);
+}, 180_000);
+
+afterAll(async () => {
+  await sidecar?.stop('SIGKILL');
+  await Promise.all([replicaA?.stop('SIGKILL'), replicaB?.stop('SIGKILL')]);
+  for (const p of proxies) await p.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a sidecar whose stream and resolves reach different replicas, one behind', () => {
+  it('never serves a deleted secret again once it has seen the deletion', async () => {
+    const value = planted.make('deleted');
+    await put('doomed', value);
+    await waitForReady(kc, tenant, 'doomed', 'Stored');
+    // Served (and cached) once the lagging replica has it too.
+    await eventually(async () => ((await answer('DOOMED')) === value ? true : undefined), 30_000);
+    expect(replicaB.logs.some((l) => l.includes('change stream opened'))).toBe(false);
+
+    await custom.deleteNamespacedCustomObject({ ...osecCoords(tenant), name: 'doomed' });
+    // Long enough for the stream (A) to report the deletion and well past B's lag.
+    const seen = await watchAnswers('DOOMED', LAG_MS * 3);
+    const firstGone = seen.indexOf('error:SECRET_NOT_FOUND');
+    expect(firstGone, `answers after the delete: ${runs(seen, (s) => (s === value ? 'VALUE' : s))}`).toBeGreaterThanOrEqual(0);
+    const after = seen.slice(firstGone);
+    expect(after.filter((s) => s !== 'error:SECRET_NOT_FOUND').map((s) => (s === value ? 'VALUE' : s))).toEqual([]);
+  });
+
+  it('never serves the old value again once it has seen an update; the new one within the lag', async () => {
+    const [first, second] = [planted.make('first'), planted.make('second')];
+    await put('rotated', first);
+    await waitForReady(kc, tenant, 'rotated', 'Stored');
+    await eventually(async () => ((await answer('ROTATED')) === first ? true : undefined), 30_000);
+    const staleBefore = await metric('orka_sidecar_stale_answers_total');
+
+    await put('rotated', second);
+    const seen = await watchAnswers('ROTATED', LAG_MS * 3);
+    const label = (s: string) => (s === first ? 'OLD' : s === second ? 'NEW' : s);
+    const firstNew = seen.indexOf(second);
+    expect(firstNew, `answers after the update: ${runs(seen, label)}`).toBeGreaterThanOrEqual(0);
+    expect(seen.slice(firstNew).map(label).filter((s) => s !== 'NEW')).toEqual([]);
+    // The lagging replica did answer with the old state, and the sidecar asked again.
+    expect(await metric('orka_sidecar_stale_answers_total')).toBeGreaterThan(staleBefore);
+  });
+});

@@ -1,0 +1,335 @@
+/**
+ * Tenant isolation against the real apiserver, with the admission webhooks called by it: what a
+ * tenant (or a mistaken admin) could reach beyond its own rights, and what stops it.
+ */
+import { request } from 'node:https';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { canaries, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let rbac: RbacAuthorizationV1Api;
+let operator: OperatorProcess;
+let opNamespace: string;
+let tenant: string;
+/** A tenant namespace the webhooks do not watch: what the operator alone does. */
+let nohook: string;
+let caPem: string;
+const hookName = uniqueName('orka-iso');
+const planted = canaries();
+const canary = planted.make;
+
+function osecManifest(namespace: string, name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace }, spec });
+}
+
+const fromSecret = (name: string, key = 'password') => ({ valueFrom: { secretKeyRef: { name, key } } });
+
+async function storageExists(namespace: string, name: string): Promise<boolean> {
+  try {
+    await core.readNamespacedSecret({ name: `orkasecret-${name}`, namespace });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}
+
+/** A Role in `namespace` bound to a user or a group. */
+async function grant(namespace: string, name: string, subject: { kind: 'User' | 'Group'; name: string }, rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>): Promise<void> {
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', ...subject }] },
+  });
+}
+
+/** One call to the resolver API with a bearer token. */
+function resolver(token: string, path: string, body?: object): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: operator.resolverPort, path, method: body === undefined ? 'GET' : 'POST', ca: caPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Opens the change stream; `text` grows as events arrive, `ended` resolves when the server closes it. */
+function openStream(token: string): Promise<{ status: number; text: () => string; ended: Promise<void>; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/changes', ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let text = '';
+      const ended = new Promise<void>((done) => res.on('close', () => done()));
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      resolve({ status: res.statusCode ?? 0, text: () => text, ended, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function labelNamespace(name: string, labels: Record<string, string>): Promise<void> {
+  const res = kubectl(cp, ['label', 'ns', name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+  if (res.code !== 0) throw new Error(res.stderr);
+}
+
+const manageOrkaSecrets = [{ apiGroups: ['orka.io'], resources: ['orkasecrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }];
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-iso' });
+  tenant = await createNamespace(kc, { prefix: 'iso-tenant', tenant: 'iso', labels: { [SCOPE_LABEL]: hookName } });
+  await createServiceAccount(kc, tenant, 'default');
+  nohook = await createNamespace(kc, { prefix: 'iso-nohook', tenant: 'iso' });
+  operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    namespace: opNamespace,
+    identity: 'iso-op',
+    // A short review cache, so that revocation shows within this test; small stream caps.
+    env: { ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
+  });
+  await operator.waitForLog(/resolver API and webhooks listening/);
+  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
+  await eventually(async () => ((await caBundlePublished(kc, hookName)) ? true : undefined));
+  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+});
+
+afterAll(async () => {
+  await removeWebhooks(kc, hookName);
+  await operator?.stop();
+});
+
+describe('valueFrom is no confused deputy', () => {
+  beforeAll(async () => {
+    for (const name of ['db-admin', 'app-db', 'team-db']) {
+      await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name }, stringData: { password: canary(name) } } });
+    }
+    // alice may manage OrkaSecrets and read app-db only; the team "dbas" may read team-db.
+    await grant(tenant, 'alice-osec', { kind: 'User', name: 'alice' }, manageOrkaSecrets);
+    await grant(tenant, 'alice-app-db', { kind: 'User', name: 'alice' }, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['app-db'] }]);
+    await grant(tenant, 'dbas-osec', { kind: 'Group', name: 'dbas' }, manageOrkaSecrets);
+    await grant(tenant, 'managers-osec', { kind: 'Group', name: 'osec-managers' }, manageOrkaSecrets);
+    await grant(tenant, 'dbas-team-db', { kind: 'Group', name: 'dbas' }, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['team-db'] }]);
+  });
+
+  it('refuses at admission an OrkaSecret whose author may not read its source Secret, with the rule', async () => {
+    const res = kubectl(cp, ['--as', 'alice', 'create', '-f', '-'], osecManifest(tenant, 'stolen', fromSecret('db-admin')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/admission webhook "orkasecrets\.orka\.io" denied the request/);
+    expect(res.stderr).toMatch(/alice may not get Secret db-admin in namespace .*whoever sets valueFrom must be allowed to read that Secret themselves/);
+    expect(await storageExists(tenant, 'stolen')).toBe(false);
+  });
+
+  it('accepts one whose author may read the source, and refuses changing it to a Secret they may not read', async () => {
+    const created = kubectl(cp, ['--as', 'alice', 'create', '-f', '-'], osecManifest(tenant, 'app-db-password', fromSecret('app-db')));
+    expect(created.stderr).toBe('');
+    await waitForReady(kc, tenant, 'app-db-password', 'Stored');
+    const retarget = kubectl(cp, ['--as', 'alice', 'patch', 'osec', 'app-db-password', '-n', tenant, '--type', 'merge', '-p', JSON.stringify({ spec: fromSecret('db-admin') })]);
+    expect(retarget.code).not.toBe(0);
+    expect(retarget.stderr).toMatch(/alice may not get Secret db-admin/);
+    // An update that leaves valueFrom as it was needs no new check.
+    const describeOnly = kubectl(cp, ['--as', 'alice', 'patch', 'osec', 'app-db-password', '-n', tenant, '--type', 'merge', '-p', JSON.stringify({ spec: { description: 'the app database' } })]);
+    expect(describeOnly.stderr).toBe('');
+    expect(describeOnly.code).toBe(0);
+  });
+
+  it("checks the requester's groups too", () => {
+    // Both groups may manage OrkaSecrets; only dbas may read team-db.
+    const allowed = kubectl(cp, ['--as', 'bob', '--as-group', 'dbas', 'create', '-f', '-'], osecManifest(tenant, 'team-db-password', fromSecret('team-db')));
+    expect(allowed.stderr).toBe('');
+    const refused = kubectl(cp, ['--as', 'carol', '--as-group', 'osec-managers', 'create', '-f', '-'], osecManifest(tenant, 'team-db-carol', fromSecret('team-db')));
+    expect(refused.stderr).toMatch(/carol may not get Secret team-db/);
+  });
+
+  it.each([
+    ['a service-account token', 'kubernetes.io/service-account-token', { 'kubernetes.io/service-account.name': 'default' }],
+    ['a Helm release record', 'helm.sh/release.v1', {}],
+  ])('never reads %s as a source, whoever asks, and says why in the condition', async (_what, type, annotations) => {
+    const secretName = uniqueName('refused');
+    await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: secretName, annotations }, type, stringData: { token: canary(type), password: canary(type) } } });
+    const name = uniqueName('refused-src');
+    // The admin may read it, so admission lets it through: the operator is the last line.
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: JSON.parse(osecManifest(tenant, name, fromSecret(secretName, 'token'))) as object });
+    const o = await waitForReady(kc, tenant, name, 'SourceRefused');
+    expect(o.status?.conditions?.[0]?.message).toMatch(new RegExp(`Secret ${secretName} is of type ${type.replaceAll('.', '\\.')}: the operator never reads`));
+    expect(await storageExists(tenant, name)).toBe(false);
+  });
+});
+
+describe("the operator's namespace is never a tenant", () => {
+  it('labelled as a tenant by mistake, it stores nothing, serves no token from there, and admission refuses OrkaSecrets there', async () => {
+    await labelNamespace(opNamespace, { [TENANT_LABEL]: 'oops' });
+    // An OrkaSecret pointing at the key ring (the admin may read it, and the webhook does not
+    // watch this namespace yet): the operator itself refuses.
+    await custom.createNamespacedCustomObject({ ...osecCoords(opNamespace), body: JSON.parse(osecManifest(opNamespace, 'key-ring', fromSecret('orka-secrets-keys', 'keyring.json'))) as object });
+    const o = await waitForReady(kc, opNamespace, 'key-ring', 'NotATenant');
+    expect(o.status?.conditions?.[0]?.message).toMatch(/operator's own namespace \(it holds the keys\): it is never a tenant, whatever its labels/);
+    expect(await storageExists(opNamespace, 'key-ring')).toBe(false);
+    await expect(core.readNamespacedSecret({ name: `orka-dk-${opNamespace}`, namespace: opNamespace })).rejects.toMatchObject({ code: 404 });
+
+    // A token from the operator's namespace resolves nothing.
+    await createServiceAccount(kc, opNamespace, 'runner');
+    const { token } = await podBoundToken(kc, { namespace: opNamespace, serviceAccount: 'runner' });
+    const answer = await resolver(token, '/v1/resolve', { names: ['KEY_RING'] });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/operator's own namespace/) } });
+    expect(answer.text).not.toContain('BEGIN');
+
+    // Once the webhook sees this namespace, it refuses OrkaSecrets here outright.
+    await labelNamespace(opNamespace, { [SCOPE_LABEL]: hookName });
+    const res = kubectl(cp, ['create', '-f', '-'], osecManifest(opNamespace, 'key-ring-2', fromSecret('orka-secrets-keys', 'keyring.json')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/OrkaSecrets cannot be created here: namespace .* is the operator's own namespace/);
+  });
+});
+
+describe('host-network pods', () => {
+  const runner = (name: string, hostNetwork: boolean, labels: Record<string, string>) => ({
+    metadata: { name, labels },
+    spec: { hostNetwork, automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] },
+  });
+
+  it('refuses an opted-in host-network pod with the reason, and nothing else changes in the namespace', async () => {
+    await expect(core.createNamespacedPod({ namespace: tenant, body: runner('on-host', true, { 'orka.io/inject': 'true' }) })).rejects.toMatchObject({
+      code: 403,
+      body: expect.stringMatching(/cannot use hostNetwork: the sidecar serves secrets on 127\.0\.0\.1, which on the host network is the node's loopback/),
+    });
+    await expect(core.readNamespacedPod({ name: 'on-host', namespace: tenant })).rejects.toMatchObject({ code: 404 });
+    // The same namespace still admits an opted-in pod off the host network, and host-network pods that did not opt in.
+    const injected = await core.createNamespacedPod({ namespace: tenant, body: runner('off-host', false, { 'orka.io/inject': 'true' }) });
+    expect(injected.metadata?.annotations?.['orka.io/status']).toBe('injected');
+    const plainHost = await core.createNamespacedPod({ namespace: tenant, body: runner('host-no-inject', true, {}) });
+    expect(plainHost.spec?.containers.map((c) => c.name)).toEqual(['runner']);
+  });
+});
+
+describe('tokens', () => {
+  it('refuses a token minted by hand without a pod (401, with the reason) and accepts a pod-bound one', async () => {
+    await createServiceAccount(kc, tenant, 'minted');
+    const minted = await requestToken(kc, { namespace: tenant, serviceAccount: 'minted', audience: 'orka-secrets' });
+    const refused = await resolver(minted, '/v1/resolve', { names: ['ANYTHING'] });
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.text)).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: expect.stringMatching(/not bound to a pod.*kubectl create token/) } });
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const accepted = await resolver(token, '/v1/resolve', { names: ['ANYTHING'] });
+    expect(accepted.status).toBe(200);
+    expect(JSON.parse(accepted.text)).toMatchObject({ values: {}, missing: ['ANYTHING'] });
+  });
+
+  it('closes a change stream once its ServiceAccount is deleted, within the review cache TTL', async () => {
+    await createServiceAccount(kc, tenant, 'streamer');
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'streamer' });
+    const stream = await openStream(token);
+    expect(stream.status).toBe(200);
+    await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
+    await core.deleteNamespacedServiceAccount({ name: 'streamer', namespace: tenant });
+    // The TTL is 4 s here; the bound below is generous for a loaded machine, and the stream
+    // would stay open forever without the re-check.
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its ServiceAccount was deleted')), 30_000))]);
+    expect(stream.text()).toMatch(/event: revoked\ndata: \{"code":"UNAUTHENTICATED"/);
+    expect((await resolver(token, '/v1/resolve', { names: ['ANYTHING'] })).status).toBe(401);
+  });
+
+  it('closes a change stream once its pod is deleted', async () => {
+    const { token, pod } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const stream = await openStream(token);
+    await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
+    await core.deleteNamespacedPod({ name: pod, namespace: tenant, gracePeriodSeconds: 0 });
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its pod was deleted')), 30_000))]);
+    expect(stream.text()).toContain('event: revoked');
+  });
+});
+
+describe('resolver API abuse', () => {
+  it('caps change streams per identity and in total (429), and frees a slot when a stream closes', async () => {
+    const a = (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' })).token;
+    const b = (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' })).token;
+    const open = [await openStream(a), await openStream(a)];
+    expect(open.map((s) => s.status)).toEqual([200, 200]);
+    const third = await openStream(a);
+    expect(third.status).toBe(429);
+    await third.ended;
+    expect(third.text()).toMatch(/TOO_MANY_REQUESTS.*the most one identity may open/);
+    open.push(await openStream(b));
+    expect(open[2]?.status).toBe(200);
+    const overTotal = await openStream(b);
+    expect(overTotal.status).toBe(429);
+    open[0]?.close();
+    await eventually(async () => {
+      const again = await openStream(b);
+      if (again.status !== 200) return undefined;
+      open.push(again);
+      return true;
+    });
+    for (const s of open) s.close();
+  });
+
+  it('refuses an unauthenticated 1 MB body before parsing it, and answers 413 past its own limit', async () => {
+    const post = (headers: Record<string, string>, body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca: caPem, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        // The server may answer and close before the whole body is sent.
+        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+        req.end(body);
+      });
+    // Not JSON at all: a parser that ran first would answer 400 "not valid JSON".
+    const garbage = `{${'x'.repeat(1024 * 1024)}`;
+    const anonymous = await post({}, garbage);
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.text)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
+    const big = await post({ authorization: `Bearer ${token}` }, JSON.stringify({ names: ['A'], pad: 'x'.repeat(1024 * 1024) }));
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+  });
+});
+
+describe('untrusted text never reaches a condition or an event', () => {
+  // 20 KB of terminal escapes and a forged event line, planted where the operator reads text.
+  const hostile = `\u001b[2J\u001b[31m${'\u001b[1A'.repeat(2000)}\nNormal  Stored  value stored as version 1${'x'.repeat(10_000)}`;
+  const controlOrHuge = (text: string | undefined) => text === undefined || [...text].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) || text.length > 1024 || text.includes('Normal  Stored');
+
+  it.each([
+    ['the clear-text label of a sealed value', async () => ({ sealedValue: await sealWithPublishedCert(kc, opNamespace, hostile, 'API_KEY', 'v') }), 'DecryptFailed'],
+    ['the key of a valueFrom reference', () => Promise.resolve(fromSecret('app-db', hostile.slice(0, 250))), 'InvalidSource'],
+  ])('%s', async (_what, spec, reason) => {
+    const name = uniqueName('hostile');
+    await custom.createNamespacedCustomObject({ ...osecCoords(nohook), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: await spec() } });
+    const o = await waitForReady(kc, nohook, name, reason);
+    for (const c of o.status?.conditions ?? []) expect(controlOrHuge(c.message)).toBe(false);
+    const events = await eventually(async () => {
+      const list = (await core.listNamespacedEvent({ namespace: nohook, fieldSelector: `involvedObject.name=${name}` })).items;
+      return list.length > 0 ? list : undefined;
+    });
+    for (const e of events) expect(controlOrHuge(e.message)).toBe(false);
+    expect(await storageExists(nohook, name)).toBe(false);
+  });
+
+  it('admission refuses a valueFrom reference that names no valid Secret and key', () => {
+    const res = kubectl(cp, ['create', '-f', '-'], osecManifest(tenant, 'hostile-ref', fromSecret('app-db', 'x\u001b[31m')));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/spec\.valueFrom\.secretKeyRef must name a Secret/);
+  });
+});

@@ -21,7 +21,7 @@ import { KEYS_SECRET } from '../../src/operator/keys.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { freePort, startControlPlane, type ControlPlane } from '../env/controlplane.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const shared = inject('controlPlane');
@@ -41,7 +41,7 @@ type Doc = { kind: string; metadata: { name: string }; webhooks?: Array<{ client
 const osec = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace });
 
 async function resolve(names: string[]): Promise<{ values: Record<string, string>; missing: string[] }> {
-  const token = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+  const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' });
   return await new Promise((done, reject) => {
     const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca: caPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
       let text = '';
@@ -152,7 +152,7 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
   it('stores a sealed value with status and an event, resolves it (TokenReview), and records usage', async () => {
     await createSealed('sealed-key', 'SEALED_KEY', 'sealed/value+"&');
     await waitForReady(kc, tenant, 'sealed-key', 'Stored');
-    expect(await resolve(['SEALED_KEY'])).toEqual({ values: { SEALED_KEY: 'sealed/value+"&' }, missing: [] });
+    expect(await resolve(['SEALED_KEY'])).toMatchObject({ values: { SEALED_KEY: 'sealed/value+"&' }, missing: [] });
     const events = await core.listNamespacedEvent({ namespace: tenant, fieldSelector: 'involvedObject.name=sealed-key' });
     expect(events.items.map((e) => e.reason)).toContain('Stored');
     const o = await eventually(async () => {
@@ -177,7 +177,7 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
     await waitForReady(kc, tenant, 'short-lived', 'Stored');
     await custom.deleteNamespacedCustomObject({ ...osec(tenant), name: 'short-lived' });
     await eventually(async () => core.readNamespacedSecret({ name: 'orkasecret-short-lived', namespace: tenant }).then(() => undefined, (e: { code?: number }) => (e.code === 404 ? true : undefined)), 30_000);
-    expect(await resolve(['SHORT_LIVED'])).toEqual({ values: {}, missing: ['SHORT_LIVED'] });
+    expect(await resolve(['SHORT_LIVED'])).toMatchObject({ values: {}, missing: ['SHORT_LIVED'] });
   });
 
   it('rotates the keys on demand, re-wrapping the data keys, and every value still resolves', async () => {
@@ -191,7 +191,7 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
       const dk = await core.readNamespacedSecret({ name: `orka-dk-${tenant}`, namespace: NS });
       return envelopeKeyId(Buffer.from(dk.data?.wrapped ?? '', 'base64')) === ring.activeKek ? true : undefined;
     }, 60_000);
-    expect(await resolve(['SEALED_KEY', 'DB_PASSWORD'])).toEqual({ values: { SEALED_KEY: 'sealed/value+"&', DB_PASSWORD: 'second' }, missing: [] });
+    expect(await resolve(['SEALED_KEY', 'DB_PASSWORD'])).toMatchObject({ values: { SEALED_KEY: 'sealed/value+"&', DB_PASSWORD: 'second' }, missing: [] });
     // A value sealed with the new sealing certificate is stored too.
     await eventually(async () => ((await core.readNamespacedConfigMap({ name: 'orka-secrets-sealing-cert', namespace: NS })).data?.keyId === ring.activeSealing ? true : undefined));
     await createSealed('after-rotation', 'AFTER_ROTATION', 'rotated');

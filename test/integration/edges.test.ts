@@ -16,7 +16,7 @@ import { OrkaSecretsClient } from '../../src/client/index.js';
 import { createCA } from '../../src/core/pki.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, findLeaks, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
@@ -52,7 +52,7 @@ async function putSecret(namespace: string, name: string, value: string): Promis
 }
 
 async function writeToken(file: string, namespace: string): Promise<string> {
-  writeFileSync(file, await requestToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  writeFileSync(file, (await podBoundToken(kc, { namespace, serviceAccount: 'runner' })).token);
   return file;
 }
 
@@ -140,7 +140,7 @@ describe('the sidecar and the resolver API', () => {
     await putSecret(tenantA, 'scoped', planted.make('scoped-a'));
     await putSecret(tenantB, 'scoped', planted.make('scoped-b'));
     await putSecret(tenantB, 'only-in-b', planted.make('only-b'));
-    const token = await requestToken(kc, { namespace: tenantA, serviceAccount: 'runner', audience: 'orka-secrets' });
+    const { token } = await podBoundToken(kc, { namespace: tenantA, serviceAccount: 'runner' });
     const frames: string[] = [];
     let ready!: () => void;
     const subscribed = new Promise<void>((r) => (ready = r));
@@ -197,7 +197,7 @@ describe('the sidecar and the resolver API', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ names: ['AUDITED', 'NOT_THERE'] }));
     });
-    expect(JSON.parse(body)).toEqual({ values: { AUDITED: value }, missing: ['NOT_THERE'] });
+    expect(JSON.parse(body)).toMatchObject({ values: { AUDITED: value }, missing: ['NOT_THERE'] });
     const line = await eventually(() => follower.logs.slice(before).find((l) => l.includes('"msg":"resolve"')));
     const audit = JSON.parse(line) as Record<string, unknown>;
     expect(audit).toMatchObject({ tenant: tenantA, pod: 'audited-runner', sa: 'runner', names: ['AUDITED', 'NOT_THERE'], missing: ['NOT_THERE'], outcome: 'partial' });

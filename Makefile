@@ -46,6 +46,14 @@ test-integration: build ## integration tests against a real etcd + kube-apiserve
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project integration
 
+.PHONY: cli-binary
+cli-binary: $(DEPS_STAMP) ## the standalone CLI for machines without Node (a Node single executable): dist/orka-secrets-linux-x64
+	@hack/cli-binary.sh >/dev/null
+
+.PHONY: test-package
+test-package: build ## the CLI as people install it: npm pack into an empty prefix, and make cli-binary run with no Node (one to two minutes)
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx vitest run --project package
+
 .PHONY: demo
 demo: build ## the main job: the whole flow on a real local control plane, narrated, cleaned up
 	@echo ">> Orka Secrets demo (first run builds Kubernetes from Debian sources: about 10 minutes)"
@@ -78,7 +86,7 @@ dashboard: build ## the Secrets page on a local control plane with the operator 
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/env/dashboard-demo.ts
 
 .PHONY: test
-test: lint test-unit test-integration test-browser test-image test-e2e ## everything CI runs: lint, unit, integration, image and e2e tests
+test: lint test-unit test-integration test-package test-browser test-image test-e2e ## everything CI runs: lint, unit, integration, package, browser, image and e2e tests
 
 .PHONY: cluster-up
 cluster-up: $(DEPS_STAMP) ## start the local control plane for a person; prints the kubeconfig

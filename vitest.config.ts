@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Projects: `unit` (pure code, no I/O beyond the process), `integration` (a real kube-apiserver
-// started once per run by the global setup), `browser` (the Secrets page in Chromium) and `image` (the Dockerfile, with testcontainers).
-// `make test` runs all three.
+// started once per run by the global setup), `browser` (the Secrets page in Chromium), `package`
+// (the CLI as installed, one to two minutes) and `image` (the Dockerfile, with testcontainers).
+// `make test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -33,6 +34,17 @@ export default defineConfig({
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          // The CLI as installed: npm pack into an empty prefix, and the standalone binary.
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/env/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
         },
       },
       {

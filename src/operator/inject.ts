@@ -3,7 +3,7 @@
  * webhook's JSON patch is the diff between the two (vault-k8s' Handler vs Mutate split).
  * Injecting an injected pod changes nothing.
  */
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 
 /** The label that opts a pod in. */
 export const INJECT_LABEL = 'orka.io/inject';
@@ -50,6 +50,16 @@ function hasSidecar(pod: V1Pod): boolean {
   return [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
 }
 
+/**
+ * The sidecar's startup probe: the kubelet cannot reach 127.0.0.1 inside the pod, so a Node
+ * one-liner in the container asks /healthz there. A native sidecar holds back the containers that
+ * follow it until this passes; in the classic form the client's connection retries cover the gap.
+ */
+export function startupProbe(port: number): V1Probe {
+  const script = `require('http').get('http://127.0.0.1:${port}/healthz',(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+  return { exec: { command: ['/usr/local/bin/node', '-e', script] }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 60 };
+}
+
 /** The sidecar container. */
 export function sidecarContainer(config: InjectConfig): V1Container {
   return {
@@ -65,6 +75,7 @@ export function sidecarContainer(config: InjectConfig): V1Container {
       { name: 'ORKA_SIDECAR_METRICS_PORT', value: String(config.metricsPort) },
     ],
     resources: { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } },
+    startupProbe: startupProbe(config.port),
     // Pod Security "restricted" on its own (every field that profile checks), so the sidecar
     // never makes a pod that meets the profile fail it, whatever the pod-level settings say.
     securityContext: {

@@ -1,7 +1,8 @@
 /**
  * The sidecar's value cache, in memory only: bounded (least recently used goes first), entries
- * forgotten the moment the change stream names them, and, while the stream is down, entries
- * older than `staleAfterMs` are not served (the sidecar cannot know they are still current).
+ * forgotten the moment the change stream names them, and an entry is served only while it was
+ * fetched, or the change stream was last heard from (a ping counts), within `staleAfterMs`: past
+ * that the sidecar cannot know it is still current, whether the stream closed or went silent.
  * It also remembers which values it has served, for /v1/redact.
  *
  * Freshness is a property of the data, not of the connection: the stream and the resolve calls
@@ -59,6 +60,7 @@ export class ValueCache {
   private readonly matcher = new ValueMatcher();
   private streamUp = false;
   private heldBytes = 0;
+  private lastHeard = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly options: {
@@ -80,7 +82,7 @@ export class ValueCache {
   get(name: string): string | undefined {
     const entry = this.entries.get(name);
     if (entry === undefined) return undefined;
-    if (!this.streamUp && this.now() - entry.at > this.options.staleAfterMs) {
+    if (this.now() - Math.max(entry.at, this.lastHeard) > this.options.staleAfterMs) {
       this.drop(name);
       return undefined;
     }
@@ -150,6 +152,11 @@ export class ValueCache {
       this.heldBytes = 0;
     }
     this.streamUp = up;
+  }
+
+  /** The change stream said something (an event or a ping): what is cached is current as of now. */
+  heard(): void {
+    this.lastHeard = this.now();
   }
 
   get isStreamUp(): boolean {

@@ -16,7 +16,7 @@ export const sidecarEnv = z.object({
   ORKA_CA_PEM: z.string().optional().describe("The operator's CA certificate inline (the injector sets it; a CA certificate is public)."),
   ORKA_CACHE_MAX_ENTRIES: integer(1000, 1, 100_000).describe('Most values kept in memory.'),
   ORKA_CACHE_MAX_BYTES: integer(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024).describe('Most bytes of values kept in memory; past it the least recently used values are dropped (and fetched again when needed).'),
-  ORKA_CACHE_STALE_AFTER: duration('30s').describe('While the change stream is down, cached values older than this are not served.'),
+  ORKA_CACHE_STALE_AFTER: duration('30s').describe('A cached value is served only while it was fetched, or the change stream last heard from, within this.'),
   ORKA_MAX_BODY_BYTES: integer(1024 * 1024, 1024, 64 * 1024 * 1024).describe('Largest request body accepted.'),
   ORKA_UPSTREAM_TIMEOUT: duration('5s').describe('Timeout of one call to the operator.'),
   ORKA_SHUTDOWN_TIMEOUT: duration('10s').describe('On SIGTERM, how long requests in flight may take.'),

@@ -21,6 +21,9 @@ export interface NameChange {
   deleted: boolean;
 }
 
+/** A change stream silent this long is dropped: two missed pings (the operator pings every 15 s). */
+export const STREAM_SILENCE_MS = 30_000;
+
 /** Options of the upstream client. */
 export interface UpstreamOptions {
   baseUrl: string;
@@ -77,10 +80,11 @@ export class Upstream {
   }
 
   /**
-   * Follows the change stream, reconnecting with backoff. `onChange` gets each change;
+   * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onAlive`
+   * is called whenever anything (a ping too) arrives;
    * `onState` tells when the stream is connected (true) or lost (false).
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: () => void = () => undefined): { stop: () => void } {
     let stopped = false;
     let delay = 250;
     let current: ReturnType<typeof request> | undefined;
@@ -100,15 +104,8 @@ export class Upstream {
         }
         res.setEncoding('utf8');
         let buffer = '';
-        let idle: NodeJS.Timeout | undefined;
-        // The operator sends a ping every 15 s; silence for 45 s means the connection is dead.
-        const armIdle = () => {
-          clearTimeout(idle);
-          idle = setTimeout(() => req.destroy(new Error('stream idle')), 45_000);
-        };
-        armIdle();
         res.on('data', (chunk: string) => {
-          armIdle();
+          onAlive();
           buffer += chunk;
           let end;
           while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -129,11 +126,11 @@ export class Upstream {
             }
           }
         });
-        res.on('close', () => {
-          clearTimeout(idle);
-          retry();
-        });
+        res.on('close', () => retry());
       });
+      // Silence, from connecting to any point of the stream (the operator pings every 15 s), means
+      // the connection is dead even if it never closes: drop it and connect again.
+      req.setTimeout(STREAM_SILENCE_MS, () => req.destroy(new Error('stream silent')));
       req.on('error', () => retry());
       current = req;
       req.end();

@@ -16,7 +16,7 @@ import { OrkaSecretsClient, isOrkaError } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries } from '../env/canary.js';
 import { launchChromium, startDashboard, writeTokenKubeconfig, type DashboardProcess } from '../env/dashboard.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, requestToken, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
@@ -125,9 +125,12 @@ beforeAll(async () => {
   const caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   const tokenFile = join(dir, 'runner.token');
-  writeFileSync(tokenFile, await requestToken(kc, { namespace: acme, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  // The resolver accepts only pod-bound tokens, as the kubelet projects them.
+  writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: acme, serviceAccount: 'runner', audience: 'orka-secrets' })).token);
   sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile });
-  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined).catch((err: Error) => {
+    throw new Error(`${err.message}: the sidecar's change stream is not up; its last lines:\n${sidecar.logs.slice(-10).join('\n')}`);
+  });
   runner = new OrkaSecretsClient({ baseUrl: sidecar.url });
   admin = await startDashboard({ kubeconfigPath: cp.kubeconfigPath, operatorNamespace: opNamespace });
   dashboards.push(admin);

@@ -14,13 +14,15 @@ export interface TcpProxy {
   port: number;
   /** Connections accepted so far. */
   connections: number;
+  /** From now on every byte either way is dropped and nothing is closed: a peer gone silent. */
+  blackhole(): void;
   close(): Promise<void>;
 }
 
 /** Starts a proxy on 127.0.0.1; `target(n)` is the port for the n-th connection (0-based). */
 export async function startTcpProxy(options: { target: (n: number) => number; delayMs?: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
-  const state = { connections: 0 };
+  const state = { connections: 0, silent: false };
   const server = createServer((client) => {
     const upstream = createConnection({ host: '127.0.0.1', port: options.target(state.connections++) });
     for (const s of [client, upstream]) {
@@ -28,15 +30,19 @@ export async function startTcpProxy(options: { target: (n: number) => number; de
       s.on('close', () => sockets.delete(s));
       s.on('error', () => undefined);
     }
-    client.pipe(upstream);
     const delay = options.delayMs ?? 0;
-    if (delay === 0) upstream.pipe(client);
-    else {
-      upstream.on('data', (chunk: Buffer) => setTimeout(() => client.write(chunk), delay));
-      upstream.on('end', () => setTimeout(() => client.end(), delay));
-    }
+    client.on('data', (chunk: Buffer) => {
+      if (!state.silent) upstream.write(chunk);
+    });
+    client.on('end', () => state.silent || upstream.end());
+    upstream.on('data', (chunk: Buffer) => {
+      if (state.silent) return;
+      if (delay === 0) client.write(chunk);
+      else setTimeout(() => client.write(chunk), delay);
+    });
+    upstream.on('end', () => state.silent || setTimeout(() => client.end(), delay));
     client.on('close', () => upstream.destroy());
-    upstream.on('close', () => setTimeout(() => client.destroy(), delay));
+    upstream.on('close', () => state.silent || setTimeout(() => client.destroy(), delay));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -44,6 +50,9 @@ export async function startTcpProxy(options: { target: (n: number) => number; de
     port: (server.address() as AddressInfo).port,
     get connections() {
       return state.connections;
+    },
+    blackhole: () => {
+      state.silent = true;
     },
     close: async () => {
       for (const s of sockets) s.destroy();

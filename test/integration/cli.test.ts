@@ -4,14 +4,17 @@
  * messages and non-zero exits. No value is ever printed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { unseal } from '../../src/core/envelope.js';
+import { createKeyRing, loadKeyRing } from '../../src/operator/keyring.js';
 import type { OrkaSecret } from '../../src/operator/resource.js';
-import { canaries, etcdText, findLeaks } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -26,12 +29,35 @@ const planted = canaries('CANARY-cli');
 const value = planted.make;
 
 
-/** Runs the CLI (compiled, as installed) with the test kubeconfig. */
-function cli(args: string[], input?: string, kubeconfig = cp.kubeconfigPath): { code: number; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', kubeconfig, '--operator-namespace', opNamespace, '-n', tenant, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI (compiled, as installed) with exactly these arguments and environment. */
+function run(args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Run {
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { input: options.input, env: options.env ?? process.env, encoding: 'utf8', timeout: 30_000 });
   outputs.push(res.stdout, res.stderr);
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
+
+/** Runs the CLI with the test kubeconfig, in the tenant namespace unless `-n` comes again in `args`. */
+function cli(args: string[], input?: string | Buffer, kubeconfig = cp.kubeconfigPath): Run {
+  return run(['--kubeconfig', kubeconfig, '--operator-namespace', opNamespace, '-n', tenant, ...args], { input });
+}
+
+/** A local port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const osecIn = async (namespace: string) =>
+  ((await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace })) as { items: OrkaSecret[] }).items;
 
 const osec = (name: string) => getOrkaSecret(kc, tenant, name);
 const waitVersion = (name: string, version: number) => waitForReady(kc, tenant, name, 'Stored', (o) => o.status?.version === version);
@@ -107,7 +133,7 @@ describe('orka-secrets CLI', () => {
 
   it.each([
     ['no value', ['create', 'EMPTY_ONE', '--from-stdin'], '', 2, /the value is empty/],
-    ['a bad name', ['create', 'bad name!', '--from-stdin'], 'x', 2, /invalid secret name: .*position/],
+    ['a bad name', ['create', 'BAD NAME!', '--from-stdin'], 'x', 2, /invalid secret name: .*position/],
     ['two value options', ['create', 'TWO', '--from-stdin', '--prompt'], 'x', 2, /at most one of/],
     ['an existing name', ['create', 'STRIPE_API_KEY', '--from-stdin'], 'x', 5, /already exists \(use update\)/],
     ['a missing secret', ['update', 'NOPE', '--description', 'x'], undefined, 3, /not found/],
@@ -120,12 +146,230 @@ describe('orka-secrets CLI', () => {
     expect(res.stderr).toMatch(message);
   });
 
-  it('fails clearly when the cluster cannot be reached', () => {
+  it('fails clearly when the cluster cannot be reached, naming the server', async () => {
+    const port = await closedPort();
     const broken = join(dir, 'broken-kubeconfig');
-    writeFileSync(broken, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
+    writeFileSync(broken, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
     const res = cli(['list'], undefined, broken);
     expect(res.code).toBe(4);
-    expect(res.stderr).toMatch(/cannot be reached/);
+    expect(res.stderr).toMatch(new RegExp(`the cluster at https://127\\.0\\.0\\.1:${port} cannot be reached \\(ECONNREFUSED\\)`));
+  });
+
+  it('without a kubeconfig, names the file it looked for and how to point at one', () => {
+    const home = join(dir, 'empty-home');
+    const env = { PATH: process.env.PATH, HOME: home };
+    const res = run(['list'], { env });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toBe(`orka-secrets: no kubeconfig: looked for ${home}/.kube/config (KUBECONFIG is not set); point at one with --kubeconfig FILE or the KUBECONFIG environment variable\n`);
+  });
+
+  it('refuses to create in a namespace that is not a tenant, before writing anything, saying to label it', async () => {
+    const plain = await createNamespace(kc, { prefix: 'cli-plain' });
+    const res = cli(['-n', plain, 'create', 'API_KEY', '--from-stdin'], value('plain'));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`orka-secrets: namespace ${plain} is not a tenant, so no secret can be stored there; label it first: kubectl label namespace ${plain} orka.io/tenant=<tenant-id>\n`);
+    expect(res.stdout).toBe('');
+    expect(await osecIn(plain)).toEqual([]);
+    // The operator's own namespace is never a tenant, whatever its labels.
+    const own = cli(['-n', opNamespace, 'create', 'API_KEY', '--from-stdin'], value('own'));
+    expect(own.code).toBe(2);
+    expect(own.stderr).toMatch(/can never be a tenant/);
+    expect(await osecIn(opNamespace)).toEqual([]);
+  });
+
+  it.each([
+    ['create', ['create', 'API_KEY', '--from-stdin'], 'x'.repeat(10)],
+    ['describe', ['describe', 'API_KEY'], undefined],
+    ['list', ['list'], undefined],
+    ['delete', ['delete', 'API_KEY', '--yes'], undefined],
+  ])('says that a namespace does not exist (%s)', (_what, args, input) => {
+    const res = cli(['-n', 'nosuchns', ...args], input);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/^orka-secrets: namespace nosuchns does not exist/);
+  });
+
+  it('refuses a lower-case name with underscores instead of silently renaming it', async () => {
+    const res = cli(['create', 'api_key', '--from-stdin'], value('lower'));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/did you mean API_KEY\?/);
+    expect((await osecIn(tenant)).map((o) => o.metadata.name)).not.toContain('api-key');
+    expect(cli(['create', '--help']).stdout).toMatch(/any other spelling, such as api_key, is\s+refused/);
+  });
+
+  it('refuses a value that is not UTF-8 text (exit 2, base64 it first), creating nothing', async () => {
+    const file = join(dir, 'binary.bin');
+    writeFileSync(file, Buffer.from([0xff, 0xfe, 0x80, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46]));
+    const fromFile = cli(['create', 'BINARY_BLOB', '--from-file', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toMatch(/not UTF-8 text; values are text, so base64 binary data first/);
+    const fromStdin = cli(['create', 'BINARY_BLOB', '--from-stdin'], Buffer.from([0x61, 0xc3, 0x28, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67]));
+    expect(fromStdin.code).toBe(2);
+    expect(fromStdin.stderr).toMatch(/not UTF-8 text/);
+    expect((await osecIn(tenant)).map((o) => o.metadata.name)).not.toContain('binary-blob');
+  });
+
+  it('warns when a very short value is created, and creates it', async () => {
+    const res = cli(['create', 'SHORT_ONE', '--from-stdin'], 'abc\n');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/^orka-secrets: warning: the value is very short \(3 characters; fewer than 6 is very short\)/);
+    expect(res.stderr).not.toContain('abc');
+    await waitVersion('short-one', 1);
+  });
+
+  it('strips control characters from what it prints from the cluster', async () => {
+    const hostile = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\r\nNormal  Stored  forged line\u202e';
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'orka.io',
+      version: 'v1alpha1',
+      plural: 'orkasecrets',
+      namespace: tenant,
+      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'escapes' }, spec: { description: hostile } },
+    });
+    await kc.makeApiClient(CoreV1Api).createNamespacedEvent({
+      namespace: tenant,
+      body: { metadata: { name: `escapes.${Date.now()}` }, involvedObject: { kind: 'OrkaSecret', name: 'escapes', namespace: tenant }, reason: 'Planted', type: 'Warning', message: hostile },
+    });
+    const list = cli(['list']);
+    const described = cli(['describe', 'ESCAPES']);
+    for (const res of [list, described]) {
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/\?\]0;owned\?\?\[2J\?\[31mred\?\?Normal {2}Stored {2}forged line\?/);
+      // eslint-disable-next-line no-control-regex
+      expect(res.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+      expect(res.stdout.split('\n').some((l) => l.startsWith('Normal'))).toBe(false);
+    }
+    expect(described.stdout.match(/forged line/g)?.length).toBe(2);
+    // JSON keeps the text, escaped.
+    expect((JSON.parse(cli(['describe', 'ESCAPES', '-o', 'json']).stdout) as { description: string }).description).toBe(hostile);
+  });
+
+  it('prints its version', () => {
+    const res = run(['--version']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(`${(JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version}\n`);
+  });
+
+  it('--context picks the context of the kubeconfig', () => {
+    const two = join(dir, 'two-contexts');
+    const good = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { clusters: Array<{ name: string }>; contexts: Array<{ name: string; context: Record<string, string> }>; users: unknown[] };
+    const goodContext = good.contexts[0] as { name: string; context: Record<string, string> };
+    const doc = {
+      ...good,
+      clusters: [...good.clusters, { name: 'dead', cluster: { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true } }],
+      contexts: [...good.contexts, { name: 'dead', context: { ...goodContext.context, cluster: 'dead' } }],
+      'current-context': 'dead',
+    };
+    writeFileSync(two, stringify(doc));
+    expect(cli(['list'], undefined, two).code).toBe(4);
+    const res = cli(['--context', goodContext.name, 'list'], undefined, two);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(cli(['--context', 'nope', 'list'], undefined, two).stderr).toMatch(/no context nope in the kubeconfig \(it has: .*dead\)/);
+  });
+
+  it('--dry-run prints the sealed manifest and changes nothing; the manifest works when applied', async () => {
+    const res = cli(['create', 'DRY_ONE', '--from-stdin', '--dry-run', '-d', 'dry'], value('dry'));
+    expect(res.code).toBe(0);
+    const printed = parse(res.stdout) as OrkaSecret;
+    expect(printed).toMatchObject({ kind: 'OrkaSecret', metadata: { name: 'dry-one', namespace: tenant }, spec: { description: 'dry' } });
+    expect(printed.spec?.sealedValue).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    expect((await osecIn(tenant)).map((o) => o.metadata.name)).not.toContain('dry-one');
+    // The cluster still checks a dry run: an existing name is refused.
+    expect(cli(['create', 'STRIPE_API_KEY', '--from-stdin', '--dry-run'], value('dry2')).code).toBe(5);
+
+    const before = await osec('stripe-api-key');
+    const patch = cli(['update', 'STRIPE_API_KEY', '--from-stdin', '--dry-run', '-o', 'json'], value('dry3'));
+    expect(patch.code).toBe(0);
+    expect(JSON.parse(patch.stdout)).toMatchObject({ metadata: { name: 'stripe-api-key' }, spec: { valueFrom: null } });
+    const after = await osec('stripe-api-key');
+    expect(after.metadata.generation).toBe(before.metadata.generation);
+    expect(after.spec?.sealedValue).toBe(before.spec?.sealedValue);
+
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: printed });
+    await waitVersion('dry-one', 1);
+  });
+
+  it('--wait waits for Ready and says so', () => {
+    const res = cli(['create', 'WAITED', '--from-stdin', '--wait', '--timeout', '60s'], value('wait'));
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^created WAITED in .*\nWAITED is Ready \(Stored, version 1\)\n$/);
+    const updated = cli(['update', 'WAITED', '--from-stdin', '--wait'], value('wait2'));
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toMatch(/WAITED is Ready \(Stored, version 2\)/);
+  });
+
+  it('--wait exits by the reason when the secret is not Ready', async () => {
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      ...osecCoords(tenant),
+      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'from-missing' }, spec: { valueFrom: { secretKeyRef: { name: 'no-such-secret', key: 'k' } } } },
+    });
+    const res = cli(['update', 'FROM_MISSING', '--description', 'x', '--wait']);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/^orka-secrets: FROM_MISSING is not Ready: SourceNotFound: /);
+  });
+
+  it('--wait gives up after --timeout when nothing reconciles the secret (exit 7)', async () => {
+    const unwatched = await createNamespace(kc, { prefix: 'cli-unwatched', tenant: 'unwatched' });
+    const res = cli(['-n', unwatched, 'create', 'LONELY', '--from-stdin', '--wait', '--timeout', '2s'], value('lonely'));
+    expect(res.code).toBe(7);
+    expect(res.stderr).toMatch(/LONELY was not reconciled within 2s .*is the operator running\?/);
+    expect(cli(['create', 'X_Y', '--from-stdin', '--wait', '--timeout', 'soon'], value('x')).stderr).toMatch(/--timeout "soon" is not a duration/);
+  });
+
+  it('fetch-cert prints the sealing certificate, and seal --cert seals offline with it', async () => {
+    const res = cli(['fetch-cert']);
+    expect(res.code).toBe(0);
+    const cm = await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'orka-secrets-sealing-cert', namespace: opNamespace });
+    expect(res.stdout.trim()).toBe(cm.data?.['cert.pem']?.trim());
+    const certFile = join(dir, 'cert.pem');
+    writeFileSync(certFile, res.stdout);
+    const unreachable = join(dir, 'offline-kubeconfig');
+    writeFileSync(unreachable, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+    const sealed = cli(['seal', 'OFFLINE_ONE', '--cert', certFile, '--from-stdin'], value('offline'), unreachable);
+    expect(sealed.code).toBe(0);
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: parse(sealed.stdout) as OrkaSecret });
+    await waitVersion('offline-one', 1);
+  });
+
+  it('completion scripts complete commands, options and their choices', () => {
+    const bash = cli(['completion', 'bash']).stdout;
+    const complete = (words: string[]) => {
+      const script = `${bash}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _orka_secrets_complete; echo "\${COMPREPLY[*]}"`;
+      return spawnSync('bash', ['-c', script], { encoding: 'utf8' }).stdout.trim();
+    };
+    expect(complete(['orka-secrets', 'cr'])).toBe('create');
+    expect(complete(['orka-secrets', 'list', '-o', ''])).toBe('table yaml json');
+    expect(complete(['orka-secrets', 'create', '--d']).split(' ')).toEqual(expect.arrayContaining(['--dry-run', '--description']));
+    expect(complete(['orka-secrets', 'completion', '']).split(' ').slice(0, 3)).toEqual(['bash', 'zsh', 'fish']);
+    for (const shell of ['zsh', 'fish']) {
+      const script = cli(['completion', shell]);
+      expect(script.code).toBe(0);
+      if (spawnSync('which', [shell]).status !== 0) continue; // syntax-checked where the shell is installed
+      const file = join(dir, `completion.${shell}`);
+      writeFileSync(file, script.stdout);
+      const check = spawnSync(shell, ['-n', file], { encoding: 'utf8' });
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    }
+    expect(cli(['completion', 'tcsh']).code).toBe(2);
+  });
+
+  it('the hidden prompt takes multibyte input, and backspace removes a whole character', () => {
+    const ring = createKeyRing(new Date());
+    const certFile = join(dir, 'prompt-cert.pem');
+    writeFileSync(certFile, (ring.sealing[0] as { certPem: string }).certPem);
+    const out = join(dir, 'prompt-sealed.json');
+    // Typed: "pässwörd🔑ö", two backspaces (remove ö and 🔑), "ß", Enter.
+    const typed = Buffer.concat([Buffer.from('pässwörd🔑ö'), Buffer.from([0x7f, 0x7f]), Buffer.from('ß\r')]);
+    const command = `'${process.execPath}' dist/src/cli/main.js -n acme seal PROMPTED --cert '${certFile}' --prompt -o json > '${out}'`;
+    const res = spawnSync('python3', ['test/env/pty-run.py', 'not shown', typed.toString('hex'), '30', '--', 'sh', '-c', command], { encoding: 'utf8', timeout: 40_000 });
+    expect(res.status).toBe(0);
+    expect(res.stdout).not.toContain('pässw');
+    const sealed = (JSON.parse(readFileSync(out, 'utf8')) as OrkaSecret).spec?.sealedValue as string;
+    const keys = loadKeyRing(ring);
+    const opened = unseal({ privateKeys: (id) => keys.sealingKey(id), tenant: 'acme', name: 'PROMPTED', sealed: Buffer.from(sealed, 'base64') });
+    expect(opened.toString('utf8')).toBe('pässwördß');
   });
 
   it('left no value in etcd, in any encoded form', () => {

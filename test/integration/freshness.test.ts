@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 import { startTcpProxy, type TcpProxy } from '../env/tcp-proxy.js';
@@ -32,6 +32,9 @@ let replicaA: OperatorProcess;
 let replicaB: OperatorProcess;
 let sidecar: SidecarProcess;
 let client: OrkaSecretsClient;
+let caFile: string;
+let tokenFile: string;
+const sidecars: SidecarProcess[] = [];
 const proxies: TcpProxy[] = [];
 const planted = canaries();
 
@@ -108,18 +111,20 @@ beforeAll(async () => {
   const router = await startTcpProxy({ target: (n) => (n === 0 ? replicaA.resolverPort : replicaB.resolverPort) });
   proxies.push(router);
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
-  const caFile = join(dir, 'ca.crt');
+  caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  tokenFile = join(dir, 'token');
+  // Pod-bound, as the kubelet projects it: the resolver accepts no other.
+  writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token);
   sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${router.port}`, tokenFile, caFile, env: { ORKA_UPSTREAM_TIMEOUT: '10s' } });
+  sidecars.push(sidecar);
   client = new OrkaSecretsClient({ baseUrl: sidecar.url });
   await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
   await replicaA.waitForLog(/change stream opened/);
 }, 180_000);
 
 afterAll(async () => {
-  await sidecar?.stop('SIGKILL');
+  await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
   await Promise.all([replicaA?.stop('SIGKILL'), replicaB?.stop('SIGKILL')]);
   for (const p of proxies) await p.close();
   rmSync(dir, { recursive: true, force: true });
@@ -159,4 +164,35 @@ describe('a sidecar whose stream and resolves reach different replicas, one behi
     // The lagging replica did answer with the old state, and the sidecar asked again.
     expect(await metric('orka_sidecar_stale_answers_total')).toBeGreaterThan(staleBefore);
   });
+});
+
+describe('a change stream that goes silent without closing', () => {
+  it('is noticed within 30 s, and what is cached is not served past ORKA_CACHE_STALE_AFTER (30 s) after it was last heard', async () => {
+    const value = planted.make('steady');
+    await put('steady', value);
+    await waitForReady(kc, tenant, 'steady', 'Stored');
+    // A sidecar of its own, talking to replica A only, through a proxy that can go silent.
+    const line = await startTcpProxy({ target: () => replicaA.resolverPort });
+    proxies.push(line);
+    const quiet = await startSidecar({ operatorUrl: `https://127.0.0.1:${line.port}`, tokenFile, caFile, env: { ORKA_UPSTREAM_TIMEOUT: '3s' } });
+    sidecars.push(quiet);
+    const quietClient = new OrkaSecretsClient({ baseUrl: quiet.url });
+    const stream = async () => ((await (await fetch(`${quiet.url}/readyz`)).json()) as { changeStream: string }).changeStream;
+    await eventually(async () => ((await stream()) === 'up' ? true : undefined));
+    await eventually(async () => ((await quietClient.get('STEADY')) === value ? true : undefined), 30_000);
+
+    // Nothing more gets through either way, and nothing closes: no ping, no FIN.
+    line.blackhole();
+    const silentAt = Date.now();
+    // The last ping came at most 15 s before; the documented bound is 30 s of silence.
+    await eventually(async () => ((await stream()) === 'down' ? true : undefined), 30_000 + 8_000, 250);
+    const noticedAfter = Date.now() - silentAt;
+    expect(noticedAfter).toBeLessThanOrEqual(38_000);
+    // The value was fetched, and the stream last heard, before the silence began: 30 s later at
+    // the most, the value is no longer served.
+    const refused = await eventually(async () => quietClient.get('STEADY').then(() => undefined, (e: { code?: string }) => e.code), 45_000, 250);
+    expect(refused).toBe('UPSTREAM_UNAVAILABLE');
+    expect(Date.now() - silentAt).toBeLessThanOrEqual(30_000 + 8_000);
+    await expect(quietClient.get('STEADY')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  }, 120_000);
 });

@@ -25,9 +25,13 @@ function ago(iso: string | undefined): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+// One formatter for every row: toLocaleDateString with options builds a new one per call, which
+// costs about a millisecond each, a second for a list of 1,000.
+const DATE = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+
 function date(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+  return Number.isNaN(d.getTime()) ? '' : DATE.format(d);
 }
 
 /** The per-row menu: a button named "Actions" opening Edit and Delete; arrow keys move, Escape closes. */

@@ -272,6 +272,19 @@ describe('sidecar API', () => {
 });
 
 describe('ValueCache', () => {
+  it('serves a value at most staleAfter after the stream was last heard, even while it looks connected (gone silent)', () => {
+    let now = 0;
+    const c = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, now: () => now });
+    c.setStreamUp(true);
+    c.set('A', '1');
+    for (now = 15_000; now <= 60_000; now += 15_000) c.heard(); // pings
+    expect(c.get('A')).toBe('1');
+    now = 90_000; // silent since the last ping (60 s), the stream still "up"
+    expect(c.get('A')).toBe('1');
+    now += 1;
+    expect(c.get('A')).toBeUndefined();
+  });
+
   it('keeps a full cache of maximum-size values within its byte budget, says so, and still masks every value served', () => {
     const dropped: number[] = [];
     const c = new ValueCache({ maxEntries: 200, maxBytes: 4 * 1024 * 1024, staleAfterMs: 1000, onBudget: (n) => dropped.push(n) });
@@ -297,6 +310,7 @@ describe('ValueCache', () => {
     c.setStreamUp(true);
     c.set('A', '1');
     now = 10_000;
+    c.heard(); // a ping
     expect(c.get('A')).toBe('1');
     c.set('B', '2');
     c.set('C', '3');

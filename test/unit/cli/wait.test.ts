@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import type { OrkaSecret } from '../../../src/operator/resource.js';
+import { exitCodeOf, outcome, parseTimeout } from '../../../src/cli/wait.js';
+
+const object = (observedGeneration: number, ready?: { status: 'True' | 'False'; reason: string }): OrkaSecret => ({
+  metadata: { name: 'a', namespace: 'n', generation: 2 },
+  status: { observedGeneration, conditions: ready ? [{ type: 'Ready', ...ready, message: 'm', lastTransitionTime: '' }] : [] },
+});
+
+describe('--wait', () => {
+  it.each([
+    ['Stored', 6],
+    ['NotATenant', 2],
+    ['SealedForAnotherSecret', 2],
+    ['ValueTooLarge', 2],
+    ['SourceNotFound', 3],
+    ['DecryptFailed', 6],
+    ['SomeFutureReason', 6],
+  ])('exit code for %s is %i', (reason, code) => {
+    expect(exitCodeOf(reason)).toBe(code);
+  });
+
+  it('waits until the generation it wrote is reconciled', () => {
+    expect(outcome(object(1, { status: 'True', reason: 'Stored' }), 2)).toBeUndefined();
+    expect(outcome(object(2), 2)).toBeUndefined();
+    expect(outcome(object(2, { status: 'True', reason: 'Stored' }), 2)).toEqual({ ready: true, reason: 'Stored', message: 'm' });
+    expect(outcome(object(3, { status: 'False', reason: 'SourceNotFound' }), 2)).toEqual({ ready: false, reason: 'SourceNotFound', message: 'm' });
+  });
+
+  it.each([
+    ['30s', 30_000],
+    ['2m', 120_000],
+    ['45', 45_000],
+    ['500ms', 500],
+  ])('--timeout %s is %i ms', (text, ms) => {
+    expect(parseTimeout(text)).toBe(ms);
+  });
+
+  it.each(['', 'soon', '0', '-5s', '5 minutes'])('refuses --timeout %j', (text) => {
+    expect(() => parseTimeout(text)).toThrow(/is not a duration/);
+  });
+});

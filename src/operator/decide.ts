@@ -153,7 +153,15 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
 }
 
 /** Reasons that refuse a new value while the value stored earlier stays as it was. */
-const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([Reason.SealedForAnotherSecret, Reason.DecryptFailed, Reason.ConflictingSources, Reason.ValueTooLarge, Reason.SourceNotFound]);
+const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
+  Reason.SealedForAnotherSecret,
+  Reason.DecryptFailed,
+  Reason.ConflictingSources,
+  Reason.ValueTooLarge,
+  Reason.SourceNotFound,
+  Reason.InvalidSource,
+  Reason.SourceRefused,
+]);
 
 /**
  * When a new value is refused but an earlier one is stored, workflows still resolve that one: Ready
@@ -164,7 +172,8 @@ function servingPrevious(o: Observed, result: { verdict: Verdict; write?: Buffer
   const { verdict } = result;
   const served = o.stored !== undefined && !('undecryptable' in o.stored) && o.incoming.kind !== 'none';
   if (verdict.ready || !served || !NEW_VALUE_REFUSED.has(verdict.reason) || !o.secretName.ok || !o.tenancy.tenant) return result;
-  const message = `${verdict.message.replace(/ \(nothing was stored\)$/, '')}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
+  const refusal = verdict.message.replace(/ \(nothing was stored\)$/, '').replace(/; nothing was stored(\)?)$/, '$1');
+  const message = `${refusal}; nothing new was stored: the previous value (version ${o.stored?.version}) is still served`;
   return { verdict: { ...verdict, ready: true, message } };
 }
 

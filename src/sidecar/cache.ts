@@ -3,7 +3,9 @@
  * forgotten the moment the change stream names them, and an entry is served only while it was
  * fetched, or the change stream was last heard from (a ping counts), within `staleAfterMs`: past
  * that the sidecar cannot know it is still current, whether the stream closed or went silent.
- * It also remembers which values it has served, for /v1/redact.
+ * It also remembers which values it has served, for /v1/redact: the current value of each name
+ * served, and a value replaced, deleted or pushed out for `redactGraceMs` more (log lines written
+ * just before a change still hold it), then it is dropped.
  *
  * Freshness is a property of the data, not of the connection: the stream and the resolve calls
  * may reach different operator replicas, one behind the other. Every change event and every
@@ -58,6 +60,8 @@ export class ValueCache {
   private readonly served = new Map<string, { identity: string; handle: ValueHandle }>();
   private readonly changes = new Map<string, Change>();
   private readonly matcher = new ValueMatcher();
+  /** Values no longer current, oldest first, each masked until `until`. */
+  private readonly retired: Array<{ handle: ValueHandle; until: number }> = [];
   private streamUp = false;
   private heldBytes = 0;
   private lastHeard = Number.NEGATIVE_INFINITY;
@@ -69,6 +73,8 @@ export class ValueCache {
       maxBytes?: number;
       staleAfterMs: number;
       now?: () => number;
+      /** How long a value replaced, deleted or pushed out is still masked (default 10 min). */
+      redactGraceMs?: number;
       /** Called when values are dropped to stay within `maxBytes`, with how many. */
       onBudget?: (dropped: number) => void;
     },
@@ -114,14 +120,9 @@ export class ValueCache {
     const before = this.served.get(name);
     const identity = valueIdentity(value);
     if (before?.identity !== identity) {
-      if (before !== undefined) this.matcher.remove(before.handle);
-      this.served.delete(name);
+      this.retire(name);
       this.served.set(name, { identity, handle: this.matcher.add(value) });
-      while (this.served.size > this.options.maxEntries) {
-        const [oldest, dropped] = this.served.entries().next().value as [string, { handle: ValueHandle }];
-        this.served.delete(oldest);
-        this.matcher.remove(dropped.handle);
-      }
+      while (this.served.size > this.options.maxEntries) this.retire(this.served.keys().next().value as string);
     }
   }
 
@@ -132,7 +133,10 @@ export class ValueCache {
    */
   changed(name: string, revision: number = NO_REVISION, deleted = false): void {
     const entry = this.entries.get(name);
-    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) this.drop(name);
+    if (entry !== undefined && (revision === NO_REVISION || entry.revision < revision)) {
+      this.drop(name);
+      this.retire(name);
+    }
     if (revision === NO_REVISION) return;
     const last = this.changes.get(name);
     if (last !== undefined && last.revision >= revision) return;
@@ -179,8 +183,20 @@ export class ValueCache {
     this.heldBytes -= entry.bytes;
   }
 
-  /** Masks every value this sidecar has served (and their encodings). */
+  /** The served value of `name` is no longer current: masked for the grace period, then dropped. */
+  private retire(name: string): void {
+    const served = this.served.get(name);
+    if (served === undefined) return;
+    this.served.delete(name);
+    this.retired.push({ handle: served.handle, until: this.now() + (this.options.redactGraceMs ?? 600_000) });
+    // Bounded in number too: past as many as are current, the oldest go early.
+    while (this.retired.length > this.options.maxEntries) this.matcher.remove((this.retired.shift() as { handle: ValueHandle }).handle);
+  }
+
+  /** Masks every value this sidecar has served (and their encodings), the retired ones for their grace period. */
   redact(text: string): string {
+    const now = this.now();
+    while (this.retired.length > 0 && (this.retired[0] as { until: number }).until <= now) this.matcher.remove((this.retired.shift() as { handle: ValueHandle }).handle);
     return this.matcher.redact(text);
   }
 }

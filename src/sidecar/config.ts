@@ -17,6 +17,7 @@ export const sidecarEnv = z.object({
   ORKA_CACHE_MAX_ENTRIES: integer(1000, 1, 100_000).describe('Most values kept in memory.'),
   ORKA_CACHE_MAX_BYTES: integer(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024).describe('Most bytes of values kept in memory; past it the least recently used values are dropped (and fetched again when needed).'),
   ORKA_CACHE_STALE_AFTER: duration('30s').describe('A cached value is served only while it was fetched, or the change stream last heard from, within this.'),
+  ORKA_REDACT_GRACE: duration('10m').describe('How long /v1/redact still masks a value after it was replaced, deleted or pushed out of memory.'),
   ORKA_MAX_BODY_BYTES: integer(1024 * 1024, 1024, 64 * 1024 * 1024).describe('Largest request body accepted.'),
   ORKA_UPSTREAM_TIMEOUT: duration('5s').describe('Timeout of one call to the operator.'),
   ORKA_SHUTDOWN_TIMEOUT: duration('10s').describe('On SIGTERM, how long requests in flight may take.'),

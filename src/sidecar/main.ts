@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     maxEntries: config.ORKA_CACHE_MAX_ENTRIES,
     maxBytes: config.ORKA_CACHE_MAX_BYTES,
     staleAfterMs: config.ORKA_CACHE_STALE_AFTER * 1000,
+    redactGraceMs: config.ORKA_REDACT_GRACE * 1000,
     onBudget: (dropped) => {
       metrics.budgetEvictions.inc(dropped);
       if (!budgetWarned) log.warn({ maxBytes: config.ORKA_CACHE_MAX_BYTES }, 'ORKA_CACHE_MAX_BYTES reached: the least recently used values are dropped from memory and fetched again when needed');

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -63,13 +64,16 @@ async function standInCrd(group: string, kind: string): Promise<void> {
   const plural = `${kind.toLowerCase()}s`;
   const body = {
     metadata: { name: `${plural}.${group}` },
-    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+    spec: { group, scope: 'Namespaced', names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }] },
   };
   const api = kc.makeApiClient(ApiextensionsV1Api);
   await api.createCustomResourceDefinition({ body }).catch((err: { code?: number }) => {
     if (err.code !== 409) throw err;
   });
   await eventually(async () => ((await api.readCustomResourceDefinition({ name: body.metadata.name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined));
+  // kubectl validates manifests against the server's OpenAPI, which publishes a new CRD a little
+  // after it is Established: wait until kubectl knows the kind.
+  await eventually(async () => (kubectl(cp, ['explain', `${plural}.${group}`]).code === 0 ? true : undefined));
 }
 
 beforeAll(async () => {
@@ -154,7 +158,9 @@ describe('every value, rendered', () => {
       expect(one(d, 'ServiceAccount')?.metadata).toMatchObject({ name: 'orka', annotations: { 'iam.example.com/role': 'x' } });
       expect(podSpec(d).serviceAccountName).toBe('orka');
     }],
-    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
+    // The tenants' roles are not the operator's: they stay (rbac.tenantRoles) unless turned off too.
+    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind)).map((x) => x.metadata.name)).toEqual([`${release}-orka-secrets-tenant-edit`, `${release}-orka-secrets-tenant-view`])],
+    ['rbac.tenantRoles=false', ['rbac.create=false', 'rbac.tenantRoles=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
     ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
       const np = one(d, 'NetworkPolicy') as Obj;
       expect(np.spec.podSelector.matchLabels).toEqual(one(d, 'Deployment')?.spec.selector.matchLabels);
@@ -213,7 +219,7 @@ describe('every value, rendered', () => {
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
     for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
-    expect(withoutLastAppliedWarning(res.stderr)).toBe('');
+    expect(withoutLastAppliedWarning(res.stderr), res.stderr).toBe('');
     expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
   });
 });
@@ -280,6 +286,14 @@ describe('alerts and dashboard', () => {
     }
   });
 
+  it('docs/metrics.md lists every metric the operator and the sidecar export (besides process and Node.js ones)', async () => {
+    const doc = readFileSync('docs/metrics.md', 'utf8');
+    const names = [...(await createOperatorMetrics().registry.getMetricsAsJSON()), ...(await createSidecarMetrics().registry.getMetricsAsJSON())].map((m) => m.name);
+    const own = names.filter((n) => !/^orka_(operator|sidecar)_(process|nodejs)_/.test(n));
+    expect(own.length).toBeGreaterThan(15);
+    expect(own.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
+  });
+
   it('the PrometheusRule only where its API exists; both off by default', () => {
     expect(one(render('orka-system', ['prometheusRule.enabled=true']), 'PrometheusRule')).toBeUndefined();
     const defaults = render('orka-system', [], { apiVersions: ['monitoring.coreos.com/v1'] });
@@ -294,10 +308,10 @@ describe('rendered chart', () => {
     // No controller-manager here to make the "default" ServiceAccount the helm test pod is admitted under.
     await createServiceAccount(kc, namespace, 'default');
     const docs = render(namespace, ['serviceMonitor.enabled=false']);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr)).toBe('');
-    expect(res.stdout.trim().split('\n')).toHaveLength(14);
+    expect(res.stdout.trim().split('\n')).toHaveLength(16);
   });
 
   it('has no wildcard in any RBAC rule', () => {

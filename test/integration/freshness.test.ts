@@ -114,7 +114,6 @@ beforeAll(async () => {
   caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   tokenFile = join(dir, 'token');
-  // Pod-bound, as the kubelet projects it: the resolver accepts no other.
   writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token);
   sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${router.port}`, tokenFile, caFile, env: { ORKA_UPSTREAM_TIMEOUT: '10s' } });
   sidecars.push(sidecar);

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createRedactor, MASK, ValueMatcher, valueForms } from '../../../src/core/redact.js';
+import { createRedactor, MASK, MIN_DERIVED, ValueMatcher, valueForms } from '../../../src/core/redact.js';
 
 const secret = 'p@ss w/rd+"q"&é';
 
@@ -50,6 +50,32 @@ describe('createRedactor', () => {
 
   it('uses a custom mask', () => {
     expect(createRedactor(['tok_12345'], '***').redact('a tok_12345 b')).toBe('a *** b');
+  });
+});
+
+describe('policy', () => {
+  it.each([
+    ['Python json.dumps (ensure_ascii)', 'pä&<ss-wörd', (v: string) => JSON.stringify(v).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)],
+    ['Go encoding/json', 'p&ss<w>rd-1', (v: string) => JSON.stringify(v).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)],
+    ['upper-case \\u escapes (Java)', 'pä&ss-wörd', (v: string) => JSON.stringify(v).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`)],
+    ['JSON escaped twice (a JSON log line holding a JSON body)', 'p"ss\\w/rd', (v: string) => JSON.stringify(JSON.stringify({ token: v }))],
+    ['lower-case percent-encoding', 'p@ss w/rd+é', (v: string) => encodeURIComponent(v).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
+    ['lower-case form encoding', 'p@ss w/rd+é', (v: string) => new URLSearchParams({ q: v }).toString().replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
+  ])('masks the %s form', (_form, value, encode) => {
+    const text = `log ${encode(value)} end`;
+    expect(text).not.toContain(value);
+    const out = createRedactor([value]).redact(text);
+    expect(out).toContain(MASK);
+    expect(out).not.toContain(encode(value).replaceAll('"', '').replace(/^\\?/, ''));
+  });
+
+  it('masks a very short value itself but no derived form shorter than MIN_DERIVED', () => {
+    expect(MIN_DERIVED).toBe(6);
+    expect(valueForms('e')).toEqual(['e']);
+    for (const v of ['e', 'an', 'the', 'abc']) for (const f of valueForms(v).slice(1)) expect(f.length).toBeGreaterThanOrEqual(MIN_DERIVED);
+    const r = createRedactor(['abc']);
+    // base64 of "abc" is YWJj: too short to be told from ordinary text.
+    expect(r.redact('YWJj and abc')).toBe(`YWJj and ${MASK}`);
   });
 });
 

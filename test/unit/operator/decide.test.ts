@@ -94,12 +94,15 @@ describe('decide', () => {
     ['damaged', { kind: 'undecryptable' }],
     ['from a missing source', { kind: 'source-missing', secret: 'creds', key: 'k', missing: 'secret' }],
     ['too large', { kind: 'too-large', bytes: 70000, limit: 65536 }],
+    ['from an invalid source reference', { kind: 'source-invalid' }],
+    ['from a refused source type', { kind: 'source-refused', secret: 'sa-token', type: 'kubernetes.io/service-account-token' }],
   ])('says the previous value is still served when a new one %s is refused: Ready True, the refusal as the reason', (_what, incoming) => {
     const plan = decide(observed({ stored: { version: 2, value: v('good') }, incoming }));
     const condition = ready(plan.status);
     expect(condition?.status).toBe('True');
     expect(condition?.reason).not.toBe('Stored');
     expect(condition?.message).toMatch(/nothing new was stored: the previous value \(version 2\) is still served$/);
+    expect(condition?.message?.match(/nothing was stored|nothing new was stored/g)).toEqual(['nothing new was stored']);
     expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: condition?.reason })]);
   });
 

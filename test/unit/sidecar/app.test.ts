@@ -272,6 +272,19 @@ describe('sidecar API', () => {
 });
 
 describe('ValueCache', () => {
+  it('masks a replaced or deleted value for the grace period, then no more', () => {
+    let now = 0;
+    const c = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, redactGraceMs: 60_000, now: () => now });
+    c.set('A', 'first-value', 1);
+    c.set('B', 'other-value', 2);
+    c.set('A', 'second-value', 3); // replaced
+    c.changed('B', 4, true); // deleted
+    now = 59_999;
+    expect(c.redact('first-value other-value second-value')).toBe('[REDACTED] [REDACTED] [REDACTED]');
+    now = 60_000;
+    expect(c.redact('first-value other-value second-value')).toBe('first-value other-value [REDACTED]');
+  });
+
   it('serves a value at most staleAfter after the stream was last heard, even while it looks connected (gone silent)', () => {
     let now = 0;
     const c = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, now: () => now });

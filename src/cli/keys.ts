@@ -3,7 +3,7 @@
  * one document holding the key ring Secret and every tenant's data-key Secret, copied whole (so
  * whatever the key store records on them travels too). `verify` opens every stored value in the
  * cluster with the backup's keys and names those it cannot (a tenant added, or keys rotated, since
- * it was made); `restore` puts the Secrets back into a cluster that has no keys. The backup is as
+ * it was made; only the namespaces the operator holds data keys for are looked at); `restore` puts the Secrets back into a cluster that has no keys. The backup is as
  * secret as the values themselves: it is written with mode 0600 and never printed.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -160,9 +160,23 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
     .action(async (file: string) => {
       const backup = readBackup(file);
       const c = await connect(g());
-      const { ring } = await readKeySecrets(c);
+      const { ring, dataKeys } = await readKeySecrets(c);
+      // This operator's values live in the namespaces it holds a data key for (now, or when the
+      // backup was made): other operators' tenants on the same cluster are none of its business.
+      const tenants = new Set([...dataKeys.map((s) => s.metadata?.labels?.[DATA_KEY_LABEL]), ...backup.dataKeys.map((s) => s.labels[DATA_KEY_LABEL])].filter((t): t is string => t !== undefined));
       const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${STORAGE_FOR_LABEL}`;
-      const storage = (await c.call('stored values', () => c.kc.makeApiClient(c.k8s.CoreV1Api).listSecretForAllNamespaces({ labelSelector: selector }))).items;
+      const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
+      const storage: V1Secret[] = [];
+      for (const namespace of [...tenants].sort()) {
+        const items = await c.call(`stored values in ${namespace}`, () => api.listNamespacedSecret({ namespace, labelSelector: selector })).then(
+          (l) => l.items,
+          (err: unknown) => {
+            if (err instanceof CliError && err.exitCode === EXIT.notFound) return []; // the namespace is gone
+            throw err;
+          },
+        );
+        storage.push(...items);
+      }
       const v = verify(backup, storage, ring === undefined ? undefined : ringOf(ring));
       const total = v.opened + v.notOpened.length;
       const lines = [`the backup of ${clean(backup.createdAt)} opens ${v.opened} of ${total} stored value${total === 1 ? '' : 's'}`];

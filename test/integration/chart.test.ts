@@ -158,7 +158,9 @@ describe('every value, rendered', () => {
       expect(one(d, 'ServiceAccount')?.metadata).toMatchObject({ name: 'orka', annotations: { 'iam.example.com/role': 'x' } });
       expect(podSpec(d).serviceAccountName).toBe('orka');
     }],
-    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
+    // The tenants' roles are not the operator's: they stay (rbac.tenantRoles) unless turned off too.
+    ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind)).map((x) => x.metadata.name)).toEqual([`${release}-orka-secrets-tenant-edit`, `${release}-orka-secrets-tenant-view`])],
+    ['rbac.tenantRoles=false', ['rbac.create=false', 'rbac.tenantRoles=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
     ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
       const np = one(d, 'NetworkPolicy') as Obj;
       expect(np.spec.podSelector.matchLabels).toEqual(one(d, 'Deployment')?.spec.selector.matchLabels);
@@ -308,10 +310,10 @@ describe('rendered chart', () => {
     // No controller-manager here to make the "default" ServiceAccount the helm test pod is admitted under.
     await createServiceAccount(kc, namespace, 'default');
     const docs = render(namespace, ['serviceMonitor.enabled=false']);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Pod', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr)).toBe('');
-    expect(res.stdout.trim().split('\n')).toHaveLength(14);
+    expect(res.stdout.trim().split('\n')).toHaveLength(16);
   });
 
   it('has no wildcard in any RBAC rule', () => {

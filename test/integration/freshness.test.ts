@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 import { startTcpProxy, type TcpProxy } from '../env/tcp-proxy.js';
@@ -114,7 +114,7 @@ beforeAll(async () => {
   caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' }));
+  writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token);
   sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${router.port}`, tokenFile, caFile, env: { ORKA_UPSTREAM_TIMEOUT: '10s' } });
   sidecars.push(sidecar);
   client = new OrkaSecretsClient({ baseUrl: sidecar.url });

@@ -2,9 +2,12 @@
  * Tenant isolation against the real apiserver, with the admission webhooks called by it: what a
  * tenant (or a mistaken admin) could reach beyond its own rights, and what stops it.
  */
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startAggregationController } from '../env/aggregation.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
@@ -331,5 +334,46 @@ describe('untrusted text never reaches a condition or an event', () => {
     const res = kubectl(cp, ['create', '-f', '-'], osecManifest(tenant, 'hostile-ref', fromSecret('app-db', 'x\u001b[31m')));
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/spec\.valueFrom\.secretKeyRef must name a Secret/);
+  });
+});
+
+describe("the chart's tenant roles", () => {
+  it('aggregate into edit (manage OrkaSecrets, valueFrom only from Secrets the user may read) and view (read, never a value)', async () => {
+    const release = uniqueName('orka-secrets-iso'); // contains the chart name: the fullname is the release name
+    const renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+    const docs = parseAllDocuments(execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', release, '-namespace', opNamespace]).toString())
+      .map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
+      .filter((d) => d?.kind === 'ClusterRole' && (d.metadata?.name ?? '').includes('-tenant-'));
+    expect(docs.map((d) => d?.metadata?.name).sort()).toEqual([`${release}-tenant-edit`, `${release}-tenant-view`]);
+    const applied = kubectl(cp, ['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
+    expect(applied.stderr).toBe('');
+    const aggregation = await startAggregationController(cp);
+    try {
+      const bind = async (name: string, clusterRole: string, user: string) =>
+        await rbac.createNamespacedRoleBinding({
+          namespace: tenant,
+          body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
+        });
+      await bind('erin-edit', 'edit', 'erin');
+      await bind('vic-view', 'view', 'vic');
+      // Only the chart's manage role: OrkaSecrets yes, Secrets no.
+      await bind('olga-osec', `${release}-tenant-edit`, 'olga');
+      const canI = (user: string, verb: string) => kubectl(cp, ['auth', 'can-i', verb, 'orkasecrets.orka.io', '-n', tenant, '--as', user]).stdout.trim();
+      await eventually(() => (canI('erin', 'create') === 'yes' && canI('vic', 'list') === 'yes' ? true : undefined), 60_000, 250);
+      expect(canI('vic', 'create')).toBe('no');
+
+      const erin = kubectl(cp, ['--as', 'erin', 'create', '-f', '-'], osecManifest(tenant, 'erin-app-db', fromSecret('app-db')));
+      expect(erin.stderr).toBe('');
+      await waitForReady(kc, tenant, 'erin-app-db', 'Stored');
+      const vic = kubectl(cp, ['--as', 'vic', 'get', 'osec', 'erin-app-db', '-n', tenant, '-o', 'json']);
+      expect(vic.code).toBe(0);
+      expect(vic.stdout).not.toMatch(/CANARY/);
+      expect(kubectl(cp, ['--as', 'vic', 'create', '-f', '-'], osecManifest(tenant, 'vic-db', fromSecret('app-db'))).stderr).toMatch(/forbidden/);
+      const olga = kubectl(cp, ['--as', 'olga', 'create', '-f', '-'], osecManifest(tenant, 'olga-db', fromSecret('app-db')));
+      expect(olga.stderr).toMatch(/olga may not get Secret app-db/);
+      expect(kubectl(cp, ['--as', 'olga', 'create', '-f', '-'], osecManifest(tenant, 'olga-described', { description: 'no value yet' })).stderr).toBe('');
+    } finally {
+      await aggregation.stop();
+    }
   });
 });

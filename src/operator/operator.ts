@@ -62,6 +62,7 @@ export class Operator {
       { onStartedLeading: () => void this.lead(), onStoppedLeading: () => void this.follow() },
     );
     this.keys.onChange(() => void this.maybeRotate());
+    this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
     this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }));
     this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, {
@@ -108,6 +109,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
     this.rotationTimer.unref();
   }
@@ -117,6 +119,16 @@ export class Operator {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     // Losing the lease means another replica may reconcile now: stop at once, let in-flight finish.
     await this.controller.stopWorkers();
+  }
+
+  /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */
+  async reconcileDataKeys(): Promise<void> {
+    if (!this.elector.isLeader) return;
+    try {
+      await this.keys.reconcileDataKeys((ns) => this.controller.namespaceUid(ns));
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
+    }
   }
 
   /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */

@@ -19,6 +19,7 @@ export const operatorEnv = z.object({
   ORKA_LEASE_DURATION: duration('15s').describe('How long a leader lease lasts without renewal before another replica may take over.'),
   ORKA_LEASE_RENEW_DEADLINE: duration('10s').describe('A leader that could not renew for this long steps down.'),
   ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),
+  ORKA_MAX_STALENESS: duration('15s').describe('A replica whose caches were last known current longer ago than this fails /readyz, closes its change streams and answers resolves with UPSTREAM_UNAVAILABLE.'),
   ORKA_HTTP_ADDRESS: z.string().default('0.0.0.0').describe('Address of the HTTP server (/healthz, /readyz, /metrics, /v1/cert.pem).'),
   ORKA_HTTP_PORT: port(8080).describe('Port of the HTTP server.'),
   ORKA_RESOLVER_ADDRESS: z.string().default('0.0.0.0').describe('Address of the resolver API (HTTPS) that sidecars call.'),

@@ -6,7 +6,9 @@
  * Level-based: the same observation always gives the same plan, and applying a plan and
  * observing again gives an empty plan.
  */
+import { isUtf8 } from 'node:buffer';
 import { referenceOf } from '../core/names.js';
+import { MIN_DERIVED } from '../core/redact.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
 import type { Tenancy } from './tenancy.js';
 
@@ -86,6 +88,10 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
   const incoming = o.incoming;
   switch (incoming.kind) {
     case 'value': {
+      if (!isUtf8(incoming.value)) {
+        const message = `the value from ${incoming.source} is not UTF-8 text: values are text; store binary data base64-encoded (nothing was stored)`;
+        return { verdict: { ready: false, reason: Reason.ValueNotUTF8, message, warning: true } };
+      }
       const unchanged = o.stored !== undefined && 'value' in o.stored && o.stored.value.equals(incoming.value);
       const storedMessage = `the value from ${incoming.source} is stored; reference it as ${referenceOf(name)}`;
       return { verdict: { ready: true, reason: Reason.Stored, message: storedMessage, warning: false }, ...(unchanged ? {} : { write: incoming.value }) };
@@ -158,6 +164,7 @@ const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
   Reason.DecryptFailed,
   Reason.ConflictingSources,
   Reason.ValueTooLarge,
+  Reason.ValueNotUTF8,
   Reason.SourceNotFound,
   Reason.InvalidSource,
   Reason.SourceRefused,
@@ -221,6 +228,10 @@ export function decide(o: Observed): Plan {
   const events: PlannedEvent[] = [];
   if (write) {
     events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
+    // The length is not said: only that it is under the line the CLI warns about too.
+    if (write.toString('utf8').length < MIN_DERIVED) {
+      events.push({ type: 'Warning', reason: Reason.ShortValue, message: `the value is very short (fewer than ${MIN_DERIVED} characters): masking it in logs hides little and can give it away; prefer a longer value` });
+    }
   } else if (conditionChanged) {
     events.push({ type: verdict.warning ? 'Warning' : 'Normal', reason: verdict.reason, message: verdict.message });
   }

@@ -56,6 +56,11 @@ export class KeyStore {
     return this.secrets.synced;
   }
 
+  /** When (epoch ms) the cache of key Secrets was last known current. */
+  confirmedAt(): number {
+    return this.secrets.confirmedAt();
+  }
+
   /** Stops watching. */
   stop(): Promise<void> {
     return this.secrets.stop();

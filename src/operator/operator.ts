@@ -2,14 +2,16 @@
  * The operator: key store, controller and leader election wired together. Every replica
  * watches and serves; the leader also makes the keys, reconciles and rotates.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, SYSTEM_NAMESPACES, type OperatorConfig } from './config.js';
 import type { InjectConfig } from './inject.js';
 import { CertManager } from './tls.js';
 import { Controller } from './controller.js';
 import { EventRecorder } from './kube/events.js';
-import { LeaderElector } from './kube/leader.js';
+import { assessHealth, type Health } from './health.js';
+import type { PooledKubeConfig } from './kube/client.js';
+import { ApiserverProbe } from './kube/probe.js';
+import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from './keyring.js';
 import { KEYS_SECRET, KeyStore } from './keys.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -31,12 +33,15 @@ export class Operator {
   readonly usage: UsageTracker;
   readonly auth: TokenAuthenticator;
   readonly certs: CertManager;
+  readonly probe: ApiserverProbe;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
+  private freshnessTimer: NodeJS.Timeout | undefined;
+  private wasCurrent = false;
 
   constructor(
-    kc: KubeConfig,
+    private readonly kc: PooledKubeConfig,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
@@ -59,11 +64,12 @@ export class Operator {
         timing: { leaseDuration: config.ORKA_LEASE_DURATION, renewDeadline: config.ORKA_LEASE_RENEW_DEADLINE, retryPeriod: config.ORKA_LEASE_RETRY_PERIOD },
         log: log.child({ component: 'leader' }),
       },
-      { onStartedLeading: () => void this.lead(), onStoppedLeading: () => void this.follow() },
+      { onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => void this.follow(reason) },
     );
     this.keys.onChange(() => void this.maybeRotate());
     this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }));
+    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }), () => this.health());
+    this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, {
       namespace: config.ORKA_NAMESPACE,
@@ -85,16 +91,49 @@ export class Operator {
     });
   }
 
-  /** Ready to serve: caches filled and the key ring loaded. */
-  ready(): boolean {
-    return this.synced && this.keys.ring() !== undefined;
+  /** Readiness and freshness now (see health.ts): what /readyz reports and resolves obey. */
+  health(): Health {
+    const c = this.controller;
+    return assessHealth({
+      now: Date.now(),
+      synced: this.synced,
+      keysLoaded: this.keys.ring() !== undefined,
+      caches: [
+        { name: 'orkasecrets', confirmedAt: c.orkaSecrets.confirmedAt() },
+        { name: 'secrets', confirmedAt: c.secrets.confirmedAt() },
+        { name: 'namespaces', confirmedAt: c.namespaces.confirmedAt() },
+        { name: 'keys', confirmedAt: this.keys.confirmedAt() },
+      ],
+      apiserver: this.probe.state,
+      maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
+    });
+  }
+
+  /** Closes change streams the moment the view goes stale (resolves check it on each call). */
+  private watchFreshness(): void {
+    const check = () => {
+      const h = this.health();
+      if (h.current === this.wasCurrent) return;
+      this.wasCurrent = h.current;
+      const detail = h.checks.find((x) => x.name === 'caches-current')?.detail;
+      if (h.current) {
+        this.log.info({ detail }, 'view of the cluster is current again; serving resolves and change streams');
+        return;
+      }
+      this.log.warn({ detail }, 'view of the cluster is stale; closing change streams, refusing resolves');
+      this.resolver.closeStreams();
+    };
+    this.freshnessTimer = setInterval(check, 250);
+    this.freshnessTimer.unref();
   }
 
   /** Starts watching, then takes part in the election. */
   async start(): Promise<void> {
+    this.probe.start();
     await Promise.all([this.keys.synced, this.controller.synced()]);
     this.synced = true;
     this.log.info('caches synced');
+    this.watchFreshness();
     this.elector.start();
     this.usage.start();
   }
@@ -114,10 +153,14 @@ export class Operator {
     this.rotationTimer.unref();
   }
 
-  private async follow(): Promise<void> {
+  private async follow(reason: StepDownReason): Promise<void> {
     this.metrics.isLeader.set(0);
     if (this.rotationTimer) clearInterval(this.rotationTimer);
-    // Losing the lease means another replica may reconcile now: stop at once, let in-flight finish.
+    // Losing the lease means another replica may reconcile now: a write this replica started as
+    // leader must not land later (over a frozen connection it could land minutes later), so every
+    // request in flight fails now. A graceful shutdown released the lease itself: it lets
+    // in-flight work finish instead.
+    if (reason !== 'shutdown') this.kc.dropConnections();
     await this.controller.stopWorkers();
   }
 
@@ -153,6 +196,8 @@ export class Operator {
   /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
   async stop(): Promise<void> {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
+    clearInterval(this.freshnessTimer);
+    this.probe.stop();
     await this.controller.stopWorkers();
     await this.usage.stop();
     await this.elector.stop();

@@ -85,6 +85,10 @@ export const Reason = {
   SourceNotFound: 'SourceNotFound',
   DecryptFailed: 'DecryptFailed',
   ValueTooLarge: 'ValueTooLarge',
+  /** The value's bytes are not UTF-8 text (values are text; binary data is stored base64-encoded). */
+  ValueNotUTF8: 'ValueNotUTF8',
+  /** Event only: a value stored is very short (masking it in logs hides little). */
+  ShortValue: 'ShortValue',
   ConflictingSources: 'ConflictingSources',
   SourceRefused: 'SourceRefused',
   InvalidSource: 'InvalidSource',

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       cache.setStreamUp(up);
       metrics.streamUp.set(up ? 1 : 0);
     },
-    () => cache.heard(),
+    (ageMs) => cache.heard(ageMs),
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log });

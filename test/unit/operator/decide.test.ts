@@ -27,8 +27,28 @@ describe('decide', () => {
     expect(plan.storage).toEqual({ op: 'write', version: 1, value: v('one') });
     expect(plan.status).toMatchObject({ secretName: 'API_KEY', reference: '{{secrets.API_KEY}}', version: 1, valueUpdatedAt: now.toISOString(), observedGeneration: 1 });
     expect(ready(plan.status)).toMatchObject({ status: 'True', reason: 'Stored' });
-    expect(plan.events).toEqual([{ type: 'Normal', reason: 'Stored', message: 'value stored as version 1' }]);
+    expect(plan.events[0]).toEqual({ type: 'Normal', reason: 'Stored', message: 'value stored as version 1' });
     expect(plan.outcome).toBe('Stored');
+  });
+
+  it('warns with an Event when the value stored is very short, without saying its length', () => {
+    const short = decide(observed({ incoming: { kind: 'value', value: v('abc'), source: 'sealedValue' } }));
+    expect(short.storage).toMatchObject({ op: 'write' });
+    expect(short.events).toEqual([
+      { type: 'Normal', reason: 'Stored', message: 'value stored as version 1' },
+      { type: 'Warning', reason: 'ShortValue', message: expect.stringContaining('fewer than 6 characters') },
+    ]);
+    expect(decide(observed({ incoming: { kind: 'value', value: v('long-enough'), source: 'sealedValue' } })).events.map((e) => e.reason)).toEqual(['Stored']);
+  });
+
+  it('refuses a value that is not UTF-8 text, storing nothing (a previous value stays served)', () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x80]);
+    const plan = decide(observed({ incoming: { kind: 'value', value: bytes, source: 'valueFrom' } }));
+    expect(plan.storage).toEqual({ op: 'keep' });
+    expect(ready(plan.status)).toMatchObject({ status: 'False', reason: 'ValueNotUTF8', message: expect.stringContaining('base64') });
+    const kept = decide(observed({ stored: { version: 2, value: v('earlier-value') }, incoming: { kind: 'value', value: bytes, source: 'valueFrom' } }));
+    expect(kept.storage).toEqual({ op: 'keep' });
+    expect(ready(kept.status)).toMatchObject({ status: 'True', reason: 'ValueNotUTF8', message: expect.stringContaining('version 2) is still served') });
   });
 
   it('is level-based: applying the plan and observing again changes nothing', () => {

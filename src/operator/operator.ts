@@ -67,6 +67,7 @@ export class Operator {
       { onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => void this.follow(reason) },
     );
     this.keys.onChange(() => void this.maybeRotate());
+    this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
     this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }), () => this.health());
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
@@ -147,6 +148,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
     this.rotationTimer.unref();
   }
@@ -160,6 +162,16 @@ export class Operator {
     // in-flight work finish instead.
     if (reason !== 'shutdown') this.kc.dropConnections();
     await this.controller.stopWorkers();
+  }
+
+  /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */
+  async reconcileDataKeys(): Promise<void> {
+    if (!this.elector.isLeader) return;
+    try {
+      await this.keys.reconcileDataKeys((ns) => this.controller.namespaceUid(ns));
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
+    }
   }
 
   /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */

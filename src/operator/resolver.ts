@@ -87,7 +87,7 @@ export class Resolver {
     const values: Record<string, string> = {};
     const missing: string[] = [];
     const revisions: Record<string, string> = {};
-    const dataKey = await this.keys.dataKey(namespace, { create: false });
+    const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.controller.namespaceUid(namespace) });
     for (const name of new Set(names)) {
       const objectName = toObjectName(name);
       const object = this.controller.orkaSecrets.get(objectName, namespace);

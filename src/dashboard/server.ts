@@ -12,6 +12,7 @@
  *   - the session cookie is HttpOnly, SameSite=Strict, expires, and sign-out ends it.
  *
  * Routes:
+ *   GET  /healthz         liveness and readiness (any Host: probes use the pod's address)
  *   GET  /login?token=T   spends a one-time login token: sets the session cookie, redirects to /
  *   POST /api/session/start {token}  in a cluster: signs in with a Kubernetes bearer token
  *   GET  /api/session     the session (CSRF token, user, cluster, expiry); 401 when signed out
@@ -115,6 +116,8 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-store',
     });
+    // Probes come with the pod's address as Host; the answer holds nothing, so it needs no guard.
+    if (req.path === '/healthz' && req.method === 'GET') return void res.json({ status: 'ok' });
     // The path only: a query string may hold a login token.
     res.on('finish', () => log.info({ method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode }, 'request'));
     if (!deps.hosts.includes(req.headers.host ?? '')) {

@@ -111,6 +111,10 @@ async function apiFromPage(page: Page, method: string, path: string, body?: unkn
   );
 }
 
+/**
+ * What the sidecar answers for a name. Polled after Ready: the resolver reads the operator's
+ * informer cache of storage Secrets, which can trail the status write by a moment under load.
+ */
 async function sidecarValue(name: string): Promise<string | 'SECRET_NOT_FOUND'> {
   try {
     return await runner.get(name);
@@ -190,7 +194,7 @@ describe('the Secrets page', () => {
     await page.getByRole('status').getByText('Created STRIPE_API_KEY. Reference it as {{secrets.STRIPE_API_KEY}}.').waitFor();
 
     await waitForReady(kc, acme, 'stripe-api-key', 'Stored');
-    expect(await sidecarValue('STRIPE_API_KEY')).toBe(first);
+    await expect.poll(() => sidecarValue('STRIPE_API_KEY'), { timeout: 20_000 }).toBe(first);
     await page.reload();
     await pickTenant(page, acme);
     const row = rowOf(page, 'STRIPE_API_KEY');
@@ -215,7 +219,7 @@ describe('the Secrets page', () => {
     const after = await waitForReady(kc, acme, 'stripe-api-key', 'Stored', (o) => o.spec?.description === 'Stripe live key (payments)');
     expect(after.status?.version).toBe(before.status?.version);
     expect(after.spec?.sealedValue).toBe(before.spec?.sealedValue);
-    expect(await sidecarValue('STRIPE_API_KEY')).toBe(first);
+    await expect.poll(() => sidecarValue('STRIPE_API_KEY'), { timeout: 20_000 }).toBe(first);
   });
 
   it('edits the value: the sidecar serves the new one', async () => {
@@ -293,7 +297,7 @@ describe('the Secrets page', () => {
     await rowOf(page, 'WEBHOOK_URL').waitFor();
     await expect.poll(() => focused(page, 'textContent')).toBe('New Secret');
     await waitForReady(kc, acme, 'webhook-url', 'Stored');
-    expect(await sidecarValue('WEBHOOK_URL')).toBe(value);
+    await expect.poll(() => sidecarValue('WEBHOOK_URL'), { timeout: 20_000 }).toBe(value);
 
     // The Actions menu by keyboard: open, arrow to Delete, Escape returns to the button.
     await rowOf(page, 'WEBHOOK_URL').getByRole('button', { name: 'Actions' }).focus();
@@ -353,7 +357,7 @@ describe('the Secrets page', () => {
     await create.getByRole('button', { name: 'Create' }).click();
     await rowOf(p, 'ALICE_TOKEN').waitFor();
     await waitForReady(kc, acme, 'alice-token', 'Stored');
-    expect(await sidecarValue('ALICE_TOKEN')).toBe(value);
+    await expect.poll(() => sidecarValue('ALICE_TOKEN'), { timeout: 20_000 }).toBe(value);
 
     await openAction(p, 'ALICE_TOKEN', 'Delete');
     const dialog = p.getByRole('dialog', { name: 'Delete ALICE_TOKEN?' });

@@ -1,4 +1,5 @@
-# The Orka Secrets image: the operator and the sidecar in one (first argument: operator | sidecar).
+# The Orka Secrets image: the operator, the sidecar and the Secrets page in one (first argument:
+# operator | sidecar | dashboard).
 #
 # BASE is any image with Node >= 22.19 at /usr/local/bin/node and npm. Here no registry is
 # reachable, so hack/base-image.sh builds one locally (Debian bookworm minbase + Node 24 LTS from
@@ -8,11 +9,15 @@ ARG BASE=orka-secrets-base:bookworm-node24
 FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# Install scripts are off: nothing the build needs runs one (esbuild is only for tsx, in tests).
+# Install scripts are off: nothing the build needs runs one (esbuild works without its own).
 RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
+COPY hack/build-dashboard.mjs ./hack/
+# The Secrets page is bundled here (esbuild's JS API works without its install script) into
+# dist/src/dashboard/public, which the final stage copies with the rest of dist/src.
 RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
+ && node hack/build-dashboard.mjs \
  && npm prune --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
 
 FROM ${BASE}

@@ -71,7 +71,7 @@ export interface UpdateRequest {
 
 /** Every error answer: a stable code and a message for a person. */
 export interface ErrorAnswer {
-  error: { code: string; message: string; verb?: string; field?: string };
+  error: { code: string; message: string; verb?: string; field?: string; signIn?: 'link' | 'token' | 'proxy' };
 }
 
 /** Largest description, in characters (the CRD's limit). */

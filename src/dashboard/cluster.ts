@@ -5,7 +5,7 @@
  * refused, which name is taken, which cluster cannot be reached); none carries a value.
  */
 import { X509Certificate } from 'node:crypto';
-import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { sealedFor } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
@@ -49,6 +49,15 @@ function apiMessage(err: unknown): string {
   } catch {
     return '';
   }
+}
+
+/** A KubeConfig for the cluster of `base` (address and CA only) acting with one person's bearer token. */
+export function personKubeConfig(base: KubeConfig, token: string): KubeConfig {
+  const cluster = base.getCurrentCluster();
+  if (cluster === null) throw new OrkaError('INVALID_CONFIG', 'no cluster in the base kubeconfig');
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser(cluster, { name: 'signed-in person', token });
+  return kc;
 }
 
 /** The public sealing key in a sealing certificate, in the form the page imports. */
@@ -134,6 +143,16 @@ export class Cluster implements ClusterAccess {
 
   private coords(namespace: string) {
     return { group: GROUP, version: VERSION, plural: PLURAL, namespace };
+  }
+
+  /** Checks that the cluster accepts these credentials (a SelfSubjectAccessReview: anyone signed in may make one). */
+  async verify(): Promise<void> {
+    try {
+      await this.mayList(this.options.operatorNamespace);
+    } catch (err) {
+      if ((err as { code?: number }).code === 401) throw new OrkaError('UNAUTHENTICATED', 'the cluster did not accept this token (expired, revoked or for another cluster)');
+      throw clusterError(err, { verb: 'list', namespace: '(all)', server: this.server });
+    }
   }
 
   /** Who the kubeconfig says the person is. */

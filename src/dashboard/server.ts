@@ -12,13 +12,16 @@
  *   - the session cookie is HttpOnly, SameSite=Strict, expires, and sign-out ends it.
  *
  * Routes:
+ *   GET  /healthz         liveness and readiness (any Host: probes use the pod's address)
  *   GET  /login?token=T   spends a one-time login token: sets the session cookie, redirects to /
+ *   POST /api/session/start {token}  in a cluster: signs in with a Kubernetes bearer token
  *   GET  /api/session     the session (CSRF token, user, cluster, expiry); 401 when signed out
  *   POST /api/session/end sign out
  *   GET  /api/tenants     tenant namespaces the person may list secrets in
  *   GET  /api/sealing-key the operator's public sealing key, from the cluster
  *   GET|POST /api/tenants/:ns/secrets, PATCH|DELETE /api/tenants/:ns/secrets/:name
  */
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -47,6 +50,12 @@ export interface DashboardDeps<C> {
   log: Logger;
   /** Called after a sign-out (the local form prints a fresh login link). */
   onSignOut?: () => void;
+  /**
+   * In a cluster: how a person signs in. `token`: the page asks for a Kubernetes bearer token,
+   * which `verifyToken` checks with the cluster. `proxy` also accepts `Authorization: Bearer`
+   * set by an auth proxy in front, on every request. Absent: one-time links only (local form).
+   */
+  bearer?: { mode: 'token' | 'proxy'; verifyToken: (token: string) => Promise<C> };
 }
 
 const CSP = [
@@ -107,6 +116,8 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-store',
     });
+    // Probes come with the pod's address as Host; the answer holds nothing, so it needs no guard.
+    if (req.path === '/healthz' && req.method === 'GET') return void res.json({ status: 'ok' });
     // The path only: a query string may hold a login token.
     res.on('finish', () => log.info({ method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode }, 'request'));
     if (!deps.hosts.includes(req.headers.host ?? '')) {
@@ -143,10 +154,47 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
 
   const api = express.Router();
   api.use(express.json({ limit: '192kb' }));
-  const sessionOf = (req: Request): Session<C> | undefined => deps.sessions.get(cookieOf(req, SESSION_COOKIE));
+  const bearer = deps.bearer;
+  /** The proxy's bearer token, when an auth proxy signs people in (one token: one person). */
+  const proxyToken = (req: Request): string | undefined => {
+    const m = bearer?.mode === 'proxy' ? /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '') : null;
+    return m?.[1];
+  };
+  const proxySessions = new Map<string, Session<C>>();
+  const sessionOf = (req: Request): Session<C> | undefined => {
+    const token = proxyToken(req);
+    if (token === undefined || bearer === undefined) return deps.sessions.get(cookieOf(req, SESSION_COOKIE));
+    // Stateless: the CSRF token is derived from the bearer token (one-way), so it is the same on
+    // every replica, and a page on another origin, which cannot read the token, cannot make it.
+    const csrfToken = createHmac('sha256', 'orka-dashboard-csrf').update(token).digest('base64url');
+    let session = proxySessions.get(csrfToken);
+    if (session === undefined) {
+      if (proxySessions.size > 1000) proxySessions.clear();
+      session = { csrfToken, expiresAt: new Date(Date.now() + 3_600_000), credential: token as C };
+      proxySessions.set(csrfToken, session);
+    }
+    return session;
+  };
+
+  if (bearer !== undefined) {
+    // Before the session guard: there is no session yet. The Origin check above still applies.
+    api.post('/session/start', async (req, res) => {
+      const token = (req.body as { token?: unknown } | undefined)?.token;
+      if (typeof token !== 'string' || !/^\S{8,8192}$/.test(token.trim())) {
+        throw new OrkaError('INVALID_REQUEST', 'paste a Kubernetes bearer token (for example from kubectl create token, or your OIDC id-token)', { field: 'token' });
+      }
+      const credential = await bearer.verifyToken(token.trim());
+      const opened = deps.sessions.open(credential);
+      res.set('Set-Cookie', `${SESSION_COOKIE}=${opened.id}; Max-Age=${deps.sessions.sessionTtlSeconds}; ${cookieFlags}`);
+      res.status(204).end();
+    });
+  }
   api.use((req: Request, res: Response, next: NextFunction) => {
     const session = sessionOf(req);
-    if (session === undefined) return fail(res, new OrkaError('UNAUTHENTICATED', 'you are signed out (or the session expired): open a new sign-in link'));
+    if (session === undefined) {
+      const how = bearer?.mode === 'token' ? 'sign in with a Kubernetes token' : bearer?.mode === 'proxy' ? 'sign in again through your sign-in proxy' : 'open a new sign-in link';
+      return fail(res, new OrkaError('UNAUTHENTICATED', `you are signed out (or the session expired): ${how}`, { signIn: bearer?.mode ?? 'link' }));
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(session, req.get(CSRF_HEADER))) {
       return fail(res, new OrkaError('FORBIDDEN', 'the request lacks this session\'s CSRF token: reload the page'));
     }

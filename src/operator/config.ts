@@ -19,6 +19,7 @@ export const operatorEnv = z.object({
   ORKA_LEASE_DURATION: duration('15s').describe('How long a leader lease lasts without renewal before another replica may take over.'),
   ORKA_LEASE_RENEW_DEADLINE: duration('10s').describe('A leader that could not renew for this long steps down.'),
   ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),
+  ORKA_MAX_STALENESS: duration('15s').describe('A replica whose caches were last known current longer ago than this fails /readyz, closes its change streams and answers resolves with UPSTREAM_UNAVAILABLE.'),
   ORKA_HTTP_ADDRESS: z.string().default('0.0.0.0').describe('Address of the HTTP server (/healthz, /readyz, /metrics, /v1/cert.pem).'),
   ORKA_HTTP_PORT: port(8080).describe('Port of the HTTP server.'),
   ORKA_RESOLVER_ADDRESS: z.string().default('0.0.0.0').describe('Address of the resolver API (HTTPS) that sidecars call.'),
@@ -38,7 +39,10 @@ export const operatorEnv = z.object({
   ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('96Mi').describe('Memory request of the sidecar.'),
   ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('160Mi').describe('Memory limit of the sidecar.'),
   ORKA_SIDECAR_TOKEN_EXPIRATION: duration('10m').describe('Lifetime of the projected token (the kubelet renews it; 10m is the least Kubernetes allows).'),
-  ORKA_NATIVE_SIDECAR: flag(false).describe('Inject the sidecar as a native sidecar (init container with restartPolicy Always; Kubernetes >= 1.28).'),
+  ORKA_NATIVE_SIDECAR: z
+    .enum(['auto', 'true', 'false'])
+    .default('auto')
+    .describe('Native-sidecar form (init container with restartPolicy Always): auto = where the apiserver is >= 1.29 (on by default there); true or false to force.'),
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),

@@ -98,6 +98,11 @@ export class Controller {
     this.valueListeners.push(fn);
   }
 
+  /** The UID of a namespace, as last seen (undefined: it does not exist). */
+  namespaceUid(namespace: string): string | undefined {
+    return this.namespaces.get(namespace)?.metadata?.uid;
+  }
+
   /** Whether a namespace is a tenant, as last seen, and if not why. */
   tenancy(namespace: string): Tenancy {
     return tenancyOf(namespace, this.namespaces.get(namespace)?.metadata?.labels, this.options.operatorNamespace);
@@ -255,7 +260,7 @@ export class Controller {
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
-      const dataKey = await this.keys.dataKey(namespace, { create: false });
+      const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.namespaceUid(namespace) });
       if (dataKey === undefined) return { version: content.version, undecryptable: true };
       const value = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
@@ -315,7 +320,7 @@ export class Controller {
     let storageVersion = existing?.metadata?.resourceVersion;
     if (plan.storage.op === 'write') {
       const secretName = toSecretName(name);
-      const dataKey = await this.keys.dataKey(namespace, { create: true });
+      const dataKey = await this.keys.dataKey(namespace, { create: true, namespaceUid: this.namespaceUid(namespace) });
       if (dataKey === undefined) throw new Error('no data key');
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);

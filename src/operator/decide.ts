@@ -200,8 +200,11 @@ export function decide(o: Observed): Plan {
   // it out here leaves it untouched and a stale cache can never roll it back.
   const { usage, ...current } = o.object.status ?? {};
   const storedVersion = o.stored?.version ?? 0;
-  const version = write ? Math.max(storedVersion, current.version ?? 0) + 1 : o.stored !== undefined ? storedVersion : current.version;
   const previous = current.conditions?.find((c) => c.type === READY);
+  // The storage Secret is gone (deleted by hand) while the spec is the one whose value was stored:
+  // the value written back is that same value, so it keeps its version.
+  const restoring = write !== undefined && o.stored === undefined && current.version !== undefined && current.observedGeneration === o.object.generation && previous?.reason === Reason.Stored;
+  const version = restoring ? current.version : write ? Math.max(storedVersion, current.version ?? 0) + 1 : o.stored !== undefined ? storedVersion : current.version;
   const condition: Condition = {
     type: READY,
     status: verdict.ready ? 'True' : 'False',
@@ -223,10 +226,12 @@ export function decide(o: Observed): Plan {
     status.reference = referenceOf(o.secretName.name);
   }
   if (version !== undefined) status.version = version;
-  if (write) status.valueUpdatedAt = o.now.toISOString();
+  if (write && !restoring) status.valueUpdatedAt = o.now.toISOString();
 
   const events: PlannedEvent[] = [];
-  if (write) {
+  if (restoring) {
+    events.push({ type: 'Warning', reason: Reason.Stored, message: `the storage Secret was missing: value stored again as version ${version}` });
+  } else if (write) {
     events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
     // The length is not said: only that it is under the line the CLI warns about too.
     if (write.toString('utf8').length < MIN_DERIVED) {

@@ -4,12 +4,13 @@
  */
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
+import { formatHealth, type Health } from './health.js';
 
 /** What the HTTP app needs to know. */
 export interface HttpDeps {
   registry: Registry;
-  /** Ready: caches synced and the key ring loaded. */
-  ready: () => boolean;
+  /** Readiness with its reasons (see health.ts). */
+  health: () => Health;
   /** The active sealing certificate and its key id, if known. */
   sealingCert: () => { id: string; certPem: string } | undefined;
 }
@@ -21,9 +22,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
   });
+  // The body says why, one line per check, as the apiserver's own /readyz?verbose does.
   app.get('/readyz', (_req, res) => {
-    const ready = deps.ready();
-    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'not ready');
+    const health = deps.health();
+    res.status(health.ready ? 200 : 503).type('text/plain').send(formatHealth(health));
   });
   app.get('/metrics', async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());

@@ -6,7 +6,7 @@
  * leader creates, rotates and re-wraps.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -20,6 +20,8 @@ export const KEYS_SECRET = 'orka-secrets-keys';
 export const CERT_CONFIGMAP = 'orka-secrets-sealing-cert';
 const ROLE_LABEL = 'orka.io/role';
 const WRAPPED = 'wrapped';
+/** On a data-key Secret: the UID of the namespace the key was made for. */
+export const NAMESPACE_UID_ANNOTATION = 'orka.io/namespace-uid';
 
 function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
@@ -52,6 +54,11 @@ export class KeyStore {
   /** Resolves when the cache holds the operator namespace's Secrets. */
   get synced(): Promise<void> {
     return this.secrets.synced;
+  }
+
+  /** When (epoch ms) the cache of key Secrets was last known current. */
+  confirmedAt(): number {
+    return this.secrets.confirmedAt();
   }
 
   /** Stops watching. */
@@ -180,14 +187,23 @@ export class KeyStore {
   }
 
   /**
-   * The data key of a tenant namespace. With `create` (leader only) a missing key is made;
-   * without, a missing key gives undefined.
+   * The data key of a tenant namespace, bound to the namespace's UID (`namespaceUid`): a key made
+   * for an earlier namespace of the same name is never used. With `create` (leader only) a
+   * missing key is made and a stale one replaced; without, either gives undefined.
    */
-  async dataKey(tenant: string, options: { create: boolean }): Promise<SymmetricKey | undefined> {
+  async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<SymmetricKey | undefined> {
     const name = dataKeySecretName(tenant);
     const secret = this.secrets.get(name, this.options.namespace);
-    if (secret !== undefined) return this.unwrap(tenant, secret);
-    if (!options.create) return undefined;
+    if (secret !== undefined) {
+      const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+      // A key from before keys were bound (no annotation) serves its namespace as it is; the
+      // leader binds it to the namespace it finds (bindLegacyDataKeys).
+      if (boundTo === undefined || boundTo === options.namespaceUid) return this.unwrap(tenant, secret);
+      if (!options.create) return undefined;
+      this.options.log.warn({ tenant }, 'the data key was made for an earlier namespace of this name: replacing it (its values cannot be read here)');
+      await this.deleteDataKeySecret(secret);
+    }
+    if (!options.create || options.namespaceUid === undefined) return undefined;
     const ring = this.requireRing();
     const key = { id: `dk-${randomBytes(6).toString('hex')}`, key: generateDataKey() };
     const wrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey: key.key });
@@ -199,7 +215,7 @@ export class KeyStore {
             name,
             namespace: this.options.namespace,
             labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: tenant },
-            annotations: { 'orka.io/data-key-id': key.id },
+            annotations: { 'orka.io/data-key-id': key.id, [NAMESPACE_UID_ANNOTATION]: options.namespaceUid },
           },
           type: 'Opaque',
           data: { [WRAPPED]: wrapped.toString('base64') },
@@ -209,9 +225,44 @@ export class KeyStore {
       return this.unwrap(tenant, created);
     } catch (err) {
       if (code(err) !== 409) throw err;
-      // Made by a previous leader since our cache was filled: use that one.
-      return this.unwrap(tenant, await this.api.readNamespacedSecret({ name, namespace: this.options.namespace }));
+      // Made by a previous leader since our cache was filled: use that one if it is this namespace's.
+      const existing = await this.api.readNamespacedSecret({ name, namespace: this.options.namespace });
+      if (existing.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION] !== options.namespaceUid) throw new OrkaError('UPSTREAM_UNAVAILABLE', `the data key of ${tenant} is being replaced; retrying`);
+      return this.unwrap(tenant, existing);
     }
+  }
+
+  /**
+   * Leader: removes the data key of every namespace that is gone (or was recreated since its key
+   * was made), and binds keys from before keys were bound to the namespace they serve now.
+   * `uidOf` gives a namespace's UID, undefined when it does not exist.
+   */
+  async reconcileDataKeys(uidOf: (namespace: string) => string | undefined): Promise<void> {
+    for (const secret of this.secrets.list(this.options.namespace)) {
+      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      const uid = uidOf(tenant);
+      const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+      if (uid !== undefined && boundTo === undefined) {
+        await this.api.patchNamespacedSecret(
+          { name: secret.metadata?.name as string, namespace: this.options.namespace, body: { metadata: { annotations: { [NAMESPACE_UID_ANNOTATION]: uid } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } else if (uid === undefined || boundTo !== uid) {
+        this.options.log.info({ tenant }, 'namespace gone or recreated: its data key is deleted');
+        await this.deleteDataKeySecret(secret);
+      }
+    }
+  }
+
+  private async deleteDataKeySecret(secret: V1Secret): Promise<void> {
+    try {
+      // The precondition keeps a key made meanwhile (another uid) from being deleted by mistake.
+      await this.api.deleteNamespacedSecret({ name: secret.metadata?.name as string, namespace: this.options.namespace, body: { preconditions: { uid: secret.metadata?.uid } } });
+    } catch (err) {
+      if (code(err) !== 404 && code(err) !== 409) throw err;
+    }
+    this.dataKeys.delete(secret.metadata?.labels?.[DATA_KEY_LABEL] ?? '');
   }
 
   private unwrap(tenant: string, secret: V1Secret): SymmetricKey {

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
 
   const app = createHttpApp({
     registry: metrics.registry,
-    ready: () => operator.ready(),
+    health: () => operator.health(),
     sealingCert: () => operator.keys.ring()?.activeSealing(),
   });
   const server = app.listen(config.ORKA_HTTP_PORT, config.ORKA_HTTP_ADDRESS);

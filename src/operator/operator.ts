@@ -2,14 +2,17 @@
  * The operator: key store, controller and leader election wired together. Every replica
  * watches and serves; the leader also makes the keys, reconciles and rotates.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import { VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, SYSTEM_NAMESPACES, type OperatorConfig } from './config.js';
-import type { InjectConfig } from './inject.js';
+import { nativeSidecarFor, type InjectConfig } from './inject.js';
 import { CertManager } from './tls.js';
 import { Controller } from './controller.js';
 import { EventRecorder } from './kube/events.js';
-import { LeaderElector } from './kube/leader.js';
+import { assessHealth, type Health } from './health.js';
+import type { PooledKubeConfig } from './kube/client.js';
+import { ApiserverProbe } from './kube/probe.js';
+import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from './keyring.js';
 import { KEYS_SECRET, KeyStore } from './keys.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -31,12 +34,18 @@ export class Operator {
   readonly usage: UsageTracker;
   readonly auth: TokenAuthenticator;
   readonly certs: CertManager;
+  readonly probe: ApiserverProbe;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
+  private freshnessTimer: NodeJS.Timeout | undefined;
+  private wasCurrent = false;
+
+  /** The injected form, decided at start from ORKA_NATIVE_SIDECAR and the apiserver's version. */
+  private nativeSidecar = false;
 
   constructor(
-    kc: KubeConfig,
+    private readonly kc: PooledKubeConfig,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
@@ -59,10 +68,12 @@ export class Operator {
         timing: { leaseDuration: config.ORKA_LEASE_DURATION, renewDeadline: config.ORKA_LEASE_RENEW_DEADLINE, retryPeriod: config.ORKA_LEASE_RETRY_PERIOD },
         log: log.child({ component: 'leader' }),
       },
-      { onStartedLeading: () => void this.lead(), onStoppedLeading: () => void this.follow() },
+      { onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => void this.follow(reason) },
     );
     this.keys.onChange(() => void this.maybeRotate());
-    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }));
+    this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
+    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }), () => this.health());
+    this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, {
       namespace: config.ORKA_NAMESPACE,
@@ -84,18 +95,64 @@ export class Operator {
     });
   }
 
-  /** Ready to serve: caches filled and the key ring loaded. */
-  ready(): boolean {
-    return this.synced && this.keys.ring() !== undefined;
+  /** Readiness and freshness now (see health.ts): what /readyz reports and resolves obey. */
+  health(): Health {
+    const c = this.controller;
+    return assessHealth({
+      now: Date.now(),
+      synced: this.synced,
+      keysLoaded: this.keys.ring() !== undefined,
+      caches: [
+        { name: 'orkasecrets', confirmedAt: c.orkaSecrets.confirmedAt() },
+        { name: 'secrets', confirmedAt: c.secrets.confirmedAt() },
+        { name: 'namespaces', confirmedAt: c.namespaces.confirmedAt() },
+        { name: 'keys', confirmedAt: this.keys.confirmedAt() },
+      ],
+      apiserver: this.probe.state,
+      maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
+    });
+  }
+
+  /** Closes change streams the moment the view goes stale (resolves check it on each call). */
+  private watchFreshness(): void {
+    const check = () => {
+      const h = this.health();
+      if (h.current === this.wasCurrent) return;
+      this.wasCurrent = h.current;
+      const detail = h.checks.find((x) => x.name === 'caches-current')?.detail;
+      if (h.current) {
+        this.log.info({ detail }, 'view of the cluster is current again; serving resolves and change streams');
+        return;
+      }
+      this.log.warn({ detail }, 'view of the cluster is stale; closing change streams, refusing resolves');
+      this.resolver.closeStreams();
+    };
+    this.freshnessTimer = setInterval(check, 250);
+    this.freshnessTimer.unref();
   }
 
   /** Starts watching, then takes part in the election. */
   async start(): Promise<void> {
+    const server = await this.serverVersion();
+    this.nativeSidecar = nativeSidecarFor(this.config.ORKA_NATIVE_SIDECAR, server);
+    this.log.info({ setting: this.config.ORKA_NATIVE_SIDECAR, server: server?.gitVersion, nativeSidecar: this.nativeSidecar }, 'sidecar form chosen');
+    this.probe.start();
     await Promise.all([this.keys.synced, this.controller.synced()]);
     this.synced = true;
     this.log.info('caches synced');
+    this.watchFreshness();
     this.elector.start();
     this.usage.start();
+  }
+
+  /** The apiserver's version; undefined when it cannot be read (auto then means the classic form). */
+  private async serverVersion(): Promise<{ major: string; minor: string; gitVersion: string } | undefined> {
+    try {
+      return await this.kc.makeApiClient(VersionApi).getCode();
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'cannot read the apiserver version; injecting the classic sidecar form');
+      return undefined;
+    }
   }
 
   private async lead(): Promise<void> {
@@ -108,15 +165,30 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
     this.rotationTimer.unref();
   }
 
-  private async follow(): Promise<void> {
+  private async follow(reason: StepDownReason): Promise<void> {
     this.metrics.isLeader.set(0);
     if (this.rotationTimer) clearInterval(this.rotationTimer);
-    // Losing the lease means another replica may reconcile now: stop at once, let in-flight finish.
+    // Losing the lease means another replica may reconcile now: a write this replica started as
+    // leader must not land later (over a frozen connection it could land minutes later), so every
+    // request in flight fails now. A graceful shutdown released the lease itself: it lets
+    // in-flight work finish instead.
+    if (reason !== 'shutdown') this.kc.dropConnections();
     await this.controller.stopWorkers();
+  }
+
+  /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */
+  async reconcileDataKeys(): Promise<void> {
+    if (!this.elector.isLeader) return;
+    try {
+      await this.keys.reconcileDataKeys((ns) => this.controller.namespaceUid(ns));
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
+    }
   }
 
   /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */
@@ -141,6 +213,8 @@ export class Operator {
   /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
   async stop(): Promise<void> {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
+    clearInterval(this.freshnessTimer);
+    this.probe.stop();
     await this.controller.stopWorkers();
     await this.usage.stop();
     await this.elector.stop();
@@ -162,7 +236,7 @@ export class Operator {
       tokenAudience: c.ORKA_TOKEN_AUDIENCE,
       tokenExpirationSeconds: Math.max(600, c.ORKA_SIDECAR_TOKEN_EXPIRATION),
       resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT } },
-      nativeSidecar: c.ORKA_NATIVE_SIDECAR,
+      nativeSidecar: this.nativeSidecar,
       excludedNamespaces: [c.ORKA_NAMESPACE, ...SYSTEM_NAMESPACES],
     };
   }

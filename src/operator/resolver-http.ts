@@ -5,6 +5,9 @@
  *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted"}
  *                      whenever a secret of the caller's tenant changes or goes away; `event:
  *                      ready` once subscribed. Revisions order answers and changes (../resolver.ts).
+ * A replica whose view of the cluster is stale answers both with UPSTREAM_UNAVAILABLE and ends
+ * the streams it had open. A resolve answer carries the standard `Age` header: how many seconds
+ * old (rounded up) the replica's view was, so a sidecar ages what it caches from that moment.
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
@@ -100,7 +103,9 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       return;
     }
     try {
+      const ageMs = deps.resolver.assertCurrent();
       const result = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      res.setHeader('age', String(Math.ceil(ageMs / 1000)));
       const found = Object.keys(result.values);
       deps.usage.record(identity.namespace, found);
       deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing: result.missing, outcome: result.missing.length ? 'partial' : 'ok' }, 'resolve');
@@ -121,10 +126,29 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
       return;
     }
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = deps.resolver.subscribe(identity.namespace, {
+        changed: (change) => res.write(`event: changed\ndata: ${JSON.stringify(change)}\n\n`),
+        close: () => res.end(),
+      });
+    } catch (err) {
+      slot.release();
+      sendError(res, isOrkaError(err) ? err : new OrkaError('INTERNAL', 'subscription failed'));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    res.write('event: ready\ndata: {}\n\n');
-    const unsubscribe = deps.resolver.subscribe(identity.namespace, (change) => res.write(`event: changed\ndata: ${JSON.stringify(change)}\n\n`));
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    // Every frame says how old this replica's view is (`age`, seconds): the sidecar counts its
+    // stale limit from there, not from when the frame arrived.
+    const age = () => Math.ceil(deps.resolver.assertCurrent() / 1000);
+    res.write(`event: ready\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+    const heartbeat = setInterval(() => {
+      try {
+        res.write(`event: ping\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+      } catch {
+        res.end(); // stale: the freshness monitor is closing every stream anyway
+      }
+    }, deps.heartbeatMs ?? 15_000);
     // A stream outlives its token's review: re-check it every quarter of the cache TTL, never
     // reusing a review older than the rest of the TTL, so a revoked token (ServiceAccount or pod
     // deleted, expired, namespace no longer a tenant) loses its stream within the cache TTL.

@@ -4,10 +4,11 @@
  * tenant, which names changed so they forget them at once. Every replica serves it.
  */
 import { decryptValue } from '../core/envelope.js';
-import { isOrkaError } from '../core/errors.js';
+import { isOrkaError, OrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../core/names.js';
 import type { Controller } from './controller.js';
+import type { Health } from './health.js';
 import type { KeyStore } from './keys.js';
 import { storageName } from './resource.js';
 import { readStorage } from './storage.js';
@@ -34,21 +35,44 @@ export interface NameChange {
 /** Most names one request may ask for. */
 export const MAX_NAMES_PER_REQUEST = 256;
 
+/** A change-stream subscriber: told each changed name, and told to end when the view goes stale. */
+export interface Subscriber {
+  changed(change: NameChange): void;
+  close(): void;
+}
+
 /** Resolves names for tenants and publishes their changes. */
 export class Resolver {
-  private readonly subscribers = new Map<string, Set<(change: NameChange) => void>>();
+  private readonly subscribers = new Map<string, Set<Subscriber>>();
 
   constructor(
     private readonly controller: Controller,
     private readonly keys: KeyStore,
     private readonly log: Logger,
+    /** This replica's freshness: a stale view must not answer (it may miss a deletion). */
+    private readonly health: () => Pick<Health, 'current' | 'viewAgeMs'> = () => ({ current: true, viewAgeMs: 0 }),
   ) {
     controller.onValueChange((namespace, objectName, change) => {
       const listeners = this.subscribers.get(namespace);
       if (listeners === undefined || !checkObjectName(objectName).ok) return;
       const event = { name: toSecretName(objectName), ...change };
-      for (const fn of listeners) fn(event);
+      for (const s of listeners) s.changed(event);
     });
+  }
+
+  /** UPSTREAM_UNAVAILABLE unless this replica's view is current; else the view's age in ms. */
+  assertCurrent(): number {
+    const h = this.health();
+    if (!h.current) {
+      const age = h.viewAgeMs === Infinity ? 'never' : `${Math.round(h.viewAgeMs / 1000)} s ago`;
+      throw new OrkaError('UPSTREAM_UNAVAILABLE', `this operator replica cannot see the cluster (its view was last current ${age}); try another replica`);
+    }
+    return h.viewAgeMs;
+  }
+
+  /** Ends every change stream (the view went stale: sidecars must start their own stale limit). */
+  closeStreams(): void {
+    for (const set of this.subscribers.values()) for (const s of [...set]) s.close();
   }
 
   /** Whether a namespace is a tenant now, and if not why. */
@@ -59,10 +83,11 @@ export class Resolver {
   /** The values of `names` that exist in `namespace`, and the names that do not. */
   async resolve(namespace: string, names: readonly string[]): Promise<Resolution> {
     for (const name of names) assertSecretName(name);
+    this.assertCurrent();
     const values: Record<string, string> = {};
     const missing: string[] = [];
     const revisions: Record<string, string> = {};
-    const dataKey = await this.keys.dataKey(namespace, { create: false });
+    const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.controller.namespaceUid(namespace) });
     for (const name of new Set(names)) {
       const objectName = toObjectName(name);
       const object = this.controller.orkaSecrets.get(objectName, namespace);
@@ -85,13 +110,14 @@ export class Resolver {
     return { values, missing, revisions };
   }
 
-  /** Calls `fn` with each secret name of `namespace` that changes or goes away; returns the unsubscribe. */
-  subscribe(namespace: string, fn: (change: NameChange) => void): () => void {
+  /** Tells `subscriber` each secret name of `namespace` that changes or goes away; returns the unsubscribe. */
+  subscribe(namespace: string, subscriber: Subscriber): () => void {
+    this.assertCurrent();
     let set = this.subscribers.get(namespace);
     if (set === undefined) this.subscribers.set(namespace, (set = new Set()));
-    set.add(fn);
+    set.add(subscriber);
     return () => {
-      set.delete(fn);
+      set.delete(subscriber);
       if (set.size === 0) this.subscribers.delete(namespace);
     };
   }

@@ -3,6 +3,7 @@
  *   GET  /v1/secrets/{NAME}  -> {"name", "value"}
  *   POST /v1/render          {"template": <string or JSON>} -> {"result": <same shape>}
  *   POST /v1/redact          {"text"} -> {"text"} with every served value masked
+ *   POST /v1/quit            -> 202, then the sidecar ends (when the composition root allows it)
  *   GET  /healthz, /readyz
  * Every /v1/ request needs `X-Orka-Request: true` and a Host of 127.0.0.1:<port> or
  * localhost:<port> (SSRF and DNS-rebinding guard); a request with an Origin header (a browser) is
@@ -27,6 +28,8 @@ export interface SidecarDeps {
   lookup: Lookup;
   metrics: SidecarMetrics;
   log: Logger;
+  /** Ends the sidecar after POST /v1/quit has been answered (the classic form in Jobs). */
+  quit?: () => void;
 }
 
 /** A request listener for node:http's createServer. */
@@ -77,7 +80,7 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 function endpointOf(method: string, path: string): string {
   if (method === 'GET' && path.startsWith(SECRETS)) return 'GET /v1/secrets/:name';
   const known = `${method} ${path}`;
-  return ['GET /healthz', 'GET /readyz', 'POST /v1/render', 'POST /v1/redact'].includes(known) ? known : 'other';
+  return ['GET /healthz', 'GET /readyz', 'POST /v1/render', 'POST /v1/redact', 'POST /v1/quit'].includes(known) ? known : 'other';
 }
 
 /** Builds the request listener. */
@@ -150,6 +153,13 @@ export function createSidecarApp(deps: SidecarDeps): RequestListener {
       }
       if (method === 'POST' && path === '/v1/redact') {
         await redactRoute(req, res);
+        return;
+      }
+      // A Job's runner ends the (classic-form) sidecar when it is done, so the pod can complete.
+      // Under /v1: the same header and Host rules as every other call.
+      if (method === 'POST' && path === '/v1/quit' && deps.quit !== undefined) {
+        res.on('finish', deps.quit);
+        send(res, 202, { quitting: true });
         return;
       }
     }

@@ -104,11 +104,14 @@ export class ValueCache {
     return change.deleted ? 'deleted' : 'stale';
   }
 
-  /** Stores a value just fetched, as of `revision` (call only with a `fresh` verdict). */
-  set(name: string, value: string, revision: number = NO_REVISION): void {
+  /**
+   * Stores a value just fetched, as of `revision` (call only with a `fresh` verdict). `ageMs`: how
+   * old the answering replica's view already was, so the value ages from then, not from now.
+   */
+  set(name: string, value: string, revision: number = NO_REVISION, ageMs = 0): void {
     this.drop(name);
     const bytes = stringBytes(value);
-    this.entries.set(name, { value, at: this.now(), revision, bytes });
+    this.entries.set(name, { value, at: this.now() - ageMs, revision, bytes });
     this.heldBytes += bytes;
     while (this.entries.size > this.options.maxEntries) this.drop(this.entries.keys().next().value as string);
     let dropped = 0;
@@ -158,9 +161,12 @@ export class ValueCache {
     this.streamUp = up;
   }
 
-  /** The change stream said something (an event or a ping): what is cached is current as of now. */
-  heard(): void {
-    this.lastHeard = this.now();
+  /**
+   * The change stream said something (an event or a ping): what is cached is current as of when
+   * the operator's view was, `ageMs` ago.
+   */
+  heard(ageMs = 0): void {
+    this.lastHeard = Math.max(this.lastHeard, this.now() - ageMs);
   }
 
   get isStreamUp(): boolean {

@@ -102,7 +102,7 @@ export class Lookup {
         if (verdict === 'stale') stale.push(name);
         else if (verdict === 'deleted' || value === undefined) out.set(name, undefined);
         else {
-          cache.set(name, value, revision);
+          cache.set(name, value, revision, answer.ageMs);
           out.set(name, value);
         }
       }

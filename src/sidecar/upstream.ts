@@ -12,6 +12,8 @@ export interface Resolution {
   values: Record<string, string>;
   missing: string[];
   revisions: Record<string, string>;
+  /** How old (ms) the answering replica's view was, from the `Age` header: cached values age from then. */
+  ageMs?: number;
 }
 
 /** A change event: `name` changed, or was deleted, at `revision` (absent from older operators). */
@@ -19,6 +21,14 @@ export interface NameChange {
   name: string;
   revision?: string;
   deleted: boolean;
+}
+
+/** Longest wait before reconnecting the change stream: back within a second of the operator. */
+export const RECONNECT_CAP_MS = 800;
+
+/** The wait before reconnect attempt `attempt` (0-based): exponential, capped, fully jittered so many sidecars spread out. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  return Math.round(random() * Math.min(RECONNECT_CAP_MS, 100 * 2 ** attempt));
 }
 
 /** A change stream silent this long is dropped: two missed pings (the operator pings every 15 s). */
@@ -65,7 +75,10 @@ export class Upstream {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
             const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
-            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) return resolve({ values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {} });
+            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) {
+              const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
+              return resolve({ values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs });
+            }
             reject(upstreamError(res.statusCode ?? 0, parsed.error?.code, parsed.error?.message));
           } catch {
             reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${res.statusCode} with no valid body`));
@@ -81,12 +94,13 @@ export class Upstream {
 
   /**
    * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onAlive`
-   * is called whenever anything (a ping too) arrives;
-   * `onState` tells when the stream is connected (true) or lost (false).
+   * is called whenever a frame (a ping too) arrives, with how old (ms) the operator's view was
+   * then (`age` in the frame's data, seconds); `onState` tells when the stream is connected
+   * (true) or lost (false).
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: () => void = () => undefined): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: (ageMs: number) => void = () => undefined): { stop: () => void } {
     let stopped = false;
-    let delay = 250;
+    let attempt = 0;
     let current: ReturnType<typeof request> | undefined;
     const connect = () => {
       if (stopped) return;
@@ -105,7 +119,6 @@ export class Upstream {
         res.setEncoding('utf8');
         let buffer = '';
         res.on('data', (chunk: string) => {
-          onAlive();
           buffer += chunk;
           let end;
           while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -113,8 +126,9 @@ export class Upstream {
             buffer = buffer.slice(end + 2);
             const event = /^event: (.+)$/m.exec(frame)?.[1];
             const data = /^data: (.*)$/m.exec(frame)?.[1];
+            onAlive(frameAgeMs(data));
             if (event === 'ready') {
-              delay = 250;
+              attempt = 0;
               onState(true);
             } else if (event === 'changed' && data !== undefined) {
               try {
@@ -144,8 +158,7 @@ export class Upstream {
       setTimeout(() => {
         retrying = false;
         connect();
-      }, delay).unref();
-      delay = Math.min(delay * 2, 5000);
+      }, reconnectDelay(attempt++)).unref();
     };
     connect();
     return {
@@ -158,6 +171,17 @@ export class Upstream {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** The `age` (seconds) a frame's JSON data carries, in ms; 0 when it has none (older operators). */
+function frameAgeMs(data: string | undefined): number {
+  if (data === undefined) return 0;
+  try {
+    const age = (JSON.parse(data) as { age?: unknown }).age;
+    return typeof age === 'number' && Number.isFinite(age) && age > 0 ? age * 1000 : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -64,14 +64,16 @@ try {
   await operator.waitForLog(/resolver API and webhooks listening/);
 
   const osec = { group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets' };
-  const put = async (name: string, value: string) => {
-    const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, name.toUpperCase().replaceAll('-', '_'), value);
+  const sealFor = (name: string, value: string) => sealWithPublishedCert(kc, opNamespace, tenant, name.toUpperCase().replaceAll('-', '_'), value);
+  /** Creates or updates with a value sealed beforehand, so timing it measures the system, not sealing. */
+  const apply = async (name: string, sealedValue: string) => {
     try {
       await custom.createNamespacedCustomObject({ ...osec, body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
     } catch {
       await custom.patchNamespacedCustomObject({ ...osec, name, body: { spec: { sealedValue } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     }
   };
+  const put = async (name: string, value: string) => apply(name, await sealFor(name, value));
   const names = ['api-key', 'db-password', 'webhook-url', 'token', 'signing-secret'];
   const COLD = 200;
   progress(`creating ${names.length + COLD} secrets`);
@@ -130,8 +132,10 @@ try {
     await put(name, `first-${i}`);
     const secretName = name.toUpperCase().replaceAll('-', '_');
     await eventually(async () => ((await client.get(secretName)) === `first-${i}` ? true : undefined), 10_000, 20);
+    // The clock starts once the new value is sealed (the CLI's work, on the person's machine).
+    const sealed = await sealFor(name, `second-${i}`);
     let t = performance.now();
-    await put(name, `second-${i}`);
+    await apply(name, sealed);
     await eventually(async () => ((await client.get(secretName)) === `second-${i}` ? true : undefined), 10_000, 5);
     update.push(performance.now() - t);
     t = performance.now();
@@ -150,7 +154,7 @@ try {
   ]);
   printTable([
     { measure: 'cold resolve (miss, via operator), 199 sequential', 'p50 ms': percentile(cold, 50).toFixed(2), 'p99 ms': percentile(cold, 99).toFixed(2) },
-    { measure: 'update -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
+    { measure: 'update (sealed beforehand) -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
     { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
   ]);
   printTable([

@@ -6,6 +6,8 @@
  * use and axe-core's checks pass. A screenshot of each screen goes to test-results/dashboard/.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
@@ -13,6 +15,11 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from 
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient, isOrkaError } from '../../src/client/index.js';
+import { createLogger } from '../../src/core/logger.js';
+import { Cluster, personKubeConfig } from '../../src/dashboard/cluster.js';
+import { assetsDir } from '../../src/dashboard/command.js';
+import { createDashboardApp } from '../../src/dashboard/server.js';
+import { Sessions } from '../../src/dashboard/sessions.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
 import { canaries } from '../env/canary.js';
 import { launchChromium, startDashboard, writeTokenKubeconfig, type DashboardProcess } from '../env/dashboard.js';
@@ -39,6 +46,10 @@ const contexts: BrowserContext[] = [];
 const responses: Promise<string>[] = [];
 const requestBodies: string[] = [];
 const planted = canaries('CANARY-page');
+/** Alice's Kubernetes token (RBAC: acme only), for the in-cluster sign-in. */
+let aliceToken = '';
+/** Log lines of dashboards run in this process. */
+const dashboardLogs: string[] = [];
 
 /** A browser context whose every response and request is kept for the canary search. */
 async function newPage(): Promise<Page> {
@@ -100,6 +111,10 @@ async function apiFromPage(page: Page, method: string, path: string, body?: unkn
   );
 }
 
+/**
+ * What the sidecar answers for a name. Polled after Ready: the resolver reads the operator's
+ * informer cache of storage Secrets, which can trail the status write by a moment under load.
+ */
 async function sidecarValue(name: string): Promise<string | 'SECRET_NOT_FOUND'> {
   try {
     return await runner.get(name);
@@ -179,7 +194,7 @@ describe('the Secrets page', () => {
     await page.getByRole('status').getByText('Created STRIPE_API_KEY. Reference it as {{secrets.STRIPE_API_KEY}}.').waitFor();
 
     await waitForReady(kc, acme, 'stripe-api-key', 'Stored');
-    expect(await sidecarValue('STRIPE_API_KEY')).toBe(first);
+    await expect.poll(() => sidecarValue('STRIPE_API_KEY'), { timeout: 20_000 }).toBe(first);
     await page.reload();
     await pickTenant(page, acme);
     const row = rowOf(page, 'STRIPE_API_KEY');
@@ -204,7 +219,7 @@ describe('the Secrets page', () => {
     const after = await waitForReady(kc, acme, 'stripe-api-key', 'Stored', (o) => o.spec?.description === 'Stripe live key (payments)');
     expect(after.status?.version).toBe(before.status?.version);
     expect(after.spec?.sealedValue).toBe(before.spec?.sealedValue);
-    expect(await sidecarValue('STRIPE_API_KEY')).toBe(first);
+    await expect.poll(() => sidecarValue('STRIPE_API_KEY'), { timeout: 20_000 }).toBe(first);
   });
 
   it('edits the value: the sidecar serves the new one', async () => {
@@ -282,7 +297,7 @@ describe('the Secrets page', () => {
     await rowOf(page, 'WEBHOOK_URL').waitFor();
     await expect.poll(() => focused(page, 'textContent')).toBe('New Secret');
     await waitForReady(kc, acme, 'webhook-url', 'Stored');
-    expect(await sidecarValue('WEBHOOK_URL')).toBe(value);
+    await expect.poll(() => sidecarValue('WEBHOOK_URL'), { timeout: 20_000 }).toBe(value);
 
     // The Actions menu by keyboard: open, arrow to Delete, Escape returns to the button.
     await rowOf(page, 'WEBHOOK_URL').getByRole('button', { name: 'Actions' }).focus();
@@ -320,6 +335,7 @@ describe('the Secrets page', () => {
     await rbac.createNamespacedRole({ namespace: opNamespace, body: { metadata: { name: 'sealing-cert' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['orka-secrets-sealing-cert'], verbs: ['get'] }] } });
     await rbac.createNamespacedRoleBinding({ namespace: opNamespace, body: { metadata: { name: 'alice' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'sealing-cert' }, subjects: subject } });
     const token = await requestToken(kc, { namespace: people, serviceAccount: 'alice', audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
+    aliceToken = token;
     const kubeconfig = writeTokenKubeconfig(join(dir, 'alice.kubeconfig'), { server: cp.server, caPem: cp.caPem, token, user: 'alice' });
     // RBAC's authorizer learns of new bindings through a watch: wait until alice may list in acme.
     const aliceKc = new KubeConfig();
@@ -341,7 +357,7 @@ describe('the Secrets page', () => {
     await create.getByRole('button', { name: 'Create' }).click();
     await rowOf(p, 'ALICE_TOKEN').waitFor();
     await waitForReady(kc, acme, 'alice-token', 'Stored');
-    expect(await sidecarValue('ALICE_TOKEN')).toBe(value);
+    await expect.poll(() => sidecarValue('ALICE_TOKEN'), { timeout: 20_000 }).toBe(value);
 
     await openAction(p, 'ALICE_TOKEN', 'Delete');
     const dialog = p.getByRole('dialog', { name: 'Delete ALICE_TOKEN?' });
@@ -355,6 +371,47 @@ describe('the Secrets page', () => {
     const other = await apiFromPage(p, 'GET', `/api/tenants/${globex}/secrets`);
     expect(other.status).toBe(403);
     expect(other.error).toMatchObject({ code: 'FORBIDDEN', verb: 'list' });
+  });
+
+  it('in a cluster: signs a person in with their own Kubernetes token, and refuses a bad one', async () => {
+    const base = new KubeConfig();
+    base.loadFromFile(cp.kubeconfigPath);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as AddressInfo).port;
+    const lines: string[] = [];
+    server.on(
+      'request',
+      createDashboardApp<string>({
+        sessions: new Sessions<string>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000 }),
+        clusterFor: (token) => new Cluster(personKubeConfig(base, token), { operatorNamespace: opNamespace, fallbackNamespaces: [] }),
+        assetsDir: assetsDir(),
+        hosts: [`127.0.0.1:${port}`],
+        origins: [`http://127.0.0.1:${port}`],
+        secureCookie: false,
+        log: createLogger({ name: 'in-cluster', level: 'info' }, { write: (l: string) => void lines.push(l) }),
+        bearer: { mode: 'token', verifyToken: async (token) => (await new Cluster(personKubeConfig(base, token), { operatorNamespace: opNamespace, fallbackNamespaces: [] }).verify(), token) },
+      }),
+    );
+    try {
+      const p = await newPage();
+      await p.goto(`http://127.0.0.1:${port}/`);
+      const field = p.getByLabel('Kubernetes token');
+      await field.fill('not-a-real-token-at-all');
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('alert').getByText('the cluster did not accept this token', { exact: false }).waitFor();
+      await shot(p, '11-in-cluster-sign-in');
+      expect(await axeFindings(p)).toEqual([]);
+      await field.fill(aliceToken);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(async () => await p.getByLabel('Tenant').locator('option').allTextContents()).toEqual([`${acme} (acme)`]);
+      await rowOf(p, 'ALICE_TOKEN').waitFor();
+      expect(lines.filter((l) => l.includes(aliceToken))).toEqual([]);
+      dashboardLogs.push(...lines);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('says so when the cluster cannot be reached', async () => {
@@ -379,7 +436,7 @@ describe('the Secrets page', () => {
   it('never let a value reach an HTTP response, a request other than sealed, or a dashboard log', async () => {
     const bodies = await Promise.all(responses);
     expect(bodies.length).toBeGreaterThan(20);
-    const logs = dashboards.flatMap((d) => d.logs);
+    const logs = [...dashboards.flatMap((d) => d.logs), ...dashboardLogs];
     expect(logs.length).toBeGreaterThan(10);
     for (const value of planted.all) {
       const needle = value.split('\n')[0] as string;

@@ -34,9 +34,11 @@ export async function startOperator(args: {
   /** `dist`: the compiled JavaScript, as in production (run `tsc` first); default: the sources through tsx. */
   build?: 'src' | 'dist';
   nodeOptions?: string[];
+  /** Listen on these ports (a restart on the same address, as a pod's Service would give); default: free ones. */
+  ports?: { port: number; resolverPort: number };
 }): Promise<OperatorProcess> {
-  const port = await freePort();
-  const resolverPort = await freePort();
+  const port = args.ports?.port ?? (await freePort());
+  const resolverPort = args.ports?.resolverPort ?? (await freePort());
   const entry = args.build === 'dist' ? ['dist/src/operator/main.js'] : ['--import', 'tsx', 'src/operator/main.ts'];
   const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...(args.nodeOptions ?? []), ...entry], {
     env: {

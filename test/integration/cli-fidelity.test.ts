@@ -82,7 +82,7 @@ describe('CLI value fidelity', () => {
   it.each([
     ['one trailing newline is removed', 'STDIN_ECHO', 'sk_live_a/b+c"d&e\n', 'sk_live_a/b+c"d&e'],
     ['only one of two trailing newlines', 'STDIN_TWO_NEWLINES', 'line one\nline two\n\n', 'line one\nline two\n'],
-    ['a trailing CRLF (a Windows terminal) is one newline', 'STDIN_CRLF', 'value\r\n', 'value'],
+    ['a trailing CRLF (a Windows terminal) is one newline', 'STDIN_CRLF', 'crlf-value\r\n', 'crlf-value'],
     ['no newline: nothing removed', 'STDIN_PLAIN', 'no-newline', 'no-newline'],
     ['spaces and tabs are kept', 'STDIN_SPACES', '  padded\tvalue  \n', '  padded\tvalue  '],
     ['non-ASCII text is kept', 'STDIN_UNICODE', 'pässwörd ✓ 密码 🔑\n', 'pässwörd ✓ 密码 🔑'],
@@ -107,11 +107,7 @@ describe('CLI value fidelity', () => {
     expect(await stored(name)).toBe(content);
   });
 
-  // KNOWN DEFECT, reported with this test: the CLI seals any bytes, the operator stores them and
-  // the resolver serves them as UTF-8, so invalid bytes come back as U+FFFD (altered, against the
-  // contract "UTF-8 text; anything else is refused"). `it.fails` keeps the check running: it turns
-  // red once the CLI refuses such a file; then make it a plain `it`.
-  it.fails('refuses a file that is not UTF-8 text with a clear error, storing nothing (never altered)', async () => {
+  it('refuses a file that is not UTF-8 text with a clear error, storing nothing (never altered)', async () => {
     const file = join(dir, 'binary');
     writeFileSync(file, Buffer.from([0x76, 0x61, 0x6c, 0xff, 0xfe, 0x00, 0x80]));
     const res = cli(['create', 'BINARY', '--from-file', file]);

@@ -4,10 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
-import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { startAggregationController } from '../env/aggregation.js';
+import { startControllers } from '../env/controllers.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/tls.js';
@@ -24,6 +24,8 @@ let opNamespace: string;
 let tenant: string;
 /** A tenant namespace the webhooks do not watch: what the operator alone does. */
 let nohook: string;
+/** A tenant namespace this file deletes and makes again. */
+const recycled = uniqueName('iso-recycled');
 let caPem: string;
 const hookName = uniqueName('orka-iso');
 const planted = canaries();
@@ -106,7 +108,7 @@ beforeAll(async () => {
     namespace: opNamespace,
     identity: 'iso-op',
     // A short review cache, so that revocation shows within this test; small stream caps.
-    env: { ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
+    env: { ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace, recycled].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
   await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
@@ -347,7 +349,7 @@ describe("the chart's tenant roles", () => {
     expect(docs.map((d) => d?.metadata?.name).sort()).toEqual([`${release}-tenant-edit`, `${release}-tenant-view`]);
     const applied = kubectl(cp, ['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
     expect(applied.stderr).toBe('');
-    const aggregation = await startAggregationController(cp);
+    const aggregation = await startControllers(cp, ['clusterrole-aggregation']);
     try {
       const bind = async (name: string, clusterRole: string, user: string) =>
         await rbac.createNamespacedRoleBinding({
@@ -375,5 +377,61 @@ describe("the chart's tenant roles", () => {
     } finally {
       await aggregation.stop();
     }
+  });
+});
+
+describe('data keys follow their namespace', () => {
+  const dataKey = async (namespace: string) => {
+    try {
+      return await core.readNamespacedSecret({ name: `orka-dk-${namespace}`, namespace: opNamespace });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  };
+  const make = async (uidNote: string) => {
+    await core.createNamespace({ body: { metadata: { name: recycled, labels: { [TENANT_LABEL]: 'recycled' } } } });
+    const sealedValue = await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', canary(uidNote));
+    await custom.createNamespacedCustomObject({ ...osecCoords(recycled), body: JSON.parse(osecManifest(recycled, 'api-key', { sealedValue })) as object });
+    await waitForReady(kc, recycled, 'api-key', 'Stored');
+    const ns = await core.readNamespace({ name: recycled });
+    const key = await dataKey(recycled);
+    expect(key?.metadata?.annotations?.['orka.io/namespace-uid']).toBe(ns.metadata?.uid);
+    return key;
+  };
+
+  it('a deleted namespace takes its data key along; made again, it gets a new one', async () => {
+    const first = await make('first');
+    // The namespace controller finishes the deletion (no controller-manager runs here otherwise).
+    const controllers = await startControllers(cp, ['namespace']);
+    try {
+      await core.deleteNamespace({ name: recycled });
+      await eventually(async () => ((await dataKey(recycled)) === undefined ? true : undefined), 60_000, 250);
+      await eventually(async () => {
+        try {
+          await core.readNamespace({ name: recycled });
+          return undefined;
+        } catch (err) {
+          return (err as { code?: number }).code === 404 ? true : undefined;
+        }
+      }, 60_000, 250);
+    } finally {
+      await controllers.stop();
+    }
+    const second = await make('second');
+    expect(second?.metadata?.annotations?.['orka.io/data-key-id']).not.toBe(first?.metadata?.annotations?.['orka.io/data-key-id']);
+  });
+
+  it('never uses a data key made for an earlier namespace of the same name', async () => {
+    // A key that outlived its namespace (made while no operator ran): same name, another UID.
+    const current = await dataKey(recycled);
+    const stale = { ...current?.metadata?.annotations, 'orka.io/namespace-uid': '00000000-0000-0000-0000-000000000000', 'orka.io/data-key-id': 'dk-stale' };
+    await core.replaceNamespacedSecret({ name: `orka-dk-${recycled}`, namespace: opNamespace, body: { ...current, metadata: { ...current?.metadata, annotations: stale } } });
+    // The resolver-facing read (no create) refuses it; the next write replaces it.
+    await custom.patchNamespacedCustomObject({ ...osecCoords(recycled), name: 'api-key', body: { spec: { sealedValue: await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', canary('third')) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await waitForReady(kc, recycled, 'api-key', 'Stored', (o) => (o.status?.version ?? 0) >= 2);
+    const replaced = await dataKey(recycled);
+    expect(replaced?.metadata?.annotations?.['orka.io/data-key-id']).not.toBe('dk-stale');
+    expect(replaced?.metadata?.annotations?.['orka.io/namespace-uid']).toBe((await core.readNamespace({ name: recycled })).metadata?.uid);
   });
 });

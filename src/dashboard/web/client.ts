@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** On UNAUTHENTICATED: how this dashboard signs people in. */
+    readonly signIn?: string,
   ) {
     super(message);
   }
@@ -40,7 +42,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   }
   if (!res.ok) {
     const error = (parsed as ErrorAnswer).error ?? { code: 'INTERNAL', message: `HTTP ${res.status}` };
-    throw new ApiError(res.status, error.code, error.message, error.field);
+    throw new ApiError(res.status, error.code, error.message, error.field, error.signIn);
   }
   return parsed as T;
 }
@@ -52,6 +54,8 @@ export async function getSession(): Promise<SessionInfo> {
   return session;
 }
 
+/** Signs in with a Kubernetes bearer token (in-cluster form). */
+export const startSession = (token: string): Promise<void> => call('POST', '/api/session/start', { token });
 /** Ends the session. */
 export const signOut = (): Promise<void> => call('POST', '/api/session/end');
 /** Tenants the person may list secrets in. */

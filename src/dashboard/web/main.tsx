@@ -6,7 +6,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { SecretRow, SessionInfo, TenantList } from '../api.js';
-import { ApiError, getSession, getTenants, listSecrets, signOut } from './client.js';
+import { ApiError, getSession, getTenants, listSecrets, signOut, startSession } from './client.js';
 import { DeleteSecretDialog, EditSecretDialog, NewSecretDialog } from './dialogs.js';
 
 type Load<T> = { state: 'loading' } | { state: 'error'; error: ApiError } | { state: 'ready'; data: T };
@@ -153,14 +153,46 @@ function ErrorState({ error, onRetry }: { error: ApiError; onRetry: () => void }
   );
 }
 
-function SignedOut({ reason }: { reason: string }) {
+/** In a cluster: sign in with a Kubernetes bearer token; the page reloads into the list. */
+function TokenSignIn() {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      await startSession(token);
+      setToken('');
+      location.assign('/');
+    } catch (err) {
+      setError(asApiError(err).message);
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="signin" onSubmit={submit}>
+      {error ? <p class="alert" role="alert">{error}</p> : null}
+      <div class="field">
+        <label for="token">Kubernetes token</label>
+        <input id="token" type="password" autocomplete="off" value={token} onInput={(e) => setToken(e.currentTarget.value)} aria-describedby="token-hint" />
+        <p id="token-hint" class="hint">Every action runs with this token's own Kubernetes permissions. It is kept by the dashboard for this session only.</p>
+      </div>
+      <button type="submit" class="primary" disabled={busy || token === ''}>Sign in</button>
+    </form>
+  );
+}
+
+function SignedOut({ reason, signIn }: { reason: string; signIn: string | undefined }) {
   return (
     <main class="signed-out">
       <h1>Secrets</h1>
       <div class="state">
         <h2>You are signed out</h2>
         <p>{reason}</p>
-        <p>To sign in, open the link that <code>orka-secrets dashboard</code> printed in your terminal (each link works once).</p>
+        {signIn === 'token' ? <TokenSignIn /> : signIn === 'proxy' ? <p>Reload the page to sign in through your organisation's sign-in.</p> : (
+          <p>To sign in, open the link that <code>orka-secrets dashboard</code> printed in your terminal (each link works once).</p>
+        )}
       </div>
     </main>
   );
@@ -226,7 +258,7 @@ function App() {
   if (session.state === 'loading') return <main><p class="state" aria-busy="true">Loading…</p></main>;
   if (session.state === 'error') {
     const refused = new URLSearchParams(location.search).get('signin') === 'refused';
-    return <SignedOut reason={refused ? 'That sign-in link was already used or has expired.' : session.error.code === 'UNAUTHENTICATED' ? session.error.message : `The dashboard cannot be reached: ${session.error.message}`} />;
+    return <SignedOut signIn={session.error.signIn} reason={refused ? 'That sign-in link was already used or has expired.' : session.error.code === 'UNAUTHENTICATED' ? session.error.message : `The dashboard cannot be reached: ${session.error.message}`} />;
   }
 
   const done = (message: string) => {
@@ -250,7 +282,7 @@ function App() {
         <span class="who">{session.data.user ? `${session.data.user} · ` : ''}{session.data.cluster}</span>
         <button
           type="button"
-          onClick={() => void signOut().finally(() => setSession({ state: 'error', error: new ApiError(401, 'UNAUTHENTICATED', 'You signed out.') }))}
+          onClick={() => void signOut().finally(() => void getSession().catch((err: unknown) => setSession({ state: 'error', error: new ApiError(401, 'UNAUTHENTICATED', 'You signed out.', undefined, asApiError(err).signIn) })))}
         >
           Sign out
         </button>

@@ -1,15 +1,26 @@
 /**
  * Informers (list + watch + cache) on client-node, restarted after watch errors, with a
- * promise that resolves once the first list has filled the cache.
+ * promise that resolves once the first list has filled the cache, and a heartbeat: each cache
+ * knows when it was last known to be current.
+ *
+ * Freshness: a cache is current as of the last moment it heard from the apiserver: a list that
+ * completed, a watch that connected (the apiserver then sends everything since the version the
+ * cache holds), or any event on the watch, bookmarks included. A quiet watch hears nothing, so
+ * every watch asks for bookmarks and ends after `WATCH_TIMEOUT_SECONDS` (the apiserver sends a
+ * bookmark 2 s before it ends it, when it has one); the informer then reconnects from the version
+ * it holds. A healthy cache is thus confirmed at least every `WATCH_TIMEOUT_SECONDS` plus a second;
+ * a cache whose connection froze is not, whatever its sockets say.
  */
 import {
   CoreV1Api,
   CustomObjectsApi,
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  type ListPromise,
   type ObjectCache,
   type V1Namespace,
   type V1Secret,
@@ -22,10 +33,65 @@ export interface Watched<T extends KubernetesObject> extends ObjectCache<T> {
   on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
   /** Resolves once the first list has filled the cache. */
   synced: Promise<void>;
+  /** When (epoch ms) the cache was last known to be current; 0 before the first list. */
+  confirmedAt(): number;
   stop(): Promise<void>;
 }
 
-function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<T>, what: string, log: Logger): Watched<T> {
+/** How long one watch request lasts before the apiserver ends it and the informer reconnects. */
+export const WATCH_TIMEOUT_SECONDS = 5;
+
+/** client-node's Watch, asking for bookmarks and a short timeout, and telling when the server was heard. */
+class HeartbeatWatch extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly heard: () => void,
+  ) {
+    super(kc);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    let ended = false;
+    const controller = await super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
+      (phase, obj, watchObj) => {
+        if (phase !== 'ERROR') this.heard();
+        callback(phase, obj, watchObj);
+      },
+      (err) => {
+        ended = true;
+        done(err);
+      },
+    );
+    // Resolved without ending: the apiserver answered 200 and will now send what the cache lacks.
+    if (!ended) this.heard();
+    return controller;
+  }
+}
+
+/** An informer on `path` whose cache tracks its own freshness. */
+function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, labelSelector?: string): Informer<T> & ObjectCache<T> & { confirmedAt(): number } {
+  let confirmed = 0;
+  const watch = new HeartbeatWatch(kc, () => (confirmed = Date.now()));
+  const listed: ListPromise<T> = async () => {
+    const startedAt = Date.now();
+    const result = await list();
+    confirmed = Math.max(confirmed, startedAt);
+    return result;
+  };
+  // client-node backs reconnects off up to 30 s after each watch that ended without an event;
+  // ours end every few seconds by design, so the wait is capped at one second.
+  const lw = new ListWatch<T>(path, watch, listed, false, labelSelector, undefined, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
+  return Object.assign(lw, { confirmedAt: () => confirmed });
+}
+
+function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<T> & { confirmedAt(): number }, what: string, log: Logger): Watched<T> {
   let stopped = false;
   informer.on('error', (err: unknown) => {
     if (stopped) return;
@@ -51,6 +117,7 @@ function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<
     list: (namespace) => informer.list(namespace),
     on: (verb, cb) => informer.on(verb, cb),
     synced,
+    confirmedAt: () => informer.confirmedAt(),
     stop: async () => {
       stopped = true;
       await informer.stop();
@@ -65,6 +132,7 @@ function across<T extends KubernetesObject>(parts: Map<string, Watched<T>>): Wat
     list: (namespace) => (namespace === undefined ? [...parts.values()].flatMap((p) => p.list()) : (parts.get(namespace)?.list(namespace) ?? [])),
     on: (verb, cb) => parts.forEach((p) => p.on(verb, cb)),
     synced: Promise.all([...parts.values()].map((p) => p.synced)).then(() => undefined),
+    confirmedAt: () => Math.min(...[...parts.values()].map((p) => p.confirmedAt())),
     stop: async () => {
       await Promise.all([...parts.values()].map((p) => p.stop()));
     },
@@ -85,14 +153,14 @@ export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readon
     const list = () =>
       (namespace === undefined ? api.listClusterCustomObject(base) : api.listNamespacedCustomObject({ ...base, namespace })) as Promise<KubernetesListObject<OrkaSecret>>;
     const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`;
-    return single(makeInformer(kc, path, list), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
+    return single(informer(kc, path, list), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
   });
 }
 
 /** Watches Namespaces. */
 export function watchNamespaces(kc: KubeConfig, log: Logger): Watched<V1Namespace> {
   const api = kc.makeApiClient(CoreV1Api);
-  return single(makeInformer(kc, '/api/v1/namespaces', () => api.listNamespace()), 'namespaces', log);
+  return single(informer(kc, '/api/v1/namespaces', () => api.listNamespace()), 'namespaces', log);
 }
 
 /** Watches Secrets in every namespace (empty list) or in the given ones, optionally by label. */
@@ -102,8 +170,8 @@ export function watchSecrets(kc: KubeConfig, log: Logger, options: { namespaces?
   return scoped(options.namespaces ?? [], (namespace) =>
     single(
       namespace === undefined
-        ? makeInformer(kc, '/api/v1/secrets', () => api.listSecretForAllNamespaces({ labelSelector }), labelSelector)
-        : makeInformer(kc, `/api/v1/namespaces/${namespace}/secrets`, () => api.listNamespacedSecret({ namespace, labelSelector }), labelSelector),
+        ? informer(kc, '/api/v1/secrets', () => api.listSecretForAllNamespaces({ labelSelector }), labelSelector)
+        : informer(kc, `/api/v1/namespaces/${namespace}/secrets`, () => api.listNamespacedSecret({ namespace, labelSelector }), labelSelector),
       `secrets${namespace ? ` in ${namespace}` : ''}`,
       log,
     ),

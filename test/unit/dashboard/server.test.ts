@@ -134,6 +134,13 @@ describe('dashboard server', () => {
     expect(res.body.error?.message).toMatch(/answers only to 127\.0\.0\.1:\d+ or localhost:\d+/);
   });
 
+  it('answers probes on /healthz whatever the Host, and nothing else', async () => {
+    const res = await call('/healthz', { headers: { host: '10.0.0.7:8080' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect((await call('/', { headers: { host: '10.0.0.7:8080' } })).status).toBe(403);
+  });
+
   it('answers 401 with a message when signed out', async () => {
     const res = await call('/api/tenants');
     expect(res.status).toBe(401);

@@ -69,6 +69,17 @@ describe('decide', () => {
     expect(changed.status?.version).toBe(2);
   });
 
+  it('writes a storage Secret deleted by hand back with the same version', () => {
+    const status = decide(observed()).status;
+    const restored = decide(observed({ object: { generation: 1, status: { ...status, version: 3 } } }));
+    expect(restored.storage).toEqual({ op: 'write', version: 3, value: v('one') });
+    expect(restored.status).toBeUndefined();
+    expect(restored.events).toEqual([{ type: 'Warning', reason: 'Stored', message: 'the storage Secret was missing: value stored again as version 3' }]);
+    // The spec changed meanwhile: a new value, a new version.
+    const changed = decide(observed({ object: { generation: 2, status: { ...status, version: 3 } } }));
+    expect(changed.storage).toEqual({ op: 'write', version: 4, value: v('one') });
+  });
+
   it('keeps the stored value when no source is given', () => {
     const plan = decide(observed({ incoming: { kind: 'none' }, stored: { version: 4, value: v('x') } }));
     expect(plan.storage).toEqual({ op: 'keep' });

@@ -1,0 +1,91 @@
+/**
+ * The chart's dashboard.enabled: rendered by hack/helm-render, accepted by the real apiserver
+ * (server dry run), off by default, hosts required, pods within the restricted profile, and a
+ * ServiceAccount bound to no role (the page acts with each person's own token).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { adminKubeConfig, createNamespace, installCrd, kubectl } from '../env/kube.js';
+import { restrictedViolations } from '../env/pod-security.js';
+
+const cp = inject('controlPlane');
+let renderer: string;
+let dir: string;
+
+type Doc = { kind: string; metadata: { name: string }; subjects?: Array<{ kind: string; name: string }> } & Record<string, unknown>;
+
+function render(namespace: string, values?: object): { docs: Doc[]; stderr: string; code: number } {
+  const args = ['-chart', 'charts/orka-secrets', '-name', 'page', '-namespace', namespace];
+  if (values) {
+    const file = join(dir, `values-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, stringify(values));
+    args.push('-f', file);
+  }
+  const res = spawnSync(renderer, args, { encoding: 'utf8' });
+  const docs = res.status === 0 ? parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter((d) => d !== null) : [];
+  return { docs, stderr: res.stderr, code: res.status ?? -1 };
+}
+
+const dashboardDocs = (docs: Doc[]) => docs.filter((d) => d.metadata.name.endsWith('-dashboard'));
+
+beforeAll(async () => {
+  renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  dir = mkdtempSync(join(tmpdir(), 'orka-dashboard-chart-'));
+  await installCrd(adminKubeConfig(cp));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('chart: dashboard.enabled', () => {
+  it('renders nothing of the dashboard by default', () => {
+    const { docs, code } = render('orka-system');
+    expect(code).toBe(0);
+    expect(dashboardDocs(docs)).toEqual([]);
+  });
+
+  it('refuses to render without the host names the page is served under', () => {
+    const { code, stderr } = render('orka-system', { dashboard: { enabled: true } });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('dashboard.hosts: the host names people reach the page under');
+  });
+
+  it('renders a Deployment, Service and rights-free ServiceAccount the apiserver accepts', async () => {
+    const namespace = await createNamespace(adminKubeConfig(cp), { prefix: 'dash-chart' });
+    const { docs, code, stderr } = render(namespace, { dashboard: { enabled: true, hosts: ['secrets.example.com', 'secrets.internal'], auth: 'proxy' } });
+    expect(code, stderr).toBe(0);
+    const mine = dashboardDocs(docs);
+    expect(mine.map((d) => d.kind).sort()).toEqual(['Deployment', 'Service', 'ServiceAccount']);
+
+    const deployment = mine.find((d) => d.kind === 'Deployment') as unknown as V1Deployment;
+    const pod = deployment.spec?.template.spec;
+    expect(pod?.containers[0]?.args).toEqual(['dashboard']);
+    expect(pod?.containers[0]?.env).toEqual(
+      expect.arrayContaining([
+        { name: 'ORKA_DASHBOARD_HOSTS', value: 'secrets.example.com,secrets.internal' },
+        { name: 'ORKA_DASHBOARD_AUTH', value: 'proxy' },
+        { name: 'ORKA_DASHBOARD_SECURE_COOKIE', value: 'true' },
+        { name: 'ORKA_NAMESPACE', value: namespace },
+      ]),
+    );
+    expect(pod?.containers[0]?.readinessProbe?.httpGet?.path).toBe('/healthz');
+    expect(restrictedViolations(pod ?? { containers: [] })).toEqual([]);
+    // The operator's Service must not pick the dashboard's pods, nor the dashboard's the operator's.
+    const selectors = docs.filter((d) => d.kind === 'Service').map((d) => (d as unknown as { spec: { selector: Record<string, string> } }).spec.selector['app.kubernetes.io/component']);
+    expect(selectors).toEqual(expect.arrayContaining(['operator', 'dashboard']));
+    // Bound to nothing: no binding in the chart names the dashboard's ServiceAccount.
+    const bindings = docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding');
+    expect(bindings.flatMap((b) => b.subjects ?? []).filter((s) => s.name.endsWith('-dashboard'))).toEqual([]);
+
+    const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], mine.map((d) => stringify(d)).join('---\n'));
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/deployment.apps\/page-orka-secrets-dashboard created \(server dry run\)/);
+  });
+});

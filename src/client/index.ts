@@ -85,6 +85,15 @@ export class OrkaSecretsClient {
     return (await this.call<{ result: T }>('/v1/render', { method: 'POST', body: { template } })).result;
   }
 
+  /**
+   * Ends the sidecar (POST /v1/quit): call it when the runner is done, so that a Job's pod
+   * completes in the classic (non-native) sidecar form. The sidecar finishes requests in flight
+   * and exits 0; no further call can succeed after this.
+   */
+  async close(): Promise<void> {
+    await this.call<{ quitting: boolean }>('/v1/quit', { method: 'POST' });
+  }
+
   /** Masks every value the sidecar has served (and their encodings) in text. */
   async redact(text: string): Promise<string> {
     return (await this.call<{ text: string }>('/v1/redact', { method: 'POST', body: { text } })).text;

@@ -39,7 +39,10 @@ export const operatorEnv = z.object({
   ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('64Mi').describe('Memory request of the sidecar.'),
   ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('160Mi').describe('Memory limit of the sidecar.'),
   ORKA_SIDECAR_TOKEN_EXPIRATION: duration('10m').describe('Lifetime of the projected token (the kubelet renews it; 10m is the least Kubernetes allows).'),
-  ORKA_NATIVE_SIDECAR: flag(false).describe('Inject the sidecar as a native sidecar (init container with restartPolicy Always; Kubernetes >= 1.28).'),
+  ORKA_NATIVE_SIDECAR: z
+    .enum(['auto', 'true', 'false'])
+    .default('auto')
+    .describe('Native-sidecar form (init container with restartPolicy Always): auto = where the apiserver is >= 1.29 (on by default there); true or false to force.'),
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),

@@ -34,6 +34,26 @@ export interface InjectConfig {
   excludedNamespaces: readonly string[];
 }
 
+/** ORKA_NATIVE_SIDECAR: the native form where the apiserver has it on by default, or forced either way. */
+export type NativeSidecarSetting = 'auto' | 'true' | 'false';
+
+/** The Kubernetes minor version from which sidecar containers (SidecarContainers) are on by default. */
+export const NATIVE_SIDECAR_MINOR = 29;
+
+/**
+ * Whether to inject the native form. `auto` asks the apiserver's version: from 1.29 the kubelet
+ * runs init containers with restartPolicy Always as sidecars, so a Job's pod completes when its
+ * runner does. Before that (or when the version is unknown) the classic form, where the runner
+ * ends the sidecar with POST /v1/quit. Minor versions like "29+" (managed clusters) count as 29.
+ */
+export function nativeSidecarFor(setting: NativeSidecarSetting, server: { major?: string; minor?: string } | undefined): boolean {
+  if (setting !== 'auto') return setting === 'true';
+  const major = Number.parseInt(server?.major ?? '', 10);
+  const minor = Number.parseInt(server?.minor ?? '', 10);
+  if (!Number.isFinite(major) || !Number.isFinite(minor)) return false;
+  return major > 1 || (major === 1 && minor >= NATIVE_SIDECAR_MINOR);
+}
+
 /** Why a pod was or was not injected. */
 export type InjectOutcome = 'injected' | 'not-requested' | 'already-injected' | 'excluded-namespace' | 'not-a-tenant' | 'host-network';
 

@@ -2,9 +2,10 @@
  * The operator: key store, controller and leader election wired together. Every replica
  * watches and serves; the leader also makes the keys, reconciles and rotates.
  */
+import { VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, SYSTEM_NAMESPACES, type OperatorConfig } from './config.js';
-import type { InjectConfig } from './inject.js';
+import { nativeSidecarFor, type InjectConfig } from './inject.js';
 import { CertManager } from './tls.js';
 import { Controller } from './controller.js';
 import { EventRecorder } from './kube/events.js';
@@ -39,6 +40,9 @@ export class Operator {
   private synced = false;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
+
+  /** The injected form, decided at start from ORKA_NATIVE_SIDECAR and the apiserver's version. */
+  private nativeSidecar = false;
 
   constructor(
     private readonly kc: PooledKubeConfig,
@@ -129,6 +133,9 @@ export class Operator {
 
   /** Starts watching, then takes part in the election. */
   async start(): Promise<void> {
+    const server = await this.serverVersion();
+    this.nativeSidecar = nativeSidecarFor(this.config.ORKA_NATIVE_SIDECAR, server);
+    this.log.info({ setting: this.config.ORKA_NATIVE_SIDECAR, server: server?.gitVersion, nativeSidecar: this.nativeSidecar }, 'sidecar form chosen');
     this.probe.start();
     await Promise.all([this.keys.synced, this.controller.synced()]);
     this.synced = true;
@@ -136,6 +143,16 @@ export class Operator {
     this.watchFreshness();
     this.elector.start();
     this.usage.start();
+  }
+
+  /** The apiserver's version; undefined when it cannot be read (auto then means the classic form). */
+  private async serverVersion(): Promise<{ major: string; minor: string; gitVersion: string } | undefined> {
+    try {
+      return await this.kc.makeApiClient(VersionApi).getCode();
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'cannot read the apiserver version; injecting the classic sidecar form');
+      return undefined;
+    }
   }
 
   private async lead(): Promise<void> {
@@ -219,7 +236,7 @@ export class Operator {
       tokenAudience: c.ORKA_TOKEN_AUDIENCE,
       tokenExpirationSeconds: Math.max(600, c.ORKA_SIDECAR_TOKEN_EXPIRATION),
       resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT } },
-      nativeSidecar: c.ORKA_NATIVE_SIDECAR,
+      nativeSidecar: this.nativeSidecar,
       excludedNamespaces: [c.ORKA_NAMESPACE, ...SYSTEM_NAMESPACES],
     };
   }

@@ -23,6 +23,8 @@ export interface SidecarDeps {
   lookup: Lookup;
   metrics: SidecarMetrics;
   log: Logger;
+  /** Ends the sidecar after POST /v1/quit has been answered (the classic form in Jobs). */
+  quit?: () => void;
 }
 
 function fail(res: Response, err: OrkaError): void {
@@ -112,6 +114,15 @@ export function createSidecarApp(deps: SidecarDeps): Express {
       return next(new OrkaError('INVALID_REQUEST', 'body must be {"text": "..."}'));
     }
     res.json({ text: cache.redact(body.text) });
+  });
+
+  // A Job's runner ends the (classic-form) sidecar when it is done, so the pod can complete.
+  // Under /v1: the same header and Host rules as every other call.
+  v1.post('/quit', (_req: Request, res: Response, next: NextFunction) => {
+    const quit = deps.quit;
+    if (quit === undefined) return next(new OrkaError('NOT_FOUND', 'no such endpoint: POST /quit'));
+    res.on('finish', quit);
+    res.status(202).json({ quitting: true });
   });
 
   app.use('/v1', v1);

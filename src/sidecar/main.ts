@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     (ageMs) => cache.heard(ageMs),
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
-  const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log });
+  const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log, quit: () => shutdown('POST /v1/quit') });
   const server = app.listen(config.ORKA_SIDECAR_PORT, '127.0.0.1');
   await once(server, 'listening');
   const metricsServer = express()

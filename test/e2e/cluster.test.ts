@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GenericContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrkaSecret } from '../../src/operator/resource.js';
@@ -156,6 +156,54 @@ describe('on a single-node cluster', () => {
     timed('runner pod to first render (s)', t, undefined);
     expect(first.body.result).toBe(`Bearer ${value}`);
     done.add('runner pod renders');
+  });
+
+  // 1.20 has no native sidecars, so the injected sidecar is a regular container: the Job's pod
+  // completes only because its runner ends the sidecar with POST /v1/quit when it is done.
+  it('completes a Job whose runner renders a template and quits the sidecar', async () => {
+    needs('runner pod renders');
+    const script = `
+      const url = process.env.ORKA_SECRETS_URL, headers = { 'x-orka-request': 'true', 'content-type': 'application/json' };
+      (async () => {
+        let r;
+        for (const until = Date.now() + 60000; ; await new Promise((ok) => setTimeout(ok, 200))) {
+          try { r = await fetch(url + '/v1/render', { method: 'POST', headers, body: JSON.stringify({ template: 'Bearer {{secrets.API_KEY}}' }) }); break; }
+          catch (err) { if (Date.now() > until) throw err; }  // the sidecar may start after the runner
+        }
+        const body = await r.json();
+        if (body.result !== 'Bearer ' + process.env.EXPECTED) { console.error('unexpected render: ' + r.status); process.exit(1); }
+        const q = await fetch(url + '/v1/quit', { method: 'POST', headers });
+        process.exit(q.status === 202 ? 0 : 1);
+      })().catch((err) => { console.error(String(err)); process.exit(1); });`;
+    const t = Date.now();
+    await kc.makeApiClient(BatchV1Api).createNamespacedJob({
+      namespace: 'acme',
+      body: {
+        metadata: { name: 'render-and-quit' },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            metadata: { labels: { 'orka.io/inject': 'true' } },
+            spec: {
+              restartPolicy: 'Never',
+              serviceAccountName: 'runner',
+              containers: [{ name: 'runner', image: `orka-secrets:${IMAGE_TAG}`, imagePullPolicy: 'Never', command: ['node', '-e', script], env: [{ name: 'EXPECTED', value }] }],
+            },
+          },
+        },
+      },
+    });
+    const job = await eventually(async () => {
+      const j = await kc.makeApiClient(BatchV1Api).readNamespacedJob({ name: 'render-and-quit', namespace: 'acme' });
+      if ((j.status?.failed ?? 0) > 0) throw new Error(`the Job failed: ${JSON.stringify(j.status?.conditions)}`);
+      return (j.status?.succeeded ?? 0) === 1 ? j : undefined;
+    }, 180_000, 1000);
+    timed('Job render-and-quit to completion (s)', t, undefined);
+    expect(job.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Complete', status: 'True' }));
+    // Both containers ended on their own, with 0: the runner after rendering, the sidecar on quit.
+    const pods = await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: 'acme', labelSelector: 'job-name=render-and-quit' });
+    const statuses = pods.items[0]?.status?.containerStatuses ?? [];
+    expect(statuses.map((c) => [c.name, c.state?.terminated?.exitCode]).sort()).toEqual([['orka-secrets', 0], ['runner', 0]]);
   });
 
   it('answers SECRET_NOT_FOUND in the pod after the delete, having served the value before it', async () => {

@@ -190,6 +190,8 @@ describe('every value, rendered', () => {
       expect(pod.spec.containers[0].args[0]).toContain("'http://10.96.0.50:8080'");
     }],
     ['helmTest.enabled=false', ['helmTest.enabled=false'], {}, (d) => expect(one(d, 'Pod')).toBeUndefined()],
+    ['sidecar.nativeSidecar: auto by default, or forced either way', [], {}, (d) => expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_NATIVE_SIDECAR', value: 'auto' })],
+    ['sidecar.nativeSidecar=false', ['sidecar.nativeSidecar=false'], {}, (d) => expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_NATIVE_SIDECAR', value: 'false' })],
     ['podSecurityContext and securityContext', [], { values: { podSecurityContext: { runAsUser: 1001, fsGroup: 1001 }, securityContext: { readOnlyRootFilesystem: true } } }, (d) => {
       expect(podSpec(d).securityContext).toMatchObject({ runAsUser: 1001, fsGroup: 1001 });
       expect(podSpec(d).containers[0].securityContext).toMatchObject({ readOnlyRootFilesystem: true });

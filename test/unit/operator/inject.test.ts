@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { inject, type InjectConfig } from '../../../src/operator/inject.js';
+import { inject, nativeSidecarFor, type InjectConfig } from '../../../src/operator/inject.js';
 import { validateOrkaSecret } from '../../../src/operator/webhook.js';
 import { restrictedViolations } from '../../env/pod-security.js';
 
@@ -157,5 +157,21 @@ describe('validateOrkaSecret', () => {
     const problem = validateOrkaSecret({ metadata: { name }, spec });
     expect(problem).toMatch(message);
     expect(problem).not.toContain('hunter2');
+  });
+});
+
+describe('nativeSidecarFor', () => {
+  it.each([
+    ['auto', { major: '1', minor: '29' }, true],
+    ['auto', { major: '1', minor: '31+' }, true],
+    ['auto', { major: '1', minor: '28' }, false],
+    ['auto', { major: '1', minor: '20' }, false],
+    ['auto', { major: '2', minor: '0' }, true],
+    ['auto', undefined, false],
+    ['auto', { major: '', minor: '' }, false],
+    ['true', { major: '1', minor: '20' }, true],
+    ['false', { major: '1', minor: '31' }, false],
+  ] as const)('%s on %j -> native %s', (setting, server, native) => {
+    expect(nativeSidecarFor(setting, server)).toBe(native);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { duration, flag, integer, list, logLevel, parseEnv, port } from '../core/config.js';
+import { duration, flag, integer, list, logLevel, parseDuration, parseEnv, port } from '../core/config.js';
 
 /** Every variable the operator reads. */
 export const operatorEnv = z.object({
@@ -16,6 +16,19 @@ export const operatorEnv = z.object({
   ORKA_WORKERS: integer(4, 1, 64).describe('Reconciles run in parallel.'),
   ORKA_RESYNC_PERIOD: duration('10m').describe('Every OrkaSecret is reconciled again this often, to catch anything a watch missed.'),
   ORKA_KEY_ROTATION_PERIOD: duration('90d').describe('Make a new active key-encryption key and sealing key this often (old keys keep opening old data).'),
+  ORKA_SEALING_KEY_RETENTION: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text === '' || text === 'forever') return undefined;
+      const seconds = parseDuration(text);
+      if (seconds === undefined || seconds <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'is not a duration such as 30d, or forever' });
+        return z.NEVER;
+      }
+      return seconds;
+    })
+    .describe('How long a replaced sealing key still opens values sealed with it (manifests in Git); forever when unset.'),
   ORKA_LEASE_DURATION: duration('15s').describe('How long a leader lease lasts without renewal before another replica may take over.'),
   ORKA_LEASE_RENEW_DEADLINE: duration('10s').describe('A leader that could not renew for this long steps down.'),
   ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),

@@ -113,3 +113,20 @@ export function loadKeyRing(data: KeyRingData): KeyRing {
 export function rotationDue(ring: KeyRing, now: Date, periodSeconds: number): boolean {
   return now.getTime() - ring.activeSince().getTime() >= periodSeconds * 1000;
 }
+
+/**
+ * The ring without the keys nothing needs any more: key-encryption keys that wrap no data key
+ * (`inUse`: the ids that still do) and, when `sealingRetentionSeconds` is set, sealing keys
+ * replaced longer ago than that (a sealing key is replaced when the next one is made). The active
+ * keys always stay. Without a retention, sealing keys stay forever, so manifests sealed long ago
+ * (in Git) keep opening.
+ */
+export function retireUnusedKeys(ring: KeyRingData, inUse: ReadonlySet<string>, now: Date, sealingRetentionSeconds?: number): KeyRingData {
+  const keks = ring.keks.filter((k) => k.id === ring.activeKek || inUse.has(k.id));
+  const sealing = ring.sealing.filter((k, i) => {
+    if (k.id === ring.activeSealing || sealingRetentionSeconds === undefined) return true;
+    const replacedAt = ring.sealing[i + 1]?.createdAt;
+    return replacedAt === undefined || now.getTime() - new Date(replacedAt).getTime() < sealingRetentionSeconds * 1000;
+  });
+  return { ...ring, keks, sealing };
+}

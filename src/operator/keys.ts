@@ -11,7 +11,7 @@ import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type Symmet
 import { OrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { watchSecrets, type Watched } from './kube/informers.js';
-import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, rotateKeyRing, type KeyRing } from './keyring.js';
+import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from './keyring.js';
 import { DATA_KEY_LABEL, dataKeySecretName, MANAGED_BY, MANAGED_BY_LABEL } from './resource.js';
 
 /** Name of the key ring Secret in the operator's namespace. */
@@ -41,7 +41,7 @@ export class KeyStore {
 
   constructor(
     kc: KubeConfig,
-    private readonly options: { namespace: string; log: Logger; now?: () => Date },
+    private readonly options: { namespace: string; log: Logger; now?: () => Date; /** Sealing keys stay this long after being replaced; undefined: forever. */ sealingRetentionSeconds?: number },
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
     this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
@@ -162,8 +162,29 @@ export class KeyStore {
     const ring = loadKeyRing(next);
     await this.publishCertificate(ring);
     const rewrapped = await this.rewrapAll(ring);
-    log.info({ kekId: next.activeKek, sealingKeyId: next.activeSealing, rewrapped }, 'keys rotated');
+    const retired = await this.retireUnused();
+    log.info({ kekId: next.activeKek, sealingKeyId: next.activeSealing, rewrapped, retired }, 'keys rotated');
     return { kek: next.activeKek, sealing: next.activeSealing, rewrapped };
+  }
+
+  /**
+   * Leader, after re-wrapping: removes from the ring the key-encryption keys no data key is
+   * wrapped with any more, and sealing keys past their retention. Counts what went.
+   */
+  private async retireUnused(): Promise<number> {
+    const { namespace } = this.options;
+    const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
+    const inUse = new Set<string>();
+    for (const secret of list.items) {
+      const wrapped = b64(secret, WRAPPED);
+      if (wrapped !== undefined) inUse.add(envelopeKeyId(wrapped));
+    }
+    const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+    const current = parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8'));
+    const next = retireUnusedKeys(current, inUse, this.now(), this.options.sealingRetentionSeconds);
+    const retired = current.keks.length - next.keks.length + current.sealing.length - next.sealing.length;
+    if (retired > 0) await this.api.replaceNamespacedSecret({ name: KEYS_SECRET, namespace, body: this.ringSecret(JSON.stringify(next), secret.metadata?.resourceVersion) });
+    return retired;
   }
 
   private async rewrapAll(ring: KeyRing): Promise<number> {

@@ -50,7 +50,7 @@ export class Operator {
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
-    this.keys = new KeyStore(kc, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }) });
+    this.keys = new KeyStore(kc, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
     const events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME);
     this.controller = new Controller(kc, this.keys, events, metrics, {
       workers: config.ORKA_WORKERS,

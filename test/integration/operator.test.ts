@@ -218,7 +218,8 @@ describe('rotation', () => {
     const after = await eventually(async () => {
       const s = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
       const ring = parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString());
-      return ring.keks.length === 2 && s.metadata?.annotations?.['orka.io/rotate'] === undefined ? ring : undefined;
+      // The old key-encryption key wraps nothing once every data key is re-wrapped: it is retired.
+      return ring.keks.length === 1 && ring.activeKek !== before.activeKek && s.metadata?.annotations?.['orka.io/rotate'] === undefined ? ring : undefined;
     });
     expect(after.activeKek).not.toBe(before.activeKek);
     await eventually(async () => {

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal, unseal, unwrapDataKey, wrapDataKey, generateDataKey } from '../../../src/core/envelope.js';
 import { createCA } from '../../../src/core/pki.js';
-import { createKeyRing, loadKeyRing, parseKeyRing, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/operator/keyring.js';
+import { createKeyRing, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/operator/keyring.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const ring0 = createKeyRing(t0);
@@ -65,5 +65,25 @@ describe('key ring', () => {
   it('refuses a certificate that is not a sealing certificate', () => {
     const other = createCA({ commonName: 'some other CA', now: t0, validDays: 1 });
     expect(() => sealingKeyIdOf(other.certPem)).toThrow(/not an Orka Secrets sealing certificate/);
+  });
+});
+
+describe('retireUnusedKeys', () => {
+  const day = 86_400_000;
+  const ring1 = rotateKeyRing(ring0, new Date(t0.getTime() + 10 * day));
+  const ring2 = rotateKeyRing(ring1, new Date(t0.getTime() + 20 * day));
+
+  it('drops key-encryption keys that wrap nothing, keeps the active one and those in use', () => {
+    const next = retireUnusedKeys(ring2, new Set([ring1.activeKek]), new Date(t0.getTime() + 21 * day));
+    expect(next.keks.map((k) => k.id)).toEqual([ring1.activeKek, ring2.activeKek]);
+    expect(retireUnusedKeys(ring2, new Set(), new Date()).keks.map((k) => k.id)).toEqual([ring2.activeKek]);
+  });
+
+  it('keeps every sealing key without a retention, and drops those replaced longer ago than it', () => {
+    const now = new Date(t0.getTime() + 25 * day);
+    expect(retireUnusedKeys(ring2, new Set(), now).sealing).toHaveLength(3);
+    // ring0's key was replaced at day 10 (15 days ago), ring1's at day 20 (5 days ago).
+    expect(retireUnusedKeys(ring2, new Set(), now, 7 * 86_400).sealing.map((k) => k.id)).toEqual([ring1.activeSealing, ring2.activeSealing]);
+    expect(retireUnusedKeys(ring2, new Set(), now, 1).sealing.map((k) => k.id)).toEqual([ring2.activeSealing]);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
-import { decryptValue, encryptValue, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
+import { decryptValue, encryptValue, envelopeKeyId, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
 import { isOrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../core/names.js';
@@ -34,6 +34,15 @@ export interface ControllerOptions {
   resyncPeriod: number;
   log: Logger;
   now?: () => Date;
+}
+
+/** The data-key id a stored envelope names, or undefined when it is malformed. */
+function keyIdOf(envelope: Buffer): string | undefined {
+  try {
+    return envelopeKeyId(envelope);
+  } catch {
+    return undefined;
+  }
 }
 
 function code(err: unknown): number | undefined {
@@ -117,6 +126,16 @@ export class Controller {
     const enqueue = (o: { metadata?: { name?: string; namespace?: string } }) => {
       if (o.metadata?.name && o.metadata.namespace) this.queue.add(objectKey(o.metadata.namespace, o.metadata.name));
     };
+    // A tenant's data key deleted by hand: every stored value of the tenant is unreadable now.
+    // Reconcile each again, without the shortcut that skips decrypting: values with a source
+    // are stored again under a new data key, the others get the reason DataKeyLost.
+    this.keys.onDataKeyDeleted((tenant) => {
+      this.metrics.dataKeysLost.inc({ tenant });
+      const affected = this.orkaSecrets.list(tenant);
+      this.options.log.warn({ tenant, affected: affected.length }, 'the data key of a tenant was deleted; storing its values again from their sources');
+      for (const key of [...this.applied.keys()]) if (splitKey(key).namespace === tenant) this.applied.delete(key);
+      for (const o of affected) enqueue(o);
+    });
     // A deleted object carries the resourceVersion of its deletion.
     this.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name, { revision: o.metadata.resourceVersion, deleted: true }));
     for (const verb of ['add', 'update', 'delete'] as const) {
@@ -261,7 +280,9 @@ export class Controller {
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
       const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.namespaceUid(namespace) });
-      if (dataKey === undefined) return { version: content.version, undecryptable: true };
+      // Stored under a data key the tenant no longer has: its Secret was deleted (and perhaps a
+      // new one made since). Nothing can open it; decide stores it again from its source.
+      if (dataKey === undefined || keyIdOf(content.envelope) !== dataKey.id) return { version: content.version, undecryptable: true, dataKeyLost: true };
       const value = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
     } catch (err) {

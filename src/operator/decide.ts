@@ -36,6 +36,8 @@ export type Incoming =
 export type Stored =
   | { version: number; value: Buffer }
   | { version: number; undecryptable: true }
+  /** Sealed under a data key the tenant no longer has (its data-key Secret was deleted). */
+  | { version: number; undecryptable: true; dataKeyLost: true }
   /** Not decrypted: gather knows it equals the incoming value (see Incoming 'unchanged'). */
   | { version: number; matchesIncoming: true };
 
@@ -101,6 +103,16 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
     case 'none':
       if (o.stored === undefined) {
         return { verdict: { ready: false, reason: Reason.NoValue, message: 'no value yet: set spec.sealedValue or spec.valueFrom.secretKeyRef', warning: true } };
+      }
+      if ('dataKeyLost' in o.stored) {
+        return {
+          verdict: {
+            ready: false,
+            reason: Reason.DataKeyLost,
+            message: `the value of ${name} is lost: the data key of namespace ${o.namespace} was deleted and spec has no source to store it again from; set spec.sealedValue or spec.valueFrom.secretKeyRef`,
+            warning: true,
+          },
+        };
       }
       if ('undecryptable' in o.stored) {
         return { verdict: { ready: false, reason: Reason.DecryptFailed, message: 'the stored value cannot be decrypted with the keys this operator has', warning: true } };
@@ -231,6 +243,8 @@ export function decide(o: Observed): Plan {
   const events: PlannedEvent[] = [];
   if (restoring) {
     events.push({ type: 'Warning', reason: Reason.Stored, message: `the storage Secret was missing: value stored again as version ${version}` });
+  } else if (write && o.stored !== undefined && 'dataKeyLost' in o.stored) {
+    events.push({ type: 'Warning', reason: Reason.DataKeyLost, message: `the data key of namespace ${o.namespace} was deleted: value stored again from its source under a new data key, as version ${version}` });
   } else if (write) {
     events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
     // The length is not said: only that it is under the line the CLI warns about too.

@@ -75,6 +75,16 @@ export class KeyStore {
     }
   }
 
+  /** Calls `fn` with the tenant whose data-key Secret was deleted. */
+  onDataKeyDeleted(fn: (tenant: string) => void): void {
+    this.secrets.on('delete', (s) => {
+      const tenant = s.metadata?.labels?.[DATA_KEY_LABEL];
+      if (s.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || tenant === undefined) return;
+      this.dataKeys.delete(tenant);
+      fn(tenant);
+    });
+  }
+
   /** An annotation of the key ring Secret, as last seen. */
   annotation(name: string): string | undefined {
     return this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata?.annotations?.[name];

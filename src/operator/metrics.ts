@@ -14,6 +14,8 @@ export interface OperatorMetrics {
   storedByTenant: Gauge<'tenant'>;
   isLeader: Gauge;
   keyRotations: Counter;
+  /** Data-key Secrets seen deleted, by tenant: every value of that tenant had to be stored again or is lost. */
+  dataKeysLost: Counter<'tenant'>;
   /** Resolver API requests by outcome (ok, partial, unauthenticated, forbidden, invalid, unavailable, error). */
   resolverRequests: Counter<'outcome'>;
   resolverDuration: Histogram;
@@ -56,6 +58,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     storedByTenant: new Gauge({ name: 'orka_operator_secrets_stored', help: 'Stored secrets by tenant namespace.', labelNames: ['tenant'], registers: [registry] }),
     isLeader: new Gauge({ name: 'orka_operator_is_leader', help: '1 when this replica holds the lease.', registers: [registry] }),
     keyRotations: new Counter({ name: 'orka_operator_key_rotations_total', help: 'Key rotations done by this replica.', registers: [registry] }),
+    dataKeysLost: new Counter({ name: 'orka_operator_data_keys_lost_total', help: 'Tenant data-key Secrets seen deleted (values stored again from their source, or lost).', labelNames: ['tenant'], registers: [registry] }),
     resolverRequests: new Counter({ name: 'orka_operator_resolver_requests_total', help: 'Resolver API requests by outcome.', labelNames: ['outcome'], registers: [registry] }),
     resolverDuration: new Histogram({
       name: 'orka_operator_resolver_request_duration_seconds',

@@ -93,6 +93,8 @@ export const Reason = {
   SourceRefused: 'SourceRefused',
   InvalidSource: 'InvalidSource',
   StorageDeleted: 'StorageDeleted',
+  /** The tenant's data key is gone (its Secret deleted): a value with no source to store again is lost. */
+  DataKeyLost: 'DataKeyLost',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -2,10 +2,13 @@
  * Repairs without a restart: what the operator does when someone deletes, by hand, a Secret it
  * owns. Real operator process, real apiserver.
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { request } from 'node:https';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
+import { DATA_KEY_PREFIX } from '../../src/operator/resource.js';
+import { TLS_SECRET } from '../../src/operator/tls.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -27,7 +30,7 @@ beforeAll(async () => {
   opNamespace = await createNamespace(kc, { prefix: 'orka-repair' });
   tenant = await createNamespace(kc, { prefix: 'repair-tenant', tenant: 'repair' });
   operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'repair', env: { ORKA_WATCH_NAMESPACES: tenant } });
-  await operator.waitForLog(/became leader/, 30_000);
+  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
 });
 
 afterAll(async () => {
@@ -49,5 +52,59 @@ describe('a storage Secret deleted by hand', () => {
     const after = await getOrkaSecret(kc, tenant, 'kept-version');
     expect(after.status?.version).toBe(1);
     expect(after.status?.valueUpdatedAt).toBe(before.status?.valueUpdatedAt);
+  });
+});
+
+/** POST /v1/resolve on the operator with a pod-bound token of the tenant. */
+async function resolve(names: string[]): Promise<{ values?: Record<string, string>; missing?: string[] }> {
+  const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
+  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
+  const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+  return await new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => done(JSON.parse(text) as never));
+    });
+    req.on('error', fail);
+    req.end(JSON.stringify({ names }));
+  });
+}
+
+async function metric(name: string): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+}
+
+describe("a tenant's data-key Secret deleted by hand", () => {
+  it('is detected and repaired without a restart: values with a source stored again, the one without reported lost by name', { timeout: 120_000 }, async () => {
+    await createServiceAccount(kc, tenant, 'runner');
+    await create('has-source', 'source-value');
+    await create('no-source', 'will-be-lost');
+    await waitForReady(kc, tenant, 'has-source', 'Stored');
+    await waitForReady(kc, tenant, 'no-source', 'Stored');
+    // "Leave empty to keep the existing value": this one now has no source to store it again from.
+    await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+      { ...osecCoords(tenant), name: 'no-source', body: { spec: { sealedValue: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitForReady(kc, tenant, 'no-source', 'Stored', (o) => o.spec?.sealedValue === undefined);
+    expect((await resolve(['HAS_SOURCE', 'NO_SOURCE'])).values).toEqual({ HAS_SOURCE: 'source-value', NO_SOURCE: 'will-be-lost' });
+
+    await core.deleteNamespacedSecret({ name: `${DATA_KEY_PREFIX}${tenant}`, namespace: opNamespace });
+
+    const lost = await waitForReady(kc, tenant, 'no-source', 'DataKeyLost');
+    expect(lost.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('the value of NO_SOURCE is lost');
+    const repaired = await waitForReady(kc, tenant, 'has-source', 'Stored', (o) => (o.status?.version ?? 0) >= 2);
+    expect(repaired.status?.version).toBe(2);
+    await eventually(async () => ((await resolve(['HAS_SOURCE'])).values?.HAS_SOURCE === 'source-value' ? true : undefined));
+    expect(await resolve(['NO_SOURCE'])).toMatchObject({ values: {}, missing: ['NO_SOURCE'] });
+    expect(await metric('orka_operator_data_keys_lost_total')).toContain(`orka_operator_data_keys_lost_total{tenant="${tenant}"} 1`);
+    const events = await eventually(async () => {
+      const list = await core.listNamespacedEvent({ namespace: tenant });
+      const reasons = list.items.filter((e) => e.reason === 'DataKeyLost').map((e) => e.involvedObject.name);
+      return reasons.includes('has-source') && reasons.includes('no-source') ? reasons : undefined;
+    });
+    expect(events).toEqual(expect.arrayContaining(['has-source', 'no-source']));
   });
 });

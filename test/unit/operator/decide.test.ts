@@ -80,6 +80,19 @@ describe('decide', () => {
     expect(changed.storage).toEqual({ op: 'write', version: 4, value: v('one') });
   });
 
+  it('a data key deleted by hand: a value with a source is stored again, one without is reported lost by name', () => {
+    const status = decide(observed()).status;
+    const lostKey = { version: 2, undecryptable: true as const, dataKeyLost: true as const };
+    const again = decide(observed({ object: { generation: 1, status: { ...status, version: 2 } }, stored: lostKey }));
+    expect(again.storage).toEqual({ op: 'write', version: 3, value: v('one') });
+    expect(again.events).toEqual([{ type: 'Warning', reason: 'DataKeyLost', message: 'the data key of namespace acme was deleted: value stored again from its source under a new data key, as version 3' }]);
+    expect(again.outcome).toBe('Stored');
+    const lost = decide(observed({ object: { generation: 1, status: { ...status, version: 2 } }, stored: lostKey, incoming: { kind: 'none' } }));
+    expect(lost.storage).toEqual({ op: 'keep' });
+    expect(ready(lost.status)).toMatchObject({ status: 'False', reason: 'DataKeyLost', message: expect.stringContaining('the value of API_KEY is lost') });
+    expect(lost.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'DataKeyLost' })]);
+  });
+
   it('keeps the stored value when no source is given', () => {
     const plan = decide(observed({ incoming: { kind: 'none' }, stored: { version: 4, value: v('x') } }));
     expect(plan.storage).toEqual({ op: 'keep' });

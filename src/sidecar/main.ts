@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import express from 'express';
+import { createRequire } from 'node:module';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createSidecarApp } from './app.js';
@@ -13,6 +13,10 @@ import { loadSidecarConfig } from './config.js';
 import { Lookup } from './lookup.js';
 import { createSidecarMetrics } from './metrics.js';
 import { Upstream } from './upstream.js';
+
+// node:http through require, not import: an ES import builds the module's whole namespace, whose
+// lazy getters (WebSocket and friends) load undici: 13 MiB of RSS in every runner pod, measured.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 async function main(): Promise<void> {
   let config;
@@ -49,13 +53,13 @@ async function main(): Promise<void> {
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log, quit: () => shutdown('POST /v1/quit') });
-  const server = app.listen(config.ORKA_SIDECAR_PORT, '127.0.0.1');
+  const server = createServer(app).listen(config.ORKA_SIDECAR_PORT, '127.0.0.1');
   await once(server, 'listening');
-  const metricsServer = express()
-    .get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    })
-    .listen(config.ORKA_SIDECAR_METRICS_PORT, config.ORKA_SIDECAR_METRICS_ADDRESS);
+  const metricsServer = createServer((req, res) => {
+    const found = req.method === 'GET' && (req.url ?? '').split('?', 1)[0] === '/metrics';
+    res.writeHead(found ? 200 : 404, { 'content-type': found ? metrics.contentType : 'text/plain' });
+    res.end(found ? metrics.render() : 'not found\n');
+  }).listen(config.ORKA_SIDECAR_METRICS_PORT, config.ORKA_SIDECAR_METRICS_ADDRESS);
   await once(metricsServer, 'listening');
   log.info({ port: config.ORKA_SIDECAR_PORT, metricsPort: config.ORKA_SIDECAR_METRICS_PORT, operator: config.ORKA_OPERATOR_URL }, 'sidecar listening on 127.0.0.1');
 

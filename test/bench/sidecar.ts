@@ -34,6 +34,15 @@ async function load(title: string, opts: autocannon.Options): Promise<{ row: Row
   return { rps, p99: result.latency.p99, row: { case: title, 'req/s': Math.round(rps).toLocaleString('en-US'), 'p50 ms': String(result.latency.p50), 'p99 ms': String(result.latency.p99) } };
 }
 
+/** VmRSS and VmHWM (peak) of a process, in MiB. */
+function rssOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { rss: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024, peak: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024 };
+}
+
+/** Lets a fresh process finish starting up (JIT, first GCs) before its RSS is read. */
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
@@ -81,6 +90,12 @@ try {
   children.push(sidecar);
   const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
   await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+  // Idle footprint, against a bare Node process (an empty event loop) started now, in this run.
+  const idleBare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  children.push({ stop: async () => idleBare.kill() });
+  await settle(2000);
+  const idle = { sidecar: rssOf(sidecar.proc.pid as number), bare: rssOf(idleBare.pid as number) };
+  idleBare.kill();
   await eventually(async () => ((await client.render(names.map((n) => `{{secrets.${n.toUpperCase().replaceAll('-', '_')}}}`).join(' '))).length > 0 ? true : undefined), 30_000);
   await eventually(async () => ((await client.get(`COLD_${COLD - 1}`)) ? true : undefined), 30_000);
   // Cold: each name once, so each is a miss that goes through the operator (the last one above warmed only itself).
@@ -128,9 +143,7 @@ try {
     await eventually(async () => client.get(secretName).then(() => undefined, (e: { code?: string }) => (e.code === 'SECRET_NOT_FOUND' ? true : undefined)), 10_000, 5);
     del.push(performance.now() - t);
   }
-  const status = readFileSync(`/proc/${sidecar.proc.pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024;
+  const after = rssOf(sidecar.proc.pid as number);
 
   console.log(`sidecar, autocannon ${CONNECTIONS} connections x ${SECONDS} s, Node ${process.version}`);
   printTable([
@@ -144,7 +157,11 @@ try {
     { measure: 'update (sealed beforehand) -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
     { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
   ]);
-  printTable([{ measure: 'sidecar memory after the runs', 'RSS MiB': rss.toFixed(1), 'peak RSS MiB': hwm.toFixed(1) }]);
+  printTable([
+    { measure: 'bare Node process, idle (baseline)', 'RSS MiB': idle.bare.rss.toFixed(1), 'peak RSS MiB': idle.bare.peak.toFixed(1), 'vs bare': '+0.0' },
+    { measure: 'sidecar idle (stream up, nothing cached)', 'RSS MiB': idle.sidecar.rss.toFixed(1), 'peak RSS MiB': idle.sidecar.peak.toFixed(1), 'vs bare': `+${(idle.sidecar.rss - idle.bare.rss).toFixed(1)}` },
+    { measure: 'sidecar after the runs', 'RSS MiB': after.rss.toFixed(1), 'peak RSS MiB': after.peak.toFixed(1), 'vs bare': `+${(after.rss - idle.bare.rss).toFixed(1)}` },
+  ]);
 } finally {
   for (const c of children.reverse()) await c.stop().catch(() => undefined);
   await cp.stop();

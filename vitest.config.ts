@@ -33,7 +33,8 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 90_000,
-          hookTimeout: 180_000,
+          // beforeAll starts an operator (first key ring: RSA key generation) and a sidecar.
+          hookTimeout: 300_000,
         },
       },
       {

@@ -135,7 +135,9 @@ beforeAll(async () => {
   plain = await createNamespace(kc, { prefix: 'plain' });
   await createServiceAccount(kc, acme, 'runner');
   operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'page-op', env: { ORKA_WATCH_NAMESPACES: [acme, globex].join(',') } });
-  await operator.waitForLog(/resolver API and webhooks listening/);
+  // The first leader makes the key ring and the certificates (RSA key generation): slow on a
+  // loaded machine.
+  await operator.waitForLog(/resolver API and webhooks listening/, 120_000);
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
   const caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
@@ -307,6 +309,14 @@ describe('the Secrets page', () => {
     await expect.poll(() => focused(page, 'textContent')).toBe('Delete');
     await page.keyboard.press('Escape');
     await expect.poll(() => focused(page, 'ariaLabel')).toBe('Actions');
+    // Edit by keyboard, then Escape: the dialog closes and focus is back on that row's Actions.
+    await page.keyboard.press('Enter');
+    await expect.poll(() => focused(page, 'textContent')).toBe('Edit');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Edit WEBHOOK_URL' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await expect.poll(() => page.evaluate<string | null>(`document.activeElement?.closest('tr')?.querySelector('th')?.textContent ?? null`)).toBe('WEBHOOK_URL');
   });
 
   it('deletes through the dialog that names the secret; the sidecar then answers SECRET_NOT_FOUND', async () => {

@@ -188,3 +188,37 @@ describe('a replica cut off from the apiserver', () => {
     expect(await resolveOn(cut, caPem, token, ['GONE_SOON'])).toMatchObject({ status: 200, values: {} });
   });
 });
+
+describe('a sidecar whose operator restarts', () => {
+  it('has its change stream back within a second of the operator answering again', { timeout: 180_000 }, async () => {
+    const namespace = await createNamespace(kc, { prefix: 'orka-reconnect' });
+    const tenant = await createNamespace(kc, { prefix: 'reconnect-tenant', tenant: 'reconnect' });
+    const common = { kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'restarting', env: { ORKA_WATCH_NAMESPACES: tenant } };
+    const first = await startOperator(common);
+    started.push(first);
+    await first.waitForLog(/resolver API and webhooks listening/, 60_000);
+    await createServiceAccount(kc, tenant, 'runner');
+    const tokenFile = join(dir, `${tenant}.token`);
+    writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' })).token);
+    const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace });
+    const caFile = join(dir, `${tenant}.ca.crt`);
+    writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString());
+    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${first.resolverPort}`, tokenFile, caFile });
+    sidecars.push(sidecar);
+    const stream = async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream;
+    await eventually(async () => ((await stream()) === 'up' ? true : undefined));
+
+    await first.stop('SIGKILL');
+    await eventually(async () => ((await stream()) === 'down' ? true : undefined));
+    // Down for as long as a restart takes (seconds): long enough that a growing backoff would
+    // have grown well past a second.
+    const second = await startOperator({ ...common, ports: { port: first.port, resolverPort: first.resolverPort } });
+    started.push(second);
+    const line = await second.waitForLog(/resolver API and webhooks listening/, 60_000);
+    const answering = Date.parse((JSON.parse(line) as { time: string }).time);
+    await eventually(async () => ((await stream()) === 'up' ? true : undefined), 30_000, 20);
+    const back = Date.now() - answering;
+    console.log(`[faults] change stream back ${back} ms after the operator answered again`);
+    expect(back).toBeLessThan(1000);
+  });
+});

@@ -211,10 +211,15 @@ function App() {
   const [open, setOpen] = useState<Open>();
   const [notice, setNotice] = useState('');
   const newButton = useRef<HTMLButtonElement>(null);
-  // Focus goes back to New Secret once a dialog is gone: while a modal dialog is open the rest of
-  // the page is inert and cannot take it.
+  // Focus goes back once a dialog is gone (while a modal dialog is open the rest of the page is
+  // inert and cannot take it): to the row's Actions button after Edit, else to New Secret.
+  const previous = useRef<Open>(undefined);
   useEffect(() => {
-    if (open === undefined && document.activeElement === document.body) newButton.current?.focus();
+    const was = previous.current;
+    previous.current = open;
+    if (open !== undefined || document.activeElement !== document.body) return;
+    const actions = was?.kind === 'edit' ? document.getElementById(`name-${was.row.name}`)?.closest('tr')?.querySelector<HTMLButtonElement>('button[aria-label="Actions"]') : undefined;
+    (actions ?? newButton.current)?.focus();
   }, [open]);
 
   const signedOutBy = (err: unknown) => {

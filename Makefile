@@ -115,6 +115,8 @@ build: $(DEPS_STAMP) ## compile TypeScript to dist/ (what production runs) and b
 bench: build ## benchmarks: prints tables, each row against a baseline of the same run
 	@echo ">> core benchmarks"
 	npx tsx test/bench/core.ts
+	@echo ">> orka-secrets refs over 10,000 workflow files vs grep -rn"
+	npx tsx test/bench/refs.ts
 	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"

@@ -6,9 +6,8 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { SYSTEM_NAMESPACES } from '../operator/config.js';
-import { CERT_CONFIGMAP } from '../operator/keys.js';
 import { TENANT_LABEL } from '../operator/resource.js';
 import { apiError, CliError, EXIT, httpStatus } from './errors.js';
 
@@ -20,8 +19,17 @@ export interface GlobalOptions {
   operatorNamespace: string;
 }
 
+/** The Kubernetes client library, loaded on first use: it costs most of the CLI's start-up, and
+ * commands that need no cluster (seal --cert, refs --no-check, completion, --version) never pay it. */
+export type K8s = typeof import('@kubernetes/client-node');
+
+/** Loads the Kubernetes client library. */
+export const loadK8s = (): Promise<K8s> => import('@kubernetes/client-node');
+
 /** A loaded kubeconfig with the namespace to act in and the server's address for messages. */
 export interface Cluster {
+  /** The client library's API classes. */
+  k8s: K8s;
   kc: KubeConfig;
   namespace: string;
   server: string;
@@ -37,8 +45,8 @@ const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
  * the pod's service account), but never falls back to an unauthenticated localhost:8080 the way
  * the client library does: no file is an error that names the files looked for.
  */
-export function loadKubeConfig(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(k8s: K8s, g: GlobalOptions, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeConfig {
+  const kc = new k8s.KubeConfig();
   const hint = 'point at one with --kubeconfig FILE or the KUBECONFIG environment variable';
   const load = (file: string): void => {
     try {
@@ -80,11 +88,13 @@ export function loadKubeConfig(g: GlobalOptions, env: NodeJS.ProcessEnv = proces
 }
 
 /** Connects (lazily: no request is made here) to the cluster of the options. */
-export function connect(g: GlobalOptions): Cluster {
-  const kc = loadKubeConfig(g);
+export async function connect(g: GlobalOptions): Promise<Cluster> {
+  const k8s = await loadK8s();
+  const kc = loadKubeConfig(k8s, g);
   const context = kc.getContextObject(kc.getCurrentContext());
   const server = kc.getCurrentCluster()?.server ?? '(unknown server)';
   return {
+    k8s,
     kc,
     server,
     namespace: g.namespace ?? context?.namespace ?? 'default',
@@ -109,7 +119,7 @@ export type NamespaceKind = 'tenant' | 'not-a-tenant' | 'never-a-tenant' | 'miss
 export async function namespaceKind(c: Cluster, namespace: string): Promise<NamespaceKind> {
   if (namespace === c.operatorNamespace || SYSTEM_NAMESPACES.includes(namespace)) return 'never-a-tenant';
   try {
-    const ns = await c.kc.makeApiClient(CoreV1Api).readNamespace({ name: namespace });
+    const ns = await c.kc.makeApiClient(c.k8s.CoreV1Api).readNamespace({ name: namespace });
     return (ns.metadata?.labels?.[TENANT_LABEL] ?? '') !== '' ? 'tenant' : 'not-a-tenant';
   } catch (err) {
     const status = httpStatus(err);
@@ -134,8 +144,9 @@ export async function checkNamespace(c: Cluster, namespace: string, need: 'exist
 
 /** The sealing certificate published by the operator. */
 export async function fetchSealingCert(c: Cluster): Promise<string> {
+  const { CERT_CONFIGMAP } = await import('../operator/keys.js');
   const what = `sealing certificate ${c.operatorNamespace}/${CERT_CONFIGMAP}`;
-  const cm = await c.call(what, () => c.kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: c.operatorNamespace }));
+  const cm = await c.call(what, () => c.kc.makeApiClient(c.k8s.CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: c.operatorNamespace }));
   const pem = cm.data?.['cert.pem'];
   if (!pem) throw new CliError(`${what}: the ConfigMap holds no certificate (is the operator running?)`, EXIT.notFound);
   return pem;

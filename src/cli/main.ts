@@ -9,6 +9,8 @@ import { completionScript, SHELLS } from './completion.js';
 import { registerDashboard } from '../dashboard/command.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
+import { registerKeys } from './keys.js';
+import { registerRefs } from './refs.js';
 import { registerSecretCommands } from './secrets.js';
 import { cliVersion } from './version.js';
 
@@ -31,6 +33,8 @@ function program(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const g = () => cli.opts<GlobalOptions>();
   registerSecretCommands(cli, g);
+  registerRefs(cli, g);
+  registerKeys(cli, g);
   cli
     .command('completion')
     .description('print a shell completion script: source <(orka-secrets completion bash)')

@@ -1,5 +1,4 @@
 /** The secret commands: seal, create, update, list, describe, delete, usage. */
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { type Command, Option } from 'commander';
 import { referenceOf, toObjectName, toSecretName } from '../core/names.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../operator/resource.js';
@@ -12,7 +11,7 @@ import { manifest, sealFor, sealingCert } from './sealing.js';
 import { readValue, type ValueOptions } from './value.js';
 import { parseTimeout, WAIT_HELP, waitForReady } from './wait.js';
 
-const osecApi = (c: Cluster) => c.kc.makeApiClient(CustomObjectsApi);
+const osecApi = (c: Cluster) => c.kc.makeApiClient(c.k8s.CustomObjectsApi);
 const coords = (namespace: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace });
 
 function toSecretNameSafe(objectName: string): string {
@@ -69,7 +68,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
       const name = parseSecretName(rawName);
       const value = (await readValue(opts, true)) as Buffer;
       const needCluster = opts.cert === undefined || g().namespace === undefined;
-      const c = needCluster ? connect(g()) : undefined;
+      const c = needCluster ? await connect(g()) : undefined;
       const namespace = c?.namespace ?? (g().namespace as string);
       const sealedValue = sealFor(await sealingCert(c, opts.cert), namespace, name, value);
       print(manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue }), opts.output);
@@ -80,7 +79,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
       const name = parseSecretName(rawName);
       const timeoutMs = parseTimeout(opts.timeout);
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'tenant');
       const value = (await readValue(opts, true)) as Buffer;
@@ -99,7 +98,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
       const name = parseSecretName(rawName);
       const timeoutMs = parseTimeout(opts.timeout);
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'tenant');
       const value = await readValue(opts, false);
@@ -113,7 +112,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
       const updated = (await c.call(`secret ${name} in ${namespace}`, () =>
         osecApi(c).patchNamespacedCustomObject(
           { ...coords(namespace), name: toObjectName(name), body: { spec }, fieldManager: FIELD_MANAGER, ...(opts.dryRun ? { dryRun: 'All' } : {}) },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          c.k8s.setHeaderOptions('Content-Type', c.k8s.PatchStrategy.MergePatch),
         ),
       )) as OrkaSecret;
       // The manifest of the change: a merge patch (valueFrom: null drops a Secret reference).
@@ -126,7 +125,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .command('fetch-cert')
     .description('print the sealing certificate (PEM) of the cluster, for sealing offline later with seal --cert')
     .action(async () => {
-      const pem = await fetchSealingCert(connect(g()));
+      const pem = await fetchSealingCert(await connect(g()));
       try {
         sealingKeyIdOf(pem);
       } catch {
@@ -141,7 +140,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .option('-A, --all-namespaces', 'every namespace')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
     .action(async (opts: { allNamespaces?: boolean; output: string }) => {
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       if (!opts.allNamespaces) await checkNamespace(c, namespace, 'exists');
       const list = (await c.call(`secrets in ${opts.allNamespaces ? 'all namespaces' : namespace}`, () =>
@@ -168,11 +167,11 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .addHelpText('after', `\n${NAME_HELP}.`)
     .action(async (rawName: string, opts: { output: string }) => {
       const name = parseSecretName(rawName);
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'exists');
       const o = (await c.call(`secret ${name} in ${namespace}`, () => osecApi(c).getNamespacedCustomObject({ ...coords(namespace), name: toObjectName(name) }))) as OrkaSecret;
-      const events = (await c.kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${o.metadata.name}` }).catch(() => ({ items: [] }))).items;
+      const events = (await c.kc.makeApiClient(c.k8s.CoreV1Api).listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${o.metadata.name}` }).catch(() => ({ items: [] }))).items;
       const view = {
         name,
         namespace,
@@ -209,7 +208,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .addHelpText('after', `\n${NAME_HELP}.`)
     .action(async (rawName: string, opts: { yes?: boolean }) => {
       const name = parseSecretName(rawName);
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'exists');
       if (!opts.yes && !(await confirm(`Delete ${name} from ${namespace}? Workflows that reference it will fail.`))) {
@@ -225,7 +224,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .description('how often and when each secret was last resolved')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
     .action(async (opts: { output: string }) => {
-      const c = connect(g());
+      const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'exists');
       const items = ((await c.call(`secrets in ${namespace}`, () => osecApi(c).listNamespacedCustomObject(coords(namespace)))) as { items: OrkaSecret[] }).items;

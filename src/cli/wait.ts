@@ -3,7 +3,6 @@
  * then exit by the Ready condition's reason, so a pipeline can tell bad input from a missing
  * source from a cluster problem without parsing text.
  */
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { parseDuration } from '../core/config.js';
 import { toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../operator/resource.js';
@@ -43,7 +42,7 @@ export function parseTimeout(text: string): number {
 
 /** Waits for Ready; returns the line to print when Ready, throws CliError (exit by reason) otherwise. */
 export async function waitForReady(c: Cluster, namespace: string, name: string, generation: number, timeoutMs: number): Promise<string> {
-  const api = c.kc.makeApiClient(CustomObjectsApi);
+  const api = c.kc.makeApiClient(c.k8s.CustomObjectsApi);
   const deadline = Date.now() + timeoutMs;
   let last: OrkaSecret | undefined;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {

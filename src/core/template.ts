@@ -39,8 +39,12 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13;
 }
 
-/** Finds the references of one string, calling `onReference` for each in order. */
-function scan(text: string, path: Path, onReference: (ref: Reference) => void): void {
+/**
+ * Finds the references of one string, calling `onReference` for each in order. A malformed
+ * reference throws INVALID_TEMPLATE, unless `onMalformed` is given: then it is reported there and
+ * the scan goes on (for tools that list references across many files).
+ */
+function scan(text: string, path: Path, onReference: (ref: Reference) => void, onMalformed?: (err: OrkaError, start: number) => void): void {
   let from = 0;
   for (;;) {
     const open = text.indexOf(OPEN, from);
@@ -48,10 +52,34 @@ function scan(text: string, path: Path, onReference: (ref: Reference) => void): 
     const close = text.indexOf(CLOSE, open + OPEN.length);
     if (close < 0) return; // no `}}` anywhere after: nothing further can be an expression
     const start = text.lastIndexOf(OPEN, close - OPEN.length);
-    const ref = parseExpression(text, start + OPEN.length, close, path, start);
+    let ref: string | undefined;
+    try {
+      ref = parseExpression(text, start + OPEN.length, close, path, start);
+    } catch (err) {
+      if (onMalformed === undefined || !(err instanceof OrkaError)) throw err;
+      onMalformed(err, start);
+    }
     if (ref !== undefined) onReference({ name: ref, start, end: close + CLOSE.length });
     from = close + CLOSE.length;
   }
+}
+
+/** A reference found in plain text: the name, or the name rule a malformed one breaks; `offset` is where its `{{` stands. */
+export type FoundReference = { offset: number; name: string } | { offset: number; malformed: string };
+
+/**
+ * Every reference in a text of any format (JSON, YAML, anything), in order, with its offset;
+ * malformed references are listed with the rule they break instead of stopping the scan.
+ */
+export function findReferences(text: string): FoundReference[] {
+  const found: FoundReference[] = [];
+  scan(
+    text,
+    '$',
+    (ref) => found.push({ offset: ref.start, name: ref.name }),
+    (err, offset) => found.push({ offset, malformed: String(err.details.rule ?? 'invalid name') }),
+  );
+  return found;
 }
 
 /** Parses the inside of one expression; returns the secret name, or undefined for a foreign expression. */

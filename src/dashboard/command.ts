@@ -8,13 +8,8 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, type Command } from 'commander';
-import { pino } from 'pino';
-import { createLogger, type Logger } from '../core/logger.js';
-import { Cluster } from './cluster.js';
-import { createDashboardApp } from './server.js';
-import { Sessions } from './sessions.js';
+import type { Logger } from '../core/logger.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -50,6 +45,16 @@ export interface LocalDashboard {
 
 /** Starts the page on 127.0.0.1 for the person of a kubeconfig; prints the sign-in link first. */
 export async function startLocalDashboard(options: LocalDashboardOptions): Promise<LocalDashboard> {
+  // Loaded here, not at the top: registering the command must stay cheap, since every CLI
+  // command (refs, seal --cert, --version) loads this module at start-up.
+  const [{ KubeConfig }, { pino }, { createLogger }, { Cluster }, { createDashboardApp }, { Sessions }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('pino'),
+    import('../core/logger.js'),
+    import('./cluster.js'),
+    import('./server.js'),
+    import('./sessions.js'),
+  ]);
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else kc.loadFromDefault();

@@ -4,7 +4,7 @@
  * messages and non-zero exits. No value is ever printed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -353,6 +353,36 @@ describe('orka-secrets CLI', () => {
       expect(check.status).toBe(0);
     }
     expect(cli(['completion', 'tcsh']).code).toBe(2);
+  });
+
+  it('refs lists references with file and line, marks missing secrets (exit 3) and the unreferenced ones, never a line\'s text', () => {
+    const tree = join(dir, 'workflows');
+    mkdirSync(join(tree, 'billing'), { recursive: true });
+    const nearby = value('next-to-a-reference');
+    writeFileSync(join(tree, 'billing', 'charge.json'), `{\n  "url": "https://api.example.com",\n  "auth": "Bearer {{ secrets.STRIPE_API_KEY }}",\n  "note": "${nearby}"\n}\n`);
+    writeFileSync(join(tree, 'notify.yaml'), `steps:\n  - hook: "{{secrets.NO_SUCH_SECRET}}"\n  - other: "{{ $json.x }}"\n`);
+    writeFileSync(join(tree, 'readme.txt'), 'no references here\n');
+    const res = cli(['refs', tree, '-o', 'json']);
+    expect(res.code).toBe(3);
+    const r = JSON.parse(res.stdout) as { namespace: string; files: number; references: unknown[]; missing: string[]; unreferenced: string[] };
+    expect(r.namespace).toBe(tenant);
+    expect(r.files).toBe(3);
+    expect(r.references).toEqual([
+      { file: join(tree, 'billing', 'charge.json'), line: 3, name: 'STRIPE_API_KEY', exists: true },
+      { file: join(tree, 'notify.yaml'), line: 2, name: 'NO_SUCH_SECRET', exists: false },
+    ]);
+    expect(r.missing).toEqual(['NO_SUCH_SECRET']);
+    expect(r.unreferenced).toContain('WAITED');
+    expect(r.unreferenced).not.toContain('STRIPE_API_KEY');
+    const text = cli(['refs', tree]);
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/NO_SUCH_SECRET\s+\S+notify\.yaml:2\s+MISSING/);
+    expect(text.stdout).toMatch(/not referenced by any file: .*WAITED/);
+    expect(text.stdout + text.stderr).not.toContain('example.com');
+    const yaml = cli(['refs', join(tree, 'billing'), '-o', 'yaml']);
+    expect(yaml.code).toBe(0);
+    expect(parse(yaml.stdout)).toMatchObject({ missing: [], references: [{ name: 'STRIPE_API_KEY', line: 3 }] });
+    expect(cli(['refs', join(tree, 'nope')]).code).toBe(2);
   });
 
   it('the hidden prompt takes multibyte input, and backspace removes a whole character', () => {

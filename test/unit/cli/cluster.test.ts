@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as k8s from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../../src/cli/cluster.js';
 import { apiError, CliError } from '../../../src/cli/errors.js';
 
@@ -26,18 +27,18 @@ function failure(fn: () => unknown): CliError {
 describe('loadKubeConfig', () => {
   const opts = { operatorNamespace: 'orka-system' };
   it('names the file it looked for when there is none, and how to point at one', () => {
-    const err = failure(() => loadKubeConfig(opts, {}, join(dir, 'home')));
+    const err = failure(() => loadKubeConfig(k8s, opts, {}, join(dir, 'home')));
     expect(err.exitCode).toBe(4);
     expect(err.message).toBe(`no kubeconfig: looked for ${join(dir, 'home', '.kube', 'config')} (KUBECONFIG is not set); point at one with --kubeconfig FILE or the KUBECONFIG environment variable`);
   });
 
   it('names the files of KUBECONFIG when none exists', () => {
-    const err = failure(() => loadKubeConfig(opts, { KUBECONFIG: '/nope/a:/nope/b' }, dir));
+    const err = failure(() => loadKubeConfig(k8s, opts, { KUBECONFIG: '/nope/a:/nope/b' }, dir));
     expect(err.message).toMatch(/^no kubeconfig: KUBECONFIG names \/nope\/a, \/nope\/b, which does not exist/);
   });
 
   it('says when --kubeconfig names a missing file', () => {
-    expect(failure(() => loadKubeConfig({ ...opts, kubeconfig: '/nope/config' }, {}, dir)).message).toBe('the kubeconfig /nope/config (from --kubeconfig) does not exist');
+    expect(failure(() => loadKubeConfig(k8s, { ...opts, kubeconfig: '/nope/config' }, {}, dir)).message).toBe('the kubeconfig /nope/config (from --kubeconfig) does not exist');
   });
 
   it('loads ~/.kube/config, and --context switches the cluster', () => {
@@ -45,13 +46,13 @@ describe('loadKubeConfig', () => {
     const kubeDir = join(home, '.kube');
     mkdirSync(kubeDir, { recursive: true });
     writeFileSync(join(kubeDir, 'config'), `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://10.9.9.9"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
-    expect(loadKubeConfig(opts, {}, home).getCurrentCluster()?.server).toBe('https://10.9.9.9');
-    expect(loadKubeConfig({ ...opts, kubeconfig }, {}, dir).getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
-    expect(loadKubeConfig({ ...opts, kubeconfig, context: 'two' }, {}, dir).getCurrentCluster()?.server).toBe('https://10.0.0.2:6443');
+    expect(loadKubeConfig(k8s, opts, {}, home).getCurrentCluster()?.server).toBe('https://10.9.9.9');
+    expect(loadKubeConfig(k8s, { ...opts, kubeconfig }, {}, dir).getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(loadKubeConfig(k8s, { ...opts, kubeconfig, context: 'two' }, {}, dir).getCurrentCluster()?.server).toBe('https://10.0.0.2:6443');
   });
 
   it('refuses an unknown --context, listing the known ones', () => {
-    const err = failure(() => loadKubeConfig({ ...opts, kubeconfig, context: 'three' }, {}, dir));
+    const err = failure(() => loadKubeConfig(k8s, { ...opts, kubeconfig, context: 'three' }, {}, dir));
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe('no context three in the kubeconfig (it has: one, two)');
   });

@@ -1,0 +1,145 @@
+/**
+ * orka-secrets keys backup / verify / restore against the control plane and a running operator:
+ * a backup made before a rotation and a new tenant is reported stale (naming the value it cannot
+ * open and the keys it lacks); a fresh backup restored into a cluster whose keys were wiped opens
+ * every stored value again and the operator works with it.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { decryptValue, unwrapDataKey } from '../../src/core/envelope.js';
+import { toObjectName } from '../../src/core/names.js';
+import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
+import { canaries, findLeaks } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
+import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let opNamespace: string;
+let first: string;
+let second: string;
+let operator: OperatorProcess | undefined;
+let dir: string;
+const outputs: string[] = [];
+const planted = canaries('CANARY-keys');
+const values = new Map<string, string>();
+
+function cli(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cp.kubeconfigPath, '--operator-namespace', opNamespace, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  outputs.push(res.stdout, res.stderr);
+  return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+async function create(namespace: string, name: string): Promise<void> {
+  const value = planted.make(name);
+  values.set(`${namespace}/${name}`, value);
+  const res = cli(['-n', namespace, 'create', name, '--from-stdin', '--wait'], value);
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+}
+
+const start = (identity: string) => startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: `${first},${second}` } });
+
+/** Every planted value, opened with the keys the cluster holds now (what the resolver does). */
+async function openAllWithClusterKeys(): Promise<Map<string, string>> {
+  const ringSecret = await core.readNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
+  const ring = loadKeyRing(parseKeyRing(Buffer.from(ringSecret.data?.['keyring.json'] ?? '', 'base64').toString()));
+  const opened = new Map<string, string>();
+  for (const key of values.keys()) {
+    const [namespace, name] = key.split('/') as [string, string];
+    const dk = await core.readNamespacedSecret({ name: `orka-dk-${namespace}`, namespace: opNamespace });
+    const dataKey = unwrapDataKey({ keks: ring.kek, tenant: namespace, wrapped: Buffer.from(dk.data?.wrapped ?? '', 'base64') });
+    const id = dk.metadata?.annotations?.['orka.io/data-key-id'];
+    const stored = await core.readNamespacedSecret({ name: `orkasecret-${toObjectName(name)}`, namespace });
+    const version = Number(Buffer.from(stored.data?.version ?? '', 'base64').toString());
+    opened.set(key, decryptValue({ dataKeys: (k) => (k === id ? dataKey : undefined), tenant: namespace, name, version, stored: Buffer.from(stored.data?.value ?? '', 'base64') }).toString());
+  }
+  return opened;
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-keys' });
+  first = await createNamespace(kc, { prefix: 'keys-first', tenant: 'first' });
+  second = await createNamespace(kc, { prefix: 'keys-second', tenant: 'second' });
+  operator = await start('keys-op');
+  await operator.waitForLog(/key ring created/);
+  dir = mkdtempSync(join(tmpdir(), 'orka-keys-test-'));
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('orka-secrets keys', () => {
+  it('a backup goes stale after a rotation and a new tenant; a fresh one restores a wiped cluster', async () => {
+    await create(first, 'FIRST_KEY');
+    const old = join(dir, 'old-backup.yaml');
+    const backedUp = cli(['keys', 'backup', '-o', old]);
+    expect(backedUp.code).toBe(0);
+    expect(backedUp.stdout).toMatch(/backed up the key ring and 1 data key/);
+    expect(statSync(old).mode & 0o777).toBe(0o600);
+    expect(cli(['keys', 'verify', old]).stdout).toMatch(/opens 1 of 1 stored value\n.*the backup is current/s);
+
+    // Rotate, then add a tenant's first value: the old backup covers neither.
+    await core.patchNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await eventually(async () => {
+      const s = await core.readNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
+      return parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString()).keks.length === 2 ? true : undefined;
+    }, 60_000);
+    await create(second, 'SECOND_KEY');
+    const stale = cli(['keys', 'verify', old]);
+    expect(stale.code).toBe(3);
+    expect(stale.stdout).toMatch(/opens 1 of 2 stored values/);
+    expect(stale.stdout).toContain(`cannot open ${second}/SECOND_KEY (version 1)`);
+    expect(stale.stdout).toMatch(/the cluster has keys the backup lacks \(rotated since\): \S+/);
+    expect(stale.stdout).toMatch(/STALE: make a new backup/);
+
+    const fresh = join(dir, 'backup.yaml');
+    expect(cli(['keys', 'backup', '-o', fresh]).code).toBe(0);
+    expect(cli(['keys', 'verify', fresh]).stdout).toMatch(/opens 2 of 2 stored values\n.*the backup is current/s);
+
+    // Wipe the cluster's keys with the operator stopped, then restore.
+    await operator?.stop();
+    operator = undefined;
+    await core.deleteNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
+    for (const ns of [first, second]) await core.deleteNamespacedSecret({ name: `orka-dk-${ns}`, namespace: opNamespace });
+    const restored = cli(['keys', 'restore', fresh]);
+    expect(restored.stderr).toBe('');
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(/restored the key ring and 2 data keys/);
+    const again = cli(['keys', 'restore', fresh]);
+    expect(again.code).toBe(5);
+    expect(again.stderr).toMatch(/already has a key ring/);
+
+    // Every value opens with the restored keys, and the operator works with them.
+    expect(Object.fromEntries(await openAllWithClusterKeys())).toEqual(Object.fromEntries(values));
+    operator = await start('keys-op-2');
+    const update = cli(['-n', first, 'update', 'FIRST_KEY', '--from-stdin', '--wait'], planted.make('after-restore'));
+    expect(update.stderr).toBe('');
+    expect(update.stdout).toMatch(/FIRST_KEY is Ready \(Stored, version 2\)/);
+    await waitForReady(kc, second, 'second-key', 'Stored');
+  });
+
+  it('refuses what is not a backup', () => {
+    const res = cli(['keys', 'verify', 'package.json']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/is not an Orka Secrets keys backup/);
+  });
+
+  it('never printed a key or a value', () => {
+    const all = outputs.join('\n');
+    expect(findLeaks(all, planted.all)).toEqual([]);
+    const backup = readFileSync(join(dir, 'backup.yaml'), 'utf8');
+    const wrapped = /wrapped: (\S+)/.exec(backup)?.[1] as string;
+    expect(all).not.toContain(wrapped);
+  });
+});

@@ -4,10 +4,11 @@
  * ServiceAccount bound to no role (the page acts with each person's own token).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Deployment } from '@kubernetes/client-node';
+import { Ajv } from 'ajv';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminKubeConfig, createNamespace, installCrd, kubectl } from '../env/kube.js';
@@ -48,6 +49,12 @@ describe('chart: dashboard.enabled', () => {
     const { docs, code } = render('orka-system');
     expect(code).toBe(0);
     expect(dashboardDocs(docs)).toEqual([]);
+  });
+
+  it('values.schema.json takes the dashboard values (Helm validates --set against it)', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync('charts/orka-secrets/values.schema.json', 'utf8')) as object);
+    expect(validate({ dashboard: { enabled: true, hosts: ['secrets.example.com'], auth: 'proxy', replicas: 2 } }), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ dashboard: { enabled: true, auth: 'basic' } })).toBe(false);
   });
 
   it('refuses to render without the host names the page is served under', () => {

@@ -11,7 +11,17 @@ import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
 
 /** Reasons caused by what was submitted (fix the input): exit 2. */
-const INPUT_REASONS: readonly string[] = [Reason.InvalidName, Reason.NotATenant, Reason.NoValue, Reason.SealedForAnotherSecret, Reason.ValueTooLarge, Reason.ConflictingSources];
+const INPUT_REASONS: readonly string[] = [
+  Reason.InvalidName,
+  Reason.NotATenant,
+  Reason.NoValue,
+  Reason.SealedForAnotherSecret,
+  Reason.ValueTooLarge,
+  Reason.ValueNotUTF8,
+  Reason.ConflictingSources,
+  Reason.InvalidSource,
+  Reason.SourceRefused,
+];
 /** Reasons that name something missing: exit 3. */
 const NOT_FOUND_REASONS: readonly string[] = [Reason.SourceNotFound];
 
@@ -30,7 +40,9 @@ export function outcome(o: OrkaSecret, generation: number): { ready: boolean; re
   if ((o.status?.observedGeneration ?? 0) < generation) return undefined;
   const c = o.status?.conditions?.find((x) => x.type === 'Ready');
   if (c === undefined) return undefined;
-  return { ready: c.status === 'True', reason: c.reason, message: c.message };
+  // Ready stays True when a new value is refused while the previous one is still served (the reason
+  // names the refusal): for the person who just submitted that value, only Stored is success.
+  return { ready: c.status === 'True' && c.reason === Reason.Stored, reason: c.reason, message: c.message };
 }
 
 /** Parses --timeout (30s, 2m, or seconds) into milliseconds. */

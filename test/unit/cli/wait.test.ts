@@ -27,6 +27,14 @@ describe('--wait', () => {
     expect(outcome(object(3, { status: 'False', reason: 'SourceNotFound' }), 2)).toEqual({ ready: false, reason: 'SourceNotFound', message: 'm' });
   });
 
+  it('an update whose new value was refused is not a success, though the previous value is still served (Ready stays True)', () => {
+    const refused = outcome(object(2, { status: 'True', reason: 'ValueNotUTF8' }), 2);
+    expect(refused).toEqual({ ready: false, reason: 'ValueNotUTF8', message: 'm' });
+    expect(exitCodeOf('ValueNotUTF8')).toBe(2);
+    expect(exitCodeOf('SourceRefused')).toBe(2);
+    expect(exitCodeOf('InvalidSource')).toBe(2);
+  });
+
   it.each([
     ['30s', 30_000],
     ['2m', 120_000],

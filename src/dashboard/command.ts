@@ -23,6 +23,8 @@ export function assetsDir(): string {
 /** Options of the local dashboard. */
 export interface LocalDashboardOptions {
   kubeconfig?: string;
+  /** The kubeconfig context to act in (the CLI's --context). */
+  context?: string;
   namespace?: string;
   operatorNamespace: string;
   port?: number;
@@ -47,17 +49,22 @@ export interface LocalDashboard {
 export async function startLocalDashboard(options: LocalDashboardOptions): Promise<LocalDashboard> {
   // Loaded here, not at the top: registering the command must stay cheap, since every CLI
   // command (refs, seal --cert, --version) loads this module at start-up.
-  const [{ KubeConfig }, { pino }, { createLogger }, { Cluster }, { createDashboardApp }, { Sessions }] = await Promise.all([
+  const [k8s, { pino }, { createLogger }, { Cluster }, { createDashboardApp }, { Sessions }, { loadKubeConfig }] = await Promise.all([
     import('@kubernetes/client-node'),
     import('pino'),
     import('../core/logger.js'),
     import('./cluster.js'),
     import('./server.js'),
     import('./sessions.js'),
+    import('../cli/cluster.js'),
   ]);
-  const kc = new KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
+  // The CLI's loader: kubectl's search order, --context, and an error that names the files looked
+  // for instead of the client library's silent fallback to localhost:8080.
+  const kc = loadKubeConfig(k8s, {
+    operatorNamespace: options.operatorNamespace,
+    ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+    ...(options.context !== undefined ? { context: options.context } : {}),
+  });
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   const fallback = [options.namespace ?? contextNamespace].filter((n): n is string => n !== undefined);
   const cluster = new Cluster(kc, { operatorNamespace: options.operatorNamespace, fallbackNamespaces: fallback });
@@ -106,7 +113,7 @@ function openBrowser(url: string): void {
   }
 }
 
-/** Registers `dashboard` on the CLI; reads the global --kubeconfig, -n and --operator-namespace. */
+/** Registers `dashboard` on the CLI; reads the global --kubeconfig, --context, -n and --operator-namespace. */
 export function registerDashboard(cli: Command): void {
   cli
     .command('dashboard')
@@ -118,9 +125,10 @@ export function registerDashboard(cli: Command): void {
     })
     .option('--no-browser', 'do not open a browser; just print the link')
     .action(async (opts: { port?: number; browser: boolean }, command: Command) => {
-      const g = command.optsWithGlobals<{ kubeconfig?: string; namespace?: string; operatorNamespace?: string }>();
+      const g = command.optsWithGlobals<{ kubeconfig?: string; context?: string; namespace?: string; operatorNamespace?: string }>();
       const dashboard = await startLocalDashboard({
         ...(g.kubeconfig ? { kubeconfig: g.kubeconfig } : {}),
+        ...(g.context ? { context: g.context } : {}),
         ...(g.namespace ? { namespace: g.namespace } : {}),
         operatorNamespace: g.operatorNamespace ?? 'orka-system',
         ...(opts.port ? { port: opts.port } : {}),

@@ -158,9 +158,14 @@ describe('orka-secrets CLI', () => {
   it('without a kubeconfig, names the file it looked for and how to point at one', () => {
     const home = join(dir, 'empty-home');
     const env = { PATH: process.env.PATH, HOME: home };
+    const message = `orka-secrets: no kubeconfig: looked for ${home}/.kube/config (KUBECONFIG is not set); point at one with --kubeconfig FILE or the KUBECONFIG environment variable\n`;
     const res = run(['list'], { env });
     expect(res.code).toBe(4);
-    expect(res.stderr).toBe(`orka-secrets: no kubeconfig: looked for ${home}/.kube/config (KUBECONFIG is not set); point at one with --kubeconfig FILE or the KUBECONFIG environment variable\n`);
+    expect(res.stderr).toBe(message);
+    // The dashboard loads its kubeconfig the same way (it once fell back to localhost:8080).
+    const dashboard = run(['dashboard', '--no-browser'], { env });
+    expect(dashboard.code).toBe(4);
+    expect(dashboard.stderr).toBe(message);
   });
 
   it('refuses to create in a namespace that is not a tenant, before writing anything, saying to label it', async () => {

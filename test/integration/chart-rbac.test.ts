@@ -181,16 +181,24 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
   });
 
   it('rotates the keys on demand, re-wrapping the data keys, and every value still resolves', async () => {
-    await core.patchNamespacedSecret({ name: KEYS_SECRET, namespace: NS, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    const ring = await eventually(async () => {
+    const readRing = async () => {
       const s = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: NS });
-      const r = parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString());
-      return r.keks.length === 2 && s.metadata?.annotations?.['orka.io/rotate'] === undefined ? r : undefined;
+      return { ring: parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString()), annotations: s.metadata?.annotations ?? {} };
+    };
+    const before = (await readRing()).ring;
+    await core.patchNamespacedSecret({ name: KEYS_SECRET, namespace: NS, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    // Rotation retires the old key-encryption key once no data key is wrapped with it, so the ring
+    // may never hold two: wait for a new active key and the request annotation gone.
+    const ring = await eventually(async () => {
+      const { ring: r, annotations } = await readRing();
+      return r.activeKek !== before.activeKek && annotations['orka.io/rotate'] === undefined ? r : undefined;
     }, 60_000);
     await eventually(async () => {
       const dk = await core.readNamespacedSecret({ name: `orka-dk-${tenant}`, namespace: NS });
       return envelopeKeyId(Buffer.from(dk.data?.wrapped ?? '', 'base64')) === ring.activeKek ? true : undefined;
     }, 60_000);
+    // The old key-encryption key is retired (the operator may delete key-ring entries under the chart's RBAC).
+    await eventually(async () => ((await readRing()).ring.keks.some((k) => k.id === before.activeKek) ? undefined : true), 60_000);
     expect(await resolve(['SEALED_KEY', 'DB_PASSWORD'])).toMatchObject({ values: { SEALED_KEY: 'sealed/value+"&', DB_PASSWORD: 'second' }, missing: [] });
     // A value sealed with the new sealing certificate is stored too.
     await eventually(async () => ((await core.readNamespacedConfigMap({ name: 'orka-secrets-sealing-cert', namespace: NS })).data?.keyId === ring.activeSealing ? true : undefined));

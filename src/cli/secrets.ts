@@ -56,6 +56,16 @@ const writeOptions = (c: Command) =>
     .option('--timeout <duration>', 'how long --wait waits (30s, 2m)', '60s')
     .addHelpText('after', `\n${WAIT_HELP}`);
 
+/** What create and update check before reading a value: the name, --timeout, and that the
+ * namespace is a tenant (refused before anything is read or written). */
+async function openTenantWrite(rawName: string, opts: WriteOptions, globals: GlobalOptions): Promise<{ name: string; timeoutMs: number; c: Cluster; namespace: string }> {
+  const name = parseSecretName(rawName);
+  const timeoutMs = parseTimeout(opts.timeout);
+  const c = await connect(globals);
+  await checkNamespace(c, c.namespace, 'tenant');
+  return { name, timeoutMs, c, namespace: c.namespace };
+}
+
 /** Registers the secret commands on the program; `g` reads the global options. */
 export function registerSecretCommands(cli: Command, g: () => GlobalOptions): void {
   const output = () => new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']);
@@ -77,11 +87,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
   valueOptions(writeOptions(cli.command('create <name>').description('seal a value and create the secret')))
     .option('-d, --description <text>', 'description')
     .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
-      const name = parseSecretName(rawName);
-      const timeoutMs = parseTimeout(opts.timeout);
-      const c = await connect(g());
-      const namespace = c.namespace;
-      await checkNamespace(c, namespace, 'tenant');
+      const { name, timeoutMs, c, namespace } = await openTenantWrite(rawName, opts, g());
       const value = (await readValue(opts, true)) as Buffer;
       const sealedValue = sealFor(await sealingCert(c, undefined), namespace, name, value);
       const body = manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue });
@@ -96,11 +102,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
   valueOptions(writeOptions(cli.command('update <name>').description('change the value and/or the description; without a value option the stored value is kept')))
     .option('-d, --description <text>', 'new description')
     .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
-      const name = parseSecretName(rawName);
-      const timeoutMs = parseTimeout(opts.timeout);
-      const c = await connect(g());
-      const namespace = c.namespace;
-      await checkNamespace(c, namespace, 'tenant');
+      const { name, timeoutMs, c, namespace } = await openTenantWrite(rawName, opts, g());
       const value = await readValue(opts, false);
       if (value === undefined && opts.description === undefined) throw new CliError('nothing to update: give a value option and/or --description', EXIT.input);
       const spec: Record<string, unknown> = {};

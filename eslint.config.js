@@ -14,4 +14,10 @@ export default tseslint.config(
     },
   },
   { files: ['src/cli/**', 'test/**', 'hack/**'], rules: { 'no-console': 'off' } },
+  // The layers: core is pure, api is the contract every part imports, and nothing but the
+  // operator itself (and tests) reaches into the operator's internals.
+  {
+    files: ['src/core/**', 'src/api/**', 'src/cli/**', 'src/dashboard/**', 'src/sidecar/**', 'src/client/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/operator/**'], message: 'import the contract from src/api (or pure code from src/core), never the operator' }] }] },
+  },
 );

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { SYSTEM_NAMESPACES } from '../operator/config.js';
-import { TENANT_LABEL } from '../operator/resource.js';
+import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
+import { TENANT_LABEL } from '../api/resource.js';
 import { apiError, CliError, EXIT, httpStatus } from './errors.js';
 
 /** The global options every command shares. */
@@ -144,7 +144,7 @@ export async function checkNamespace(c: Cluster, namespace: string, need: 'exist
 
 /** The sealing certificate published by the operator. */
 export async function fetchSealingCert(c: Cluster): Promise<string> {
-  const { CERT_CONFIGMAP } = await import('../operator/keys.js');
+  const { CERT_CONFIGMAP } = await import('../api/resource.js');
   const what = `sealing certificate ${c.operatorNamespace}/${CERT_CONFIGMAP}`;
   const cm = await c.call(what, () => c.kc.makeApiClient(c.k8s.CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: c.operatorNamespace }));
   const pem = cm.data?.['cert.pem'];

@@ -12,9 +12,9 @@ import type { Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
-import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../operator/keyring.js';
-import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../operator/resource.js';
-import { readStorage } from '../operator/storage.js';
+import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
+import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../api/resource.js';
+import { readStorage } from '../api/storage.js';
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
@@ -124,7 +124,7 @@ export function verify(backup: KeysBackup, storage: V1Secret[], clusterRing: Key
 }
 
 async function readKeySecrets(c: Cluster): Promise<{ ring: V1Secret | undefined; dataKeys: V1Secret[] }> {
-  const { KEYS_SECRET } = await import('../operator/keys.js');
+  const { KEYS_SECRET } = await import('../api/resource.js');
   const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
   const where = `keys in ${c.operatorNamespace}`;
   const ring = await c.call(where, () => api.readNamespacedSecret({ name: KEYS_SECRET, namespace: c.operatorNamespace })).catch((err: unknown) => {

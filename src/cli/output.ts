@@ -5,7 +5,7 @@
  * `clean` before it reaches a terminal. JSON and YAML output escape control characters already.
  */
 import { stringify } from 'yaml';
-import type { OrkaSecret } from '../operator/resource.js';
+import type { OrkaSecret } from '../api/resource.js';
 
 // C0 and C1 control characters (ESC starts terminal escape sequences; CR and LF forge lines),
 // DEL, and the Unicode bidirectional overrides and isolates that reorder what a terminal shows.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { toSecretName } from '../core/names.js';
 import { findReferences } from '../core/template.js';
-import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../operator/resource.js';
+import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { checkNamespace, connect, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { clean, print, table } from './output.js';

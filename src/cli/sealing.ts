@@ -3,8 +3,8 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { seal } from '../core/envelope.js';
 import { toObjectName } from '../core/names.js';
-import { sealingKeyIdOf } from '../operator/keyring.js';
-import { API_VERSION, KIND, type OrkaSecret } from '../operator/resource.js';
+import { sealingKeyIdOf } from '../core/keyring.js';
+import { API_VERSION, KIND, type OrkaSecret } from '../api/resource.js';
 import { fetchSealingCert, type Cluster } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 

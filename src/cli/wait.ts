@@ -5,7 +5,7 @@
  */
 import { parseDuration } from '../core/config.js';
 import { toObjectName } from '../core/names.js';
-import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../operator/resource.js';
+import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../api/resource.js';
 import type { Cluster } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';

@@ -9,9 +9,9 @@ import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrat
 import { sealedFor } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
-import { sealingKeyIdOf } from '../operator/keyring.js';
-import { CERT_CONFIGMAP } from '../operator/keys.js';
-import { API_VERSION, GROUP, KIND, PLURAL, READY, TENANT_LABEL, VERSION, type OrkaSecret } from '../operator/resource.js';
+import { sealingKeyIdOf } from '../core/keyring.js';
+import { CERT_CONFIGMAP } from '../api/resource.js';
+import { API_VERSION, GROUP, KIND, PLURAL, READY, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { MAX_DESCRIPTION, statusWords, type CreateRequest, type SecretRow, type TenantList, type UpdateRequest } from './api.js';
 import type { SealingKey } from './web/seal.js';
 

@@ -65,9 +65,6 @@ export const operatorEnv = z.object({
   ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
 });
 
-/** Namespaces never injected, besides the operator's own. */
-export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
-
 /** Where sidecars reach the operator: its Service, and loopback for local runs. */
 export function servingHosts(config: Pick<OperatorConfig, 'ORKA_SERVING_HOSTS' | 'ORKA_NAMESPACE'>): string[] {
   if (config.ORKA_SERVING_HOSTS.length > 0) return config.ORKA_SERVING_HOSTS;

@@ -8,14 +8,14 @@ import express from 'express';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
-import { createHttpApp } from './http.js';
-import { httpMetrics } from './http-metrics.js';
+import { createHttpApp } from './http/probes.js';
+import { httpMetrics } from './http/metrics.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
-import { createResolverApp, StreamLimiter } from './resolver-http.js';
-import { webhookRouter } from './webhook.js';
+import { createResolverApp, StreamLimiter } from './resolver/http.js';
+import { webhookRouter } from './admission/webhook.js';
 
 async function main(): Promise<void> {
   let config;

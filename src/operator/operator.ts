@@ -4,21 +4,23 @@
  */
 import { VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
-import { servingHosts, SYSTEM_NAMESPACES, type OperatorConfig } from './config.js';
-import { nativeSidecarFor, type InjectConfig } from './inject.js';
-import { CertManager } from './tls.js';
-import { Controller } from './controller.js';
+import { servingHosts, type OperatorConfig } from './config.js';
+import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
+import { nativeSidecarFor, type InjectConfig } from './admission/inject.js';
+import { CertManager } from './keys/tls.js';
+import { Controller } from './reconcile/controller.js';
 import { EventRecorder } from './kube/events.js';
 import { assessHealth, type Health } from './health.js';
 import type { PooledKubeConfig } from './kube/client.js';
 import { ApiserverProbe } from './kube/probe.js';
 import { LeaderElector, type StepDownReason } from './kube/leader.js';
-import { rotationDue } from './keyring.js';
-import { KEYS_SECRET, KeyStore } from './keys.js';
+import { rotationDue } from '../core/keyring.js';
+import { KEYS_SECRET } from '../api/resource.js';
+import { KeyStore } from './keys/store.js';
 import type { OperatorMetrics } from './metrics.js';
 import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
-import { Resolver } from './resolver.js';
-import { UsageTracker } from './usage.js';
+import { Resolver } from './resolver/resolver.js';
+import { UsageTracker } from './resolver/usage.js';
 
 /** The annotation on the keys Secret that asks the leader to rotate now. */
 export const ROTATE_ANNOTATION = 'orka.io/rotate';

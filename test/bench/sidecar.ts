@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { OrkaSecretsClient } from '../../src/client/index.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort, startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken } from '../env/kube.js';

@@ -20,7 +20,7 @@ import { Cluster, personKubeConfig } from '../../src/dashboard/cluster.js';
 import { assetsDir } from '../../src/dashboard/command.js';
 import { createDashboardApp } from '../../src/dashboard/server.js';
 import { Sessions } from '../../src/dashboard/sessions.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries } from '../env/canary.js';
 import { launchChromium, startDashboard, writeTokenKubeconfig, type DashboardProcess } from '../env/dashboard.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, requestToken, waitForReady } from '../env/kube.js';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GenericContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { startControlPlane, type ControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, installCrd } from '../env/kube.js';

@@ -17,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { PooledKubeConfig } from '../../src/operator/kube/client.js';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { eventually } from './operator.js';
 import type { ProvidedControlPlane } from './global-setup.js';
 

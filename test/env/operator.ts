@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { seal } from '../../src/core/envelope.js';
-import { sealingKeyIdOf } from '../../src/operator/keyring.js';
-import { CERT_CONFIGMAP } from '../../src/operator/keys.js';
+import { sealingKeyIdOf } from '../../src/core/keyring.js';
+import { CERT_CONFIGMAP } from '../../src/api/resource.js';
 import { freePort } from './controlplane.js';
 
 /** A running operator process. */

@@ -16,10 +16,10 @@ import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy,
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { envelopeKeyId } from '../../src/core/envelope.js';
-import { parseKeyRing } from '../../src/operator/keyring.js';
-import { KEYS_SECRET } from '../../src/operator/keys.js';
-import type { OrkaSecret } from '../../src/operator/resource.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { parseKeyRing } from '../../src/core/keyring.js';
+import { KEYS_SECRET } from '../../src/api/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort, startControlPlane, type ControlPlane } from '../env/controlplane.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';

@@ -13,7 +13,7 @@ import { Ajv } from 'ajv';
 import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { createSidecarMetrics } from '../../src/sidecar/metrics.js';

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CERT_CONFIGMAP } from '../../src/operator/keys.js';
-import type { OrkaSecret } from '../../src/operator/resource.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { CERT_CONFIGMAP } from '../../src/api/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 

@@ -12,7 +12,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@ku
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decryptValue, unwrapDataKey } from '../../src/core/envelope.js';
 import { toObjectName } from '../../src/core/names.js';
-import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
+import { loadKeyRing, parseKeyRing } from '../../src/core/keyring.js';
 import { canaries, findLeaks } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';

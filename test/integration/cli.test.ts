@@ -12,8 +12,8 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { unseal } from '../../src/core/envelope.js';
-import { createKeyRing, loadKeyRing } from '../../src/operator/keyring.js';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import { createKeyRing, loadKeyRing } from '../../src/core/keyring.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';

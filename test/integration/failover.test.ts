@@ -5,7 +5,7 @@
  */
 import { CoordinationV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { adminKubeConfig, createNamespace } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 

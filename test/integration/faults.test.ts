@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient } from '../../src/client/index.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';

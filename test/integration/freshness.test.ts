@@ -12,7 +12,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { OrkaSecretsClient } from '../../src/client/index.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';

@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { startControllers } from '../env/controllers.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 

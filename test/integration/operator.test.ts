@@ -5,9 +5,9 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decryptValue, envelopeKeyId, unwrapDataKey } from '../../src/core/envelope.js';
-import { loadKeyRing, parseKeyRing } from '../../src/operator/keyring.js';
-import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/operator/keys.js';
-import type { OrkaSecret } from '../../src/operator/resource.js';
+import { loadKeyRing, parseKeyRing } from '../../src/core/keyring.js';
+import { CERT_CONFIGMAP, KEYS_SECRET } from '../../src/api/resource.js';
+import type { OrkaSecret } from '../../src/api/resource.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';

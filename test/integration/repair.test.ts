@@ -6,8 +6,8 @@ import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { osecCoords } from '../env/canary.js';
-import { DATA_KEY_PREFIX } from '../../src/operator/resource.js';
-import { TLS_SECRET } from '../../src/operator/tls.js';
+import { DATA_KEY_PREFIX } from '../../src/api/resource.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 

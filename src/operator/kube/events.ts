@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
-import type { PlannedEvent } from '../decide.js';
-import { API_VERSION, KIND, type OrkaSecret } from '../resource.js';
+import type { PlannedEvent } from '../reconcile/decide.js';
+import { API_VERSION, KIND, type OrkaSecret } from '../../api/resource.js';
 
 /** The component name Events carry. */
 export const EVENT_SOURCE = 'orka-secrets-operator';

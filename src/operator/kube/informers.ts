@@ -26,7 +26,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
-import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../resource.js';
+import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../../api/resource.js';
 
 /** A cache of watched objects (one informer, or one per namespace) with change callbacks. */
 export interface Watched<T extends KubernetesObject> extends ObjectCache<T> {

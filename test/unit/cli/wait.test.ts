@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OrkaSecret } from '../../../src/operator/resource.js';
+import type { OrkaSecret } from '../../../src/api/resource.js';
 import { exitCodeOf, outcome, parseTimeout } from '../../../src/cli/wait.js';
 
 const object = (observedGeneration: number, ready?: { status: 'True' | 'False'; reason: string }): OrkaSecret => ({

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrkaSecretsClient } from '../../../src/client/index.js';
-import { startupProbe } from '../../../src/operator/inject.js';
+import { startupProbe } from '../../../src/operator/admission/inject.js';
 
 /** A port nothing listens on (yet). */
 async function freePort(): Promise<number> {

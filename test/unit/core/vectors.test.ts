@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decryptValue, EnvelopeKind, encryptValue, envelopeKeyId, sealedFor, unseal, unwrapDataKey, wrapDataKey } from '../../../src/core/envelope.js';
-import { loadKeyRing, parseKeyRing, sealingKeyIdOf } from '../../../src/operator/keyring.js';
+import { loadKeyRing, parseKeyRing, sealingKeyIdOf } from '../../../src/core/keyring.js';
 
 interface Vectors {
   keyring: string;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { statusWords } from '../../../src/dashboard/api.js';
 import { clusterError, toRow } from '../../../src/dashboard/cluster.js';
-import type { OrkaSecret } from '../../../src/operator/resource.js';
+import type { OrkaSecret } from '../../../src/api/resource.js';
 
 const at = { namespace: 'acme', name: 'API_KEY', server: 'https://k8s.example:6443' };
 

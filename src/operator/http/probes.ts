@@ -4,7 +4,7 @@
  */
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
-import { formatHealth, type Health } from './health.js';
+import { formatHealth, type Health } from '../health.js';
 
 /** What the HTTP app needs to know. */
 export interface HttpDeps {

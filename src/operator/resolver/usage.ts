@@ -6,11 +6,11 @@
  * which is the price of never blocking a resolution.
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../core/logger.js';
-import { toObjectName } from '../core/names.js';
-import type { Controller } from './controller.js';
-import { GROUP, objectKey, PLURAL, splitKey, VERSION } from './resource.js';
-import type { UsageRecorder } from './resolver-http.js';
+import type { Logger } from '../../core/logger.js';
+import { toObjectName } from '../../core/names.js';
+import type { Controller } from '../reconcile/controller.js';
+import { GROUP, objectKey, PLURAL, splitKey, VERSION } from '../../api/resource.js';
+import type { UsageRecorder } from './http.js';
 
 /** Batches usage counts into status writes. */
 export class UsageTracker implements UsageRecorder {

@@ -3,16 +3,16 @@
  * storage Secrets, decrypted with the tenant's data key) and tells subscribed sidecars, per
  * tenant, which names changed so they forget them at once. Every replica serves it.
  */
-import { decryptValue } from '../core/envelope.js';
-import { isOrkaError, OrkaError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../core/names.js';
-import type { Controller } from './controller.js';
-import type { Health } from './health.js';
-import type { KeyStore } from './keys.js';
-import { storageName } from './resource.js';
-import { readStorage } from './storage.js';
-import type { Tenancy } from './tenancy.js';
+import { decryptValue } from '../../core/envelope.js';
+import { isOrkaError, OrkaError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
+import type { Controller } from '../reconcile/controller.js';
+import type { Health } from '../health.js';
+import type { KeyStore } from '../keys/store.js';
+import { storageName } from '../../api/resource.js';
+import { readStorage } from '../../api/storage.js';
+import type { Tenancy } from '../../api/tenancy.js';
 
 /**
  * The answer to a resolve request. `revisions` holds, for each asked name whose storage Secret this

@@ -10,6 +10,9 @@ import { TENANT_LABEL } from './resource.js';
 /** Whether a namespace is a tenant, and if not, why (in words fit for a condition). */
 export type Tenancy = { tenant: true } | { tenant: false; reason: string; /** true: no label can ever make it one. */ never: boolean };
 
+/** The system namespaces that exist in every cluster (never tenants, never injected). */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+
 /** Whether a namespace name is reserved for the system (never a tenant). */
 export function isSystemNamespace(name: string): boolean {
   return name.startsWith('kube-');

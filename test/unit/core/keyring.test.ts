@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal, unseal, unwrapDataKey, wrapDataKey, generateDataKey } from '../../../src/core/envelope.js';
 import { createCA } from '../../../src/core/pki.js';
-import { createKeyRing, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/operator/keyring.js';
+import { createKeyRing, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/core/keyring.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const ring0 = createKeyRing(t0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tenancyOf } from '../../../src/operator/tenancy.js';
+import { tenancyOf } from '../../../src/api/tenancy.js';
 
 const tenantLabel = { 'orka.io/tenant': 'acme' };
 

@@ -9,19 +9,19 @@
  */
 import { createHash } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
-import { decryptValue, encryptValue, envelopeKeyId, MAX_VALUE_BYTES, sealedFor, unseal } from '../core/envelope.js';
-import { isOrkaError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../core/names.js';
+import { decryptValue, encryptValue, envelopeKeyId, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
+import { isOrkaError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
-import type { EventRecorder } from './kube/events.js';
-import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from './kube/informers.js';
-import type { KeyStore } from './keys.js';
-import type { OperatorMetrics } from './metrics.js';
+import type { EventRecorder } from '../kube/events.js';
+import { watchNamespaces, watchOrkaSecrets, watchSecrets, type Watched } from '../kube/informers.js';
+import type { KeyStore } from '../keys/store.js';
+import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
-import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from './resource.js';
-import { isStorageSecret, readStorage, storageSecret } from './storage.js';
-import { tenancyOf, type Tenancy } from './tenancy.js';
+import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from '../../api/resource.js';
+import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
+import { tenancyOf, type Tenancy } from '../../api/tenancy.js';
 
 /** Settings of the controller. */
 export interface ControllerOptions {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isOrkaError } from '../../../src/core/errors.js';
-import { parseServiceAccount, TokenAuthenticator, verdictOf, type ReviewFn } from '../../../src/operator/kube/tokenreview.js';
+import { isOrkaError } from '../../../../src/core/errors.js';
+import { parseServiceAccount, TokenAuthenticator, verdictOf, type ReviewFn } from '../../../../src/operator/kube/tokenreview.js';
 
 function jwt(exp: number, tag: string): string {
   return ['e30', Buffer.from(JSON.stringify({ exp, tag })).toString('base64url'), 'sig'].join('.');

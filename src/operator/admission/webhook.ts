@@ -10,14 +10,14 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import express, { type Express, type Request, type Response } from 'express';
 import jsonpatch from 'fast-json-patch';
-import type { Logger } from '../core/logger.js';
-import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../core/names.js';
-import { SECRET_REF_RULE } from './decide.js';
+import type { Logger } from '../../core/logger.js';
+import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../../core/names.js';
+import { SECRET_REF_RULE } from '../reconcile/decide.js';
 import { HOST_NETWORK_REFUSAL, inject, type InjectConfig } from './inject.js';
-import type { AccessReviewFn, UserInfo } from './kube/accessreview.js';
-import type { OrkaSecret, SecretKeyRef } from './resource.js';
-import { sealedValueProblem } from './sealed-admission.js';
-import type { Tenancy } from './tenancy.js';
+import type { AccessReviewFn, UserInfo } from '../kube/accessreview.js';
+import type { OrkaSecret, SecretKeyRef } from '../../api/resource.js';
+import { sealedValueProblem } from './sealed.js';
+import type { Tenancy } from '../../api/tenancy.js';
 
 interface AdmissionRequest {
   uid: string;

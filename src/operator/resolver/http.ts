@@ -14,9 +14,9 @@
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { isOrkaError, OrkaError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import type { Identity, TokenAuthenticator } from './kube/tokenreview.js';
+import { isOrkaError, OrkaError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
 /** Records resolutions for usage tracking. */

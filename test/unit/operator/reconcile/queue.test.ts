@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue } from '../../../src/operator/queue.js';
+import { WorkQueue } from '../../../../src/operator/reconcile/queue.js';
 
 /** A fake timer: collects delayed calls so the test decides when time passes. */
 function fakeTimers() {

@@ -8,9 +8,9 @@
  */
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import type { RandomSource } from '../core/envelope.js';
-import { OrkaError } from '../core/errors.js';
-import { createSealingCert, generateRsaKeyPair } from '../core/pki.js';
+import type { RandomSource } from './envelope.js';
+import { OrkaError } from './errors.js';
+import { createSealingCert, generateRsaKeyPair } from './pki.js';
 
 /** Secret data key under which the ring is stored. */
 export const KEYRING_DATA_KEY = 'keyring.json';

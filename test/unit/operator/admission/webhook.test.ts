@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sourceToAuthorize } from '../../../src/operator/webhook.js';
+import { sourceToAuthorize } from '../../../../src/operator/admission/webhook.js';
 
 const osec = (valueFrom?: object) => ({ metadata: { name: 'db-password' }, spec: { ...(valueFrom === undefined ? {} : { valueFrom }) } });
 const ref = (name: string, key = 'password') => ({ secretKeyRef: { name, key } });

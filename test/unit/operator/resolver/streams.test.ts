@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamLimiter } from '../../../src/operator/resolver-http.js';
+import { StreamLimiter } from '../../../../src/operator/resolver/http.js';
 
 describe('StreamLimiter', () => {
   it('caps streams per identity and in total, and frees a slot on release (once)', () => {

@@ -1,9 +1,9 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { inject, nativeSidecarFor, type InjectConfig } from '../../../src/operator/inject.js';
-import { validateOrkaSecret } from '../../../src/operator/webhook.js';
-import { restrictedViolations } from '../../env/pod-security.js';
+import { inject, nativeSidecarFor, type InjectConfig } from '../../../../src/operator/admission/inject.js';
+import { validateOrkaSecret } from '../../../../src/operator/admission/webhook.js';
+import { restrictedViolations } from '../../../env/pod-security.js';
 
 const config: InjectConfig = {
   image: 'orka-secrets:test',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type Observed } from '../../../src/operator/decide.js';
-import type { OrkaSecretStatus } from '../../../src/operator/resource.js';
+import { decide, type Observed } from '../../../../src/operator/reconcile/decide.js';
+import type { OrkaSecretStatus } from '../../../../src/api/resource.js';
 
 const now = new Date('2026-11-27T10:00:00Z');
 const v = (s: string) => Buffer.from(s);

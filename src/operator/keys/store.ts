@@ -7,21 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../core/envelope.js';
-import { OrkaError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import { watchSecrets, type Watched } from './kube/informers.js';
-import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from './keyring.js';
-import { DATA_KEY_LABEL, dataKeySecretName, MANAGED_BY, MANAGED_BY_LABEL } from './resource.js';
+import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../../core/envelope.js';
+import { OrkaError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { watchSecrets, type Watched } from '../kube/informers.js';
+import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
+import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
 
-/** Name of the key ring Secret in the operator's namespace. */
-export const KEYS_SECRET = 'orka-secrets-keys';
-/** Name of the ConfigMap with the public sealing certificate. */
-export const CERT_CONFIGMAP = 'orka-secrets-sealing-cert';
 const ROLE_LABEL = 'orka.io/role';
 const WRAPPED = 'wrapped';
-/** On a data-key Secret: the UID of the namespace the key was made for. */
-export const NAMESPACE_UID_ANNOTATION = 'orka.io/namespace-uid';
 
 function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;

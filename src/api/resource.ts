@@ -121,3 +121,10 @@ export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
+
+/** Name of the key ring Secret in the operator's namespace. */
+export const KEYS_SECRET = 'orka-secrets-keys';
+/** Name of the ConfigMap with the public sealing certificate. */
+export const CERT_CONFIGMAP = 'orka-secrets-sealing-cert';
+/** On a data-key Secret: the UID of the namespace the key was made for. */
+export const NAMESPACE_UID_ANNOTATION = 'orka.io/namespace-uid';

@@ -4,8 +4,8 @@
  * never be stored; refusing it at `kubectl apply` puts the error where people (and GitOps tools)
  * look, instead of a Ready=False found later. Whether it opens is still the operator's to say.
  */
-import { inspectSealed } from '../core/envelope.js';
-import { checkObjectName, toSecretName } from '../core/names.js';
+import { inspectSealed } from '../../core/envelope.js';
+import { checkObjectName, toSecretName } from '../../core/names.js';
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { seal } from '../../../src/core/envelope.js';
-import { sealedValueProblem } from '../../../src/operator/sealed-admission.js';
+import { seal } from '../../../../src/core/envelope.js';
+import { sealedValueProblem } from '../../../../src/operator/admission/sealed.js';
 
 const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const sealed = (tenant: string, name: string): Buffer => seal({ publicKey, keyId: 'k1', tenant, name, value: Buffer.from('s3cr3t-value') });

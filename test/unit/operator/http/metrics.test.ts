@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admissionResult, httpMetrics, resolveOutcome } from '../../../src/operator/http-metrics.js';
-import { createOperatorMetrics, trackCertificateAndKeys } from '../../../src/operator/metrics.js';
-import { createCA } from '../../../src/core/pki.js';
+import { admissionResult, httpMetrics, resolveOutcome } from '../../../../src/operator/http/metrics.js';
+import { createOperatorMetrics, trackCertificateAndKeys } from '../../../../src/operator/metrics.js';
+import { createCA } from '../../../../src/core/pki.js';
 
 describe('outcome labels', () => {
   it.each([

@@ -10,10 +10,10 @@
  * operator only loads, watches and publishes the CA bundle.
  */
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import type { Logger } from '../core/logger.js';
-import { certInfo, createCA, issueServingCert, needsRenewal } from '../core/pki.js';
-import { watchSecrets, type Watched } from './kube/informers.js';
-import { MANAGED_BY, MANAGED_BY_LABEL } from './resource.js';
+import type { Logger } from '../../core/logger.js';
+import { certInfo, createCA, issueServingCert, needsRenewal } from '../../core/pki.js';
+import { watchSecrets, type Watched } from '../kube/informers.js';
+import { MANAGED_BY, MANAGED_BY_LABEL } from '../../api/resource.js';
 
 /** Name of the Secret with the operator's CA and serving certificate. */
 export const TLS_SECRET = 'orka-secrets-tls';

@@ -7,10 +7,10 @@
  * observing again gives an empty plan.
  */
 import { isUtf8 } from 'node:buffer';
-import { referenceOf } from '../core/names.js';
-import { MIN_DERIVED } from '../core/redact.js';
-import { READY, Reason, type Condition, type OrkaSecretStatus } from './resource.js';
-import type { Tenancy } from './tenancy.js';
+import { referenceOf } from '../../core/names.js';
+import { MIN_DERIVED } from '../../core/redact.js';
+import { READY, Reason, type Condition, type OrkaSecretStatus } from '../../api/resource.js';
+import type { Tenancy } from '../../api/tenancy.js';
 
 /** The syntax of a valueFrom reference, for messages. */
 export const SECRET_REF_RULE = 'name: lower-case DNS subdomain of at most 253 characters; key: at most 253 letters, digits, -, _ or .';

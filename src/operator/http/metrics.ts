@@ -5,7 +5,7 @@
  * except these fixed words.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { OperatorMetrics } from './metrics.js';
+import type { OperatorMetrics } from '../metrics.js';
 
 /** The outcome label of a resolve answer. */
 export function resolveOutcome(status: number, body: unknown): string {

@@ -2,7 +2,7 @@
  * The operator: key store, controller and leader election wired together. Every replica
  * watches and serves; the leader also makes the keys, reconciles and rotates.
  */
-import { VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, type OperatorConfig } from './config.js';
 import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
@@ -77,7 +77,7 @@ export class Operator {
     );
     // After a rotation, the leader moves stored values to the tenants' new data keys (see
     // keys/reencrypt.ts): progress is derived from the caches, so a new leader continues it.
-    this.reencryptor = new Reencryptor(kc, this.keys, {
+    this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.keys, {
       ratePerSecond: config.ORKA_REENCRYPT_RATE,
       log: log.child({ component: 'reencrypt' }),
       storage: { list: () => this.controller.secrets.list(), get: (name, namespace) => this.controller.secrets.get(name, namespace) },

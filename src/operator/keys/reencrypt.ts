@@ -15,7 +15,7 @@
  * changes the storage Secret's resourceVersion, so subscribed sidecars hear that the name
  * changed and fetch it once more: they get the same value (see docs/key-rotation.md).
  */
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, envelopeKeyId } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -133,7 +133,6 @@ type Outcome = 'moved' | 'skipped' | 'conflict' | 'unreadable';
 
 /** Leader: re-encrypts values to their tenant's active data key and removes unused earlier keys. */
 export class Reencryptor {
-  private readonly api: CoreV1Api;
   private running: Promise<void> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
@@ -145,12 +144,11 @@ export class Reencryptor {
   private readonly heldBack = new Set<string>();
 
   constructor(
-    kc: KubeConfig,
-    private readonly keys: KeyStore,
+    /** Writes storage Secrets and lists them (the check before a key is removed). */
+    private readonly api: Pick<CoreV1Api, 'replaceNamespacedSecret' | 'listNamespacedSecret'>,
+    private readonly keys: Pick<KeyStore, 'dataKeyStates' | 'dataKey' | 'removePreviousDataKey'>,
     private readonly options: ReencryptorOptions,
-  ) {
-    this.api = kc.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   private now(): number {
     return this.options.now?.() ?? Date.now();

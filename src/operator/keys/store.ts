@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../../core/envelope.js';
+import { aesKey, envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { watchSecrets, type Watched } from '../kube/informers.js';
@@ -297,7 +297,11 @@ export class KeyStore {
     const wrapped = b64(secret, WRAPPED);
     const id = secret.metadata?.annotations?.['orka.io/data-key-id'];
     if (wrapped === undefined || id === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
-    const key = { id, key: unwrapDataKey({ keks: this.requireRing().kek, tenant, wrapped }) };
+    // Kept as a KeyObject, made once per data key: a raw key would be imported again for every
+    // value opened, the largest part of a resolve's cost. The raw bytes are not kept.
+    const raw = unwrapDataKey({ keks: this.requireRing().kek, tenant, wrapped });
+    const key = { id, key: aesKey(raw) };
+    raw.fill(0);
     this.dataKeys.set(tenant, { resourceVersion: version, key });
     return key;
   }

@@ -8,6 +8,8 @@
  * (apiserver GET, then resolve, then again) so drift in the machine falls on both.
  *   - operator CPU per 5-name resolve: POST /v1/resolve straight to the operator (HTTPS, a pod
  *     token whose review is cached, values from the operator's caches, one audit line each);
+ *   - apiserver CPU per GET with the runner's own service-account token (what a runner would do
+ *     without us; the baseline above uses the admin's static token, the cheapest to check);
  *   - apiserver CPU per TokenReview: what each review of the token cache's misses costs;
  *   - operator RSS with 0 and with N open change streams: memory per stream.
  * A third row bounds the operator from below: a bare node:https server (the operator's certificate)
@@ -18,11 +20,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import autocannon from 'autocannon';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort, startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, requestToken } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator } from '../env/operator.js';
 import { printTable } from './table.js';
 
@@ -33,12 +35,13 @@ const CONNECTIONS = 16;
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const progress = (line: string) => process.stderr.write(`[bench resolver] ${line}\n`);
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
+/** CPU seconds a process has used so far: user + system, and system alone. */
+function cpuSeconds(pid: number): { total: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  const [user, sys] = [Number(fields[11]) / TICKS_PER_SECOND, Number(fields[12]) / TICKS_PER_SECOND];
+  return { total: user + sys, sys };
 }
 
 /** VmRSS of a process, in MiB. */
@@ -92,6 +95,13 @@ try {
     await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: tenant, plural: 'orkasecrets', body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
   }
   await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'plain' }, stringData: { value: 'value-of-api-key-xxxxxxxxxxxxxxxxxxxxxxxx' } } });
+
+  // What a runner would do without us: GET the Secret with its own service-account token, which
+  // a Role allows (a second baseline; the first uses the admin's static token, the cheapest).
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({ namespace: tenant, body: { metadata: { name: 'read-plain' }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['plain'], verbs: ['get'] }] } });
+  await rbac.createNamespacedRoleBinding({ namespace: tenant, body: { metadata: { name: 'read-plain' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-plain' }, subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace: tenant }] } });
+  const runnerApiToken = await requestToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
 
   const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
   const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
@@ -168,6 +178,7 @@ try {
   const loads = {
     ...loadsBare,
     get: { title: 'apiserver GET Secret (baseline)', opts: { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } } },
+    getSa: { title: 'apiserver GET Secret, the runner\'s own token', opts: { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${runnerApiToken}` } } },
     resolve: {
       title: 'operator POST /v1/resolve, 5 names',
       opts: { url: `${resolverUrl}/v1/resolve`, method: 'POST' as const, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: resolveBody },
@@ -187,6 +198,7 @@ try {
   const tallies: Record<keyof typeof loads, Tally> = {
     floor: { requests: 0, seconds: 0, cpu: {} },
     get: { requests: 0, seconds: 0, cpu: {} },
+    getSa: { requests: 0, seconds: 0, cpu: {} },
     resolve: { requests: 0, seconds: 0, cpu: {} },
     review: { requests: 0, seconds: 0, cpu: {} },
   };
@@ -197,7 +209,12 @@ try {
     const t = tallies[kind];
     t.requests += result.requests.total;
     t.seconds += seconds;
-    for (const [k, pid] of Object.entries(pids)) t.cpu[k] = (t.cpu[k] ?? 0) + cpuSeconds(pid) - (before[k] as number);
+    for (const [k, pid] of Object.entries(pids)) {
+      const now = cpuSeconds(pid);
+      const was = before[k] as { total: number; sys: number };
+      t.cpu[k] = (t.cpu[k] ?? 0) + now.total - was.total;
+      t.cpu[`${k} sys`] = (t.cpu[`${k} sys`] ?? 0) + now.sys - was.sys;
+    }
   };
   progress('warm-up: 2 s of each');
   await run('get', 2);
@@ -205,11 +222,12 @@ try {
   await run('floor', 2);
   for (const t of Object.values(tallies)) Object.assign(t, { requests: 0, seconds: 0, cpu: {} });
   for (let round = 1; round <= ROUNDS; round++) {
-    progress(`round ${round}/${ROUNDS}: ${SECONDS} s apiserver GET, ${SECONDS} s resolve, ${SECONDS} s bare node:https, ${Math.ceil(SECONDS / 2)} s TokenReview`);
+    progress(`round ${round}/${ROUNDS}: ${SECONDS} s apiserver GET, ${SECONDS} s resolve, ${SECONDS} s bare node:https, ${Math.ceil(SECONDS / 2)} s TokenReview, ${Math.ceil(SECONDS / 2)} s GET with the runner's token`);
     await run('get', SECONDS);
     await run('resolve', SECONDS);
     await run('floor', SECONDS);
     await run('review', Math.ceil(SECONDS / 2));
+    await run('getSa', Math.ceil(SECONDS / 2));
   }
 
   const us = (kind: keyof typeof loads, proc: string) => ((tallies[kind].cpu[proc] ?? 0) / tallies[kind].requests) * 1e6;
@@ -222,6 +240,7 @@ try {
     'req/s': Math.round(tallies[kind].requests / tallies[kind].seconds).toLocaleString('en-US'),
     'CPU of': who,
     'CPU µs/req': cpuUs.toFixed(0),
+    'of it system': `${((100 * (tallies[kind].cpu[`${who === 'bare node' ? 'bare' : who} sys`] ?? 0)) / (tallies[kind].cpu[who === 'bare node' ? 'bare' : who] ?? 1)).toFixed(0)}%`,
     'etcd µs/req': us(kind, 'etcd').toFixed(0),
     'vs apiserver GET': vs,
     'per core req/s': Math.round(1e6 / cpuUs).toLocaleString('en-US'),
@@ -231,8 +250,12 @@ try {
     row('resolve', 'operator', resolveUs, `${(resolveUs / getUs).toFixed(2)}x`),
     row('floor', 'bare node', us('floor', 'bare'), `${(us('floor', 'bare') / getUs).toFixed(2)}x`),
     { ...row('resolve', 'apiserver', us('resolve', 'apiserver'), `${(us('resolve', 'apiserver') / getUs).toFixed(2)}x`), case: '  (the same resolves: apiserver, e.g. usage writes)', 'per core req/s': '' },
+    row('getSa', 'apiserver', us('getSa', 'apiserver'), `${(us('getSa', 'apiserver') / getUs).toFixed(2)}x`),
     row('review', 'apiserver', us('review', 'apiserver'), `${(us('review', 'apiserver') / getUs).toFixed(2)}x`),
   ]);
+  // What the operator spends with no resolve at all (watches, lease, probes), for reading the row above.
+  const idle = tallies.get;
+  console.log(`operator CPU with no resolves (during the apiserver GET runs): ${(((idle.cpu.operator ?? 0) / idle.seconds) * 1000).toFixed(1)} ms per second`);
   printTable([
     { measure: 'operator RSS, no change stream open', 'RSS MiB': rssBefore.toFixed(1), 'per stream KiB': '' },
     { measure: `operator RSS, ${STREAMS} change streams open`, 'RSS MiB': rssStreams.toFixed(1), 'per stream KiB': (((rssStreams - rssBefore) * 1024) / STREAMS).toFixed(1) },

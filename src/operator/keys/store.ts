@@ -87,10 +87,13 @@ export class KeyStore {
   /** The ring as last seen, or undefined before the leader made one. */
   ring(): KeyRing | undefined {
     const secret = this.secrets.get(KEYS_SECRET, this.options.namespace);
-    const json = b64(secret, KEYRING_DATA_KEY);
-    if (secret === undefined || json === undefined) return undefined;
+    if (secret === undefined) return undefined;
     const version = secret.metadata?.resourceVersion ?? '';
-    if (this.loaded?.resourceVersion !== version) this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
+    // Asked on every resolve (freshness): decoded only when the Secret changed.
+    if (this.loaded?.resourceVersion === version) return this.loaded.ring;
+    const json = b64(secret, KEYRING_DATA_KEY);
+    if (json === undefined) return undefined;
+    this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
     return this.loaded.ring;
   }
 

@@ -161,7 +161,9 @@ export class Reencryptor {
     const known = new Set<string>();
     for (const k of keys) for (const id of k.previous) known.add(`${k.tenant}/${id}`);
     for (const key of this.firstSeen.keys()) if (!known.has(key)) this.firstSeen.delete(key);
-    const stored = [...this.options.storage.list()].filter(isStorageSecret).flatMap((s) => storedRef(s) ?? []);
+    // Outside a re-encryption (nearly always) no tenant has an earlier key: no need to look at
+    // every stored value (this runs at each metrics scrape too).
+    const stored = known.size === 0 ? [] : [...this.options.storage.list()].filter(isStorageSecret).flatMap((s) => storedRef(s) ?? []);
     return planReencryption({
       keys,
       stored,

@@ -115,6 +115,7 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) },
   });
   let peakRssMiB = 0;
+  let lastReport = performance.now();
   for (;;) {
     const ready = counter.count();
     try {
@@ -124,7 +125,11 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
       // the process is gone; its last reading stands
     }
     if (ready >= n) break;
-    if (performance.now() - started > 20 * 60_000) throw new Error(`only ${ready}/${n} Ready after 20 minutes`);
+    if (performance.now() - started > 20 * 60_000) throw new Error(`only ${ready}/${n} Ready after 20 minutes; operator's last lines:\n${op.logs.slice(-10).join('\n')}`);
+    if (performance.now() - lastReport > 15_000) {
+      lastReport = performance.now();
+      progress(`N=${n}: ${ready}/${n} Ready after ${((lastReport - started) / 1000).toFixed(0)} s`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const operatorSeconds = (performance.now() - started) / 1000;

@@ -43,13 +43,15 @@ export class ClusterCache {
     private readonly scope: CacheScope,
     log: Logger,
   ) {
-    const watched = scope.namespaces.filter((ns) => ns !== scope.operatorNamespace);
-    this.orkaSecrets = watchOrkaSecrets(kc, log, watched);
+    this.orkaSecrets = watchOrkaSecrets(kc, log, scope.namespaces);
     this.namespaces = watchNamespaces(kc, log);
-    this.storage = watchSecrets(kc, log, { namespaces: watched, labelSelector: STORAGE_SELECTOR });
-    // The operator's namespace is watched by `own`; a Secret labelled as storage is not a source.
+    this.storage = watchSecrets(kc, log, { namespaces: scope.namespaces, labelSelector: STORAGE_SELECTOR });
+    // The operator's namespace is watched by `own` (it is never a tenant: nothing there is a
+    // source); a Secret labelled as storage is not a source either.
+    const others = scope.namespaces.filter((ns) => ns !== scope.operatorNamespace);
     this.sources = watchSecretMetadata(kc, log, {
-      namespaces: watched,
+      // (Scoped to the operator's namespace alone, the field selector below leaves it empty.)
+      namespaces: scope.namespaces.length > 0 && others.length === 0 ? [scope.operatorNamespace] : others,
       labelSelector: `!${STORAGE_FOR_LABEL}`,
       fieldSelector: `metadata.namespace!=${scope.operatorNamespace}`,
     });

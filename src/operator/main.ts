@@ -10,6 +10,7 @@ import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http/probes.js';
 import { httpMetrics } from './http/metrics.js';
+import { secureServerOptions } from './http/server.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
 import { ClusterCache } from './kube/cache.js';
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   let stopping = false;
   // Made now so shutdown can close it; it gets its certificate (setSecureContext) once loaded,
   // which is also how a renewed certificate will be swapped in without a restart.
-  const resolverServer: HttpsServer = createHttpsServer();
+  const resolverServer: HttpsServer = createHttpsServer(secureServerOptions);
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

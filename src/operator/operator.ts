@@ -3,7 +3,7 @@
  * together. Every replica watches (once, through the shared cache) and serves; the leader also
  * makes the keys, reconciles and rotates.
  */
-import { VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, type OperatorConfig } from './config.js';
 import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
@@ -19,6 +19,7 @@ import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from '../core/keyring.js';
 import { KEYS_SECRET } from '../api/resource.js';
 import { KeyStore } from './keys/store.js';
+import { Reencryptor } from './keys/reencrypt.js';
 import type { OperatorMetrics } from './metrics.js';
 import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
 import { Resolver } from './resolver/resolver.js';
@@ -39,6 +40,8 @@ export class Operator {
   readonly auth: TokenAuthenticator;
   readonly certs: CertManager;
   readonly probe: ApiserverProbe;
+  readonly reencryptor: Reencryptor;
+  private readonly events: EventRecorder;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
@@ -57,7 +60,7 @@ export class Operator {
     private readonly metrics: OperatorMetrics,
   ) {
     this.keys = new KeyStore(kc, this.cache.own, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
-    const events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME);
+    const events = (this.events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME));
     this.controller = new Controller(kc, this.cache, this.keys, events, metrics, {
       workers: config.ORKA_WORKERS,
       operatorNamespace: config.ORKA_NAMESPACE,
@@ -75,6 +78,20 @@ export class Operator {
       },
       { onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => void this.follow(reason) },
     );
+    // After a rotation, the leader moves stored values to the tenants' new data keys (see
+    // keys/reencrypt.ts): progress is derived from the caches, so a new leader continues it.
+    this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.keys, {
+      ratePerSecond: config.ORKA_REENCRYPT_RATE,
+      log: log.child({ component: 'reencrypt' }),
+      storage: this.cache.storage,
+      namespaceUid: (namespace) => this.cache.namespaceUid(namespace),
+      onReencrypted: () => metrics.reencrypted.inc(),
+      onComplete: ({ reencrypted }) => void this.reencryptionComplete(reencrypted),
+    });
+    metrics.onCollect(() => {
+      metrics.reencryptionPending.reset();
+      for (const [tenant, count] of this.reencryptor.plan().pendingByTenant) metrics.reencryptionPending.set({ tenant }, count);
+    });
     this.keys.onChange(() => void this.maybeRotate());
     this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
     this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.health());
@@ -164,6 +181,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
     this.rotationTimer.unref();
@@ -177,7 +195,7 @@ export class Operator {
     // request in flight fails now. A graceful shutdown released the lease itself: it lets
     // in-flight work finish instead.
     if (reason !== 'shutdown') this.kc.dropConnections();
-    await this.controller.stopWorkers();
+    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
   }
 
   /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */
@@ -202,6 +220,7 @@ export class Operator {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
       await this.keys.rotate();
       this.metrics.keyRotations.inc();
+      this.reencryptor.kick();
     } catch (err) {
       this.log.error({ err: { message: (err as Error).message } }, 'key rotation failed; will retry');
     } finally {
@@ -209,12 +228,23 @@ export class Operator {
     }
   }
 
+  /** A person-visible record on the keys Secret that a rotation's re-encryption has finished. */
+  private async reencryptionComplete(reencrypted: number): Promise<void> {
+    const ref = this.keys.keysSecretRef();
+    if (ref === undefined) return;
+    await this.events.recordOn(
+      { apiVersion: 'v1', kind: 'Secret', name: KEYS_SECRET, namespace: this.config.ORKA_NAMESPACE, ...ref },
+      { type: 'Normal', reason: 'ReencryptionComplete', message: `every stored value is under its tenant's active data key (${reencrypted} re-encrypted); earlier data keys removed` },
+      new Date(),
+    );
+  }
+
   /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
   async stop(): Promise<void> {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     clearInterval(this.freshnessTimer);
     this.probe.stop();
-    await this.controller.stopWorkers();
+    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
     await this.usage.stop();
     await this.elector.stop();
     await this.certs.stop();

@@ -183,7 +183,7 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
     expect(await resolve(['SHORT_LIVED'])).toMatchObject({ values: {}, missing: ['SHORT_LIVED'] });
   });
 
-  it('rotates the keys on demand, re-wrapping the data keys, and every value still resolves', async () => {
+  it('rotates the keys on demand, re-encrypting to new data keys, and every value still resolves', async () => {
     const readRing = async () => {
       const s = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: NS });
       return { ring: parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString()), annotations: s.metadata?.annotations ?? {} };
@@ -208,5 +208,16 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
     await createSealed('after-rotation', 'AFTER_ROTATION', 'rotated');
     await waitForReady(kc, tenant, 'after-rotation', 'Stored');
     expect((await resolve(['AFTER_ROTATION'])).values).toEqual({ AFTER_ROTATION: 'rotated' });
-  });
+    // The values move to the tenant's new data key and the earlier key goes: the chart's RBAC
+    // allows each step (storage writes, the check against the apiserver, the Event on the keys Secret).
+    await operator.waitForLog(/re-encryption complete/, 120_000);
+    const dk = await core.readNamespacedSecret({ name: `orka-dk-${tenant}`, namespace: NS });
+    expect(Object.keys(dk.data ?? {})).toEqual(['wrapped']);
+    await eventually(async () => {
+      const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${KEYS_SECRET}` });
+      return events.items.some((e) => e.reason === 'ReencryptionComplete') ? true : undefined;
+    });
+    expect(operator.logs.join('\n')).not.toMatch(/could not re-encrypt|could not remove an earlier data key|could not record an event/);
+    expect(await resolve(['SEALED_KEY', 'DB_PASSWORD', 'AFTER_ROTATION'])).toMatchObject({ values: { SEALED_KEY: 'sealed/value+"&', DB_PASSWORD: 'second', AFTER_ROTATION: 'rotated' }, missing: [] });
+  }, 240_000);
 });

@@ -7,15 +7,31 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../../core/envelope.js';
+import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Watched } from '../kube/informers.js';
 import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
+import { ACTIVE_DATA_KEY_FIELD, DATA_KEY_ID_ANNOTATION, previousDataKeyField, wrappedDataKeys } from '../../api/datakey.js';
 import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
 
 const ROLE_LABEL = 'orka.io/role';
-const WRAPPED = 'wrapped';
+
+/**
+ * A tenant's data keys: the active one (`id`, `key`: new values are encrypted with it) and,
+ * through `lookup`, every one that still opens stored values (earlier keys a rotation replaced,
+ * kept until their values are re-encrypted).
+ */
+export interface TenantKeys extends SymmetricKey {
+  lookup: KeyLookup<Buffer>;
+}
+
+/** Which data keys a tenant has, by id (from the cache; no key material). */
+export interface DataKeyState {
+  tenant: string;
+  active: string;
+  previous: readonly string[];
+}
 
 function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
@@ -31,7 +47,7 @@ export class KeyStore {
   private readonly api: CoreV1Api;
   private readonly secrets: Watched<V1Secret>;
   private loaded: { resourceVersion: string; ring: KeyRing } | undefined;
-  private readonly dataKeys = new Map<string, { resourceVersion: string; key: SymmetricKey }>();
+  private readonly dataKeys = new Map<string, { resourceVersion: string; key: TenantKeys }>();
 
   /** `secrets`: the shared cache of the operator namespace's Secrets (only ours are read). */
   constructor(
@@ -75,6 +91,12 @@ export class KeyStore {
   /** An annotation of the key ring Secret, as last seen. */
   annotation(name: string): string | undefined {
     return this.get(KEYS_SECRET)?.metadata?.annotations?.[name];
+  }
+
+  /** The key ring Secret's uid and resourceVersion as last seen (to record Events on it). */
+  keysSecretRef(): { uid: string; resourceVersion: string } | undefined {
+    const meta = this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata;
+    return meta?.uid === undefined ? undefined : { uid: meta.uid, resourceVersion: meta.resourceVersion ?? '' };
   }
 
   /** The ring as last seen, or undefined before the leader made one. */
@@ -149,7 +171,14 @@ export class KeyStore {
     }
   }
 
-  /** Leader: a new active key of each kind, then every data key re-wrapped under the new KEK. */
+  /**
+   * Leader: a new active key of each kind, then a new active data key for every tenant, with the
+   * tenant's earlier data keys re-wrapped under the new KEK (they keep opening the values stored
+   * with them until the re-encryption (./reencrypt.ts) has moved those to the new key). Nothing is
+   * wrapped with the old KEK after this, so it leaves the ring at once: a leaked KEK opens
+   * nothing stored in the cluster afterwards, and a leaked data key only what is not yet
+   * re-encrypted.
+   */
   async rotate(): Promise<{ kek: string; sealing: string; rewrapped: number }> {
     const { namespace, log } = this.options;
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
@@ -158,24 +187,27 @@ export class KeyStore {
     await this.api.replaceNamespacedSecret({ name: KEYS_SECRET, namespace, body: this.ringSecret(JSON.stringify(next), secret.metadata?.resourceVersion) });
     const ring = loadKeyRing(next);
     await this.publishCertificate(ring);
-    const rewrapped = await this.rewrapAll(ring);
+    const rewrapped = await this.replaceDataKeys(ring);
     const retired = await this.retireUnused();
     log.info({ kekId: next.activeKek, sealingKeyId: next.activeSealing, rewrapped, retired }, 'keys rotated');
     return { kek: next.activeKek, sealing: next.activeSealing, rewrapped };
+  }
+
+  /** The key-encryption key ids the data-key Secrets `list` are wrapped with. */
+  private static keksInUse(list: readonly V1Secret[]): Set<string> {
+    const inUse = new Set<string>();
+    for (const secret of list) for (const k of wrappedDataKeys(secret)) inUse.add(envelopeKeyId(k.wrapped));
+    return inUse;
   }
 
   /**
    * Leader, after re-wrapping: removes from the ring the key-encryption keys no data key is
    * wrapped with any more, and sealing keys past their retention. Counts what went.
    */
-  private async retireUnused(): Promise<number> {
+  async retireUnused(): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
-    const inUse = new Set<string>();
-    for (const secret of list.items) {
-      const wrapped = b64(secret, WRAPPED);
-      if (wrapped !== undefined) inUse.add(envelopeKeyId(wrapped));
-    }
+    const inUse = KeyStore.keksInUse(list.items);
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
     const current = parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8'));
     const next = retireUnusedKeys(current, inUse, this.now(), this.options.sealingRetentionSeconds);
@@ -184,24 +216,87 @@ export class KeyStore {
     return retired;
   }
 
-  private async rewrapAll(ring: KeyRing): Promise<number> {
+  /** Leader: each tenant gets a new active data key; its earlier ones are kept, re-wrapped under the active KEK. */
+  private async replaceDataKeys(ring: KeyRing): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
     let count = 0;
-    for (const secret of list.items) {
-      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      const wrapped = b64(secret, WRAPPED);
-      if (tenant === undefined || wrapped === undefined || envelopeKeyId(wrapped) === ring.activeKek().id) continue;
-      const dataKey = unwrapDataKey({ keks: ring.kek, tenant, wrapped });
-      const rewrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey });
-      await this.api.replaceNamespacedSecret({
-        name: secret.metadata?.name as string,
-        namespace,
-        body: { ...secret, data: { ...secret.data, [WRAPPED]: rewrapped.toString('base64') } },
-      });
-      count++;
+    for (const listed of list.items) {
+      let secret = listed;
+      // With the resourceVersion read: a data key changed meanwhile (bound to its namespace, an
+      // earlier key removed) fails with 409, and is read again and replaced then.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (await this.replaceDataKey(ring, secret)) count++;
+          break;
+        } catch (err) {
+          if (code(err) !== 409 || attempt >= 5) throw err;
+          try {
+            secret = await this.api.readNamespacedSecret({ name: listed.metadata?.name as string, namespace });
+          } catch (readErr) {
+            if (code(readErr) === 404) break;
+            throw readErr;
+          }
+        }
+      }
     }
     return count;
+  }
+
+  private async replaceDataKey(ring: KeyRing, secret: V1Secret): Promise<boolean> {
+    const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+    const held = wrappedDataKeys(secret);
+    if (tenant === undefined || held.length === 0) return false;
+    const kek = ring.activeKek();
+    const data: Record<string, string> = {};
+    for (const k of held) {
+      const key = unwrapDataKey({ keks: ring.kek, tenant, wrapped: k.wrapped });
+      data[previousDataKeyField(k.id)] = wrapDataKey({ kek, tenant, dataKey: key }).toString('base64');
+    }
+    const id = newDataKeyId();
+    data[ACTIVE_DATA_KEY_FIELD] = wrapDataKey({ kek, tenant, dataKey: generateDataKey() }).toString('base64');
+    const annotations = { ...secret.metadata?.annotations, [DATA_KEY_ID_ANNOTATION]: id };
+    await this.api.replaceNamespacedSecret({ name: secret.metadata?.name as string, namespace: this.options.namespace, body: { ...secret, metadata: { ...secret.metadata, annotations }, data } });
+    this.options.log.info({ tenant, id, previous: held.map((k) => k.id) }, 'new data key for tenant; its values are re-encrypted to it in the background');
+    return true;
+  }
+
+  /** The data keys each tenant has, by id, as last seen. */
+  dataKeyStates(): DataKeyState[] {
+    const states: DataKeyState[] = [];
+    for (const secret of this.secrets.list(this.options.namespace)) {
+      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      const held = wrappedDataKeys(secret);
+      const active = held.find((k) => k.active);
+      if (active === undefined) continue;
+      states.push({ tenant, active: active.id, previous: held.filter((k) => !k.active).map((k) => k.id) });
+    }
+    return states;
+  }
+
+  /**
+   * Leader: removes the earlier data key `id` of `tenant` (no stored value names it any more),
+   * then any key-encryption key that only it used. Written with the resourceVersion read, so a
+   * rotation meanwhile fails this with 409 (tried again at the next pass).
+   */
+  async removePreviousDataKey(tenant: string, id: string): Promise<boolean> {
+    const { namespace } = this.options;
+    const field = previousDataKeyField(id);
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace });
+    } catch (err) {
+      if (code(err) === 404) return false;
+      throw err;
+    }
+    if (secret.data?.[field] === undefined) return false;
+    const data = { ...secret.data };
+    delete data[field];
+    await this.api.replaceNamespacedSecret({ name: dataKeySecretName(tenant), namespace, body: { ...secret, data } });
+    this.options.log.info({ tenant, id }, 'earlier data key removed: no stored value uses it any more');
+    await this.retireUnused();
+    return true;
   }
 
   /**
@@ -209,7 +304,7 @@ export class KeyStore {
    * for an earlier namespace of the same name is never used. With `create` (leader only) a
    * missing key is made and a stale one replaced; without, either gives undefined.
    */
-  async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<SymmetricKey | undefined> {
+  async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<TenantKeys | undefined> {
     const name = dataKeySecretName(tenant);
     const secret = this.get(name);
     if (secret !== undefined) {
@@ -223,7 +318,7 @@ export class KeyStore {
     }
     if (!options.create || options.namespaceUid === undefined) return undefined;
     const ring = this.requireRing();
-    const key = { id: `dk-${randomBytes(6).toString('hex')}`, key: generateDataKey() };
+    const key = { id: newDataKeyId(), key: generateDataKey() };
     const wrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey: key.key });
     try {
       const created = await this.api.createNamespacedSecret({
@@ -233,10 +328,10 @@ export class KeyStore {
             name,
             namespace: this.options.namespace,
             labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: tenant },
-            annotations: { 'orka.io/data-key-id': key.id, [NAMESPACE_UID_ANNOTATION]: options.namespaceUid },
+            annotations: { [DATA_KEY_ID_ANNOTATION]: key.id, [NAMESPACE_UID_ANNOTATION]: options.namespaceUid },
           },
           type: 'Opaque',
-          data: { [WRAPPED]: wrapped.toString('base64') },
+          data: { [ACTIVE_DATA_KEY_FIELD]: wrapped.toString('base64') },
         },
       });
       this.options.log.info({ tenant, id: key.id }, 'data key created for tenant');
@@ -283,15 +378,22 @@ export class KeyStore {
     this.dataKeys.delete(secret.metadata?.labels?.[DATA_KEY_LABEL] ?? '');
   }
 
-  private unwrap(tenant: string, secret: V1Secret): SymmetricKey {
+  private unwrap(tenant: string, secret: V1Secret): TenantKeys {
     const version = secret.metadata?.resourceVersion ?? '';
     const cached = this.dataKeys.get(tenant);
     if (cached?.resourceVersion === version) return cached.key;
-    const wrapped = b64(secret, WRAPPED);
-    const id = secret.metadata?.annotations?.['orka.io/data-key-id'];
-    if (wrapped === undefined || id === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
-    const key = { id, key: unwrapDataKey({ keks: this.requireRing().kek, tenant, wrapped }) };
+    const held = wrappedDataKeys(secret);
+    const active = held.find((k) => k.active);
+    if (active === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
+    const keks = this.requireRing().kek;
+    const byId = new Map(held.map((k) => [k.id, unwrapDataKey({ keks, tenant, wrapped: k.wrapped })]));
+    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as Buffer, lookup: (id) => byId.get(id) };
     this.dataKeys.set(tenant, { resourceVersion: version, key });
     return key;
   }
+}
+
+/** A fresh data-key id (data keys are random; the id only names one). */
+function newDataKeyId(): string {
+  return `dk-${randomBytes(6).toString('hex')}`;
 }

@@ -248,10 +248,12 @@ export class Controller {
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
       const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
-      // Stored under a data key the tenant no longer has: its Secret was deleted (and perhaps a
-      // new one made since). Nothing can open it; decide stores it again from its source.
-      if (dataKey === undefined || keyIdOf(content.envelope) !== dataKey.id) return { version: content.version, undecryptable: true, dataKeyLost: true };
-      const value = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
+      // Stored under a data key the tenant no longer has (the active one, or an earlier one a
+      // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
+      // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
+      const keyId = keyIdOf(content.envelope);
+      if (dataKey === undefined || keyId === undefined || dataKey.lookup(keyId) === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
+      const value = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
     } catch (err) {
       if (isOrkaError(err, 'DECRYPT_FAILED')) return { version: content.version, undecryptable: true };

@@ -111,7 +111,7 @@ export class Resolver {
         continue;
       }
       try {
-        values[name] = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name, version: content.version, stored: content.envelope }).toString('utf8');
+        values[name] = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name, version: content.version, stored: content.envelope }).toString('utf8');
       } catch (err) {
         if (!isOrkaError(err, 'DECRYPT_FAILED')) throw err;
         this.log.warn({ tenant: namespace, secret: name }, 'stored value cannot be decrypted; answered as missing');

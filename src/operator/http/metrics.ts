@@ -59,7 +59,8 @@ export function httpMetrics(metrics: OperatorMetrics) {
           metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, body) });
           metrics.admissionDuration.observe({ webhook }, seconds);
         } else {
-          metrics.resolverRequests.inc({ outcome: resolveOutcome(res.statusCode, body) });
+          // A resolve answer is written as is; its handler leaves what the label needs in res.locals.answer.
+          metrics.resolverRequests.inc({ outcome: resolveOutcome(res.statusCode, body ?? res.locals.answer) });
           metrics.resolverDuration.observe(seconds);
         }
       });

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
+import { aesKey, envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type AesKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Watched } from '../kube/informers.js';
@@ -23,7 +23,7 @@ const ROLE_LABEL = 'orka.io/role';
  * kept until their values are re-encrypted).
  */
 export interface TenantKeys extends SymmetricKey {
-  lookup: KeyLookup<Buffer>;
+  lookup: KeyLookup<AesKey>;
 }
 
 /** Which data keys a tenant has, by id (from the cache; no key material). */
@@ -95,17 +95,20 @@ export class KeyStore {
 
   /** The key ring Secret's uid and resourceVersion as last seen (to record Events on it). */
   keysSecretRef(): { uid: string; resourceVersion: string } | undefined {
-    const meta = this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata;
+    const meta = this.get(KEYS_SECRET)?.metadata;
     return meta?.uid === undefined ? undefined : { uid: meta.uid, resourceVersion: meta.resourceVersion ?? '' };
   }
 
   /** The ring as last seen, or undefined before the leader made one. */
   ring(): KeyRing | undefined {
     const secret = this.get(KEYS_SECRET);
-    const json = b64(secret, KEYRING_DATA_KEY);
-    if (secret === undefined || json === undefined) return undefined;
+    if (secret === undefined) return undefined;
     const version = secret.metadata?.resourceVersion ?? '';
-    if (this.loaded?.resourceVersion !== version) this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
+    // Asked on every resolve (freshness): decoded only when the Secret changed.
+    if (this.loaded?.resourceVersion === version) return this.loaded.ring;
+    const json = b64(secret, KEYRING_DATA_KEY);
+    if (json === undefined) return undefined;
+    this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
     return this.loaded.ring;
   }
 
@@ -386,8 +389,15 @@ export class KeyStore {
     const active = held.find((k) => k.active);
     if (active === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
     const keks = this.requireRing().kek;
-    const byId = new Map(held.map((k) => [k.id, unwrapDataKey({ keks, tenant, wrapped: k.wrapped })]));
-    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as Buffer, lookup: (id) => byId.get(id) };
+    // Kept as KeyObjects, made once per data key: a raw key would be imported again for every
+    // value opened, the largest part of a resolve's cost. The raw bytes are not kept.
+    const byId = new Map<string, AesKey>();
+    for (const k of held) {
+      const raw = unwrapDataKey({ keks, tenant, wrapped: k.wrapped });
+      byId.set(k.id, aesKey(raw));
+      raw.fill(0);
+    }
+    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as AesKey, lookup: (id) => byId.get(id) };
     this.dataKeys.set(tenant, { resourceVersion: version, key });
     return key;
   }

@@ -11,11 +11,16 @@
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
+ *
+ * A resolve is the hot path (every cold name of every runner step): it is an express Router (a
+ * mounted app would re-prototype every request), its answer is serialized once and written as is
+ * (no ETag, which no client uses), and its audit line goes through a logger that redacts only
+ * top-level fields: the line is built here from fixed fields, none of which can hold a value.
  */
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
+import { REDACT_PATHS, type Logger } from '../../core/logger.js';
 import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
@@ -74,10 +79,13 @@ export class StreamLimiter {
   }
 }
 
-/** Builds the resolver app (no listening). */
-export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Express {
-  const app = express();
-  app.disable('x-powered-by');
+/** The redaction of the audit logger: the top-level sensitive fields (the wildcard paths cost a walk of every line). */
+const AUDIT_REDACT = { paths: REDACT_PATHS.filter((path) => !path.includes('*')), censor: '[REDACTED]' };
+
+/** Builds the resolver API as a router for the operator's HTTPS app (no listening). */
+export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Router {
+  const app = express.Router();
+  const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
 
   // Authentication first, then (on /v1/resolve only) the body parser: an unauthenticated body
   // is refused before a byte of it is parsed.
@@ -90,7 +98,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       next();
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
-      deps.audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
+      audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
       sendError(res, e);
     }
   });
@@ -103,16 +111,17 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       return;
     }
     try {
-      const ageMs = deps.resolver.assertCurrent();
-      const result = await deps.resolver.resolve(identity.namespace, parsed.data.names);
-      res.setHeader('age', String(Math.ceil(ageMs / 1000)));
-      const found = Object.keys(result.values);
-      deps.usage.record(identity.namespace, found);
-      deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing: result.missing, outcome: result.missing.length ? 'partial' : 'ok' }, 'resolve');
-      res.json(result);
+      const { values, missing, revisions, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      deps.usage.record(identity.namespace, Object.keys(values));
+      audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing, outcome: missing.length ? 'partial' : 'ok' }, 'resolve');
+      const body = JSON.stringify({ values, missing, revisions });
+      // For the metrics middleware's outcome label (res.json is not used here).
+      res.locals.answer = { missing };
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), age: String(Math.ceil(ageMs / 1000)) });
+      res.end(body);
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
-      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
+      audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
       sendError(res, e);
     }
   });
@@ -122,7 +131,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     const token = bearer(req);
     const slot = deps.streams.acquire(`${identity.namespace}/${identity.serviceAccount}/${identity.pod}`);
     if ('refusal' in slot) {
-      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
+      audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
       sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
       return;
     }
@@ -164,13 +173,13 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
           // The apiserver being unreachable is not a revocation: keep the stream, ask again later.
           if (isOrkaError(err, 'UPSTREAM_UNAVAILABLE')) return;
           const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 're-check failed');
-          deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
+          audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
           res.write(`event: revoked\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`);
           res.end();
         }
       })();
     }, period);
-    deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
+    audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
     res.on('close', () => {
       slot.release();
       clearInterval(heartbeat);

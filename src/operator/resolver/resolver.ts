@@ -91,10 +91,10 @@ export class Resolver {
     return this.cache.tenancy(namespace);
   }
 
-  /** The values of `names` that exist in `namespace`, and the names that do not. */
-  async resolve(namespace: string, names: readonly string[]): Promise<Resolution> {
+  /** The values of `names` that exist in `namespace`, and the names that do not; `ageMs`: how old the view that answered is. */
+  async resolve(namespace: string, names: readonly string[]): Promise<Resolution & { ageMs: number }> {
     for (const name of names) assertSecretName(name);
-    this.assertCurrent();
+    const ageMs = this.assertCurrent();
     const values: Record<string, string> = {};
     const missing: string[] = [];
     const revisions: Record<string, string> = {};
@@ -118,7 +118,7 @@ export class Resolver {
         missing.push(name);
       }
     }
-    return { values, missing, revisions };
+    return { values, missing, revisions, ageMs };
   }
 
   /** Tells `subscriber` each secret name of `namespace` that changes or goes away; returns the unsubscribe. */

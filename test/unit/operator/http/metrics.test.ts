@@ -37,7 +37,13 @@ describe('httpMetrics middleware', () => {
     app.use(httpMetrics(metrics));
     app.post('/webhooks/validate-orkasecrets', (_req, res) => void res.json({ response: { uid: 'u', allowed: false } }));
     app.post('/webhooks/mutate-pods', (_req, res) => void res.json({ response: { uid: 'u', allowed: true, patch: 'W10=' } }));
-    app.post('/v1/resolve', (req, res) => void (req.headers.authorization ? res.json({ values: {}, missing: ['X'] }) : res.status(401).json({ error: {} })));
+    // As the resolver answers: the body written as is, what the outcome label needs in res.locals.
+    app.post('/v1/resolve', (req, res) => {
+      if (!req.headers.authorization) return void res.status(401).json({ error: {} });
+      res.locals.answer = { missing: ['X'] };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ values: {}, missing: ['X'], revisions: {} }));
+    });
     app.get('/v1/changes', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: ready\ndata: {}\n\n');

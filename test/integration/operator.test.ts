@@ -93,7 +93,8 @@ describe('keys', () => {
   it('makes a key ring at first start and publishes the sealing certificate', async () => {
     const keys = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
     expect(keys.type).toBe('Opaque');
-    const cm = await core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: opNamespace });
+    // Published right after the ring is made (readiness needs the ring, not the ConfigMap).
+    const cm = await eventually(() => core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: opNamespace }).catch(() => undefined));
     expect(cm.data?.['cert.pem']).toContain('BEGIN CERTIFICATE');
     const res = await fetch(`http://127.0.0.1:${operator.port}/v1/cert.pem`);
     expect(res.status).toBe(200);

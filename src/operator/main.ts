@@ -13,6 +13,7 @@ import { httpMetrics, resolveObserver } from './http/metrics.js';
 import { secureServerOptions } from './http/server.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
+import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp, isResolveRequest, resolveHandler, StreamLimiter } from './resolver/http.js';
@@ -32,7 +33,9 @@ async function main(): Promise<void> {
   if (config.ORKA_KUBECONFIG) kc.loadFromFile(config.ORKA_KUBECONFIG);
   else kc.loadFromDefault();
   const metrics = createOperatorMetrics();
-  const operator = new Operator(kc, config, log, metrics);
+  // The one view of the cluster every part reads (see kube/cache.ts).
+  const cache = new ClusterCache(kc, { operatorNamespace: config.ORKA_NAMESPACE, namespaces: config.ORKA_WATCH_NAMESPACES }, log.child({ component: 'cache' }));
+  const operator = new Operator(kc, cache, config, log, metrics);
   trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keys.ring()?.activeSince() });
 
   const app = createHttpApp({
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
   const secureApp = express();
   secureApp.disable('x-powered-by');
   secureApp.use(httpMetrics(metrics));
-  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => operator.controller.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
+  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
   const streams = new StreamLimiter({ total: config.ORKA_MAX_STREAMS, perIdentity: config.ORKA_MAX_STREAMS_PER_IDENTITY });
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, streams, audit: log.child({ component: 'audit' }) }));
   // POST /v1/resolve, the hot path, is served on node:http without express (docs/capacity.md).

@@ -10,7 +10,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Sec
 import { aesKey, envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type AesKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { watchSecrets, type Watched } from '../kube/informers.js';
+import type { Watched } from '../kube/informers.js';
 import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
 import { ACTIVE_DATA_KEY_FIELD, DATA_KEY_ID_ANNOTATION, previousDataKeyField, wrappedDataKeys } from '../../api/datakey.js';
 import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
@@ -49,31 +49,24 @@ export class KeyStore {
   private loaded: { resourceVersion: string; ring: KeyRing } | undefined;
   private readonly dataKeys = new Map<string, { resourceVersion: string; key: TenantKeys }>();
 
+  /** `secrets`: the shared cache of the operator namespace's Secrets (only ours are read). */
   constructor(
     kc: KubeConfig,
+    secrets: Watched<V1Secret>,
     private readonly options: { namespace: string; log: Logger; now?: () => Date; /** Sealing keys stay this long after being replaced; undefined: forever. */ sealingRetentionSeconds?: number },
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    this.secrets = secrets;
+  }
+
+  /** A Secret of the operator's namespace, if it is one the operator made. */
+  private get(name: string): V1Secret | undefined {
+    const secret = this.secrets.get(name, this.options.namespace);
+    return secret?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? secret : undefined;
   }
 
   private now(): Date {
     return this.options.now?.() ?? new Date();
-  }
-
-  /** Resolves when the cache holds the operator namespace's Secrets. */
-  get synced(): Promise<void> {
-    return this.secrets.synced;
-  }
-
-  /** When (epoch ms) the cache of key Secrets was last known current. */
-  confirmedAt(): number {
-    return this.secrets.confirmedAt();
-  }
-
-  /** Stops watching. */
-  stop(): Promise<void> {
-    return this.secrets.stop();
   }
 
   /** Calls `fn` whenever the key ring Secret is added or changes. */
@@ -97,18 +90,18 @@ export class KeyStore {
 
   /** An annotation of the key ring Secret, as last seen. */
   annotation(name: string): string | undefined {
-    return this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata?.annotations?.[name];
+    return this.get(KEYS_SECRET)?.metadata?.annotations?.[name];
   }
 
   /** The key ring Secret's uid and resourceVersion as last seen (to record Events on it). */
   keysSecretRef(): { uid: string; resourceVersion: string } | undefined {
-    const meta = this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata;
+    const meta = this.get(KEYS_SECRET)?.metadata;
     return meta?.uid === undefined ? undefined : { uid: meta.uid, resourceVersion: meta.resourceVersion ?? '' };
   }
 
   /** The ring as last seen, or undefined before the leader made one. */
   ring(): KeyRing | undefined {
-    const secret = this.secrets.get(KEYS_SECRET, this.options.namespace);
+    const secret = this.get(KEYS_SECRET);
     if (secret === undefined) return undefined;
     const version = secret.metadata?.resourceVersion ?? '';
     // Asked on every resolve (freshness): decoded only when the Secret changed.
@@ -316,7 +309,7 @@ export class KeyStore {
    */
   async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<TenantKeys | undefined> {
     const name = dataKeySecretName(tenant);
-    const secret = this.secrets.get(name, this.options.namespace);
+    const secret = this.get(name);
     if (secret !== undefined) {
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       // A key from before keys were bound (no annotation) serves its namespace as it is; the
@@ -363,7 +356,7 @@ export class KeyStore {
   async reconcileDataKeys(uidOf: (namespace: string) => string | undefined): Promise<void> {
     for (const secret of this.secrets.list(this.options.namespace)) {
       const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || secret.metadata.labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
       const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       if (uid !== undefined && boundTo === undefined) {

@@ -1,7 +1,7 @@
 /**
  * The sidecar's side of the resolver API: resolve names, and follow the tenant's change stream.
- * HTTPS trusting only the operator's CA, one keep-alive agent; the projected token is read from
- * its file on every call because the kubelet rotates it.
+ * HTTPS trusting only the operator's CA, through one TLS context and one keep-alive agent; the
+ * projected token is read from its file on every call because the kubelet rotates it.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';

@@ -121,6 +121,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/sidecar.ts
+	@echo ">> resolver cost: operator CPU per 5-name resolve vs apiserver CPU per Secret GET, memory per change stream"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/resolver.ts
 	@echo ">> pod admission through the webhook"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts
 	@echo ">> the Secrets page: 1,000 secrets rendered and interactive in Chromium vs kubectl"

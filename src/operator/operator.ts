@@ -1,6 +1,7 @@
 /**
- * The operator: key store, controller and leader election wired together. Every replica
- * watches and serves; the leader also makes the keys, reconciles and rotates.
+ * The operator: the shared cache, key store, controller, resolver and leader election wired
+ * together. Every replica watches (once, through the shared cache) and serves; the leader also
+ * makes the keys, reconciles and rotates.
  */
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
@@ -12,6 +13,7 @@ import { Controller } from './reconcile/controller.js';
 import { EventRecorder } from './kube/events.js';
 import { assessHealth, type Health } from './health.js';
 import type { PooledKubeConfig } from './kube/client.js';
+import type { ClusterCache } from './kube/cache.js';
 import { ApiserverProbe } from './kube/probe.js';
 import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from '../core/keyring.js';
@@ -51,16 +53,17 @@ export class Operator {
 
   constructor(
     private readonly kc: PooledKubeConfig,
+    /** The shared cache (made by main.ts; every part reads it, none makes its own informers). */
+    readonly cache: ClusterCache,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
-    this.keys = new KeyStore(kc, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
+    this.keys = new KeyStore(kc, this.cache.own, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
     const events = (this.events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME));
-    this.controller = new Controller(kc, this.keys, events, metrics, {
+    this.controller = new Controller(kc, this.cache, this.keys, events, metrics, {
       workers: config.ORKA_WORKERS,
       operatorNamespace: config.ORKA_NAMESPACE,
-      namespaces: config.ORKA_WATCH_NAMESPACES,
       resyncPeriod: config.ORKA_RESYNC_PERIOD,
       log: log.child({ component: 'controller' }),
     });
@@ -80,8 +83,8 @@ export class Operator {
     this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.keys, {
       ratePerSecond: config.ORKA_REENCRYPT_RATE,
       log: log.child({ component: 'reencrypt' }),
-      storage: { list: () => this.controller.secrets.list(), get: (name, namespace) => this.controller.secrets.get(name, namespace) },
-      namespaceUid: (namespace) => this.controller.namespaceUid(namespace),
+      storage: this.cache.storage,
+      namespaceUid: (namespace) => this.cache.namespaceUid(namespace),
       onReencrypted: () => metrics.reencrypted.inc(),
       onComplete: ({ reencrypted }) => void this.reencryptionComplete(reencrypted),
     });
@@ -90,11 +93,11 @@ export class Operator {
       for (const [tenant, count] of this.reencryptor.plan().pendingByTenant) metrics.reencryptionPending.set({ tenant }, count);
     });
     this.keys.onChange(() => void this.maybeRotate());
-    this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }), () => this.health());
+    this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
+    this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.health());
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
-    this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
-    this.certs = new CertManager(kc, {
+    this.usage = new UsageTracker(kc, this.cache.orkaSecrets, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
+    this.certs = new CertManager(kc, this.cache.own, {
       namespace: config.ORKA_NAMESPACE,
       hosts: servingHosts(config),
       managed: config.ORKA_TLS_MANAGED,
@@ -116,17 +119,11 @@ export class Operator {
 
   /** Readiness and freshness now (see health.ts): what /readyz reports and resolves obey. */
   health(): Health {
-    const c = this.controller;
     return assessHealth({
       now: Date.now(),
       synced: this.synced,
       keysLoaded: this.keys.ring() !== undefined,
-      caches: [
-        { name: 'orkasecrets', confirmedAt: c.orkaSecrets.confirmedAt() },
-        { name: 'secrets', confirmedAt: c.secrets.confirmedAt() },
-        { name: 'namespaces', confirmedAt: c.namespaces.confirmedAt() },
-        { name: 'keys', confirmedAt: this.keys.confirmedAt() },
-      ],
+      caches: this.cache.freshness(),
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
     });
@@ -156,7 +153,7 @@ export class Operator {
     this.nativeSidecar = nativeSidecarFor(this.config.ORKA_NATIVE_SIDECAR, server);
     this.log.info({ setting: this.config.ORKA_NATIVE_SIDECAR, server: server?.gitVersion, nativeSidecar: this.nativeSidecar }, 'sidecar form chosen');
     this.probe.start();
-    await Promise.all([this.keys.synced, this.controller.synced()]);
+    await this.cache.synced;
     this.synced = true;
     this.log.info('caches synced');
     this.watchFreshness();
@@ -184,6 +181,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    await this.finishRotation();
     this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
@@ -205,9 +203,22 @@ export class Operator {
   async reconcileDataKeys(): Promise<void> {
     if (!this.elector.isLeader) return;
     try {
-      await this.keys.reconcileDataKeys((ns) => this.controller.namespaceUid(ns));
+      await this.keys.reconcileDataKeys((ns) => this.cache.namespaceUid(ns));
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
+    }
+  }
+
+  /** Leader: a rotation cut short by the end of the previous leader's process is finished first. */
+  private async finishRotation(): Promise<void> {
+    if (this.rotating) return;
+    this.rotating = true;
+    try {
+      await this.keys.finishRotation();
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'could not finish a rotation that had stopped half-way; will try again at the next leadership');
+    } finally {
+      this.rotating = false;
     }
   }
 
@@ -250,9 +261,8 @@ export class Operator {
     await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
     await this.usage.stop();
     await this.elector.stop();
-    await this.controller.stop();
-    await this.keys.stop();
     await this.certs.stop();
+    await this.cache.stop();
   }
 
   /** How pods get the sidecar now (the CA comes from the certificate in use). */

@@ -161,7 +161,9 @@ export class Reencryptor {
     const known = new Set<string>();
     for (const k of keys) for (const id of k.previous) known.add(`${k.tenant}/${id}`);
     for (const key of this.firstSeen.keys()) if (!known.has(key)) this.firstSeen.delete(key);
-    const stored = [...this.options.storage.list()].filter(isStorageSecret).flatMap((s) => storedRef(s) ?? []);
+    // Outside a re-encryption (nearly always) no tenant has an earlier key: no need to look at
+    // every stored value (this runs at each metrics scrape too).
+    const stored = known.size === 0 ? [] : [...this.options.storage.list()].filter(isStorageSecret).flatMap((s) => storedRef(s) ?? []);
     return planReencryption({
       keys,
       stored,
@@ -226,6 +228,7 @@ export class Reencryptor {
         await this.removeIfUnused(tenant, id).catch((err: unknown) => log.warn({ tenant, id, err: { message: (err as Error).message } }, 'could not remove an earlier data key; will try again'));
       }
       let progressAt = this.now();
+      let attempted = 0;
       for (const [i, item] of plan.pending.entries()) {
         if (this.stopping) break;
         const started = this.now();
@@ -242,14 +245,18 @@ export class Reencryptor {
           log.info({ done: i + 1, of: plan.pending.length, reencrypted: moved }, 're-encryption progress');
         }
         // The bound: at most ratePerSecond writes per second, however fast the apiserver answers.
-        if (outcome !== 'skipped') await this.pause(Math.max(0, interval - (this.now() - started)));
+        if (outcome === 'skipped') continue;
+        attempted++;
+        await this.pause(Math.max(0, interval - (this.now() - started)));
       }
       if (busy && work === 0) {
         busy = false;
         log.info({ reencrypted: moved }, 're-encryption complete: every stored value is under its tenant\'s active data key and the earlier data keys are removed');
         this.options.onComplete?.({ reencrypted: moved });
       }
-      if (plan.pending.length === 0 && !this.stopping) await this.pause(this.options.idleMs ?? 5000);
+      // Nothing to write (or nothing that could be written now, as a value whose tenant's key is
+      // not loadable): look again later rather than spin.
+      if (attempted === 0 && !this.stopping) await this.pause(this.options.idleMs ?? 5000);
     }
   }
 

@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
+import { aesKey, envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type AesKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { watchSecrets, type Watched } from '../kube/informers.js';
+import type { Watched } from '../kube/informers.js';
 import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
 import { ACTIVE_DATA_KEY_FIELD, DATA_KEY_ID_ANNOTATION, previousDataKeyField, wrappedDataKeys } from '../../api/datakey.js';
 import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
@@ -23,7 +23,7 @@ const ROLE_LABEL = 'orka.io/role';
  * kept until their values are re-encrypted).
  */
 export interface TenantKeys extends SymmetricKey {
-  lookup: KeyLookup<Buffer>;
+  lookup: KeyLookup<AesKey>;
 }
 
 /** Which data keys a tenant has, by id (from the cache; no key material). */
@@ -49,31 +49,24 @@ export class KeyStore {
   private loaded: { resourceVersion: string; ring: KeyRing } | undefined;
   private readonly dataKeys = new Map<string, { resourceVersion: string; key: TenantKeys }>();
 
+  /** `secrets`: the shared cache of the operator namespace's Secrets (only ours are read). */
   constructor(
     kc: KubeConfig,
+    secrets: Watched<V1Secret>,
     private readonly options: { namespace: string; log: Logger; now?: () => Date; /** Sealing keys stay this long after being replaced; undefined: forever. */ sealingRetentionSeconds?: number },
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    this.secrets = secrets;
+  }
+
+  /** A Secret of the operator's namespace, if it is one the operator made. */
+  private get(name: string): V1Secret | undefined {
+    const secret = this.secrets.get(name, this.options.namespace);
+    return secret?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? secret : undefined;
   }
 
   private now(): Date {
     return this.options.now?.() ?? new Date();
-  }
-
-  /** Resolves when the cache holds the operator namespace's Secrets. */
-  get synced(): Promise<void> {
-    return this.secrets.synced;
-  }
-
-  /** When (epoch ms) the cache of key Secrets was last known current. */
-  confirmedAt(): number {
-    return this.secrets.confirmedAt();
-  }
-
-  /** Stops watching. */
-  stop(): Promise<void> {
-    return this.secrets.stop();
   }
 
   /** Calls `fn` whenever the key ring Secret is added or changes. */
@@ -97,22 +90,25 @@ export class KeyStore {
 
   /** An annotation of the key ring Secret, as last seen. */
   annotation(name: string): string | undefined {
-    return this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata?.annotations?.[name];
+    return this.get(KEYS_SECRET)?.metadata?.annotations?.[name];
   }
 
   /** The key ring Secret's uid and resourceVersion as last seen (to record Events on it). */
   keysSecretRef(): { uid: string; resourceVersion: string } | undefined {
-    const meta = this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata;
+    const meta = this.get(KEYS_SECRET)?.metadata;
     return meta?.uid === undefined ? undefined : { uid: meta.uid, resourceVersion: meta.resourceVersion ?? '' };
   }
 
   /** The ring as last seen, or undefined before the leader made one. */
   ring(): KeyRing | undefined {
-    const secret = this.secrets.get(KEYS_SECRET, this.options.namespace);
-    const json = b64(secret, KEYRING_DATA_KEY);
-    if (secret === undefined || json === undefined) return undefined;
+    const secret = this.get(KEYS_SECRET);
+    if (secret === undefined) return undefined;
     const version = secret.metadata?.resourceVersion ?? '';
-    if (this.loaded?.resourceVersion !== version) this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
+    // Asked on every resolve (freshness): decoded only when the Secret changed.
+    if (this.loaded?.resourceVersion === version) return this.loaded.ring;
+    const json = b64(secret, KEYRING_DATA_KEY);
+    if (json === undefined) return undefined;
+    this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
     return this.loaded.ring;
   }
 
@@ -224,12 +220,13 @@ export class KeyStore {
   }
 
   /** Leader: each tenant gets a new active data key; its earlier ones are kept, re-wrapped under the active KEK. */
-  private async replaceDataKeys(ring: KeyRing): Promise<number> {
+  private async replaceDataKeys(ring: KeyRing, only: (secret: V1Secret) => boolean = () => true): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
     let count = 0;
     for (const listed of list.items) {
       let secret = listed;
+      if (!only(secret)) continue;
       // With the resourceVersion read: a data key changed meanwhile (bound to its namespace, an
       // earlier key removed) fails with 409, and is read again and replaced then.
       for (let attempt = 1; ; attempt++) {
@@ -244,10 +241,36 @@ export class KeyStore {
             if (code(readErr) === 404) break;
             throw readErr;
           }
+          if (!only(secret)) break;
         }
       }
     }
     return count;
+  }
+
+  /**
+   * Leader: finishes a rotation that stopped half-way (the process ended between writing the ring
+   * and replacing every data key): the data keys still wrapped with an older KEK get their new
+   * data key now, then the KEKs nothing uses leave the ring. After a whole rotation, or none,
+   * there is nothing to do.
+   */
+  async finishRotation(): Promise<number> {
+    const { namespace, log } = this.options;
+    const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+    const ring = loadKeyRing(parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8')));
+    const active = ring.activeKek().id;
+    const behind = (s: V1Secret) => {
+      try {
+        return wrappedDataKeys(s).some((k) => envelopeKeyId(k.wrapped) !== active);
+      } catch {
+        return false;
+      }
+    };
+    const replaced = await this.replaceDataKeys(ring, behind);
+    if (replaced === 0) return 0;
+    const retired = await this.retireUnused();
+    log.warn({ kekId: active, replaced, retired }, 'finished a rotation that had stopped half-way: new data keys for the tenants it had not reached');
+    return replaced;
   }
 
   private async replaceDataKey(ring: KeyRing, secret: V1Secret): Promise<boolean> {
@@ -313,7 +336,7 @@ export class KeyStore {
    */
   async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<TenantKeys | undefined> {
     const name = dataKeySecretName(tenant);
-    const secret = this.secrets.get(name, this.options.namespace);
+    const secret = this.get(name);
     if (secret !== undefined) {
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       // A key from before keys were bound (no annotation) serves its namespace as it is; the
@@ -360,7 +383,7 @@ export class KeyStore {
   async reconcileDataKeys(uidOf: (namespace: string) => string | undefined): Promise<void> {
     for (const secret of this.secrets.list(this.options.namespace)) {
       const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || secret.metadata.labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
       const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       if (uid !== undefined && boundTo === undefined) {
@@ -393,8 +416,15 @@ export class KeyStore {
     const active = held.find((k) => k.active);
     if (active === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
     const keks = this.requireRing().kek;
-    const byId = new Map(held.map((k) => [k.id, unwrapDataKey({ keks, tenant, wrapped: k.wrapped })]));
-    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as Buffer, lookup: (id) => byId.get(id) };
+    // Kept as KeyObjects, made once per data key: a raw key would be imported again for every
+    // value opened, the largest part of a resolve's cost. The raw bytes are not kept.
+    const byId = new Map<string, AesKey>();
+    for (const k of held) {
+      const raw = unwrapDataKey({ keks, tenant, wrapped: k.wrapped });
+      byId.set(k.id, aesKey(raw));
+      raw.fill(0);
+    }
+    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as AesKey, lookup: (id) => byId.get(id) };
     this.dataKeys.set(tenant, { resourceVersion: version, key });
     return key;
   }

@@ -193,6 +193,26 @@ describe('Reencryptor', () => {
     expect(c.removed).toEqual(['acme/dk-old']);
   });
 
+  it('does not spin on a value it cannot move now (its tenant key not loadable): it looks again at the idle period', async () => {
+    const c = fakeCluster(1);
+    // A loop that spins is held at the 100th call (so the test ends and fails, rather than hangs).
+    let release = () => {};
+    const dataKey = vi.fn(async () => {
+      if (dataKey.mock.calls.length > 100) await new Promise<void>((resolve) => (release = resolve));
+      return undefined;
+    });
+    const r = new Reencryptor(c.api, { ...c.keys, dataKey }, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000 });
+    r.start();
+    await vi.advanceTimersByTimeAsync(5000);
+    const stopped = r.stop();
+    release();
+    await stopped;
+    expect(dataKey.mock.calls.length).toBeGreaterThan(0);
+    expect(dataKey.mock.calls.length).toBeLessThanOrEqual(7);
+    expect(c.writes).toEqual([]);
+    expect(c.removed).toEqual([]);
+  });
+
   it('waits the settle time before removing an earlier key nothing uses', async () => {
     const c = fakeCluster(0);
     const r = new Reencryptor(c.api, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 30_000, idleMs: 1000 });

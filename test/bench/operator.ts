@@ -28,8 +28,10 @@ import { startOperator } from '../env/operator.js';
 import { printTable } from './table.js';
 
 const WORKERS = 4;
+/** The operator's Node options: BENCH_NODE_OPTIONS, else the chart's default (operator.nodeOptions). */
+const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^"]*)"/m.exec(readFileSync('charts/orka-secrets/values.yaml', 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
 const TENANTS = 10;
-const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number);
+const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const osec = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' };
 
 /** Runs fn over items with at most `concurrency` in flight. */
@@ -88,7 +90,7 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     const body = { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: it.name }, spec: {} };
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.floor, body });
     const secretName = it.name.toUpperCase().replaceAll('-', '_');
-    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: randomBytes(32) }).toString('base64');
+    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: Buffer.from(randomBytes(24).toString('base64')) }).toString('base64');
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.tenant, body: { ...body, spec: { sealedValue } } });
   });
 
@@ -111,7 +113,7 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     namespace: opNamespace,
     identity: 'bench',
     build: 'dist',
-    nodeOptions: (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    nodeOptions: NODE_OPTIONS,
     env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) },
   });
   let peakRssMiB = 0;
@@ -170,7 +172,7 @@ async function unrelated(kc: KubeConfig, kubeconfigPath: string, count: number):
   const opNamespace = await createNamespace(kc, { prefix: 'orka-unrel' });
   const tenant = await createNamespace(kc, { prefix: 'unrel-t', tenant: 'unrel' });
   const bystander = await createNamespace(kc, { prefix: 'bystander' });
-  const start = () => startOperator({ kubeconfigPath, namespace: opNamespace, identity: 'bench-unrelated', build: 'dist', env: { ORKA_WATCH_NAMESPACES: `${tenant},${bystander}`, ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) } });
+  const start = () => startOperator({ kubeconfigPath, namespace: opNamespace, identity: 'bench-unrelated', build: 'dist', nodeOptions: NODE_OPTIONS, env: { ORKA_WATCH_NAMESPACES: `${tenant},${bystander}`, ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) } });
   progress(`unrelated: fresh operator, idle, no unrelated Secrets`);
   let op = await start();
   const freshWithout = await settledRss(op.proc.pid as number);
@@ -206,7 +208,7 @@ try {
   const rows: Array<Record<string, string>> = [];
   // Each size gets its own namespaces but shares the apiserver; the run is one process, one machine.
   for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n));
-  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}`);
+  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}, node options: ${NODE_OPTIONS.join(' ') || '(none)'}`);
   printTable(rows);
   const count = Number(process.env.BENCH_UNRELATED ?? 10_000);
   if (count > 0) {

@@ -111,8 +111,22 @@ export function slim(obj: unknown): void {
   if (meta.annotations?.[LAST_APPLIED] !== undefined) delete meta.annotations[LAST_APPLIED];
 }
 
+/**
+ * Reduces a metadata-only object, in place, to what identifies its version: name, namespace,
+ * uid, resourceVersion (labels, annotations, owners and timestamps of Secrets the operator only
+ * needs to notice changing are not kept).
+ */
+export function slimToIdentity(obj: unknown): void {
+  const o = obj as { metadata?: V1ObjectMeta; [key: string]: unknown } | undefined;
+  const meta = o?.metadata;
+  if (o === undefined || meta === undefined) return;
+  const { name, namespace, uid, resourceVersion } = meta;
+  for (const key of Object.keys(o)) if (key !== 'metadata') delete o[key];
+  o.metadata = { name, namespace, uid, resourceVersion };
+}
+
 /** A list read page by page, each page slimmed as it arrives. */
-function paged<T extends KubernetesObject>(page: (cont: string | undefined) => Promise<KubernetesListObject<T>>): ListPromise<T> {
+function paged<T extends KubernetesObject>(page: (cont: string | undefined) => Promise<KubernetesListObject<T>>, slimItem: (obj: unknown) => void = slim): ListPromise<T> {
   return async () => {
     const items: T[] = [];
     let cont: string | undefined;
@@ -120,7 +134,7 @@ function paged<T extends KubernetesObject>(page: (cont: string | undefined) => P
       const result = await page(cont);
       // An empty metadata-only list comes with `items: null`.
       const pageItems = result.items ?? [];
-      for (const item of pageItems) slim(item);
+      for (const item of pageItems) slimItem(item);
       items.push(...pageItems);
       cont = result.metadata?._continue || undefined;
       if (cont === undefined) return { ...result, metadata: { ...result.metadata, _continue: undefined }, items };
@@ -148,7 +162,7 @@ interface Selectors {
 /** An informer on `path` whose cache tracks its own freshness. */
 function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, selectors: Selectors = {}): Informer<T> & ObjectCache<T> & { confirmedAt(): number } {
   let confirmed = 0;
-  const watch = new HeartbeatWatch(selectors.metadataOnly ? metadataOnly(kc) : kc, () => (confirmed = Date.now()), slim);
+  const watch = new HeartbeatWatch(selectors.metadataOnly ? metadataOnly(kc) : kc, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
   const listed: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
@@ -269,6 +283,7 @@ function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger
         (namespace === undefined
           ? api.listSecretForAllNamespaces({ ...query, _continue: cont }, accept)
           : api.listNamespacedSecret({ ...query, namespace, _continue: cont }, accept)) as unknown as Promise<KubernetesListObject<T>>,
+      metadata ? slimToIdentity : slim,
     );
     const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
     return single(informer<T>(kc, path, list, { labelSelector, fieldSelector, metadataOnly: metadata }), `${what}${namespace ? ` in ${namespace}` : ''}`, log);

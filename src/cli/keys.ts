@@ -13,6 +13,7 @@ import { parse, stringify } from 'yaml';
 import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
 import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
+import { wrappedDataKeys } from '../api/datakey.js';
 import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../api/resource.js';
 import { readStorage } from '../api/storage.js';
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
@@ -21,7 +22,6 @@ import { clean } from './output.js';
 
 const FORMAT = 'orka-secrets/keys-backup/v1';
 const DATA_KEY_SELECTOR = 'orka.io/role=data-key';
-const DATA_KEY_ID = 'orka.io/data-key-id';
 
 /** One Secret as kept in a backup: what is needed to create it again. */
 interface KeptSecret {
@@ -73,13 +73,14 @@ export function dataKeysOf(backup: KeysBackup): Map<string, Buffer> {
   const keys = new Map<string, Buffer>();
   for (const dk of backup.dataKeys) {
     const tenant = dk.labels[DATA_KEY_LABEL];
-    const id = dk.annotations[DATA_KEY_ID];
-    const wrapped = dk.data.wrapped;
-    if (tenant === undefined || id === undefined || wrapped === undefined) continue;
-    try {
-      keys.set(id, unwrapDataKey({ keks: ring.kek, tenant, wrapped: Buffer.from(wrapped, 'base64') }));
-    } catch {
-      // a data key this ring cannot open: the values under it count as not covered
+    if (tenant === undefined) continue;
+    // The active key and the earlier ones a rotation replaced (values not yet re-encrypted).
+    for (const { id, wrapped } of wrappedDataKeys({ metadata: { annotations: dk.annotations }, data: dk.data })) {
+      try {
+        keys.set(id, unwrapDataKey({ keks: ring.kek, tenant, wrapped }));
+      } catch {
+        // a data key this ring cannot open: the values under it count as not covered
+      }
     }
   }
   return keys;

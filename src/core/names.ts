@@ -55,25 +55,26 @@ function refuse(rule: NameRule, message: string): NameCheck {
 }
 
 function check(name: string, a: Alphabet): NameCheck {
-  const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
+  // Made only for a refusal: a name that passes (every resolve checks each) costs no string.
+  const shown = (): string => JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
   if (name.length === 0) return refuse('empty', `${a.kind} must not be empty`);
   if (name.length > MAX_NAME_LENGTH) {
-    return refuse('too-long', `${a.kind} ${shown} is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
+    return refuse('too-long', `${a.kind} ${shown()} is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
   }
   if (!a.letter(name.charCodeAt(0))) {
-    return refuse('first-character', `${a.kind} ${shown} must start with ${a.letterText}`);
+    return refuse('first-character', `${a.kind} ${shown()} must start with ${a.letterText}`);
   }
   for (let i = 1; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (a.letter(c) || isDigit(c)) continue;
     if (c !== a.separator) {
-      return refuse('character', `${a.kind} ${shown} has ${JSON.stringify(name[i])} at position ${i + 1}; only ${a === UPPER ? 'A-Z, 0-9 and _' : 'a-z, 0-9 and -'} are allowed`);
+      return refuse('character', `${a.kind} ${shown()} has ${JSON.stringify(name[i])} at position ${i + 1}; only ${a === UPPER ? 'A-Z, 0-9 and _' : 'a-z, 0-9 and -'} are allowed`);
     }
     if (i === name.length - 1) {
-      return refuse('separator', `${a.kind} ${shown} must not end with ${a.separatorText}`);
+      return refuse('separator', `${a.kind} ${shown()} must not end with ${a.separatorText}`);
     }
     if (name.charCodeAt(i + 1) === a.separator) {
-      return refuse('separator', `${a.kind} ${shown} has two ${a.separatorText.replace(/^an? /, '')}s in a row at position ${i + 1}`);
+      return refuse('separator', `${a.kind} ${shown()} has two ${a.separatorText.replace(/^an? /, '')}s in a row at position ${i + 1}`);
     }
   }
   return { ok: true };

@@ -15,7 +15,7 @@ export const operatorEnv = z.object({
   ORKA_WATCH_NAMESPACES: list().describe('Comma-separated namespaces whose OrkaSecrets to reconcile; empty: all namespaces.'),
   ORKA_WORKERS: integer(4, 1, 64).describe('Reconciles run in parallel.'),
   ORKA_RESYNC_PERIOD: duration('10m').describe('Every OrkaSecret is reconciled again this often, to catch anything a watch missed.'),
-  ORKA_KEY_ROTATION_PERIOD: duration('90d').describe('Make a new active key-encryption key and sealing key this often (old keys keep opening old data).'),
+  ORKA_KEY_ROTATION_PERIOD: duration('90d').describe("Make new active keys (key-encryption, sealing, every tenant's data key) this often; stored values are re-encrypted to the new data keys."),
   ORKA_SEALING_KEY_RETENTION: z
     .string()
     .optional()
@@ -29,6 +29,9 @@ export const operatorEnv = z.object({
       return seconds;
     })
     .describe('How long a replaced sealing key still opens values sealed with it (manifests in Git); forever when unset.'),
+  ORKA_REENCRYPT_RATE: integer(10, 1, 10_000).describe(
+    'After a rotation gives each tenant a new data key, at most this many stored values per second are re-encrypted to it (each is one write to the apiserver and one re-fetch by the sidecars that use it).',
+  ),
   ORKA_LEASE_DURATION: duration('15s').describe('How long a leader lease lasts without renewal before another replica may take over.'),
   ORKA_LEASE_RENEW_DEADLINE: duration('10s').describe('A leader that could not renew for this long steps down.'),
   ORKA_LEASE_RETRY_PERIOD: duration('2s').describe('How often replicas try to acquire or renew the lease.'),

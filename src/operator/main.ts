@@ -9,12 +9,14 @@ import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http/probes.js';
-import { httpMetrics } from './http/metrics.js';
+import { httpMetrics, resolveObserver } from './http/metrics.js';
+import { secureServerOptions } from './http/server.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
+import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
-import { createResolverApp, StreamLimiter } from './resolver/http.js';
+import { createResolverApp, isResolveRequest, resolveHandler, StreamLimiter } from './resolver/http.js';
 import { webhookRouter } from './admission/webhook.js';
 
 async function main(): Promise<void> {
@@ -31,7 +33,9 @@ async function main(): Promise<void> {
   if (config.ORKA_KUBECONFIG) kc.loadFromFile(config.ORKA_KUBECONFIG);
   else kc.loadFromDefault();
   const metrics = createOperatorMetrics();
-  const operator = new Operator(kc, config, log, metrics);
+  // The one view of the cluster every part reads (see kube/cache.ts).
+  const cache = new ClusterCache(kc, { operatorNamespace: config.ORKA_NAMESPACE, namespaces: config.ORKA_WATCH_NAMESPACES }, log.child({ component: 'cache' }));
+  const operator = new Operator(kc, cache, config, log, metrics);
   trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keys.ring()?.activeSince() });
 
   const app = createHttpApp({
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
   let stopping = false;
   // Made now so shutdown can close it; it gets its certificate (setSecureContext) once loaded,
   // which is also how a renewed certificate will be swapped in without a restart.
-  const resolverServer: HttpsServer = createHttpsServer();
+  const resolverServer: HttpsServer = createHttpsServer(secureServerOptions);
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -78,10 +82,12 @@ async function main(): Promise<void> {
   const secureApp = express();
   secureApp.disable('x-powered-by');
   secureApp.use(httpMetrics(metrics));
-  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => operator.controller.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
+  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
   const streams = new StreamLimiter({ total: config.ORKA_MAX_STREAMS, perIdentity: config.ORKA_MAX_STREAMS_PER_IDENTITY });
-  secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, streams, audit: log.child({ component: 'audit' }) }));
-  resolverServer.on('request', secureApp);
+  secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, streams, audit: log.child({ component: 'audit' }) }));
+  // POST /v1/resolve, the hot path, is served on node:http without express (docs/capacity.md).
+  const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics) });
+  resolverServer.on('request', (req, res) => (isResolveRequest(req) ? resolve(req, res) : secureApp(req, res)));
   resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);
   await once(resolverServer, 'listening');
   log.info({ address: resolverServer.address() }, 'resolver API and webhooks listening');

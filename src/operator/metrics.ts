@@ -28,6 +28,10 @@ export interface OperatorMetrics {
   certificateExpiry: Gauge;
   /** Age of the active keys (key-encryption and sealing), in seconds. */
   keyAge: Gauge;
+  /** Stored values still under an earlier data key of their tenant, by tenant (re-encryption after a rotation). */
+  reencryptionPending: Gauge<'tenant'>;
+  /** Stored values this replica re-encrypted to a new data key. */
+  reencrypted: Counter;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -77,6 +81,13 @@ export function createOperatorMetrics(): OperatorMetrics {
     }),
     certificateExpiry: new Gauge({ name: 'orka_operator_certificate_expiry_timestamp_seconds', help: 'When the serving certificate in use expires (Unix time).', registers: [registry] }),
     keyAge: new Gauge({ name: 'orka_operator_key_age_seconds', help: 'Age of the active key-encryption and sealing keys.', registers: [registry] }),
+    reencryptionPending: new Gauge({
+      name: 'orka_operator_reencryption_pending',
+      help: 'Stored values still under an earlier data key of their tenant, waiting to be re-encrypted after a rotation.',
+      labelNames: ['tenant'],
+      registers: [registry],
+    }),
+    reencrypted: new Counter({ name: 'orka_operator_values_reencrypted_total', help: 'Stored values re-encrypted to a new data key by this replica.', registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
 }

@@ -1,8 +1,9 @@
 /**
- * The operator: key store, controller and leader election wired together. Every replica
- * watches and serves; the leader also makes the keys, reconciles and rotates.
+ * The operator: the shared cache, key store, controller, resolver and leader election wired
+ * together. Every replica watches (once, through the shared cache) and serves; the leader also
+ * makes the keys, reconciles and rotates.
  */
-import { VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, type OperatorConfig } from './config.js';
 import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
@@ -12,11 +13,13 @@ import { Controller } from './reconcile/controller.js';
 import { EventRecorder } from './kube/events.js';
 import { assessHealth, type Health } from './health.js';
 import type { PooledKubeConfig } from './kube/client.js';
+import type { ClusterCache } from './kube/cache.js';
 import { ApiserverProbe } from './kube/probe.js';
 import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from '../core/keyring.js';
 import { KEYS_SECRET } from '../api/resource.js';
 import { KeyStore } from './keys/store.js';
+import { Reencryptor } from './keys/reencrypt.js';
 import type { OperatorMetrics } from './metrics.js';
 import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
 import { Resolver } from './resolver/resolver.js';
@@ -37,6 +40,8 @@ export class Operator {
   readonly auth: TokenAuthenticator;
   readonly certs: CertManager;
   readonly probe: ApiserverProbe;
+  readonly reencryptor: Reencryptor;
+  private readonly events: EventRecorder;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
   private synced = false;
@@ -48,16 +53,17 @@ export class Operator {
 
   constructor(
     private readonly kc: PooledKubeConfig,
+    /** The shared cache (made by main.ts; every part reads it, none makes its own informers). */
+    readonly cache: ClusterCache,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
-    this.keys = new KeyStore(kc, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
-    const events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME);
-    this.controller = new Controller(kc, this.keys, events, metrics, {
+    this.keys = new KeyStore(kc, this.cache.own, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
+    const events = (this.events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME));
+    this.controller = new Controller(kc, this.cache, this.keys, events, metrics, {
       workers: config.ORKA_WORKERS,
       operatorNamespace: config.ORKA_NAMESPACE,
-      namespaces: config.ORKA_WATCH_NAMESPACES,
       resyncPeriod: config.ORKA_RESYNC_PERIOD,
       log: log.child({ component: 'controller' }),
     });
@@ -72,12 +78,26 @@ export class Operator {
       },
       { onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => void this.follow(reason) },
     );
+    // After a rotation, the leader moves stored values to the tenants' new data keys (see
+    // keys/reencrypt.ts): progress is derived from the caches, so a new leader continues it.
+    this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.keys, {
+      ratePerSecond: config.ORKA_REENCRYPT_RATE,
+      log: log.child({ component: 'reencrypt' }),
+      storage: this.cache.storage,
+      namespaceUid: (namespace) => this.cache.namespaceUid(namespace),
+      onReencrypted: () => metrics.reencrypted.inc(),
+      onComplete: ({ reencrypted }) => void this.reencryptionComplete(reencrypted),
+    });
+    metrics.onCollect(() => {
+      metrics.reencryptionPending.reset();
+      for (const [tenant, count] of this.reencryptor.plan().pendingByTenant) metrics.reencryptionPending.set({ tenant }, count);
+    });
     this.keys.onChange(() => void this.maybeRotate());
-    this.controller.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.controller, this.keys, log.child({ component: 'resolver' }), () => this.health());
+    this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
+    this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.health());
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
-    this.usage = new UsageTracker(kc, this.controller, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
-    this.certs = new CertManager(kc, {
+    this.usage = new UsageTracker(kc, this.cache.orkaSecrets, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
+    this.certs = new CertManager(kc, this.cache.own, {
       namespace: config.ORKA_NAMESPACE,
       hosts: servingHosts(config),
       managed: config.ORKA_TLS_MANAGED,
@@ -99,17 +119,11 @@ export class Operator {
 
   /** Readiness and freshness now (see health.ts): what /readyz reports and resolves obey. */
   health(): Health {
-    const c = this.controller;
     return assessHealth({
       now: Date.now(),
       synced: this.synced,
       keysLoaded: this.keys.ring() !== undefined,
-      caches: [
-        { name: 'orkasecrets', confirmedAt: c.orkaSecrets.confirmedAt() },
-        { name: 'secrets', confirmedAt: c.secrets.confirmedAt() },
-        { name: 'namespaces', confirmedAt: c.namespaces.confirmedAt() },
-        { name: 'keys', confirmedAt: this.keys.confirmedAt() },
-      ],
+      caches: this.cache.freshness(),
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
     });
@@ -139,7 +153,7 @@ export class Operator {
     this.nativeSidecar = nativeSidecarFor(this.config.ORKA_NATIVE_SIDECAR, server);
     this.log.info({ setting: this.config.ORKA_NATIVE_SIDECAR, server: server?.gitVersion, nativeSidecar: this.nativeSidecar }, 'sidecar form chosen');
     this.probe.start();
-    await Promise.all([this.keys.synced, this.controller.synced()]);
+    await this.cache.synced;
     this.synced = true;
     this.log.info('caches synced');
     this.watchFreshness();
@@ -167,6 +181,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
     this.rotationTimer.unref();
@@ -180,14 +195,14 @@ export class Operator {
     // request in flight fails now. A graceful shutdown released the lease itself: it lets
     // in-flight work finish instead.
     if (reason !== 'shutdown') this.kc.dropConnections();
-    await this.controller.stopWorkers();
+    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
   }
 
   /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */
   async reconcileDataKeys(): Promise<void> {
     if (!this.elector.isLeader) return;
     try {
-      await this.keys.reconcileDataKeys((ns) => this.controller.namespaceUid(ns));
+      await this.keys.reconcileDataKeys((ns) => this.cache.namespaceUid(ns));
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
     }
@@ -205,6 +220,7 @@ export class Operator {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
       await this.keys.rotate();
       this.metrics.keyRotations.inc();
+      this.reencryptor.kick();
     } catch (err) {
       this.log.error({ err: { message: (err as Error).message } }, 'key rotation failed; will retry');
     } finally {
@@ -212,17 +228,27 @@ export class Operator {
     }
   }
 
+  /** A person-visible record on the keys Secret that a rotation's re-encryption has finished. */
+  private async reencryptionComplete(reencrypted: number): Promise<void> {
+    const ref = this.keys.keysSecretRef();
+    if (ref === undefined) return;
+    await this.events.recordOn(
+      { apiVersion: 'v1', kind: 'Secret', name: KEYS_SECRET, namespace: this.config.ORKA_NAMESPACE, ...ref },
+      { type: 'Normal', reason: 'ReencryptionComplete', message: `every stored value is under its tenant's active data key (${reencrypted} re-encrypted); earlier data keys removed` },
+      new Date(),
+    );
+  }
+
   /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
   async stop(): Promise<void> {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     clearInterval(this.freshnessTimer);
     this.probe.stop();
-    await this.controller.stopWorkers();
+    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
     await this.usage.stop();
     await this.elector.stop();
-    await this.controller.stop();
-    await this.keys.stop();
     await this.certs.stop();
+    await this.cache.stop();
   }
 
   /** How pods get the sidecar now (the CA comes from the certificate in use). */

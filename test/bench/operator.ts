@@ -6,6 +6,11 @@
  * encryption, no data-key or event writes, no informers), so it bounds the operator from below;
  * it is not a competitor. Also the operator's peak RSS.
  *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
+ *
+ * Then what Secrets the operator neither owns nor reads cost it: an idle operator's RSS before
+ * and after BENCH_UNRELATED (default 10,000) Secrets of 10 KiB appear in a namespace that is not a
+ * tenant (arriving through its watch), and a fresh start with them present (arriving through its
+ * first list) against a fresh start without them, in the same run.
  */
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -23,8 +28,10 @@ import { startOperator } from '../env/operator.js';
 import { printTable } from './table.js';
 
 const WORKERS = 4;
+/** The operator's Node options: BENCH_NODE_OPTIONS, else the chart's default (operator.nodeOptions). */
+const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^"]*)"/m.exec(readFileSync('charts/orka-secrets/values.yaml', 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
 const TENANTS = 10;
-const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number);
+const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const osec = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' };
 
 /** Runs fn over items with at most `concurrency` in flight. */
@@ -83,7 +90,7 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     const body = { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: it.name }, spec: {} };
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.floor, body });
     const secretName = it.name.toUpperCase().replaceAll('-', '_');
-    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: randomBytes(32) }).toString('base64');
+    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: Buffer.from(randomBytes(24).toString('base64')) }).toString('base64');
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.tenant, body: { ...body, spec: { sealedValue } } });
   });
 
@@ -106,10 +113,11 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     namespace: opNamespace,
     identity: 'bench',
     build: 'dist',
-    nodeOptions: (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    nodeOptions: NODE_OPTIONS,
     env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) },
   });
   let peakRssMiB = 0;
+  let lastReport = performance.now();
   for (;;) {
     const ready = counter.count();
     try {
@@ -119,7 +127,11 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
       // the process is gone; its last reading stands
     }
     if (ready >= n) break;
-    if (performance.now() - started > 20 * 60_000) throw new Error(`only ${ready}/${n} Ready after 20 minutes`);
+    if (performance.now() - started > 20 * 60_000) throw new Error(`only ${ready}/${n} Ready after 20 minutes; operator's last lines:\n${op.logs.slice(-10).join('\n')}`);
+    if (performance.now() - lastReport > 15_000) {
+      lastReport = performance.now();
+      progress(`N=${n}: ${ready}/${n} Ready after ${((lastReport - started) / 1000).toFixed(0)} s`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const operatorSeconds = (performance.now() - started) / 1000;
@@ -138,6 +150,57 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
   };
 }
 
+/** VmRSS of a process in MiB. */
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+}
+
+/** The RSS of a process once it stops moving: two readings 5 s apart within 1 MiB (at most a minute). */
+async function settledRss(pid: number): Promise<number> {
+  let last = rssMiB(pid);
+  for (let i = 0; i < 12; i++) {
+    await new Promise((r) => setTimeout(r, 5000));
+    const now = rssMiB(pid);
+    if (Math.abs(now - last) < 1) return now;
+    last = now;
+  }
+  return last;
+}
+
+async function unrelated(kc: KubeConfig, kubeconfigPath: string, count: number): Promise<Array<Record<string, string>>> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const opNamespace = await createNamespace(kc, { prefix: 'orka-unrel' });
+  const tenant = await createNamespace(kc, { prefix: 'unrel-t', tenant: 'unrel' });
+  const bystander = await createNamespace(kc, { prefix: 'bystander' });
+  const start = () => startOperator({ kubeconfigPath, namespace: opNamespace, identity: 'bench-unrelated', build: 'dist', nodeOptions: NODE_OPTIONS, env: { ORKA_WATCH_NAMESPACES: `${tenant},${bystander}`, ORKA_LOG_LEVEL: 'warn', ORKA_WORKERS: String(WORKERS) } });
+  progress(`unrelated: fresh operator, idle, no unrelated Secrets`);
+  let op = await start();
+  const freshWithout = await settledRss(op.proc.pid as number);
+  // One of the tenant's own, so the cache of sources is not empty.
+  await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'own-source' }, stringData: { v: 'x' } } });
+  const before = await settledRss(op.proc.pid as number);
+  progress(`unrelated: creating ${count} Secrets of 10 KiB in ${bystander} (not a tenant) while it runs`);
+  const data = { blob: randomBytes(7680).toString('base64') };
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    16,
+    (i) => core.createNamespacedSecret({ namespace: bystander, body: { metadata: { name: `unrelated-${i}` }, data } }),
+  );
+  const afterWatch = await settledRss(op.proc.pid as number);
+  await op.stop();
+  progress(`unrelated: fresh operator with them present`);
+  op = await start();
+  const freshWith = await settledRss(op.proc.pid as number);
+  await op.stop();
+  const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`;
+  return [
+    { measure: `running operator, before (baseline)`, 'RSS MiB': before.toFixed(1), change: '' },
+    { measure: `running operator, after ${count} unrelated Secrets (watch)`, 'RSS MiB': afterWatch.toFixed(1), change: pct(afterWatch, before) },
+    { measure: `fresh start without them (baseline)`, 'RSS MiB': freshWithout.toFixed(1), change: '' },
+    { measure: `fresh start with ${count} present (first list)`, 'RSS MiB': freshWith.toFixed(1), change: pct(freshWith, freshWithout) },
+  ];
+}
+
 const cp = await startControlPlane({ binDir: kubernetesBinDir(), log: progress });
 try {
   const kc = adminKubeConfig(cp);
@@ -145,8 +208,14 @@ try {
   const rows: Array<Record<string, string>> = [];
   // Each size gets its own namespaces but shares the apiserver; the run is one process, one machine.
   for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n));
-  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}`);
+  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}, node options: ${NODE_OPTIONS.join(' ') || '(none)'}`);
   printTable(rows);
+  const count = Number(process.env.BENCH_UNRELATED ?? 10_000);
+  if (count > 0) {
+    const memory = await unrelated(kc, cp.kubeconfigPath, count);
+    console.log(`operator RSS and Secrets it neither owns nor reads (10 KiB each, in a namespace that is not a tenant); goal: under 10%`);
+    printTable(memory);
+  }
 } finally {
   await cp.stop();
 }

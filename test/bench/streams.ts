@@ -6,9 +6,9 @@
  * 2,000 opened in all). Memory (RSS from /proc; V8 heap, `external` and `arrayBuffers` from
  * process.memoryUsage() through memory-probe.ts) at base (started, idle, settled), at each peak,
  * and after each wave closed and memory settled, each row against the base of its operator.
- * Two operators in the same run, one after the other: as the chart ran it before (glibc's malloc,
- * only an old-space limit) and as the chart runs it now (its NODE_OPTIONS, jemalloc preloaded
- * with its MALLOC_CONF, as the image does). The goal: after close, RSS within +25% of base.
+ * Two operators in the same run, one after the other, both with the chart's NODE_OPTIONS: with
+ * glibc's malloc (before) and with jemalloc preloaded with the chart's MALLOC_CONF, as the chart
+ * runs it from the image. The goal: after close, RSS within +25% of base.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
@@ -131,8 +131,8 @@ try {
   const chart = (parse(readFileSync('charts/orka-secrets/values.yaml', 'utf8')) as { operator: { nodeOptions: string; mallocConf: string } }).operator;
   if (!existsSync(JEMALLOC)) throw new Error(`${JEMALLOC} is missing: apt-get install libjemalloc2 (make bench does)`);
   const configs: Array<{ name: string; nodeOptions: string[]; env: Record<string, string> }> = [
-    { name: 'before: glibc malloc, --max-old-space-size=384', nodeOptions: ['--max-old-space-size=384'], env: {} },
-    { name: `chart: jemalloc, ${chart.nodeOptions}`, nodeOptions: chart.nodeOptions.split(' ').filter(Boolean), env: { LD_PRELOAD: JEMALLOC, MALLOC_CONF: chart.mallocConf } },
+    { name: 'glibc malloc (before)', nodeOptions: chart.nodeOptions.split(' ').filter(Boolean), env: {} },
+    { name: `jemalloc, ${chart.mallocConf} (the chart)`, nodeOptions: chart.nodeOptions.split(' ').filter(Boolean), env: { LD_PRELOAD: JEMALLOC, MALLOC_CONF: chart.mallocConf } },
   ];
   const rows: Array<Record<string, string>> = [];
   const verdicts: string[] = [];
@@ -191,7 +191,7 @@ try {
     await op.stop();
     operator = undefined;
   }
-  console.log(`operator memory across change streams (${N} per wave, ${WAVES} waves, each its own TLS connection), Node ${process.version}`);
+  console.log(`operator memory across change streams (${N} per wave, ${WAVES} waves, each its own TLS connection), NODE_OPTIONS ${chart.nodeOptions}, Node ${process.version}`);
   printTable(rows);
   for (const v of verdicts) console.log(v);
 } finally {

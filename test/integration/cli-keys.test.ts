@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decryptValue, unwrapDataKey } from '../../src/core/envelope.js';
 import { toObjectName } from '../../src/core/names.js';
 import { loadKeyRing, parseKeyRing } from '../../src/core/keyring.js';
+import { wrappedDataKeys } from '../../src/api/datakey.js';
 import { canaries, findLeaks } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
@@ -53,11 +54,10 @@ async function openAllWithClusterKeys(): Promise<Map<string, string>> {
   for (const key of values.keys()) {
     const [namespace, name] = key.split('/') as [string, string];
     const dk = await core.readNamespacedSecret({ name: `orka-dk-${namespace}`, namespace: opNamespace });
-    const dataKey = unwrapDataKey({ keks: ring.kek, tenant: namespace, wrapped: Buffer.from(dk.data?.wrapped ?? '', 'base64') });
-    const id = dk.metadata?.annotations?.['orka.io/data-key-id'];
+    const dataKeys = new Map(wrappedDataKeys(dk).map((k) => [k.id, unwrapDataKey({ keks: ring.kek, tenant: namespace, wrapped: k.wrapped })]));
     const stored = await core.readNamespacedSecret({ name: `orkasecret-${toObjectName(name)}`, namespace });
     const version = Number(Buffer.from(stored.data?.version ?? '', 'base64').toString());
-    opened.set(key, decryptValue({ dataKeys: (k) => (k === id ? dataKey : undefined), tenant: namespace, name, version, stored: Buffer.from(stored.data?.value ?? '', 'base64') }).toString());
+    opened.set(key, decryptValue({ dataKeys: (k) => dataKeys.get(k), tenant: namespace, name, version, stored: Buffer.from(stored.data?.value ?? '', 'base64') }).toString());
   }
   return opened;
 }
@@ -89,18 +89,20 @@ describe('orka-secrets keys', () => {
     expect(statSync(old).mode & 0o777).toBe(0o600);
     expect(cli(['keys', 'verify', old]).stdout).toMatch(/opens 1 of 1 stored value\n.*the backup is current/s);
 
-    // Rotate, then add a tenant's first value: the old backup covers neither. (Rotation may retire
-    // the old key-encryption key once no data key uses it: wait for the active one to change.)
+    // Rotate, then add a tenant's first value: the old backup covers neither. (Rotation gives
+    // each tenant a new data key and re-encrypts its values to it: wait until that is done.)
     const activeBefore = parseKeyRing(Buffer.from((await core.readNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace })).data?.['keyring.json'] ?? '', 'base64').toString()).activeKek;
     await core.patchNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace, body: { metadata: { annotations: { 'orka.io/rotate': 'now' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     await eventually(async () => {
       const s = await core.readNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
       return parseKeyRing(Buffer.from(s.data?.['keyring.json'] ?? '', 'base64').toString()).activeKek !== activeBefore ? true : undefined;
     }, 60_000);
+    await operator?.waitForLog(/re-encryption complete/, 120_000);
     await create(second, 'SECOND_KEY');
     const stale = cli(['keys', 'verify', old]);
     expect(stale.code).toBe(3);
-    expect(stale.stdout).toMatch(/opens 1 of 2 stored values/);
+    expect(stale.stdout).toMatch(/opens 0 of 2 stored values/);
+    expect(stale.stdout).toContain(`cannot open ${first}/FIRST_KEY (version 1)`);
     expect(stale.stdout).toContain(`cannot open ${second}/SECOND_KEY (version 1)`);
     expect(stale.stdout).toMatch(/the cluster has keys the backup lacks \(rotated since\): \S+/);
     expect(stale.stdout).toMatch(/STALE: make a new backup/);
@@ -130,7 +132,7 @@ describe('orka-secrets keys', () => {
     expect(update.stdout).toMatch(/FIRST_KEY is Ready \(Stored, version 2\)/);
     await waitForReady(kc, second, 'second-key', 'Stored');
     // Two operator starts (RSA key generation), a rotation and a restore: minutes on a loaded machine.
-  }, 240_000);
+  }, 360_000);
 
   it('refuses what is not a backup', () => {
     const res = cli(['keys', 'verify', 'package.json']);

@@ -3,6 +3,9 @@
  * invalid OrkaSecrets at kubectl apply time, and certificate renewal while serving.
  */
 import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { connect } from 'node:tls';
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -135,6 +138,44 @@ describe('pod injection', () => {
     expect(pod.spec?.volumes?.filter((v) => v.name === 'orka-secrets-token')).toHaveLength(1);
     // The log line arrives through a pipe: wait for it rather than read at once.
     await operator.waitForLog(/"outcome":"already-injected"/, 5000);
+  });
+});
+
+describe('connections', () => {
+  // The apiserver's Go client keeps an idle webhook connection for 90 s and sends the next call
+  // on it. A server that closes it first (Node's default: after 5 s, plus 1 s) made every
+  // admission after a pause pay a new TLS handshake, and refused the create whose call raced the
+  // close ("connection reset by peer", failurePolicy Fail).
+  it("keeps an idle connection open past Node's default keep-alive timeout, and admits over it", async () => {
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'idle', namespace: tenant, object: runner('idle', {}) } });
+    const post = () =>
+      new Promise<{ status?: number; body: string; reused: boolean; socket: Socket }>((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: operator.resolverPort, path: '/webhooks/mutate-pods', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode, body, reused: req.reusedSocket, socket: req.socket as Socket }));
+        });
+        req.on('error', reject);
+        req.end(review);
+      });
+    try {
+      const first = await post();
+      expect(first.status).toBe(200);
+      // Idle for longer than Node's default would keep the connection: the server must not close it.
+      const closed = await Promise.race([once(first.socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 7_000))]);
+      expect(closed).toBe(false);
+      const second = await post();
+      expect(second.reused).toBe(true);
+      expect(second.status).toBe(200);
+      expect(JSON.parse(second.body).response).toMatchObject({ uid: 'idle', allowed: true });
+      // The apiserver's own connection sat idle as long: admission over it still works.
+      const pod = await core.createNamespacedPod({ namespace: tenant, body: runner('after-idle', { 'orka.io/inject': 'true' }) });
+      expect(pod.metadata?.annotations?.['orka.io/status']).toBe('injected');
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

@@ -123,28 +123,34 @@ export function injectOutcome(pod: V1Pod, context: { namespace: string; isTenant
   return 'injected';
 }
 
-/** The pod with the sidecar, its token volume, ORKA_SECRETS_URL and the status annotation. */
+/**
+ * The pod with the sidecar, its token volume, ORKA_SECRETS_URL and the status annotation. The
+ * input is never modified: the result has new objects along the paths that change and shares
+ * every other part with the input, so the diff that becomes the webhook's patch skips the shared
+ * parts (managed fields, status, untouched fields) by identity instead of walking them.
+ */
 export function inject(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: InjectConfig): { pod: V1Pod; outcome: InjectOutcome } {
   const outcome = injectOutcome(pod, context, config);
   if (outcome !== 'injected') return { pod, outcome };
-  const out = structuredClone(pod);
-  const spec = (out.spec ??= { containers: [] });
+  const spec = pod.spec ?? { containers: [] };
   const url = { name: 'ORKA_SECRETS_URL', value: `http://127.0.0.1:${config.port}` };
   const withUrl = (c: V1Container): V1Container => ({ ...c, env: [...(c.env ?? []).filter((e) => e.name !== url.name), url] });
-  spec.containers = spec.containers.map(withUrl);
-  if (config.nativeSidecar) {
-    // Native sidecars start before, and outlive, the init containers that follow them.
-    spec.initContainers = [sidecarContainer(config), ...(spec.initContainers ?? []).map(withUrl)];
-  } else {
-    spec.containers = [...spec.containers, sidecarContainer(config)];
-  }
-  spec.volumes = [
-    ...(spec.volumes ?? []),
-    {
-      name: TOKEN_VOLUME,
-      projected: { sources: [{ serviceAccountToken: { audience: config.tokenAudience, expirationSeconds: config.tokenExpirationSeconds, path: 'token' } }] },
+  const containers = spec.containers.map(withUrl);
+  const tokenVolume = {
+    name: TOKEN_VOLUME,
+    projected: { sources: [{ serviceAccountToken: { audience: config.tokenAudience, expirationSeconds: config.tokenExpirationSeconds, path: 'token' } }] },
+  };
+  const out: V1Pod = {
+    ...pod,
+    metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [STATUS_ANNOTATION]: 'injected' } },
+    spec: {
+      ...spec,
+      // Native sidecars start before, and outlive, the init containers that follow them.
+      ...(config.nativeSidecar
+        ? { containers, initContainers: [sidecarContainer(config), ...(spec.initContainers ?? []).map(withUrl)] }
+        : { containers: [...containers, sidecarContainer(config)] }),
+      volumes: [...(spec.volumes ?? []), tokenVolume],
     },
-  ];
-  out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [STATUS_ANNOTATION]: 'injected' } };
+  };
   return { pod: out, outcome };
 }

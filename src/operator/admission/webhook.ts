@@ -87,6 +87,9 @@ export interface WebhookDeps {
 /** Routes for the admission webhooks (mounted before the resolver's token authentication). */
 export function webhookRouter(deps: WebhookDeps): Express {
   const app = express();
+  app.disable('x-powered-by');
+  // An answer to a POST is never cached: no hash of every answer for an ETag.
+  app.set('etag', false);
   // Only on these routes: mounted for every path, it would parse any caller's body (up to 3 MB)
   // before the resolver's authentication.
   const json = express.json({ limit: '3mb' });
@@ -102,13 +105,15 @@ export function webhookRouter(deps: WebhookDeps): Express {
     const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
     const { pod: mutated, outcome } = inject(pod, { namespace, isTenant: deps.tenancy(namespace).tenant }, deps.injectConfig());
     if (outcome === 'host-network') {
-      deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome }, 'pod refused at admission');
       respond(res, request.uid, { allowed: false, status: { code: 403, reason: 'Forbidden', message: HOST_NETWORK_REFUSAL } });
+      deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome }, 'pod refused at admission');
       return;
     }
     const patch = jsonpatch.compare(pod as object, mutated as object);
-    deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
     respond(res, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
+    // After the answer is on its way: the log write (to a pipe, synchronous) wakes the log
+    // reader, which must not stand between the apiserver and the answer it waits for.
+    deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
   });
 
   app.post('/webhooks/validate-orkasecrets', json, async (req: Request, res: Response) => {
@@ -119,8 +124,8 @@ export function webhookRouter(deps: WebhookDeps): Express {
     }
     const namespace = request.namespace ?? '';
     const refuse = (code: number, reason: string, message: string) => {
-      deps.log.info({ namespace, operation: request.operation, reason }, 'OrkaSecret refused at admission');
       respond(res, request.uid, { allowed: false, status: { code, reason, message } });
+      deps.log.info({ namespace, operation: request.operation, reason }, 'OrkaSecret refused at admission');
     };
     // Messages name rules and fields, never values: the object may carry a plain-text value.
     const object = (request.object ?? {}) as OrkaSecret;

@@ -1,6 +1,7 @@
 /**
  * Metrics of the HTTPS endpoints (resolver API and admission webhooks), as one express middleware
- * in front of both routers, so the routers stay free of metrics code. The outcome is read from the
+ * in front of both routers, so the routers stay free of metrics code, and an observer the resolve
+ * handler (served outside express) calls with each answer. The outcome is read from the
  * status and the JSON answer on its way out; nothing from a request or an answer becomes a label
  * except these fixed words.
  */
@@ -27,7 +28,18 @@ export function admissionResult(status: number, body: unknown): string {
 
 const WEBHOOKS: Record<string, string> = { '/webhooks/mutate-pods': 'mutate-pods', '/webhooks/validate-orkasecrets': 'validate-orkasecrets' };
 
-/** Counts and times resolver requests and admission reviews; tracks open change streams. */
+/**
+ * Counts and times resolves, which are answered outside express (resolver/http.ts: the hot path),
+ * so they are told here by the handler rather than seen by the middleware below.
+ */
+export function resolveObserver(metrics: OperatorMetrics): (status: number, answer: { missing: readonly string[] } | undefined, seconds: number) => void {
+  return (status, answer, seconds) => {
+    metrics.resolverRequests.inc({ outcome: resolveOutcome(status, answer) });
+    metrics.resolverDuration.observe(seconds);
+  };
+}
+
+/** Counts and times admission reviews; tracks open change streams. */
 export function httpMetrics(metrics: OperatorMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const webhook = WEBHOOKS[req.path];
@@ -45,7 +57,7 @@ export function httpMetrics(metrics: OperatorMetrics) {
       res.on('close', () => {
         if (open) metrics.resolverStreams.dec();
       });
-    } else if (webhook !== undefined || req.path === '/v1/resolve') {
+    } else if (webhook !== undefined) {
       const started = process.hrtime.bigint();
       let body: unknown;
       const json = res.json.bind(res);
@@ -55,13 +67,8 @@ export function httpMetrics(metrics: OperatorMetrics) {
       };
       res.on('finish', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        if (webhook !== undefined) {
-          metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, body) });
-          metrics.admissionDuration.observe({ webhook }, seconds);
-        } else {
-          metrics.resolverRequests.inc({ outcome: resolveOutcome(res.statusCode, body) });
-          metrics.resolverDuration.observe(seconds);
-        }
+        metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, body) });
+        metrics.admissionDuration.observe({ webhook }, seconds);
       });
     }
     next();

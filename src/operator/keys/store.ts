@@ -7,15 +7,31 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type SymmetricKey } from '../../core/envelope.js';
+import { aesKey, envelopeKeyId, generateDataKey, unwrapDataKey, wrapDataKey, type AesKey, type KeyLookup, type SymmetricKey } from '../../core/envelope.js';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { watchSecrets, type Watched } from '../kube/informers.js';
+import type { Watched } from '../kube/informers.js';
 import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
+import { ACTIVE_DATA_KEY_FIELD, DATA_KEY_ID_ANNOTATION, previousDataKeyField, wrappedDataKeys } from '../../api/datakey.js';
 import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
 
 const ROLE_LABEL = 'orka.io/role';
-const WRAPPED = 'wrapped';
+
+/**
+ * A tenant's data keys: the active one (`id`, `key`: new values are encrypted with it) and,
+ * through `lookup`, every one that still opens stored values (earlier keys a rotation replaced,
+ * kept until their values are re-encrypted).
+ */
+export interface TenantKeys extends SymmetricKey {
+  lookup: KeyLookup<AesKey>;
+}
+
+/** Which data keys a tenant has, by id (from the cache; no key material). */
+export interface DataKeyState {
+  tenant: string;
+  active: string;
+  previous: readonly string[];
+}
 
 function code(err: unknown): number | undefined {
   return (err as { code?: number }).code;
@@ -31,33 +47,26 @@ export class KeyStore {
   private readonly api: CoreV1Api;
   private readonly secrets: Watched<V1Secret>;
   private loaded: { resourceVersion: string; ring: KeyRing } | undefined;
-  private readonly dataKeys = new Map<string, { resourceVersion: string; key: SymmetricKey }>();
+  private readonly dataKeys = new Map<string, { resourceVersion: string; key: TenantKeys }>();
 
+  /** `secrets`: the shared cache of the operator namespace's Secrets (only ours are read). */
   constructor(
     kc: KubeConfig,
+    secrets: Watched<V1Secret>,
     private readonly options: { namespace: string; log: Logger; now?: () => Date; /** Sealing keys stay this long after being replaced; undefined: forever. */ sealingRetentionSeconds?: number },
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    this.secrets = secrets;
+  }
+
+  /** A Secret of the operator's namespace, if it is one the operator made. */
+  private get(name: string): V1Secret | undefined {
+    const secret = this.secrets.get(name, this.options.namespace);
+    return secret?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? secret : undefined;
   }
 
   private now(): Date {
     return this.options.now?.() ?? new Date();
-  }
-
-  /** Resolves when the cache holds the operator namespace's Secrets. */
-  get synced(): Promise<void> {
-    return this.secrets.synced;
-  }
-
-  /** When (epoch ms) the cache of key Secrets was last known current. */
-  confirmedAt(): number {
-    return this.secrets.confirmedAt();
-  }
-
-  /** Stops watching. */
-  stop(): Promise<void> {
-    return this.secrets.stop();
   }
 
   /** Calls `fn` whenever the key ring Secret is added or changes. */
@@ -81,16 +90,25 @@ export class KeyStore {
 
   /** An annotation of the key ring Secret, as last seen. */
   annotation(name: string): string | undefined {
-    return this.secrets.get(KEYS_SECRET, this.options.namespace)?.metadata?.annotations?.[name];
+    return this.get(KEYS_SECRET)?.metadata?.annotations?.[name];
+  }
+
+  /** The key ring Secret's uid and resourceVersion as last seen (to record Events on it). */
+  keysSecretRef(): { uid: string; resourceVersion: string } | undefined {
+    const meta = this.get(KEYS_SECRET)?.metadata;
+    return meta?.uid === undefined ? undefined : { uid: meta.uid, resourceVersion: meta.resourceVersion ?? '' };
   }
 
   /** The ring as last seen, or undefined before the leader made one. */
   ring(): KeyRing | undefined {
-    const secret = this.secrets.get(KEYS_SECRET, this.options.namespace);
-    const json = b64(secret, KEYRING_DATA_KEY);
-    if (secret === undefined || json === undefined) return undefined;
+    const secret = this.get(KEYS_SECRET);
+    if (secret === undefined) return undefined;
     const version = secret.metadata?.resourceVersion ?? '';
-    if (this.loaded?.resourceVersion !== version) this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
+    // Asked on every resolve (freshness): decoded only when the Secret changed.
+    if (this.loaded?.resourceVersion === version) return this.loaded.ring;
+    const json = b64(secret, KEYRING_DATA_KEY);
+    if (json === undefined) return undefined;
+    this.loaded = { resourceVersion: version, ring: loadKeyRing(parseKeyRing(json.toString('utf8'))) };
     return this.loaded.ring;
   }
 
@@ -156,7 +174,14 @@ export class KeyStore {
     }
   }
 
-  /** Leader: a new active key of each kind, then every data key re-wrapped under the new KEK. */
+  /**
+   * Leader: a new active key of each kind, then a new active data key for every tenant, with the
+   * tenant's earlier data keys re-wrapped under the new KEK (they keep opening the values stored
+   * with them until the re-encryption (./reencrypt.ts) has moved those to the new key). Nothing is
+   * wrapped with the old KEK after this, so it leaves the ring at once: a leaked KEK opens
+   * nothing stored in the cluster afterwards, and a leaked data key only what is not yet
+   * re-encrypted.
+   */
   async rotate(): Promise<{ kek: string; sealing: string; rewrapped: number }> {
     const { namespace, log } = this.options;
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
@@ -165,24 +190,27 @@ export class KeyStore {
     await this.api.replaceNamespacedSecret({ name: KEYS_SECRET, namespace, body: this.ringSecret(JSON.stringify(next), secret.metadata?.resourceVersion) });
     const ring = loadKeyRing(next);
     await this.publishCertificate(ring);
-    const rewrapped = await this.rewrapAll(ring);
+    const rewrapped = await this.replaceDataKeys(ring);
     const retired = await this.retireUnused();
     log.info({ kekId: next.activeKek, sealingKeyId: next.activeSealing, rewrapped, retired }, 'keys rotated');
     return { kek: next.activeKek, sealing: next.activeSealing, rewrapped };
+  }
+
+  /** The key-encryption key ids the data-key Secrets `list` are wrapped with. */
+  private static keksInUse(list: readonly V1Secret[]): Set<string> {
+    const inUse = new Set<string>();
+    for (const secret of list) for (const k of wrappedDataKeys(secret)) inUse.add(envelopeKeyId(k.wrapped));
+    return inUse;
   }
 
   /**
    * Leader, after re-wrapping: removes from the ring the key-encryption keys no data key is
    * wrapped with any more, and sealing keys past their retention. Counts what went.
    */
-  private async retireUnused(): Promise<number> {
+  async retireUnused(): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
-    const inUse = new Set<string>();
-    for (const secret of list.items) {
-      const wrapped = b64(secret, WRAPPED);
-      if (wrapped !== undefined) inUse.add(envelopeKeyId(wrapped));
-    }
+    const inUse = KeyStore.keksInUse(list.items);
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
     const current = parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8'));
     const next = retireUnusedKeys(current, inUse, this.now(), this.options.sealingRetentionSeconds);
@@ -191,24 +219,87 @@ export class KeyStore {
     return retired;
   }
 
-  private async rewrapAll(ring: KeyRing): Promise<number> {
+  /** Leader: each tenant gets a new active data key; its earlier ones are kept, re-wrapped under the active KEK. */
+  private async replaceDataKeys(ring: KeyRing): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
     let count = 0;
-    for (const secret of list.items) {
-      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      const wrapped = b64(secret, WRAPPED);
-      if (tenant === undefined || wrapped === undefined || envelopeKeyId(wrapped) === ring.activeKek().id) continue;
-      const dataKey = unwrapDataKey({ keks: ring.kek, tenant, wrapped });
-      const rewrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey });
-      await this.api.replaceNamespacedSecret({
-        name: secret.metadata?.name as string,
-        namespace,
-        body: { ...secret, data: { ...secret.data, [WRAPPED]: rewrapped.toString('base64') } },
-      });
-      count++;
+    for (const listed of list.items) {
+      let secret = listed;
+      // With the resourceVersion read: a data key changed meanwhile (bound to its namespace, an
+      // earlier key removed) fails with 409, and is read again and replaced then.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (await this.replaceDataKey(ring, secret)) count++;
+          break;
+        } catch (err) {
+          if (code(err) !== 409 || attempt >= 5) throw err;
+          try {
+            secret = await this.api.readNamespacedSecret({ name: listed.metadata?.name as string, namespace });
+          } catch (readErr) {
+            if (code(readErr) === 404) break;
+            throw readErr;
+          }
+        }
+      }
     }
     return count;
+  }
+
+  private async replaceDataKey(ring: KeyRing, secret: V1Secret): Promise<boolean> {
+    const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+    const held = wrappedDataKeys(secret);
+    if (tenant === undefined || held.length === 0) return false;
+    const kek = ring.activeKek();
+    const data: Record<string, string> = {};
+    for (const k of held) {
+      const key = unwrapDataKey({ keks: ring.kek, tenant, wrapped: k.wrapped });
+      data[previousDataKeyField(k.id)] = wrapDataKey({ kek, tenant, dataKey: key }).toString('base64');
+    }
+    const id = newDataKeyId();
+    data[ACTIVE_DATA_KEY_FIELD] = wrapDataKey({ kek, tenant, dataKey: generateDataKey() }).toString('base64');
+    const annotations = { ...secret.metadata?.annotations, [DATA_KEY_ID_ANNOTATION]: id };
+    await this.api.replaceNamespacedSecret({ name: secret.metadata?.name as string, namespace: this.options.namespace, body: { ...secret, metadata: { ...secret.metadata, annotations }, data } });
+    this.options.log.info({ tenant, id, previous: held.map((k) => k.id) }, 'new data key for tenant; its values are re-encrypted to it in the background');
+    return true;
+  }
+
+  /** The data keys each tenant has, by id, as last seen. */
+  dataKeyStates(): DataKeyState[] {
+    const states: DataKeyState[] = [];
+    for (const secret of this.secrets.list(this.options.namespace)) {
+      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      const held = wrappedDataKeys(secret);
+      const active = held.find((k) => k.active);
+      if (active === undefined) continue;
+      states.push({ tenant, active: active.id, previous: held.filter((k) => !k.active).map((k) => k.id) });
+    }
+    return states;
+  }
+
+  /**
+   * Leader: removes the earlier data key `id` of `tenant` (no stored value names it any more),
+   * then any key-encryption key that only it used. Written with the resourceVersion read, so a
+   * rotation meanwhile fails this with 409 (tried again at the next pass).
+   */
+  async removePreviousDataKey(tenant: string, id: string): Promise<boolean> {
+    const { namespace } = this.options;
+    const field = previousDataKeyField(id);
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace });
+    } catch (err) {
+      if (code(err) === 404) return false;
+      throw err;
+    }
+    if (secret.data?.[field] === undefined) return false;
+    const data = { ...secret.data };
+    delete data[field];
+    await this.api.replaceNamespacedSecret({ name: dataKeySecretName(tenant), namespace, body: { ...secret, data } });
+    this.options.log.info({ tenant, id }, 'earlier data key removed: no stored value uses it any more');
+    await this.retireUnused();
+    return true;
   }
 
   /**
@@ -216,9 +307,9 @@ export class KeyStore {
    * for an earlier namespace of the same name is never used. With `create` (leader only) a
    * missing key is made and a stale one replaced; without, either gives undefined.
    */
-  async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<SymmetricKey | undefined> {
+  async dataKey(tenant: string, options: { create: boolean; namespaceUid: string | undefined }): Promise<TenantKeys | undefined> {
     const name = dataKeySecretName(tenant);
-    const secret = this.secrets.get(name, this.options.namespace);
+    const secret = this.get(name);
     if (secret !== undefined) {
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       // A key from before keys were bound (no annotation) serves its namespace as it is; the
@@ -230,7 +321,7 @@ export class KeyStore {
     }
     if (!options.create || options.namespaceUid === undefined) return undefined;
     const ring = this.requireRing();
-    const key = { id: `dk-${randomBytes(6).toString('hex')}`, key: generateDataKey() };
+    const key = { id: newDataKeyId(), key: generateDataKey() };
     const wrapped = wrapDataKey({ kek: ring.activeKek(), tenant, dataKey: key.key });
     try {
       const created = await this.api.createNamespacedSecret({
@@ -240,10 +331,10 @@ export class KeyStore {
             name,
             namespace: this.options.namespace,
             labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: tenant },
-            annotations: { 'orka.io/data-key-id': key.id, [NAMESPACE_UID_ANNOTATION]: options.namespaceUid },
+            annotations: { [DATA_KEY_ID_ANNOTATION]: key.id, [NAMESPACE_UID_ANNOTATION]: options.namespaceUid },
           },
           type: 'Opaque',
-          data: { [WRAPPED]: wrapped.toString('base64') },
+          data: { [ACTIVE_DATA_KEY_FIELD]: wrapped.toString('base64') },
         },
       });
       this.options.log.info({ tenant, id: key.id }, 'data key created for tenant');
@@ -265,7 +356,7 @@ export class KeyStore {
   async reconcileDataKeys(uidOf: (namespace: string) => string | undefined): Promise<void> {
     for (const secret of this.secrets.list(this.options.namespace)) {
       const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || secret.metadata.labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
       const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       if (uid !== undefined && boundTo === undefined) {
@@ -290,15 +381,29 @@ export class KeyStore {
     this.dataKeys.delete(secret.metadata?.labels?.[DATA_KEY_LABEL] ?? '');
   }
 
-  private unwrap(tenant: string, secret: V1Secret): SymmetricKey {
+  private unwrap(tenant: string, secret: V1Secret): TenantKeys {
     const version = secret.metadata?.resourceVersion ?? '';
     const cached = this.dataKeys.get(tenant);
     if (cached?.resourceVersion === version) return cached.key;
-    const wrapped = b64(secret, WRAPPED);
-    const id = secret.metadata?.annotations?.['orka.io/data-key-id'];
-    if (wrapped === undefined || id === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
-    const key = { id, key: unwrapDataKey({ keks: this.requireRing().kek, tenant, wrapped }) };
+    const held = wrappedDataKeys(secret);
+    const active = held.find((k) => k.active);
+    if (active === undefined) throw new OrkaError('DECRYPT_FAILED', `the data key of ${tenant} is malformed`);
+    const keks = this.requireRing().kek;
+    // Kept as KeyObjects, made once per data key: a raw key would be imported again for every
+    // value opened, the largest part of a resolve's cost. The raw bytes are not kept.
+    const byId = new Map<string, AesKey>();
+    for (const k of held) {
+      const raw = unwrapDataKey({ keks, tenant, wrapped: k.wrapped });
+      byId.set(k.id, aesKey(raw));
+      raw.fill(0);
+    }
+    const key: TenantKeys = { id: active.id, key: byId.get(active.id) as AesKey, lookup: (id) => byId.get(id) };
     this.dataKeys.set(tenant, { resourceVersion: version, key });
     return key;
   }
+}
+
+/** A fresh data-key id (data keys are random; the id only names one). */
+function newDataKeyId(): string {
+  return `dk-${randomBytes(6).toString('hex')}`;
 }

@@ -12,7 +12,7 @@
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
 import { certInfo, createCA, issueServingCert, needsRenewal } from '../../core/pki.js';
-import { watchSecrets, type Watched } from '../kube/informers.js';
+import type { Watched } from '../kube/informers.js';
 import { MANAGED_BY, MANAGED_BY_LABEL } from '../../api/resource.js';
 
 /** Name of the Secret with the operator's CA and serving certificate. */
@@ -65,10 +65,15 @@ export class CertManager {
   private timer: NodeJS.Timeout | undefined;
   private bundleTimer: NodeJS.Timeout | undefined;
 
-  constructor(kc: KubeConfig, private readonly options: CertOptions) {
+  /** `secrets`: the shared cache of the operator namespace's Secrets. */
+  constructor(
+    kc: KubeConfig,
+    secrets: Watched<V1Secret>,
+    private readonly options: CertOptions,
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.admission = kc.makeApiClient(AdmissionregistrationV1Api);
-    this.secrets = watchSecrets(kc, options.log, { namespaces: [options.namespace] });
+    this.secrets = secrets;
     const changed = (s: V1Secret) => {
       if (s.metadata?.name === TLS_SECRET) this.load();
     };
@@ -199,6 +204,5 @@ export class CertManager {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     if (this.bundleTimer) clearInterval(this.bundleTimer);
-    await this.secrets.stop();
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Records core/v1 Events on OrkaSecrets, so `kubectl describe osec` tells what happened.
+ * Records core/v1 Events on OrkaSecrets, so `kubectl describe osec` tells what happened (and a
+ * few on the operator's own Secrets, such as the end of a re-encryption on the keys Secret).
  * Event messages come from the decision and never contain a value.
  */
 import { randomBytes } from 'node:crypto';
@@ -32,14 +33,21 @@ export class EventRecorder {
     await Promise.all([...this.pending]);
   }
 
+  /** Records an Event on an OrkaSecret now. */
   async record(object: OrkaSecret, event: PlannedEvent, now: Date): Promise<void> {
     const { name, namespace, uid, resourceVersion } = object.metadata;
+    await this.recordOn({ apiVersion: API_VERSION, kind: KIND, name, namespace, uid, resourceVersion }, event, now);
+  }
+
+  /** Records an Event on any object (the operator's own Secrets, for instance) now. */
+  async recordOn(involved: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string; resourceVersion?: string }, event: { type: PlannedEvent['type']; reason: string; message: string }, now: Date): Promise<void> {
+    const { name, namespace } = involved;
     try {
       await this.api.createNamespacedEvent({
         namespace,
         body: {
           metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
-          involvedObject: { apiVersion: API_VERSION, kind: KIND, name, namespace, uid, resourceVersion },
+          involvedObject: involved,
           type: event.type,
           reason: event.reason,
           message: event.message,

@@ -10,11 +10,18 @@
  * bookmark 2 s before it ends it, when it has one); the informer then reconnects from the version
  * it holds. A healthy cache is thus confirmed at least every `WATCH_TIMEOUT_SECONDS` plus a second;
  * a cache whose connection froze is not, whatever its sockets say.
+ *
+ * Memory: a cache holds what the operator reads and no more. Managed fields and kubectl's
+ * last-applied annotation (a second copy of the whole object, sealed value included) are dropped
+ * before an object is cached; lists are read in pages, so a large namespace never arrives as
+ * one response; and a cache may hold metadata only (PartialObjectMetadata: the apiserver sends
+ * no data at all), for Secrets the operator only needs to notice changing.
  */
 import {
   CoreV1Api,
   CustomObjectsApi,
   ListWatch,
+  setHeaderOptions,
   Watch,
   type Informer,
   type KubeConfig,
@@ -22,11 +29,14 @@ import {
   type KubernetesObject,
   type ListPromise,
   type ObjectCache,
+  type RequestContext,
   type V1Namespace,
+  type V1ObjectMeta,
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../../api/resource.js';
+
 
 /** A cache of watched objects (one informer, or one per namespace) with change callbacks. */
 export interface Watched<T extends KubernetesObject> extends ObjectCache<T> {
@@ -46,6 +56,7 @@ class HeartbeatWatch extends Watch {
   constructor(
     kc: KubeConfig,
     private readonly heard: () => void,
+    private readonly slim: (obj: unknown) => void,
   ) {
     super(kc);
   }
@@ -61,7 +72,10 @@ class HeartbeatWatch extends Watch {
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
       (phase, obj, watchObj) => {
-        if (phase !== 'ERROR') this.heard();
+        if (phase !== 'ERROR') {
+          this.heard();
+          this.slim(obj);
+        }
         callback(phase, obj, watchObj);
       },
       (err) => {
@@ -75,10 +89,80 @@ class HeartbeatWatch extends Watch {
   }
 }
 
+/** Objects per page of a list (a cache of 10,000 objects arrives in 20 responses, not one). */
+export const LIST_PAGE_SIZE = 500;
+
+/** What the apiserver sends instead of whole objects when asked for metadata only. */
+const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+/** An object the cache holds as metadata only (kind PartialObjectMetadata). */
+export interface ObjectMeta extends KubernetesObject {
+  metadata: V1ObjectMeta;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** Drops from an object, in place, what no part of the operator reads. */
+export function slim(obj: unknown): void {
+  const meta = (obj as { metadata?: V1ObjectMeta } | undefined)?.metadata;
+  if (meta === undefined) return;
+  delete meta.managedFields;
+  if (meta.annotations?.[LAST_APPLIED] !== undefined) delete meta.annotations[LAST_APPLIED];
+}
+
+/**
+ * Reduces a metadata-only object, in place, to what identifies its version: name, namespace,
+ * uid, resourceVersion (labels, annotations, owners and timestamps of Secrets the operator only
+ * needs to notice changing are not kept).
+ */
+export function slimToIdentity(obj: unknown): void {
+  const o = obj as { metadata?: V1ObjectMeta; [key: string]: unknown } | undefined;
+  const meta = o?.metadata;
+  if (o === undefined || meta === undefined) return;
+  const { name, namespace, uid, resourceVersion } = meta;
+  for (const key of Object.keys(o)) if (key !== 'metadata') delete o[key];
+  o.metadata = { name, namespace, uid, resourceVersion };
+}
+
+/** A list read page by page, each page slimmed as it arrives. */
+function paged<T extends KubernetesObject>(page: (cont: string | undefined) => Promise<KubernetesListObject<T>>, slimItem: (obj: unknown) => void = slim): ListPromise<T> {
+  return async () => {
+    const items: T[] = [];
+    let cont: string | undefined;
+    for (;;) {
+      const result = await page(cont);
+      // An empty metadata-only list comes with `items: null`.
+      const pageItems = result.items ?? [];
+      for (const item of pageItems) slimItem(item);
+      items.push(...pageItems);
+      cont = result.metadata?._continue || undefined;
+      if (cont === undefined) return { ...result, metadata: { ...result.metadata, _continue: undefined }, items };
+    }
+  };
+}
+
+/** The KubeConfig a watch uses, asking the apiserver for metadata only. */
+function metadataOnly(kc: KubeConfig): KubeConfig {
+  return {
+    getCurrentCluster: () => kc.getCurrentCluster(),
+    applySecurityAuthentication: async (ctx: RequestContext) => {
+      await kc.applySecurityAuthentication(ctx);
+      ctx.setHeaderParam('Accept', METADATA_WATCH);
+    },
+  } as KubeConfig;
+}
+
+interface Selectors {
+  labelSelector?: string;
+  fieldSelector?: string;
+  metadataOnly?: boolean;
+}
+
 /** An informer on `path` whose cache tracks its own freshness. */
-function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, labelSelector?: string): Informer<T> & ObjectCache<T> & { confirmedAt(): number } {
+function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, selectors: Selectors = {}): Informer<T> & ObjectCache<T> & { confirmedAt(): number } {
   let confirmed = 0;
-  const watch = new HeartbeatWatch(kc, () => (confirmed = Date.now()));
+  const watch = new HeartbeatWatch(selectors.metadataOnly ? metadataOnly(kc) : kc, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
   const listed: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
@@ -87,7 +171,7 @@ function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list
   };
   // client-node backs reconnects off up to 30 s after each watch that ended without an event;
   // ours end every few seconds by design, so the wait is capped at one second.
-  const lw = new ListWatch<T>(path, watch, listed, false, labelSelector, undefined, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
+  const lw = new ListWatch<T>(path, watch, listed, false, selectors.labelSelector, selectors.fieldSelector, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
   return Object.assign(lw, { confirmedAt: () => confirmed });
 }
 
@@ -149,9 +233,13 @@ function scoped<T extends KubernetesObject>(namespaces: readonly string[], make:
 export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = []): Watched<OrkaSecret> {
   const api = kc.makeApiClient(CustomObjectsApi);
   return scoped(namespaces, (namespace) => {
-    const base = { group: GROUP, version: VERSION, plural: PLURAL };
-    const list = () =>
-      (namespace === undefined ? api.listClusterCustomObject(base) : api.listNamespacedCustomObject({ ...base, namespace })) as Promise<KubernetesListObject<OrkaSecret>>;
+    const base = { group: GROUP, version: VERSION, plural: PLURAL, limit: LIST_PAGE_SIZE };
+    const list = paged<OrkaSecret>(
+      (cont) =>
+        (namespace === undefined ? api.listClusterCustomObject({ ...base, _continue: cont }) : api.listNamespacedCustomObject({ ...base, namespace, _continue: cont })) as Promise<
+          KubernetesListObject<OrkaSecret>
+        >,
+    );
     const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`;
     return single(informer(kc, path, list), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
   });
@@ -160,20 +248,44 @@ export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readon
 /** Watches Namespaces. */
 export function watchNamespaces(kc: KubeConfig, log: Logger): Watched<V1Namespace> {
   const api = kc.makeApiClient(CoreV1Api);
-  return single(informer(kc, '/api/v1/namespaces', () => api.listNamespace()), 'namespaces', log);
+  const list = paged<V1Namespace>((cont) => api.listNamespace({ limit: LIST_PAGE_SIZE, _continue: cont }));
+  return single(informer(kc, '/api/v1/namespaces', list), 'namespaces', log);
 }
 
-/** Watches Secrets in every namespace (empty list) or in the given ones, optionally by label. */
-export function watchSecrets(kc: KubeConfig, log: Logger, options: { namespaces?: readonly string[]; labelSelector?: string } = {}): Watched<V1Secret> {
+/** Options of a Secrets cache. */
+export interface SecretWatchOptions {
+  /** Watched namespaces; empty or absent: all. */
+  namespaces?: readonly string[];
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** Watches Secrets, with their data, in every namespace (empty list) or in the given ones. */
+export function watchSecrets(kc: KubeConfig, log: Logger, options: SecretWatchOptions = {}): Watched<V1Secret> {
+  return secretInformers<V1Secret>(kc, log, options, false);
+}
+
+/** Watches Secrets as metadata only (no data, no type): enough to notice that one changed. */
+export function watchSecretMetadata(kc: KubeConfig, log: Logger, options: SecretWatchOptions = {}): Watched<ObjectMeta> {
+  return secretInformers<ObjectMeta>(kc, log, options, true);
+}
+
+function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger, options: SecretWatchOptions, metadata: boolean): Watched<T> {
   const api = kc.makeApiClient(CoreV1Api);
-  const { labelSelector } = options;
-  return scoped(options.namespaces ?? [], (namespace) =>
-    single(
-      namespace === undefined
-        ? informer(kc, '/api/v1/secrets', () => api.listSecretForAllNamespaces({ labelSelector }), labelSelector)
-        : informer(kc, `/api/v1/namespaces/${namespace}/secrets`, () => api.listNamespacedSecret({ namespace, labelSelector }), labelSelector),
-      `secrets${namespace ? ` in ${namespace}` : ''}`,
-      log,
-    ),
-  );
+  const { labelSelector, fieldSelector } = options;
+  // The typed client only sets the Accept header; items come back as whatever the server sent.
+  const accept = metadata ? setHeaderOptions('Accept', METADATA_LIST) : undefined;
+  const what = `secrets${metadata ? ' (metadata)' : ''}${labelSelector ? ` ${labelSelector}` : ''}`;
+  return scoped(options.namespaces ?? [], (namespace) => {
+    const query = { labelSelector, fieldSelector, limit: LIST_PAGE_SIZE };
+    const list = paged<T>(
+      (cont) =>
+        (namespace === undefined
+          ? api.listSecretForAllNamespaces({ ...query, _continue: cont }, accept)
+          : api.listNamespacedSecret({ ...query, namespace, _continue: cont }, accept)) as unknown as Promise<KubernetesListObject<T>>,
+      metadata ? slimToIdentity : slim,
+    );
+    const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
+    return single(informer<T>(kc, path, list, { labelSelector, fieldSelector, metadataOnly: metadata }), `${what}${namespace ? ` in ${namespace}` : ''}`, log);
+  });
 }

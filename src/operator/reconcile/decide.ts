@@ -246,7 +246,9 @@ export function decide(o: Observed): Plan {
   } else if (write && o.stored !== undefined && 'dataKeyLost' in o.stored) {
     events.push({ type: 'Warning', reason: Reason.DataKeyLost, message: `the data key of namespace ${o.namespace} was deleted: value stored again from its source under a new data key, as version ${version}` });
   } else if (write) {
-    events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
+    // A first store is routine: the Ready condition says it, and an Event would add a write to
+    // every create. A value replaced, or stored after a failure, is a change a person should see.
+    if (previous !== undefined) events.push({ type: 'Normal', reason: Reason.Stored, message: `value stored as version ${version}` });
     // The length is not said: only that it is under the line the CLI warns about too.
     if (write.toString('utf8').length < MIN_DERIVED) {
       events.push({ type: 'Warning', reason: Reason.ShortValue, message: `the value is very short (fewer than ${MIN_DERIVED} characters): masking it in logs hides little and can give it away; prefer a longer value` });

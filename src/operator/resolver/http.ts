@@ -11,11 +11,18 @@
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
+ *
+ * A resolve is the hot path (every cold name of every runner step), so `POST /v1/resolve` is served
+ * on node:http (`resolveHandler`), not through express: express cost more than half of a resolve's
+ * CPU (docs/capacity.md). Its answer is serialized once, and its audit line goes through a logger
+ * that redacts only top-level fields: the line is built here from fixed fields, none of which can
+ * hold a value. The change streams and every other path stay an express Router.
  */
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
+import { REDACT_PATHS, type Logger } from '../../core/logger.js';
 import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
@@ -26,16 +33,114 @@ export interface UsageRecorder {
 
 const resolveBody = z.object({ names: z.array(z.string().max(64)).min(1).max(MAX_NAMES_PER_REQUEST) }).strict();
 
+/** The redaction of the audit logger: the top-level sensitive fields (the wildcard paths cost a walk of every line). */
+const AUDIT_REDACT = { paths: REDACT_PATHS.filter((path) => !path.includes('*')), censor: '[REDACTED]' };
+
+/** Largest resolve request body, in bytes. */
+const MAX_BODY_BYTES = 16 * 1024;
+
 type Authed = Request & { identity?: Identity };
 
 function sendError(res: Response, err: OrkaError): void {
   res.status(err.status).json(err.toBody());
 }
 
+/** Writes a JSON answer on node:http (the body serialized by the caller, once). */
+function writeJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
 /** The bearer token of a request ('' when none). */
-function bearer(req: Request): string {
+function bearer(req: IncomingMessage): string {
   const header = req.headers.authorization ?? '';
   return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+}
+
+/**
+ * The JSON body of a request, at most MAX_BODY_BYTES: PAYLOAD_TOO_LARGE past it (the rest is
+ * read and dropped, so the answer reaches a client still sending), INVALID_REQUEST when it is not
+ * JSON. express.json did this before the hot path left express; the messages are the same.
+ */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      req.resume();
+      reject(new OrkaError('INVALID_REQUEST', 'the request body must be JSON (content-type: application/json)'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) return reject(new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large'));
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks, size).toString('utf8')));
+      } catch {
+        reject(new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
+      }
+    });
+  });
+}
+
+/** Whether a request is for the resolve endpoint, which `resolveHandler` serves (not the Router). */
+export function isResolveRequest(req: IncomingMessage): boolean {
+  if (req.method !== 'POST' || req.url === undefined) return false;
+  const query = req.url.indexOf('?');
+  return (query === -1 ? req.url : req.url.slice(0, query)) === '/v1/resolve';
+}
+
+/** What one resolve answered, for metrics: its status, what it said was missing, how long it took. */
+export type ResolveObserver = (status: number, answer: { missing: readonly string[] } | undefined, seconds: number) => void;
+
+/**
+ * `POST /v1/resolve` on node:http: the token first (an unauthenticated body is never read), then
+ * the body, then the answer. One audit line per request.
+ */
+export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; observe?: ResolveObserver }): (req: IncomingMessage, res: ServerResponse) => void {
+  const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
+  const serve = async (req: IncomingMessage, res: ServerResponse, answered: (answer: { missing: readonly string[] }) => void): Promise<void> => {
+    let identity: Identity;
+    try {
+      identity = await deps.auth.authenticate(bearer(req));
+      const tenancy = deps.resolver.tenancy(identity.namespace);
+      if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
+    } catch (err) {
+      const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
+      audit.warn({ path: '/v1/resolve', outcome: e.code }, 'request refused');
+      writeJson(res, e.status, JSON.stringify(e.toBody()));
+      return;
+    }
+    try {
+      const parsed = resolveBody.safeParse(await readJson(req));
+      if (!parsed.success) throw new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`);
+      const { values, missing, revisions, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      deps.usage.record(identity.namespace, Object.keys(values));
+      audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing, outcome: missing.length ? 'partial' : 'ok' }, 'resolve');
+      answered({ missing });
+      writeJson(res, 200, JSON.stringify({ values, missing, revisions }), { age: String(Math.ceil(ageMs / 1000)) });
+    } catch (err) {
+      const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
+      audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
+      writeJson(res, e.status, JSON.stringify(e.toBody()));
+    }
+  };
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    let answer: { missing: readonly string[] } | undefined;
+    if (deps.observe !== undefined) {
+      const observe = deps.observe;
+      res.once('finish', () => observe(res.statusCode, answer, Number(process.hrtime.bigint() - started) / 1e9));
+    }
+    serve(req, res, (a) => (answer = a)).catch(() => {
+      // Only a failed write to a connection already gone gets here.
+      if (!res.headersSent) writeJson(res, 500, JSON.stringify(new OrkaError('INTERNAL', 'resolution failed').toBody()));
+    });
+  };
 }
 
 /**
@@ -74,13 +179,12 @@ export class StreamLimiter {
   }
 }
 
-/** Builds the resolver app (no listening). */
-export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Express {
-  const app = express();
-  app.disable('x-powered-by');
+/** Builds the rest of the resolver API (change streams, refusals) as a router for the operator's HTTPS app (no listening). */
+export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Router {
+  const app = express.Router();
+  const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
 
-  // Authentication first, then (on /v1/resolve only) the body parser: an unauthenticated body
-  // is refused before a byte of it is parsed.
+  // Authentication first, for every path.
   app.use(async (req: Authed, res: Response, next: NextFunction) => {
     try {
       const identity = await deps.auth.authenticate(bearer(req));
@@ -90,29 +194,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       next();
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
-      deps.audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
-      sendError(res, e);
-    }
-  });
-
-  app.post('/v1/resolve', express.json({ limit: '16kb' }), async (req: Authed, res: Response) => {
-    const identity = req.identity as Identity;
-    const parsed = resolveBody.safeParse(req.body);
-    if (!parsed.success) {
-      sendError(res, new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`));
-      return;
-    }
-    try {
-      const ageMs = deps.resolver.assertCurrent();
-      const result = await deps.resolver.resolve(identity.namespace, parsed.data.names);
-      res.setHeader('age', String(Math.ceil(ageMs / 1000)));
-      const found = Object.keys(result.values);
-      deps.usage.record(identity.namespace, found);
-      deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing: result.missing, outcome: result.missing.length ? 'partial' : 'ok' }, 'resolve');
-      res.json(result);
-    } catch (err) {
-      const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
-      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
+      audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
       sendError(res, e);
     }
   });
@@ -122,7 +204,7 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     const token = bearer(req);
     const slot = deps.streams.acquire(`${identity.namespace}/${identity.serviceAccount}/${identity.pod}`);
     if ('refusal' in slot) {
-      deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
+      audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
       sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
       return;
     }
@@ -164,13 +246,13 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
           // The apiserver being unreachable is not a revocation: keep the stream, ask again later.
           if (isOrkaError(err, 'UPSTREAM_UNAVAILABLE')) return;
           const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 're-check failed');
-          deps.audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
+          audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: e.code }, 'change stream closed: the token is no longer valid');
           res.write(`event: revoked\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`);
           res.end();
         }
       })();
     }, period);
-    deps.audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
+    audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount }, 'change stream opened');
     res.on('close', () => {
       slot.release();
       clearInterval(heartbeat);
@@ -180,10 +262,5 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
   });
 
   app.use((_req: Request, res: Response) => sendError(res, new OrkaError('INVALID_REQUEST', 'no such endpoint')));
-  // Malformed JSON and oversized bodies from express.json.
-  app.use((err: { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') sendError(res, new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large'));
-    else sendError(res, new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
-  });
   return app;
 }

@@ -1,17 +1,18 @@
 /**
- * The resolver: answers a tenant's requests for secret values from the informer caches (the
+ * The resolver: answers a tenant's requests for secret values from the shared cache (the
  * storage Secrets, decrypted with the tenant's data key) and tells subscribed sidecars, per
- * tenant, which names changed so they forget them at once. Every replica serves it.
+ * tenant, which names changed so they forget them at once. Every replica serves it; it reads
+ * the cache and the keys, and knows nothing of reconciling.
  */
 import { decryptValue } from '../../core/envelope.js';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
-import type { Controller } from '../reconcile/controller.js';
 import type { Health } from '../health.js';
 import type { KeyStore } from '../keys/store.js';
-import { storageName } from '../../api/resource.js';
-import { readStorage } from '../../api/storage.js';
+import type { ClusterCache } from '../kube/cache.js';
+import { STORAGE_FOR_LABEL, storageName } from '../../api/resource.js';
+import { isStorageSecret, readStorage } from '../../api/storage.js';
 import type { Tenancy } from '../../api/tenancy.js';
 
 /**
@@ -46,18 +47,28 @@ export class Resolver {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
 
   constructor(
-    private readonly controller: Controller,
+    private readonly cache: ClusterCache,
     private readonly keys: KeyStore,
     private readonly log: Logger,
     /** This replica's freshness: a stale view must not answer (it may miss a deletion). */
     private readonly health: () => Pick<Health, 'current' | 'viewAgeMs'> = () => ({ current: true, viewAgeMs: 0 }),
   ) {
-    controller.onValueChange((namespace, objectName, change) => {
-      const listeners = this.subscribers.get(namespace);
-      if (listeners === undefined || !checkObjectName(objectName).ok) return;
-      const event = { name: toSecretName(objectName), ...change };
-      for (const s of listeners) s.changed(event);
-    });
+    // A change carries the resourceVersion of what changed (a storage Secret, or the deletion of
+    // an OrkaSecret): comparable with the revisions of answers, whichever replica gave them.
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      cache.storage.on(verb, (s) => {
+        if (!isStorageSecret(s)) return;
+        this.notify(s.metadata?.namespace, s.metadata?.labels?.[STORAGE_FOR_LABEL], { revision: s.metadata?.resourceVersion, deleted: verb === 'delete' });
+      });
+    }
+    cache.orkaSecrets.on('delete', (o) => this.notify(o.metadata.namespace, o.metadata.name, { revision: o.metadata.resourceVersion, deleted: true }));
+  }
+
+  private notify(namespace: string | undefined, objectName: string | undefined, change: Omit<NameChange, 'name'>): void {
+    const listeners = namespace === undefined ? undefined : this.subscribers.get(namespace);
+    if (listeners === undefined || objectName === undefined || !checkObjectName(objectName).ok) return;
+    const event = { name: toSecretName(objectName), ...change };
+    for (const s of listeners) s.changed(event);
   }
 
   /** UPSTREAM_UNAVAILABLE unless this replica's view is current; else the view's age in ms. */
@@ -77,21 +88,21 @@ export class Resolver {
 
   /** Whether a namespace is a tenant now, and if not why. */
   tenancy(namespace: string): Tenancy {
-    return this.controller.tenancy(namespace);
+    return this.cache.tenancy(namespace);
   }
 
-  /** The values of `names` that exist in `namespace`, and the names that do not. */
-  async resolve(namespace: string, names: readonly string[]): Promise<Resolution> {
+  /** The values of `names` that exist in `namespace`, and the names that do not; `ageMs`: how old the view that answered is. */
+  async resolve(namespace: string, names: readonly string[]): Promise<Resolution & { ageMs: number }> {
     for (const name of names) assertSecretName(name);
-    this.assertCurrent();
+    const ageMs = this.assertCurrent();
     const values: Record<string, string> = {};
     const missing: string[] = [];
     const revisions: Record<string, string> = {};
-    const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.controller.namespaceUid(namespace) });
+    const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
     for (const name of new Set(names)) {
       const objectName = toObjectName(name);
-      const object = this.controller.orkaSecrets.get(objectName, namespace);
-      const storage = this.controller.secrets.get(storageName(objectName), namespace);
+      const object = this.cache.orkaSecrets.get(objectName, namespace);
+      const storage = this.cache.storage.get(storageName(objectName), namespace);
       const revision = storage?.metadata?.resourceVersion;
       if (revision !== undefined) revisions[name] = revision;
       const content = readStorage(storage);
@@ -100,14 +111,14 @@ export class Resolver {
         continue;
       }
       try {
-        values[name] = decryptValue({ dataKeys: (id) => (id === dataKey.id ? dataKey.key : undefined), tenant: namespace, name, version: content.version, stored: content.envelope }).toString('utf8');
+        values[name] = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name, version: content.version, stored: content.envelope }).toString('utf8');
       } catch (err) {
         if (!isOrkaError(err, 'DECRYPT_FAILED')) throw err;
         this.log.warn({ tenant: namespace, secret: name }, 'stored value cannot be decrypted; answered as missing');
         missing.push(name);
       }
     }
-    return { values, missing, revisions };
+    return { values, missing, revisions, ageMs };
   }
 
   /** Tells `subscriber` each secret name of `namespace` that changes or goes away; returns the unsubscribe. */

@@ -8,8 +8,8 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
 import { toObjectName } from '../../core/names.js';
-import type { Controller } from '../reconcile/controller.js';
-import { GROUP, objectKey, PLURAL, splitKey, VERSION } from '../../api/resource.js';
+import type { Watched } from '../kube/informers.js';
+import { GROUP, objectKey, PLURAL, splitKey, VERSION, type OrkaSecret } from '../../api/resource.js';
 import type { UsageRecorder } from './http.js';
 
 /** Batches usage counts into status writes. */
@@ -20,7 +20,8 @@ export class UsageTracker implements UsageRecorder {
 
   constructor(
     kc: KubeConfig,
-    private readonly controller: Controller,
+    /** The shared cache of OrkaSecrets (their status.usage, to add to). */
+    private readonly orkaSecrets: Watched<OrkaSecret>,
     private readonly options: { intervalSeconds: number; log: Logger; now?: () => Date },
   ) {
     this.api = kc.makeApiClient(CustomObjectsApi);
@@ -49,7 +50,7 @@ export class UsageTracker implements UsageRecorder {
     this.pending = new Map();
     for (const [key, { count, last }] of batch) {
       const { namespace, name } = splitKey(key);
-      const current = this.controller.orkaSecrets.get(name, namespace);
+      const current = this.orkaSecrets.get(name, namespace);
       if (current === undefined) continue;
       const resolveCount = (current.status?.usage?.resolveCount ?? 0) + count;
       try {

@@ -1,7 +1,8 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createSecretKey, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  aesKey,
   decryptValue,
   encryptValue,
   envelopeKeyId,
@@ -175,6 +176,22 @@ describe('stored values', () => {
     const c = encryptValue({ dataKey, tenant: 'acme', name: 'A', version: 1, value }, seeded('x'));
     const d = encryptValue({ dataKey, tenant: 'acme', name: 'A', version: 1, value }, seeded('x'));
     expect(c.equals(d)).toBe(true);
+  });
+
+  it('opens the same envelope with the KeyObject of a key as with its raw bytes, both ways', () => {
+    const keyObject = aesKey(dataKey.key);
+    expect(decryptValue({ dataKeys: () => keyObject, tenant: 'acme', name: 'API_KEY', version: 3, stored })).toEqual(value);
+    const sealedWithObject = encryptValue({ dataKey: { id: 'dk-1', key: keyObject }, tenant: 'acme', name: 'API_KEY', version: 3, value });
+    expect(open(sealedWithObject)).toEqual(value);
+    expectDecryptFailed(() => decryptValue({ dataKeys: () => aesKey(generateDataKey()), tenant: 'acme', name: 'API_KEY', version: 3, stored }));
+    expectDecryptFailed(() => decryptValue({ dataKeys: () => aesKey(dataKey.key), tenant: 'acme', name: 'API_KEY', version: 4, stored }));
+  });
+
+  it('refuses to make a KeyObject of, or to use, a key that is not 32 bytes', () => {
+    expect(() => aesKey(Buffer.alloc(16))).toThrow(/32 bytes/);
+    const short = createSecretKey(Buffer.alloc(16));
+    expect(() => encryptValue({ dataKey: { id: 'x', key: short }, tenant: 't', name: 'A', version: 1, value })).toThrow(/32 bytes/);
+    expectDecryptFailed(() => decryptValue({ dataKeys: () => short, tenant: 'acme', name: 'API_KEY', version: 3, stored }));
   });
 
   it('refuses a wrong-sized key and bad versions as caller errors', () => {

@@ -61,6 +61,17 @@ describe('inject', () => {
     expect(input).toEqual(copy);
   });
 
+  it('shares with its input every part it does not change, so the diff skips them by identity', () => {
+    const input = pod();
+    input.metadata!.managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:spec': {} } }];
+    input.status = { phase: 'Pending' };
+    const { pod: out } = inject(input, tenant, config);
+    expect(out.metadata?.managedFields).toBe(input.metadata?.managedFields);
+    expect(out.status).toBe(input.status);
+    expect(out.spec?.initContainers).toBe(input.spec?.initContainers);
+    expect(out.spec?.containers[1]?.image).toBe('h:1');
+  });
+
   it('is idempotent: a second admission changes nothing', () => {
     const once = inject(pod(), tenant, config).pod;
     const twice = inject(once, tenant, config);

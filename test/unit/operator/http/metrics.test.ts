@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admissionResult, httpMetrics, resolveOutcome } from '../../../../src/operator/http/metrics.js';
+import { admissionResult, httpMetrics, resolveObserver, resolveOutcome } from '../../../../src/operator/http/metrics.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from '../../../../src/operator/metrics.js';
 import { createCA } from '../../../../src/core/pki.js';
 
@@ -37,7 +37,6 @@ describe('httpMetrics middleware', () => {
     app.use(httpMetrics(metrics));
     app.post('/webhooks/validate-orkasecrets', (_req, res) => void res.json({ response: { uid: 'u', allowed: false } }));
     app.post('/webhooks/mutate-pods', (_req, res) => void res.json({ response: { uid: 'u', allowed: true, patch: 'W10=' } }));
-    app.post('/v1/resolve', (req, res) => void (req.headers.authorization ? res.json({ values: {}, missing: ['X'] }) : res.status(401).json({ error: {} })));
     app.get('/v1/changes', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: ready\ndata: {}\n\n');
@@ -63,11 +62,12 @@ describe('httpMetrics middleware', () => {
     return metric?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
   };
 
-  it('counts and times admissions by webhook and result, and resolves by outcome', async () => {
+  it('counts and times admissions by webhook and result, and resolves (told by their handler) by outcome', async () => {
     await call('POST', '/webhooks/validate-orkasecrets');
     await call('POST', '/webhooks/mutate-pods');
-    await call('POST', '/v1/resolve', { authorization: 'Bearer t' });
-    await call('POST', '/v1/resolve');
+    const observe = resolveObserver(metrics);
+    observe(200, { missing: ['X'] }, 0.001);
+    observe(401, undefined, 0.001);
     expect(await value('orka_operator_admissions_total', { webhook: 'validate-orkasecrets', result: 'denied' })).toBe(1);
     expect(await value('orka_operator_admissions_total', { webhook: 'mutate-pods', result: 'mutated' })).toBe(1);
     expect(await value('orka_operator_resolver_requests_total', { outcome: 'partial' })).toBe(1);

@@ -22,23 +22,29 @@ function ready(status: OrkaSecretStatus | undefined) {
 }
 
 describe('decide', () => {
-  it('stores a new value as version 1 with status, reference and an event', () => {
+  it('stores a new value as version 1 with status and reference, and no Event (a routine first store)', () => {
     const plan = decide(observed());
     expect(plan.storage).toEqual({ op: 'write', version: 1, value: v('one') });
     expect(plan.status).toMatchObject({ secretName: 'API_KEY', reference: '{{secrets.API_KEY}}', version: 1, valueUpdatedAt: now.toISOString(), observedGeneration: 1 });
     expect(ready(plan.status)).toMatchObject({ status: 'True', reason: 'Stored' });
-    expect(plan.events[0]).toEqual({ type: 'Normal', reason: 'Stored', message: 'value stored as version 1' });
+    expect(plan.events.filter((e) => e.reason === 'Stored')).toEqual([]);
     expect(plan.outcome).toBe('Stored');
+  });
+
+  it('records an Event when a value is replaced, or stored after a failure', () => {
+    const first = decide(observed());
+    const replaced = decide(observed({ object: { generation: 2, status: first.status }, stored: { version: 1, value: v('one') }, incoming: { kind: 'value', value: v('two-two'), source: 'sealedValue' } }));
+    expect(replaced.events).toEqual([{ type: 'Normal', reason: 'Stored', message: 'value stored as version 2' }]);
+    const failed = decide(observed({ incoming: { kind: 'undecryptable' } }));
+    const recovered = decide(observed({ object: { generation: 2, status: failed.status } }));
+    expect(recovered.events).toContainEqual({ type: 'Normal', reason: 'Stored', message: 'value stored as version 1' });
   });
 
   it('warns with an Event when the value stored is very short, without saying its length', () => {
     const short = decide(observed({ incoming: { kind: 'value', value: v('abc'), source: 'sealedValue' } }));
     expect(short.storage).toMatchObject({ op: 'write' });
-    expect(short.events).toEqual([
-      { type: 'Normal', reason: 'Stored', message: 'value stored as version 1' },
-      { type: 'Warning', reason: 'ShortValue', message: expect.stringContaining('fewer than 6 characters') },
-    ]);
-    expect(decide(observed({ incoming: { kind: 'value', value: v('long-enough'), source: 'sealedValue' } })).events.map((e) => e.reason)).toEqual(['Stored']);
+    expect(short.events).toEqual([{ type: 'Warning', reason: 'ShortValue', message: expect.stringContaining('fewer than 6 characters') }]);
+    expect(decide(observed({ incoming: { kind: 'value', value: v('long-enough'), source: 'sealedValue' } })).events).toEqual([]);
   });
 
   it('refuses a value that is not UTF-8 text, storing nothing (a previous value stays served)', () => {

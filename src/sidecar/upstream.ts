@@ -1,10 +1,11 @@
 /**
  * The sidecar's side of the resolver API: resolve names, and follow the tenant's change stream.
- * HTTPS trusting only the operator's CA, one keep-alive agent; the projected token is read from
- * its file on every call because the kubelet rotates it.
+ * HTTPS trusting only the operator's CA, through one TLS context and one keep-alive agent; the
+ * projected token is read from its file on every call because the kubelet rotates it.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { isErrorCode, OrkaError } from '../core/errors.js';
 
 /** The operator's answer; `revisions` (resourceVersions per name) orders it against changes. */
@@ -47,7 +48,10 @@ export class Upstream {
   private readonly agent: Agent;
 
   constructor(private readonly options: UpstreamOptions) {
-    this.agent = new Agent({ keepAlive: true, ca: options.caPem, maxSockets: 16 });
+    // One TLS context for every connection. Given `ca` instead, tls.connect builds a new context
+    // (an OpenSSL SSL_CTX and a parsed CA) for each connection, refused attempts included: an
+    // operator that restarts 30 times cost 12 MiB of native memory that no GC gave back.
+    this.agent = new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: options.caPem }), maxSockets: 16 });
   }
 
   private token(): string {

@@ -3,7 +3,9 @@
  * the same run: a bare node:http server answering a constant body (the limit for Node here) and
  * a direct GET of a Kubernetes Secret from the apiserver (what a runner would do without us).
  * Then cold resolves (cache miss, through the operator), update-to-visible and delete-to-404
- * latencies, and the sidecar's RSS.
+ * latencies, and the sidecar's RSS. Last, memory while the operator flaps: one sidecar whose
+ * operator is killed and restarted BENCH_FLAP_RESTARTS (30) times, against a control sidecar on a
+ * stable operator in the same run. BENCH_SIDECAR_PARTS=load or =flap runs one part only.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,10 @@ import { printTable } from './table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
+const PARTS = new Set((process.env.BENCH_SIDECAR_PARTS ?? 'load,flap').split(','));
+const FLAPS = Number(process.env.BENCH_FLAP_RESTARTS ?? 30);
+/** How long the flapping operator stays down each time: about a pod's restart, in which the sidecar retries many times. */
+const FLAP_DOWN_MS = Number(process.env.BENCH_FLAP_DOWN_MS ?? 5000);
 const progress = (line: string) => process.stderr.write(`[bench sidecar] ${line}\n`);
 
 type Row = Record<string, string>;
@@ -34,10 +40,11 @@ async function load(title: string, opts: autocannon.Options): Promise<{ row: Row
   return { rps, p99: result.latency.p99, row: { case: title, 'req/s': Math.round(rps).toLocaleString('en-US'), 'p50 ms': String(result.latency.p50), 'p99 ms': String(result.latency.p99) } };
 }
 
-/** VmRSS and VmHWM (peak) of a process, in MiB. */
-function rssOf(pid: number): { rss: number; peak: number } {
+/** VmRSS, VmHWM (peak), RssAnon and RssFile (pages of the binary and libraries) of a process, in MiB. */
+function rssOf(pid: number): { rss: number; peak: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024, peak: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024 };
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM'), anon: kib('RssAnon'), file: kib('RssFile') };
 }
 
 /** Lets a fresh process finish starting up (JIT, first GCs) before its RSS is read. */
@@ -78,7 +85,7 @@ try {
   const COLD = 200;
   progress(`creating ${names.length + COLD} secrets`);
   for (const n of names) await put(n, `value-of-${n}-${'x'.repeat(24)}`);
-  for (let i = 0; i < COLD; i++) await put(`cold-${i}`, `cold-value-${i}`);
+  if (PARTS.has('load')) for (let i = 0; i < COLD; i++) await put(`cold-${i}`, `cold-value-${i}`);
   await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'plain' }, stringData: { value: 'value-of-api-key' } } });
 
   const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
@@ -86,82 +93,150 @@ try {
   writeFileSync(caFile, Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' })).token);
-  const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
-  children.push(sidecar);
-  const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
-  await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
-  // Idle footprint, against a bare Node process (an empty event loop) started now, in this run.
-  const idleBare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  children.push({ stop: async () => idleBare.kill() });
-  await settle(2000);
-  const idle = { sidecar: rssOf(sidecar.proc.pid as number), bare: rssOf(idleBare.pid as number) };
-  idleBare.kill();
-  await eventually(async () => ((await client.render(names.map((n) => `{{secrets.${n.toUpperCase().replaceAll('-', '_')}}}`).join(' '))).length > 0 ? true : undefined), 30_000);
-  await eventually(async () => ((await client.get(`COLD_${COLD - 1}`)) ? true : undefined), 30_000);
-  // Cold: each name once, so each is a miss that goes through the operator (the last one above warmed only itself).
-  progress(`cold resolves: ${COLD - 1} cache misses`);
-  const cold: number[] = [];
-  for (let i = 0; i < COLD - 1; i++) {
-    const t = performance.now();
-    await client.get(`COLD_${i}`);
-    cold.push(performance.now() - t);
+  /**
+   * Memory while the operator flaps: a sidecar whose operator replica is killed (SIGKILL) and
+   * started again on the same address FLAPS times after FLAP_DOWN_MS, so it retries and reconnects each time, against a control
+   * sidecar on the stable replica. Both reach their operator by name (`localhost`), as in a pod
+   * (a Service name), so each connection does a lookup. Both are warmed under load first (the
+   * optimizing compiler's code and output are then in both), and each round both get a name
+   * neither has cached: the same call to the operator, so the only difference is the reconnects.
+   */
+  const flapPart = async () => {
+    const flapOptions = { kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'bench-flapping', build: 'dist' as const, env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info' } };
+    let flapping = await startOperator(flapOptions);
+    children.push({ stop: () => flapping.stop() });
+    await flapping.waitForLog(/resolver API and webhooks listening/, 60_000);
+    const env = { ORKA_LOG_LEVEL: 'warn', ...(JSON.parse(process.env.BENCH_FLAP_SIDECAR_ENV ?? '{}') as Record<string, string>) };
+    const control = await startSidecar({ operatorUrl: `https://localhost:${operator.resolverPort}`, tokenFile, caFile, env });
+    children.push(control);
+    const flapped = await startSidecar({ operatorUrl: `https://localhost:${flapping.resolverPort}`, tokenFile, caFile, env });
+    children.push(flapped);
+    const stream = async (url: string) => ((await (await fetch(`${url}/readyz`)).json()) as { changeStream: string }).changeStream;
+    progress(`creating ${FLAPS + 1} secrets for the flap rounds`);
+    for (let i = 0; i <= FLAPS; i++) await put(`flap-${i}`, `flap-value-${i}`);
+    let round = 0;
+    const work = async () => {
+      const i = round++;
+      for (const s of [control, flapped]) {
+        const client = new OrkaSecretsClient({ baseUrl: s.url });
+        await eventually(async () => ((await client.get(`FLAP_${i}`)) === `flap-value-${i}` ? true : undefined), 30_000);
+      }
+    };
+    await eventually(async () => ((await stream(control.url)) === 'up' && (await stream(flapped.url)) === 'up' ? true : undefined), 30_000);
+    await work();
+    const headers = { 'x-orka-request': 'true' };
+    for (const s of [control, flapped]) await load(`warm-up ${s === control ? 'control' : 'flapping'} sidecar`, { url: `${s.url}/v1/secrets/FLAP_0`, headers });
+    // V8 gives back the young generation the load grew only after some quiet seconds (about 15
+    // here, seen with v8.getHeapSpaceStatistics()); read before that, "before" is inflated.
+    await settle(20_000);
+    const before = { control: rssOf(control.proc.pid as number), flapped: rssOf(flapped.proc.pid as number) };
+    const started = performance.now();
+    for (let i = 1; i <= FLAPS; i++) {
+      await flapping.stop('SIGKILL');
+      await eventually(async () => ((await stream(flapped.url)) === 'down' ? true : undefined), 30_000, 20);
+      // The scenario, not a wait for an event: the operator is away this long, as during a pod restart.
+      await settle(FLAP_DOWN_MS);
+      flapping = await startOperator({ ...flapOptions, ports: { port: flapping.port, resolverPort: flapping.resolverPort } });
+      await flapping.waitForLog(/resolver API and webhooks listening/, 60_000);
+      await eventually(async () => ((await stream(flapped.url)) === 'up' ? true : undefined), 30_000, 20);
+      await work();
+      if (i % 5 === 0) progress(`operator restarts: ${i}/${FLAPS}: RSS of the flapping sidecar ${rssOf(flapped.proc.pid as number).rss.toFixed(1)} MiB, of the control ${rssOf(control.proc.pid as number).rss.toFixed(1)} MiB`);
+    }
+    const minutes = (performance.now() - started) / 60_000;
+    await settle(20_000);
+    const after = { control: rssOf(control.proc.pid as number), flapped: rssOf(flapped.proc.pid as number) };
+    const row = (title: string, k: 'control' | 'flapped', goal: string) => ({
+      sidecar: title,
+      'RSS before MiB': before[k].rss.toFixed(1),
+      'RSS after MiB': after[k].rss.toFixed(1),
+      growth: `${(after[k].rss / before[k].rss).toFixed(2)}x`,
+      'anon before -> after MiB': `${before[k].anon.toFixed(1)} -> ${after[k].anon.toFixed(1)}`,
+      'file before -> after MiB': `${before[k].file.toFixed(1)} -> ${after[k].file.toFixed(1)}`,
+      goal,
+    });
+    const held = after.flapped.rss / before.flapped.rss <= 1.1;
+    console.log(`sidecar RSS while its operator restarts ${FLAPS} times, ${FLAP_DOWN_MS / 1000} s down each (${minutes.toFixed(1)} min), against a control sidecar on a stable operator, same run`);
+    printTable([row('control: stable operator (baseline)', 'control', ''), row(`operator killed and restarted ${FLAPS} times`, 'flapped', `within 10%: ${held ? 'yes' : 'NO'}`)]);
+  };
+  if (PARTS.has('load')) {
+    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
+    children.push(sidecar);
+    const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
+    await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
+    // Idle footprint, against a bare Node process (an empty event loop) started now, in this run.
+    const idleBare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    children.push({ stop: async () => idleBare.kill() });
+    await settle(2000);
+    const idle = { sidecar: rssOf(sidecar.proc.pid as number), bare: rssOf(idleBare.pid as number) };
+    idleBare.kill();
+    await eventually(async () => ((await client.render(names.map((n) => `{{secrets.${n.toUpperCase().replaceAll('-', '_')}}}`).join(' '))).length > 0 ? true : undefined), 30_000);
+    await eventually(async () => ((await client.get(`COLD_${COLD - 1}`)) ? true : undefined), 30_000);
+    // Cold: each name once, so each is a miss that goes through the operator (the last one above warmed only itself).
+    progress(`cold resolves: ${COLD - 1} cache misses`);
+    const cold: number[] = [];
+    for (let i = 0; i < COLD - 1; i++) {
+      const t = performance.now();
+      await client.get(`COLD_${i}`);
+      cold.push(performance.now() - t);
+    }
+
+    const barePort = await freePort();
+    const body = JSON.stringify({ name: 'API_KEY', value: 'value-of-api-key' });
+    const bare = spawn(process.execPath, ['-e', `require('http').createServer((q,s)=>{s.setHeader('content-type','application/json');s.end(${JSON.stringify(body)})}).listen(${barePort},'127.0.0.1')`], { stdio: 'ignore' });
+    children.push({ stop: async () => bare.kill() });
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${barePort}/`)).ok ? true : undefined));
+
+    const headers = { 'x-orka-request': 'true', 'content-type': 'application/json' };
+    let doc = `{"url":"https://api/?k={{ secrets.API_KEY }}","auth":"Bearer {{ secrets.TOKEN }}","db":"{{ secrets.DB_PASSWORD }}","hook":"{{ secrets.WEBHOOK_URL }}","sig":"{{ secrets.SIGNING_SECRET }}","note":"`;
+    while (doc.length < 1000) doc += 'lorem ipsum dolor sit amet ';
+    doc = `${doc.slice(0, 1021)}"}`;
+    const renderBody = JSON.stringify({ template: doc });
+
+    const bareRun = await load('bare node:http, constant body (baseline)', { url: `http://127.0.0.1:${barePort}/` });
+    const getRun = await load('sidecar GET /v1/secrets/API_KEY (cached)', { url: `${sidecar.url}/v1/secrets/API_KEY`, headers });
+    const renderRun = await load('sidecar POST /v1/render, 1 KiB, 5 refs', { url: `${sidecar.url}/v1/render`, method: 'POST', headers, body: renderBody });
+    const apiRun = await load('apiserver GET Secret (baseline)', { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } });
+
+    progress('update-to-visible and delete-to-404, 20 each');
+    const update: number[] = [];
+    const del: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const name = `prop-${i}`;
+      await put(name, `first-${i}`);
+      const secretName = name.toUpperCase().replaceAll('-', '_');
+      await eventually(async () => ((await client.get(secretName)) === `first-${i}` ? true : undefined), 10_000, 20);
+      // The clock starts once the new value is sealed (the CLI's work, on the person's machine).
+      const sealed = await sealFor(name, `second-${i}`);
+      let t = performance.now();
+      await apply(name, sealed);
+      await eventually(async () => ((await client.get(secretName)) === `second-${i}` ? true : undefined), 10_000, 5);
+      update.push(performance.now() - t);
+      t = performance.now();
+      await custom.deleteNamespacedCustomObject({ ...osec, name });
+      await eventually(async () => client.get(secretName).then(() => undefined, (e: { code?: string }) => (e.code === 'SECRET_NOT_FOUND' ? true : undefined)), 10_000, 5);
+      del.push(performance.now() - t);
+    }
+    const after = rssOf(sidecar.proc.pid as number);
+
+    console.log(`sidecar, autocannon ${CONNECTIONS} connections x ${SECONDS} s, Node ${process.version}`);
+    printTable([
+      { ...bareRun.row, 'vs bare': '1.00x', 'vs apiserver': `${(bareRun.rps / apiRun.rps).toFixed(1)}x` },
+      { ...getRun.row, 'vs bare': `${(getRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(getRun.rps / apiRun.rps).toFixed(1)}x` },
+      { ...renderRun.row, 'vs bare': `${(renderRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(renderRun.rps / apiRun.rps).toFixed(1)}x` },
+      { ...apiRun.row, 'vs bare': `${(apiRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': '1.0x' },
+    ]);
+    printTable([
+      { measure: 'cold resolve (miss, via operator), 199 sequential', 'p50 ms': percentile(cold, 50).toFixed(2), 'p99 ms': percentile(cold, 99).toFixed(2) },
+      { measure: 'update (sealed beforehand) -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
+      { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
+    ]);
+    printTable([
+      { measure: 'bare Node process, idle (baseline)', 'RSS MiB': idle.bare.rss.toFixed(1), 'peak RSS MiB': idle.bare.peak.toFixed(1), 'vs bare': '+0.0' },
+      { measure: 'sidecar idle (stream up, nothing cached)', 'RSS MiB': idle.sidecar.rss.toFixed(1), 'peak RSS MiB': idle.sidecar.peak.toFixed(1), 'vs bare': `+${(idle.sidecar.rss - idle.bare.rss).toFixed(1)}` },
+      { measure: 'sidecar after the runs', 'RSS MiB': after.rss.toFixed(1), 'peak RSS MiB': after.peak.toFixed(1), 'vs bare': `+${(after.rss - idle.bare.rss).toFixed(1)}` },
+    ]);
   }
-
-  const barePort = await freePort();
-  const body = JSON.stringify({ name: 'API_KEY', value: 'value-of-api-key' });
-  const bare = spawn(process.execPath, ['-e', `require('http').createServer((q,s)=>{s.setHeader('content-type','application/json');s.end(${JSON.stringify(body)})}).listen(${barePort},'127.0.0.1')`], { stdio: 'ignore' });
-  children.push({ stop: async () => bare.kill() });
-  await eventually(async () => ((await fetch(`http://127.0.0.1:${barePort}/`)).ok ? true : undefined));
-
-  const headers = { 'x-orka-request': 'true', 'content-type': 'application/json' };
-  let doc = `{"url":"https://api/?k={{ secrets.API_KEY }}","auth":"Bearer {{ secrets.TOKEN }}","db":"{{ secrets.DB_PASSWORD }}","hook":"{{ secrets.WEBHOOK_URL }}","sig":"{{ secrets.SIGNING_SECRET }}","note":"`;
-  while (doc.length < 1000) doc += 'lorem ipsum dolor sit amet ';
-  doc = `${doc.slice(0, 1021)}"}`;
-  const renderBody = JSON.stringify({ template: doc });
-
-  const bareRun = await load('bare node:http, constant body (baseline)', { url: `http://127.0.0.1:${barePort}/` });
-  const getRun = await load('sidecar GET /v1/secrets/API_KEY (cached)', { url: `${sidecar.url}/v1/secrets/API_KEY`, headers });
-  const renderRun = await load('sidecar POST /v1/render, 1 KiB, 5 refs', { url: `${sidecar.url}/v1/render`, method: 'POST', headers, body: renderBody });
-  const apiRun = await load('apiserver GET Secret (baseline)', { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } });
-
-  progress('update-to-visible and delete-to-404, 20 each');
-  const update: number[] = [];
-  const del: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const name = `prop-${i}`;
-    await put(name, `first-${i}`);
-    const secretName = name.toUpperCase().replaceAll('-', '_');
-    await eventually(async () => ((await client.get(secretName)) === `first-${i}` ? true : undefined), 10_000, 20);
-    // The clock starts once the new value is sealed (the CLI's work, on the person's machine).
-    const sealed = await sealFor(name, `second-${i}`);
-    let t = performance.now();
-    await apply(name, sealed);
-    await eventually(async () => ((await client.get(secretName)) === `second-${i}` ? true : undefined), 10_000, 5);
-    update.push(performance.now() - t);
-    t = performance.now();
-    await custom.deleteNamespacedCustomObject({ ...osec, name });
-    await eventually(async () => client.get(secretName).then(() => undefined, (e: { code?: string }) => (e.code === 'SECRET_NOT_FOUND' ? true : undefined)), 10_000, 5);
-    del.push(performance.now() - t);
-  }
-  const after = rssOf(sidecar.proc.pid as number);
-
-  console.log(`sidecar, autocannon ${CONNECTIONS} connections x ${SECONDS} s, Node ${process.version}`);
-  printTable([
-    { ...bareRun.row, 'vs bare': '1.00x', 'vs apiserver': `${(bareRun.rps / apiRun.rps).toFixed(1)}x` },
-    { ...getRun.row, 'vs bare': `${(getRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(getRun.rps / apiRun.rps).toFixed(1)}x` },
-    { ...renderRun.row, 'vs bare': `${(renderRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(renderRun.rps / apiRun.rps).toFixed(1)}x` },
-    { ...apiRun.row, 'vs bare': `${(apiRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': '1.0x' },
-  ]);
-  printTable([
-    { measure: 'cold resolve (miss, via operator), 199 sequential', 'p50 ms': percentile(cold, 50).toFixed(2), 'p99 ms': percentile(cold, 99).toFixed(2) },
-    { measure: 'update (sealed beforehand) -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
-    { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
-  ]);
-  printTable([
-    { measure: 'bare Node process, idle (baseline)', 'RSS MiB': idle.bare.rss.toFixed(1), 'peak RSS MiB': idle.bare.peak.toFixed(1), 'vs bare': '+0.0' },
-    { measure: 'sidecar idle (stream up, nothing cached)', 'RSS MiB': idle.sidecar.rss.toFixed(1), 'peak RSS MiB': idle.sidecar.peak.toFixed(1), 'vs bare': `+${(idle.sidecar.rss - idle.bare.rss).toFixed(1)}` },
-    { measure: 'sidecar after the runs', 'RSS MiB': after.rss.toFixed(1), 'peak RSS MiB': after.peak.toFixed(1), 'vs bare': `+${(after.rss - idle.bare.rss).toFixed(1)}` },
-  ]);
+  if (PARTS.has('flap')) await flapPart();
 } finally {
   for (const c of children.reverse()) await c.stop().catch(() => undefined);
   await cp.stop();

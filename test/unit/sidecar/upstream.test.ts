@@ -1,0 +1,129 @@
+/**
+ * The upstream client's connections to a real local HTTPS server: a sidecar whose operator
+ * restarts retries many times, and every attempt must reuse the client's one TLS context. Built
+ * per connection (what `ca` on the agent does), each attempt cost an OpenSSL SSL_CTX and a parsed
+ * CA that no GC gave back: the sidecar grew while the operator flapped (issue 17, item 6).
+ */
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOrkaError } from '../../../src/core/errors.js';
+import { createCA, issueServingCert, type CertifiedKey } from '../../../src/core/pki.js';
+import { Upstream } from '../../../src/sidecar/upstream.js';
+
+// The CommonJS module object: node's TLS socket code calls createSecureContext through it, so
+// wrapping it here counts the contexts that connections build (the Upstream's own, made through
+// the ES binding at construction, is not counted).
+const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let dir: string;
+let tokenFile: string;
+let ca: CertifiedKey;
+let serving: CertifiedKey;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'orka-upstream-'));
+  tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'a-token');
+  const now = new Date();
+  ca = createCA({ commonName: 'test operator CA', now, validDays: 1 });
+  serving = issueServingCert({ ca, hosts: ['127.0.0.1'], now, validDays: 1 });
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A stand-in operator: a change stream that says `ready`, and resolves that find nothing. */
+async function operator(port = 0): Promise<Server> {
+  const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+    if (req.url === '/v1/changes') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {}\n\n');
+      return;
+    }
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const { names } = JSON.parse(body) as { names: string[] };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ values: {}, missing: names, revisions: {} }));
+    });
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+async function stop(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+}
+
+describe('Upstream connections', () => {
+  it('reuse one TLS context across reconnects, refused attempts and resolves', { timeout: 60_000 }, async () => {
+    let server = await operator();
+    const port = (server.address() as AddressInfo).port;
+    const original = tls.createSecureContext;
+    let contexts = 0;
+    tls.createSecureContext = (options) => {
+      // Client contexts only: the servers here build theirs (with a key) on each start.
+      if (options?.key === undefined) contexts++;
+      return original(options);
+    };
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000 });
+    let ups = 0;
+    let downs = 0;
+    const stream = upstream.follow(
+      () => undefined,
+      (up) => (up ? ups++ : downs++),
+    );
+    try {
+      await until(() => ups === 1, 'the first connection');
+      const RESTARTS = 5;
+      for (let i = 0; i < RESTARTS; i++) {
+        await upstream.resolve(['A']);
+        await stop(server);
+        // Several refused attempts while the operator is away, as during a pod restart.
+        const downsBefore = downs;
+        await until(() => downs >= downsBefore + 4, 'refused reconnect attempts');
+        server = await operator(port);
+        await until(() => ups === i + 2, `reconnect ${i + 1}`);
+      }
+      await upstream.resolve(['A']);
+      expect(downs).toBeGreaterThanOrEqual(RESTARTS * 4);
+      // Before: one per connection attempt (here about 30).
+      expect(contexts).toBe(0);
+    } finally {
+      tls.createSecureContext = original;
+      stream.stop();
+      upstream.close();
+      await stop(server);
+    }
+  });
+
+  it('still trusts only the given CA', async () => {
+    const server = await operator();
+    const other = createCA({ commonName: 'another CA', now: new Date(), validDays: 1 });
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: other.certPem, timeoutMs: 5000 });
+    try {
+      const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
+      expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|self.signed|unable to verify/i);
+    } finally {
+      upstream.close();
+      await stop(server);
+    }
+  });
+});

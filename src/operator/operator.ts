@@ -181,6 +181,7 @@ export class Operator {
       return;
     }
     this.controller.startWorkers();
+    await this.finishRotation();
     this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
@@ -205,6 +206,19 @@ export class Operator {
       await this.keys.reconcileDataKeys((ns) => this.cache.namespaceUid(ns));
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
+    }
+  }
+
+  /** Leader: a rotation cut short by the end of the previous leader's process is finished first. */
+  private async finishRotation(): Promise<void> {
+    if (this.rotating) return;
+    this.rotating = true;
+    try {
+      await this.keys.finishRotation();
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'could not finish a rotation that had stopped half-way; will try again at the next leadership');
+    } finally {
+      this.rotating = false;
     }
   }
 

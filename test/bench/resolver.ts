@@ -34,6 +34,8 @@ const STREAMS = Number(process.env.BENCH_STREAMS ?? 500);
 const CONNECTIONS = 16;
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const progress = (line: string) => process.stderr.write(`[bench resolver] ${line}\n`);
+/** The operator's Node options: BENCH_NODE_OPTIONS, else the chart's default (operator.nodeOptions), as production runs it. */
+const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^"]*)"/m.exec(readFileSync('charts/orka-secrets/values.yaml', 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
 
 /** CPU seconds a process has used so far: user + system, and system alone. */
 function cpuSeconds(pid: number): { total: number; sys: number } {
@@ -74,7 +76,7 @@ try {
     namespace: opNamespace,
     identity: 'bench',
     build: 'dist',
-    nodeOptions: (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    nodeOptions: NODE_OPTIONS,
     // info: the audit line of every resolve is written, as in production. One identity holds
     // every stream of the memory measurement, so its per-identity limit is lifted.
     env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info', ORKA_MAX_STREAMS: String(STREAMS + 10), ORKA_MAX_STREAMS_PER_IDENTITY: String(Math.min(1000, STREAMS + 10)) },
@@ -233,7 +235,7 @@ try {
   const us = (kind: keyof typeof loads, proc: string) => ((tallies[kind].cpu[proc] ?? 0) / tallies[kind].requests) * 1e6;
   const getUs = us('get', 'apiserver');
   const resolveUs = us('resolve', 'operator');
-  console.log(`resolver cost, autocannon ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, Node ${process.version}; CPU from /proc/PID/stat`);
+  console.log(`resolver cost, autocannon ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, Node ${process.version}, operator node options: ${NODE_OPTIONS.join(' ') || '(none)'}; CPU from /proc/PID/stat`);
   const row = (kind: keyof typeof loads, who: string, cpuUs: number, vs: string) => ({
     case: loads[kind].title,
     requests: tallies[kind].requests.toLocaleString('en-US'),

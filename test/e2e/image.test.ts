@@ -1,9 +1,10 @@
 /**
  * The image, built from the Dockerfile with testcontainers: the sidecar runs as a non-root
  * numeric user, with a read-only root filesystem, serves its API, and leaves the container's
- * filesystem exactly as it found it (`docker diff` is empty).
+ * filesystem exactly as it found it (`docker diff` is empty); the operator's allocator is there.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../src/core/pki.js';
@@ -78,6 +79,16 @@ describe('the image', () => {
     await exercise(container);
     const logs = execFileSync('docker', ['logs', container.getId()], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
     expect(logs).toContain('sidecar listening on 127.0.0.1');
+  });
+
+  it('has the jemalloc the chart preloads into the operator, and it loads', () => {
+    // The chart's LD_PRELOAD (docs/failure-modes.md: glibc's malloc keeps closed streams' memory).
+    const preload = /\{name: LD_PRELOAD, value: ([^}\s]+)\}/.exec(readFileSync('charts/orka-secrets/templates/deployment.yaml', 'utf8'))?.[1];
+    expect(preload).toBeDefined();
+    const script = "process.stdout.write(String(require('fs').readFileSync('/proc/self/maps', 'utf8').includes('libjemalloc')))";
+    const r = spawnSync('docker', ['run', '--rm', '--read-only', '-e', `LD_PRELOAD=${preload}`, '--entrypoint', '/usr/local/bin/node', IMAGE, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe(''); // ld.so complains here when the library is missing
+    expect(r.stdout).toBe('true');
   });
 
   it('has both entrypoints, checks configuration at start, and refuses an unknown program', () => {

@@ -90,6 +90,27 @@ describe('the shared cache', () => {
     }
   });
 
+  it('reads every page of every list (custom objects name the continue token differently)', async () => {
+    const paged = await createNamespace(kc, { prefix: 'cache-paged', tenant: 'paged' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    for (let i = 0; i < 5; i++) {
+      await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: paged, body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: `page-${i}` }, spec: {} } });
+      await core.createNamespacedSecret({ namespace: paged, body: secret(`source-${i}`) });
+      await core.createNamespacedSecret({ namespace: paged, body: secret(`orkasecret-page-${i}`, { [MANAGED_BY_LABEL]: MANAGED_BY, [STORAGE_FOR_LABEL]: `page-${i}` }) });
+    }
+    const small = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [], pageSize: 2 }, createLogger({ name: 'cache-test', level: 'silent' }));
+    try {
+      await small.synced;
+      expect(small.orkaSecrets.list(paged).map((o) => o.metadata.name).sort()).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
+      expect(small.sources.list(paged)).toHaveLength(5);
+      expect(small.storage.list(paged)).toHaveLength(5);
+      const namespaces = await core.listNamespace();
+      expect(small.namespaces.list()).toHaveLength(namespaces.items.length);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('fills from an empty metadata-only list (the apiserver sends items: null)', async () => {
     const empty = await createNamespace(kc, { prefix: 'cache-empty' });
     const scoped = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [empty] }, createLogger({ name: 'cache-test', level: 'silent' }));

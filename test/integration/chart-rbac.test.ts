@@ -86,7 +86,8 @@ beforeAll(async () => {
   // The Deployment's environment, as the chart sets it; only what a process outside a pod
   // needs differs (where it listens, and 127.0.0.1 in its certificate).
   const deployment = docs.find((d) => d.kind === 'Deployment');
-  const chartEnv = Object.fromEntries((deployment?.spec?.template.spec.containers[0]?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+  // LD_PRELOAD names a path inside the image (jemalloc), not on this machine.
+  const chartEnv = Object.fromEntries((deployment?.spec?.template.spec.containers[0]?.env ?? []).filter((e) => e.value !== undefined && e.name !== 'LD_PRELOAD').map((e) => [e.name, e.value as string]));
   expect(chartEnv.ORKA_WATCH_NAMESPACES).toBe('');
   const token = await requestToken(kc, { namespace: NS, serviceAccount, audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
   const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> };

@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { envelopeKeyId } from '../../src/core/envelope.js';
-import { parseKeyRing } from '../../src/core/keyring.js';
+import { parseKeyRing, rotateKeyRing } from '../../src/core/keyring.js';
 import { KEYS_SECRET, type OrkaSecret } from '../../src/api/resource.js';
 import { wrappedDataKeys } from '../../src/api/datakey.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
@@ -197,5 +197,30 @@ describe('rotation', () => {
     // No value reached a log line.
     const logs = [...firstLogs, ...operator.logs].join('\n');
     for (const v of planted.all) expect(logs).not.toContain(v);
+  }, 400_000);
+
+  it('finishes a rotation that stopped between its writes (the ring rotated, the data keys not yet)', async () => {
+    await operator.stop();
+    // What a process ending right after the rotation's first write leaves: a ring with a new
+    // active key-encryption key, and data keys still wrapped with the old one.
+    const keys = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+    const before = parseKeyRing(Buffer.from(keys.data?.['keyring.json'] ?? '', 'base64').toString());
+    const rotated = rotateKeyRing(before, new Date());
+    await core.replaceNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace, body: { ...keys, data: { ...keys.data, 'keyring.json': Buffer.from(JSON.stringify(rotated)).toString('base64') } } });
+    const oldDataKeys = new Map<string, string>();
+    for (const ns of tenants) oldDataKeys.set(ns, (await dataKeySecret(ns)).metadata?.annotations?.['orka.io/data-key-id'] as string);
+
+    operator = await start('rotation-c');
+    await operator.waitForLog(/finished a rotation that had stopped half-way/, 60_000);
+    for (const ns of tenants) {
+      const held = wrappedDataKeys(await dataKeySecret(ns));
+      expect(held.find((k) => k.active)?.id).not.toBe(oldDataKeys.get(ns));
+      for (const k of held) expect(envelopeKeyId(k.wrapped)).toBe(rotated.activeKek);
+    }
+    await operator.waitForLog(/re-encryption complete/, 180_000);
+    expect(await underActiveKey()).toEqual({ done: 2 * PER_TENANT, total: 2 * PER_TENANT });
+    const after = await ringNow();
+    expect(after.keks.map((k) => k.id)).toEqual([rotated.activeKek]);
+    await expectAllResolve();
   }, 400_000);
 });

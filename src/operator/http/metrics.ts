@@ -2,10 +2,11 @@
  * Metrics of the HTTPS endpoints (resolver API and admission webhooks), as one express middleware
  * in front of both routers, so the routers stay free of metrics code, and an observer the resolve
  * handler (served outside express) calls with each answer. The outcome is read from the
- * status and the JSON answer on its way out; nothing from a request or an answer becomes a label
- * except these fixed words.
+ * status and the JSON answer on its way out (through res.json, or the answer a webhook kept);
+ * nothing from a request or an answer becomes a label except these fixed words.
  */
 import type { NextFunction, Request, Response } from 'express';
+import { admissionAnswer } from '../admission/webhook.js';
 import type { OperatorMetrics } from '../metrics.js';
 
 /** The outcome label of a resolve answer. */
@@ -67,7 +68,8 @@ export function httpMetrics(metrics: OperatorMetrics) {
       };
       res.on('finish', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, body) });
+        // The webhooks write their answer themselves (not through res.json) and keep it for us.
+        metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, admissionAnswer(res) ?? body) });
         metrics.admissionDuration.observe({ webhook }, seconds);
       });
     }

@@ -220,12 +220,13 @@ export class KeyStore {
   }
 
   /** Leader: each tenant gets a new active data key; its earlier ones are kept, re-wrapped under the active KEK. */
-  private async replaceDataKeys(ring: KeyRing): Promise<number> {
+  private async replaceDataKeys(ring: KeyRing, only: (secret: V1Secret) => boolean = () => true): Promise<number> {
     const { namespace } = this.options;
     const list = await this.api.listNamespacedSecret({ namespace, labelSelector: `${ROLE_LABEL}=data-key` });
     let count = 0;
     for (const listed of list.items) {
       let secret = listed;
+      if (!only(secret)) continue;
       // With the resourceVersion read: a data key changed meanwhile (bound to its namespace, an
       // earlier key removed) fails with 409, and is read again and replaced then.
       for (let attempt = 1; ; attempt++) {
@@ -240,10 +241,36 @@ export class KeyStore {
             if (code(readErr) === 404) break;
             throw readErr;
           }
+          if (!only(secret)) break;
         }
       }
     }
     return count;
+  }
+
+  /**
+   * Leader: finishes a rotation that stopped half-way (the process ended between writing the ring
+   * and replacing every data key): the data keys still wrapped with an older KEK get their new
+   * data key now, then the KEKs nothing uses leave the ring. After a whole rotation, or none,
+   * there is nothing to do.
+   */
+  async finishRotation(): Promise<number> {
+    const { namespace, log } = this.options;
+    const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
+    const ring = loadKeyRing(parseKeyRing((b64(secret, KEYRING_DATA_KEY) ?? Buffer.alloc(0)).toString('utf8')));
+    const active = ring.activeKek().id;
+    const behind = (s: V1Secret) => {
+      try {
+        return wrappedDataKeys(s).some((k) => envelopeKeyId(k.wrapped) !== active);
+      } catch {
+        return false;
+      }
+    };
+    const replaced = await this.replaceDataKeys(ring, behind);
+    if (replaced === 0) return 0;
+    const retired = await this.retireUnused();
+    log.warn({ kekId: active, replaced, retired }, 'finished a rotation that had stopped half-way: new data keys for the tenants it had not reached');
+    return replaced;
   }
 
   private async replaceDataKey(ring: KeyRing, secret: V1Secret): Promise<boolean> {

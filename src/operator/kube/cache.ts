@@ -25,6 +25,8 @@ export interface CacheScope {
   operatorNamespace: string;
   /** Namespaces whose OrkaSecrets and Secrets are watched; empty: all. */
   namespaces: readonly string[];
+  /** Objects per page of each list (tests make it small to see paging). */
+  pageSize?: number;
 }
 
 /** The label selector of storage Secrets (a source Secret never matches it). */
@@ -43,9 +45,10 @@ export class ClusterCache {
     private readonly scope: CacheScope,
     log: Logger,
   ) {
-    this.orkaSecrets = watchOrkaSecrets(kc, log, scope.namespaces);
-    this.namespaces = watchNamespaces(kc, log);
-    this.storage = watchSecrets(kc, log, { namespaces: scope.namespaces, labelSelector: STORAGE_SELECTOR });
+    const { pageSize } = scope;
+    this.orkaSecrets = watchOrkaSecrets(kc, log, scope.namespaces, pageSize);
+    this.namespaces = watchNamespaces(kc, log, pageSize);
+    this.storage = watchSecrets(kc, log, { namespaces: scope.namespaces, labelSelector: STORAGE_SELECTOR, pageSize });
     // The operator's namespace is watched by `own` (it is never a tenant: nothing there is a
     // source); a Secret labelled as storage is not a source either.
     const others = scope.namespaces.filter((ns) => ns !== scope.operatorNamespace);
@@ -54,8 +57,9 @@ export class ClusterCache {
       namespaces: scope.namespaces.length > 0 && others.length === 0 ? [scope.operatorNamespace] : others,
       labelSelector: `!${STORAGE_FOR_LABEL}`,
       fieldSelector: `metadata.namespace!=${scope.operatorNamespace}`,
+      pageSize,
     });
-    this.own = watchSecrets(kc, log, { namespaces: [scope.operatorNamespace] });
+    this.own = watchSecrets(kc, log, { namespaces: [scope.operatorNamespace], pageSize });
   }
 
   /** Resolves once every cache has been filled once. */

@@ -136,8 +136,10 @@ function paged<T extends KubernetesObject>(page: (cont: string | undefined) => P
       const pageItems = result.items ?? [];
       for (const item of pageItems) slimItem(item);
       items.push(...pageItems);
-      cont = result.metadata?._continue || undefined;
-      if (cont === undefined) return { ...result, metadata: { ...result.metadata, _continue: undefined }, items };
+      // The typed client names it `_continue`; a custom object list is plain JSON: `continue`.
+      const meta = result.metadata as { _continue?: string; continue?: string } | undefined;
+      cont = meta?._continue || meta?.continue || undefined;
+      if (cont === undefined) return { ...result, metadata: { resourceVersion: result.metadata?.resourceVersion }, items };
     }
   };
 }
@@ -230,10 +232,10 @@ function scoped<T extends KubernetesObject>(namespaces: readonly string[], make:
 }
 
 /** Watches OrkaSecrets in every namespace, or in the given ones. */
-export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = []): Watched<OrkaSecret> {
+export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = [], pageSize = LIST_PAGE_SIZE): Watched<OrkaSecret> {
   const api = kc.makeApiClient(CustomObjectsApi);
   return scoped(namespaces, (namespace) => {
-    const base = { group: GROUP, version: VERSION, plural: PLURAL, limit: LIST_PAGE_SIZE };
+    const base = { group: GROUP, version: VERSION, plural: PLURAL, limit: pageSize };
     const list = paged<OrkaSecret>(
       (cont) =>
         (namespace === undefined ? api.listClusterCustomObject({ ...base, _continue: cont }) : api.listNamespacedCustomObject({ ...base, namespace, _continue: cont })) as Promise<
@@ -246,9 +248,9 @@ export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readon
 }
 
 /** Watches Namespaces. */
-export function watchNamespaces(kc: KubeConfig, log: Logger): Watched<V1Namespace> {
+export function watchNamespaces(kc: KubeConfig, log: Logger, pageSize = LIST_PAGE_SIZE): Watched<V1Namespace> {
   const api = kc.makeApiClient(CoreV1Api);
-  const list = paged<V1Namespace>((cont) => api.listNamespace({ limit: LIST_PAGE_SIZE, _continue: cont }));
+  const list = paged<V1Namespace>((cont) => api.listNamespace({ limit: pageSize, _continue: cont }));
   return single(informer(kc, '/api/v1/namespaces', list), 'namespaces', log);
 }
 
@@ -258,6 +260,8 @@ export interface SecretWatchOptions {
   namespaces?: readonly string[];
   labelSelector?: string;
   fieldSelector?: string;
+  /** Objects per page of the list (default LIST_PAGE_SIZE). */
+  pageSize?: number;
 }
 
 /** Watches Secrets, with their data, in every namespace (empty list) or in the given ones. */
@@ -277,7 +281,7 @@ function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger
   const accept = metadata ? setHeaderOptions('Accept', METADATA_LIST) : undefined;
   const what = `secrets${metadata ? ' (metadata)' : ''}${labelSelector ? ` ${labelSelector}` : ''}`;
   return scoped(options.namespaces ?? [], (namespace) => {
-    const query = { labelSelector, fieldSelector, limit: LIST_PAGE_SIZE };
+    const query = { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE };
     const list = paged<T>(
       (cont) =>
         (namespace === undefined

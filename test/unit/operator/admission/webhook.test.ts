@@ -1,5 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { sourceToAuthorize } from '../../../../src/operator/admission/webhook.js';
+import { once } from 'node:events';
+import { createServer, request, type Server } from 'node:http';
+import type { V1Pod } from '@kubernetes/client-node';
+import express from 'express';
+import jsonpatch from 'fast-json-patch';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Tenancy } from '../../../../src/api/tenancy.js';
+import { inject, type InjectConfig } from '../../../../src/operator/admission/inject.js';
+import { sourceToAuthorize, webhookRouter } from '../../../../src/operator/admission/webhook.js';
+import { httpMetrics } from '../../../../src/operator/http/metrics.js';
+import { createOperatorMetrics } from '../../../../src/operator/metrics.js';
 
 const osec = (valueFrom?: object) => ({ metadata: { name: 'db-password' }, spec: { ...(valueFrom === undefined ? {} : { valueFrom }) } });
 const ref = (name: string, key = 'password') => ({ secretKeyRef: { name, key } });
@@ -15,5 +25,84 @@ describe('sourceToAuthorize', () => {
     ['an update that removes valueFrom', { operation: 'UPDATE', object: osec(), oldObject: osec(ref('db')) }, undefined],
   ])('%s', (_what, request, expected) => {
     expect(sourceToAuthorize(request)).toEqual(expected);
+  });
+});
+
+describe('webhookRouter', () => {
+  const config: InjectConfig = {
+    image: 'orka-secrets:test',
+    imagePullPolicy: 'Never',
+    operatorUrl: 'https://orka-secrets-operator.orka-system.svc:8443',
+    caPem: 'CA',
+    port: 8731,
+    metricsPort: 8732,
+    tokenAudience: 'orka-secrets',
+    tokenExpirationSeconds: 600,
+    resources: { requests: {}, limits: {} },
+    nativeSidecar: false,
+    excludedNamespaces: ['orka-system'],
+  };
+  const metrics = createOperatorMetrics();
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    // Mounted as main.ts mounts it: metrics first, then the webhooks, then whatever else.
+    const app = express();
+    app.use(httpMetrics(metrics));
+    const log = pino({ level: 'silent' });
+    app.use(webhookRouter({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, canI: async () => true, log }));
+    app.use((_req, res) => void res.status(404).json({ error: { code: 'NOT_FOUND' } }));
+    server = createServer(app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server.close());
+
+  const call = (method: string, path: string, body?: string | Buffer): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method, headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const runner = (labels: Record<string, string>) => ({ metadata: { name: 'r', labels }, spec: { containers: [{ name: 'runner', image: 'runner:1' }] } });
+  const review = (object: unknown, namespace = 'acme') => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u1', namespace, operation: 'CREATE', object } });
+
+  it('answers a pod review with the patch that injects it, and counts it', async () => {
+    const pod = runner({ 'orka.io/inject': 'true' });
+    const res = await call('POST', '/webhooks/mutate-pods?timeout=5s', review(pod));
+    expect(res.status).toBe(200);
+    const answer = JSON.parse(res.body) as { apiVersion: string; response: { uid: string; allowed: boolean; patchType: string; patch: string } };
+    expect(answer).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u1', allowed: true, patchType: 'JSONPatch' } });
+    const patched = jsonpatch.applyPatch(structuredClone(pod), JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8'))).newDocument;
+    expect(patched).toEqual(inject(pod as V1Pod, { namespace: 'acme', isTenant: true }, config).pod);
+    const counted = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'orka_operator_admissions_total');
+    expect(counted?.values.find((v) => v.labels.webhook === 'mutate-pods' && v.labels.result === 'mutated')?.value).toBe(1);
+  });
+
+  it('answers an OrkaSecret review', async () => {
+    const res = await call('POST', '/webhooks/validate-orkasecrets', review({ metadata: { name: 'api.key' }, spec: {} }));
+    expect(JSON.parse(res.body).response).toMatchObject({ uid: 'u1', allowed: false, status: { code: 422, reason: 'Invalid' } });
+  });
+
+  it.each([
+    ['a body that is not JSON', '{"request":', 400, /not JSON/],
+    ['JSON that is not an AdmissionReview', '{"kind":"Pod"}', 400, /not an AdmissionReview/],
+    ['a body over 3 MiB', Buffer.alloc(3 * 1024 * 1024 + 1, 0x20), 413, /at most 3145728 bytes/],
+    ['a review whose object is no pod', review(null), 500, /could not be answered/],
+  ])('answers %s with a clear error', async (_what, body, status, message) => {
+    const res = await call('POST', '/webhooks/mutate-pods', body);
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.body).error.message).toMatch(message);
+  });
+
+  it('passes every other request on', async () => {
+    expect((await call('GET', '/webhooks/mutate-pods')).status).toBe(404);
+    expect((await call('POST', '/v1/resolve', '{}')).status).toBe(404);
   });
 });

@@ -1,0 +1,8 @@
+/**
+ * Loaded into a measured process with `--import` (compiled: dist/test/bench/memory-probe.js): on
+ * SIGUSR2 it writes one line `orka-bench-memory {...}` with process.memoryUsage() to stderr, so a
+ * benchmark reads the V8 heap, `external` and `arrayBuffers` of a process it did not write.
+ */
+process.on('SIGUSR2', () => {
+  process.stderr.write(`orka-bench-memory ${JSON.stringify(process.memoryUsage())}\n`);
+});

@@ -6,7 +6,6 @@
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Logger } from '../core/logger.js';
 import { servingHosts, type OperatorConfig } from './config.js';
-import { SYSTEM_NAMESPACES } from '../api/tenancy.js';
 import { nativeSidecarFor, type InjectConfig } from './admission/inject.js';
 import { CertManager } from './keys/tls.js';
 import { Controller } from './reconcile/controller.js';
@@ -279,7 +278,6 @@ export class Operator {
       tokenExpirationSeconds: Math.max(600, c.ORKA_SIDECAR_TOKEN_EXPIRATION),
       resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT } },
       nativeSidecar: this.nativeSidecar,
-      excludedNamespaces: [c.ORKA_NAMESPACE, ...SYSTEM_NAMESPACES],
     };
   }
 }

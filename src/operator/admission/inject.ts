@@ -4,6 +4,7 @@
  * Injecting an injected pod changes nothing.
  */
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { Tenancy } from '../../api/tenancy.js';
 
 /** The label that opts a pod in. */
 export const INJECT_LABEL = 'orka.io/inject';
@@ -30,8 +31,6 @@ export interface InjectConfig {
   resources: { requests: Record<string, string>; limits: Record<string, string> };
   /** Kubernetes >= 1.28: the sidecar as an init container with restartPolicy Always. */
   nativeSidecar: boolean;
-  /** Namespaces never injected (the operator's own, the system ones). */
-  excludedNamespaces: readonly string[];
 }
 
 /** ORKA_NATIVE_SIDECAR: the native form where the apiserver has it on by default, or forced either way. */
@@ -112,11 +111,17 @@ export function sidecarContainer(config: InjectConfig): V1Container {
   } as V1Container;
 }
 
+/** Where a pod is admitted: its namespace and whether that is a tenant (and if not, why). */
+export interface InjectContext {
+  namespace: string;
+  tenancy: Tenancy;
+}
+
 /** Decides whether a pod in `namespace` gets the sidecar. */
-export function injectOutcome(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: Pick<InjectConfig, 'excludedNamespaces'>): InjectOutcome {
+export function injectOutcome(pod: V1Pod, context: InjectContext): InjectOutcome {
   if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') return 'not-requested';
-  if (config.excludedNamespaces.includes(context.namespace)) return 'excluded-namespace';
-  if (!context.isTenant) return 'not-a-tenant';
+  // The one tenancy rule (src/api/tenancy.ts): the operator's namespace and kube-* never are.
+  if (!context.tenancy.tenant) return context.tenancy.never ? 'excluded-namespace' : 'not-a-tenant';
   // Before already-injected: a pod that brings its own sidecar container is just as exposed.
   if (pod.spec?.hostNetwork === true) return 'host-network';
   if (pod.metadata.annotations?.[STATUS_ANNOTATION] === 'injected' || hasSidecar(pod)) return 'already-injected';
@@ -129,8 +134,8 @@ export function injectOutcome(pod: V1Pod, context: { namespace: string; isTenant
  * every other part with the input, so the diff that becomes the webhook's patch skips the shared
  * parts (managed fields, status, untouched fields) by identity instead of walking them.
  */
-export function inject(pod: V1Pod, context: { namespace: string; isTenant: boolean }, config: InjectConfig): { pod: V1Pod; outcome: InjectOutcome } {
-  const outcome = injectOutcome(pod, context, config);
+export function inject(pod: V1Pod, context: InjectContext, config: InjectConfig): { pod: V1Pod; outcome: InjectOutcome } {
+  const outcome = injectOutcome(pod, context);
   if (outcome !== 'injected') return { pod, outcome };
   const spec = pod.spec ?? { containers: [] };
   const url = { name: 'ORKA_SECRETS_URL', value: `http://127.0.0.1:${config.port}` };

@@ -158,7 +158,7 @@ export function webhookRouter(deps: WebhookDeps): (req: IncomingMessage, res: Se
 function mutatePod(deps: WebhookDeps, request: AdmissionRequest, res: ServerResponse): void {
   const pod = request.object as V1Pod;
   const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
-  const { pod: mutated, outcome } = inject(pod, { namespace, isTenant: deps.tenancy(namespace).tenant }, deps.injectConfig());
+  const { pod: mutated, outcome } = inject(pod, { namespace, tenancy: deps.tenancy(namespace) }, deps.injectConfig());
   if (outcome === 'host-network') {
     respond(res, request.uid, { allowed: false, status: { code: 403, reason: 'Forbidden', message: HOST_NETWORK_REFUSAL } });
     deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome }, 'pod refused at admission');

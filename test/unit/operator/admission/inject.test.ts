@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { inject, nativeSidecarFor, type InjectConfig } from '../../../../src/operator/admission/inject.js';
 import { validateOrkaSecret } from '../../../../src/operator/admission/webhook.js';
 import { restrictedViolations } from '../../../env/pod-security.js';
+import { tenancyOf } from '../../../../src/api/tenancy.js';
 
 const config: InjectConfig = {
   image: 'orka-secrets:test',
@@ -16,7 +17,6 @@ const config: InjectConfig = {
   tokenExpirationSeconds: 600,
   resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '160Mi' } },
   nativeSidecar: false,
-  excludedNamespaces: ['orka-system', 'kube-system'],
 };
 
 function pod(labels: Record<string, string> = { 'orka.io/inject': 'true' }): V1Pod {
@@ -28,7 +28,9 @@ function pod(labels: Record<string, string> = { 'orka.io/inject': 'true' }): V1P
   };
 }
 
-const tenant = { namespace: 'acme', isTenant: true };
+/** Where a pod is admitted, by the real tenancy rule (the operator runs in orka-system). */
+const at = (namespace: string, labels?: Record<string, string>) => ({ namespace, tenancy: tenancyOf(namespace, labels, 'orka-system') });
+const tenant = at('acme', { 'orka.io/tenant': 'acme' });
 
 describe('inject', () => {
   it('adds the sidecar, its token volume, ORKA_SECRETS_URL and the status annotation', () => {
@@ -82,9 +84,10 @@ describe('inject', () => {
   it.each([
     ['no label', pod({}), tenant, 'not-requested'],
     ['label not "true"', pod({ 'orka.io/inject': 'yes' }), tenant, 'not-requested'],
-    ['a namespace that is not a tenant', pod(), { namespace: 'plain', isTenant: false }, 'not-a-tenant'],
-    ["the operator's namespace", pod(), { namespace: 'orka-system', isTenant: true }, 'excluded-namespace'],
-    ['a system namespace', pod(), { namespace: 'kube-system', isTenant: true }, 'excluded-namespace'],
+    ['a namespace that is not a tenant', pod(), at('plain'), 'not-a-tenant'],
+    ["the operator's namespace, even labelled as a tenant", pod(), at('orka-system', { 'orka.io/tenant': 'x' }), 'excluded-namespace'],
+    ['a system namespace, even labelled as a tenant', pod(), at('kube-system', { 'orka.io/tenant': 'x' }), 'excluded-namespace'],
+    ['any kube-* namespace', pod(), at('kube-custom', { 'orka.io/tenant': 'x' }), 'excluded-namespace'],
   ])('leaves a pod alone with %s', (_what, input, context, outcome) => {
     const result = inject(input, context, config);
     expect(result.outcome).toBe(outcome);
@@ -97,7 +100,7 @@ describe('inject', () => {
     expect(inject(host, tenant, config).outcome).toBe('host-network');
     host.spec?.containers.push({ name: 'orka-secrets', image: 'custom' });
     expect(inject(host, tenant, config).outcome).toBe('host-network');
-    expect(inject(host, { namespace: 'plain', isTenant: false }, config).outcome).toBe('not-a-tenant');
+    expect(inject(host, at('plain'), config).outcome).toBe('not-a-tenant');
   });
 
   it('leaves a pod that already has a container named orka-secrets', () => {

@@ -40,7 +40,6 @@ describe('webhookRouter', () => {
     tokenExpirationSeconds: 600,
     resources: { requests: {}, limits: {} },
     nativeSidecar: false,
-    excludedNamespaces: ['orka-system'],
   };
   const metrics = createOperatorMetrics();
   let server: Server;
@@ -80,7 +79,7 @@ describe('webhookRouter', () => {
     const answer = JSON.parse(res.body) as { apiVersion: string; response: { uid: string; allowed: boolean; patchType: string; patch: string } };
     expect(answer).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u1', allowed: true, patchType: 'JSONPatch' } });
     const patched = jsonpatch.applyPatch(structuredClone(pod), JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8'))).newDocument;
-    expect(patched).toEqual(inject(pod as V1Pod, { namespace: 'acme', isTenant: true }, config).pod);
+    expect(patched).toEqual(inject(pod as V1Pod, { namespace: 'acme', tenancy: { tenant: true } }, config).pod);
     const counted = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'orka_operator_admissions_total');
     expect(counted?.values.find((v) => v.labels.webhook === 'mutate-pods' && v.labels.result === 'mutated')?.value).toBe(1);
   });

@@ -27,7 +27,7 @@ const CONNECTIONS = 32;
 const PARTS = new Set((process.env.BENCH_SIDECAR_PARTS ?? 'load,flap').split(','));
 const FLAPS = Number(process.env.BENCH_FLAP_RESTARTS ?? 30);
 /** How long the flapping operator stays down each time: about a pod's restart, in which the sidecar retries many times. */
-const FLAP_DOWN_MS = Number(process.env.BENCH_FLAP_DOWN_MS ?? 5000);
+const FLAP_DOWN_MS = Number(process.env.BENCH_FLAP_DOWN_MS ?? 8000);
 const progress = (line: string) => process.stderr.write(`[bench sidecar] ${line}\n`);
 
 type Row = Record<string, string>;

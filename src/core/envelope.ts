@@ -159,6 +159,15 @@ export function envelopeKeyId(data: Buffer): string {
   return readHeader(data, kind).keyId;
 }
 
+/** The key id an envelope names, or undefined when it is malformed (for callers that sort, not open). */
+export function envelopeKeyIdOf(data: Buffer): string | undefined {
+  try {
+    return envelopeKeyId(data);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Seals a value for one tenant and name with the operator's public sealing key. */
 export function seal(
   args: { publicKey: KeyObject | string; keyId: string; tenant: string; name: string; value: Buffer },

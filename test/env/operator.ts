@@ -3,12 +3,15 @@
  * control plane, capturing every log line so tests can wait on them and search them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:https';
 import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { seal } from '../../src/core/envelope.js';
 import { sealingKeyIdOf } from '../../src/core/keyring.js';
 import { CERT_CONFIGMAP } from '../../src/api/resource.js';
+import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort } from './controlplane.js';
+import { podBoundToken } from './kube.js';
 
 /** A running operator process. */
 export interface OperatorProcess {
@@ -126,4 +129,27 @@ export async function sealWithPublishedCert(kc: KubeConfig, operatorNamespace: s
   const cm = await eventually(() => kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: operatorNamespace }));
   const certPem = cm.data?.['cert.pem'] as string;
   return seal({ publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem), tenant, name, value: Buffer.from(value) }).toString('base64');
+}
+
+/** POST /v1/resolve on a running operator, as a pod of `namespace` (service account `runner`, which must exist). */
+export async function resolveAsPod(
+  kc: KubeConfig,
+  operator: Pick<OperatorProcess, 'resolverPort'>,
+  operatorNamespace: string,
+  namespace: string,
+  names: string[],
+): Promise<{ values?: Record<string, string>; missing?: string[] }> {
+  const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' });
+  const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: operatorNamespace });
+  const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+  return await new Promise((done, fail) => {
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => done(JSON.parse(text) as never));
+    });
+    req.on('error', fail);
+    req.end(JSON.stringify({ names }));
+  });
 }

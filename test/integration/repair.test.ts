@@ -2,14 +2,12 @@
  * Repairs without a restart: what the operator does when someone deletes, by hand, a Secret it
  * owns. Real operator process, real apiserver.
  */
-import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { osecCoords } from '../env/canary.js';
 import { DATA_KEY_PREFIX } from '../../src/api/resource.js';
-import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
-import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
+import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -56,20 +54,7 @@ describe('a storage Secret deleted by hand', () => {
 });
 
 /** POST /v1/resolve on the operator with a pod-bound token of the tenant. */
-async function resolve(names: string[]): Promise<{ values?: Record<string, string>; missing?: string[] }> {
-  const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner', audience: 'orka-secrets' });
-  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
-  const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
-  return await new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => done(JSON.parse(text) as never));
-    });
-    req.on('error', fail);
-    req.end(JSON.stringify({ names }));
-  });
-}
+const resolve = (names: string[]) => resolveAsPod(kc, operator, opNamespace, tenant, names);
 
 async function metric(name: string): Promise<string> {
   const text = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();

@@ -5,17 +5,15 @@
  * then the earlier data keys and the old key-encryption key are gone, and every value still
  * resolves, with the version it had.
  */
-import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { envelopeKeyId } from '../../src/core/envelope.js';
 import { parseKeyRing, rotateKeyRing } from '../../src/core/keyring.js';
 import { KEYS_SECRET, type OrkaSecret } from '../../src/api/resource.js';
 import { wrappedDataKeys } from '../../src/api/datakey.js';
-import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
-import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
+import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -42,20 +40,7 @@ async function put(namespace: string, objectName: string, value: string, create:
 }
 
 /** POST /v1/resolve on the running operator with a pod-bound token of `namespace`. */
-async function resolve(namespace: string, names: string[]): Promise<{ values?: Record<string, string>; missing?: string[] }> {
-  const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' });
-  const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
-  const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
-  return await new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => done(JSON.parse(text) as never));
-    });
-    req.on('error', fail);
-    req.end(JSON.stringify({ names }));
-  });
-}
+const resolve = (namespace: string, names: string[]) => resolveAsPod(kc, operator, opNamespace, namespace, names);
 
 /** Every planted value resolves, through the resolver API, to what was planted. */
 async function expectAllResolve(): Promise<void> {

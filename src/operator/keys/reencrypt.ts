@@ -16,13 +16,13 @@
  * changed and fetch it once more: they get the same value (see docs/key-rotation.md).
  */
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { decryptValue, encryptValue, envelopeKeyId } from '../../core/envelope.js';
+import { decryptValue, encryptValue, envelopeKeyIdOf } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { toSecretName } from '../../core/names.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../../api/resource.js';
 import { isStorageSecret, readStorage } from '../../api/storage.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/client.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, statusCode } from '../kube/client.js';
 import type { DataKeyState, KeyStore } from './store.js';
 
 /** A stored value, as the planning needs it: where, and which data key its envelope names. */
@@ -87,18 +87,7 @@ export function planReencryption<R extends StoredRef>(input: {
   return { pending, removable, settling, pendingByTenant };
 }
 
-/** The data-key id an envelope names, or undefined when it is malformed. */
-function keyIdOf(envelope: Buffer): string | undefined {
-  try {
-    return envelopeKeyId(envelope);
-  } catch {
-    return undefined;
-  }
-}
 
-function code(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
 
 /** A storage Secret as a StoredRef (undefined when it is not one or is malformed). */
 export function storedRef(secret: V1Secret): (StoredRef & { secret: V1Secret }) | undefined {
@@ -106,7 +95,7 @@ export function storedRef(secret: V1Secret): (StoredRef & { secret: V1Secret }) 
   const namespace = secret.metadata?.namespace;
   const name = secret.metadata?.name;
   if (content === undefined || namespace === undefined || name === undefined) return undefined;
-  return { namespace, name, keyId: keyIdOf(content.envelope), secret };
+  return { namespace, name, keyId: envelopeKeyIdOf(content.envelope), secret };
 }
 
 /** Settings of the re-encryption. */
@@ -233,7 +222,7 @@ export class Reencryptor {
         if (this.stopping) break;
         const started = this.now();
         const outcome = await this.reencrypt(item.ref.namespace, item.ref.name, item.from).catch((err: unknown) => {
-          log.warn({ tenant: item.ref.namespace, storage: item.ref.name, err: { message: (err as Error).message, status: code(err) } }, 'could not re-encrypt a value; will try again');
+          log.warn({ tenant: item.ref.namespace, storage: item.ref.name, err: { message: (err as Error).message, status: statusCode(err) } }, 'could not re-encrypt a value; will try again');
           return 'conflict' as Outcome;
         });
         if (outcome === 'moved') {
@@ -265,7 +254,7 @@ export class Reencryptor {
     const secret = this.options.storage.get(name, namespace);
     const content = readStorage(secret);
     const owner = secret?.metadata?.labels?.[STORAGE_FOR_LABEL];
-    if (secret === undefined || content === undefined || owner === undefined || keyIdOf(content.envelope) !== from) return 'skipped';
+    if (secret === undefined || content === undefined || owner === undefined || envelopeKeyIdOf(content.envelope) !== from) return 'skipped';
     const keys = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.options.namespaceUid(namespace) });
     const old = keys?.lookup(from);
     if (keys === undefined || old === undefined || keys.id === from) return 'skipped';
@@ -286,7 +275,7 @@ export class Reencryptor {
     } catch (err) {
       // 409: the value changed meanwhile (that write used the active key) or our cache is behind;
       // 404: it is gone. Either way the next pass sees what is there now.
-      if (code(err) === 409 || code(err) === 404) return 'conflict';
+      if (statusCode(err) === 409 || statusCode(err) === 404) return 'conflict';
       throw err;
     } finally {
       value.fill(0);

@@ -12,6 +12,7 @@ import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Watched } from '../kube/informers.js';
 import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing } from '../../core/keyring.js';
+import { statusCode } from '../kube/client.js';
 import { ACTIVE_DATA_KEY_FIELD, DATA_KEY_ID_ANNOTATION, previousDataKeyField, wrappedDataKeys } from '../../api/datakey.js';
 import { DATA_KEY_LABEL, CERT_CONFIGMAP, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION } from '../../api/resource.js';
 
@@ -33,9 +34,6 @@ export interface DataKeyState {
   previous: readonly string[];
 }
 
-function code(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
 
 function b64(secret: V1Secret | undefined, key: string): Buffer | undefined {
   const value = secret?.data?.[key];
@@ -126,14 +124,14 @@ export class KeyStore {
     try {
       secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
     } catch (err) {
-      if (code(err) !== 404) throw err;
+      if (statusCode(err) !== 404) throw err;
       log.info('no key ring yet: generating a key-encryption key and a sealing key pair');
       const data = createKeyRing(this.now());
       try {
         secret = await this.api.createNamespacedSecret({ namespace, body: this.ringSecret(JSON.stringify(data)) });
         log.info({ kekId: data.activeKek, sealingKeyId: data.activeSealing }, 'key ring created');
       } catch (createErr) {
-        if (code(createErr) !== 409) throw createErr;
+        if (statusCode(createErr) !== 409) throw createErr;
         secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
       }
     }
@@ -169,7 +167,7 @@ export class KeyStore {
       if (current.data?.keyId === active.id && current.data['cert.pem'] === active.certPem) return;
       await this.api.replaceNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
     } catch (err) {
-      if (code(err) !== 404) throw err;
+      if (statusCode(err) !== 404) throw err;
       await this.api.createNamespacedConfigMap({ namespace, body });
     }
   }
@@ -234,11 +232,11 @@ export class KeyStore {
           if (await this.replaceDataKey(ring, secret)) count++;
           break;
         } catch (err) {
-          if (code(err) !== 409 || attempt >= 5) throw err;
+          if (statusCode(err) !== 409 || attempt >= 5) throw err;
           try {
             secret = await this.api.readNamespacedSecret({ name: listed.metadata?.name as string, namespace });
           } catch (readErr) {
-            if (code(readErr) === 404) break;
+            if (statusCode(readErr) === 404) break;
             throw readErr;
           }
           if (!only(secret)) break;
@@ -317,7 +315,7 @@ export class KeyStore {
     try {
       secret = await this.api.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace });
     } catch (err) {
-      if (code(err) === 404) return false;
+      if (statusCode(err) === 404) return false;
       throw err;
     }
     if (secret.data?.[field] === undefined) return false;
@@ -367,7 +365,7 @@ export class KeyStore {
       this.options.log.info({ tenant, id: key.id }, 'data key created for tenant');
       return this.unwrap(tenant, created);
     } catch (err) {
-      if (code(err) !== 409) throw err;
+      if (statusCode(err) !== 409) throw err;
       // Made by a previous leader since our cache was filled: use that one if it is this namespace's.
       const existing = await this.api.readNamespacedSecret({ name, namespace: this.options.namespace });
       if (existing.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION] !== options.namespaceUid) throw new OrkaError('UPSTREAM_UNAVAILABLE', `the data key of ${tenant} is being replaced; retrying`);
@@ -403,7 +401,7 @@ export class KeyStore {
       // The precondition keeps a key made meanwhile (another uid) from being deleted by mistake.
       await this.api.deleteNamespacedSecret({ name: secret.metadata?.name as string, namespace: this.options.namespace, body: { preconditions: { uid: secret.metadata?.uid } } });
     } catch (err) {
-      if (code(err) !== 404 && code(err) !== 409) throw err;
+      if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err;
     }
     this.dataKeys.delete(secret.metadata?.labels?.[DATA_KEY_LABEL] ?? '');
   }

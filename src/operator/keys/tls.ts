@@ -12,6 +12,7 @@
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
 import { certInfo, createCA, issueServingCert, needsRenewal } from '../../core/pki.js';
+import { statusCode } from '../kube/client.js';
 import type { Watched } from '../kube/informers.js';
 import { MANAGED_BY, MANAGED_BY_LABEL } from '../../api/resource.js';
 
@@ -42,9 +43,6 @@ export interface CertOptions {
   now?: () => Date;
 }
 
-function code(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
 
 function decode(secret: V1Secret | undefined): (ServingMaterial & { caKeyPem?: string }) | undefined {
   const get = (k: string) => (secret?.data?.[k] === undefined ? undefined : Buffer.from(secret.data[k] as string, 'base64').toString());
@@ -133,7 +131,7 @@ export class CertManager {
       }
       await this.publishCaBundle();
     } catch (err) {
-      this.options.log.warn({ err: { message: (err as Error).message, code: code(err) } }, 'certificate check failed; will retry');
+      this.options.log.warn({ err: { message: (err as Error).message, code: statusCode(err) } }, 'certificate check failed; will retry');
     }
   }
 
@@ -162,7 +160,7 @@ export class CertManager {
       else await this.core.replaceNamespacedSecret({ name: TLS_SECRET, namespace: this.options.namespace, body });
       this.options.log.info({ hosts: this.options.hosts, notAfter: certInfo(serving.certPem).notAfter, renewal: existing !== undefined }, existing ? 'serving certificate renewed' : 'serving certificate created');
     } catch (err) {
-      if (code(err) !== 409) throw err; // another leader wrote it first; the watch brings it
+      if (statusCode(err) !== 409) throw err; // another leader wrote it first; the watch brings it
     }
   }
 
@@ -184,8 +182,8 @@ export class CertManager {
         this.options.log.info({ what }, 'CA bundle published to webhook configuration');
       } catch (err) {
         // Not installed yet is normal while a release is being installed: say it once at debug.
-        const level = code(err) === 404 ? 'debug' : 'warn';
-        this.options.log[level]({ what, err: { message: (err as Error).message, code: code(err) } }, 'could not publish the CA bundle; will retry');
+        const level = statusCode(err) === 404 ? 'debug' : 'warn';
+        this.options.log[level]({ what, err: { message: (err as Error).message, code: statusCode(err) } }, 'could not publish the CA bundle; will retry');
       }
     };
     const { mutatingWebhook: m, validatingWebhook: v } = this.options;

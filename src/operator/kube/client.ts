@@ -18,6 +18,11 @@ import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
+/** The HTTP status of a failed API request (client-node's ApiException carries it as `code`). */
+export function statusCode(err: unknown): number | undefined {
+  return (err as { code?: number } | undefined)?.code;
+}
+
 /** Default timeout of one API request (not of a watch), in milliseconds. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 

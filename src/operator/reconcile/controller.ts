@@ -11,11 +11,12 @@
  */
 import { createHash } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { decryptValue, encryptValue, envelopeKeyId, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
+import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
+import { statusCode } from '../kube/client.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
@@ -36,18 +37,7 @@ export interface ControllerOptions {
   now?: () => Date;
 }
 
-/** The data-key id a stored envelope names, or undefined when it is malformed. */
-function keyIdOf(envelope: Buffer): string | undefined {
-  try {
-    return envelopeKeyId(envelope);
-  } catch {
-    return undefined;
-  }
-}
 
-function code(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
 
 /** What identifies a source Secret's value without reading it: its uid and version, and the key. */
 function sourceIdentity(source: { metadata?: { uid?: string; resourceVersion?: string } } | undefined, key: string): string {
@@ -182,7 +172,7 @@ export class Controller {
       } catch (err) {
         this.metrics.reconciles.inc({ result: 'Error' });
         const delay = this.queue.addRateLimited(key);
-        const detail = isOrkaError(err) ? { code: err.code, message: err.message } : { message: (err as Error).message, status: code(err) };
+        const detail = isOrkaError(err) ? { code: err.code, message: err.message } : { message: (err as Error).message, status: statusCode(err) };
         log.warn({ err: detail, retryInMs: delay }, 'reconcile failed; will retry');
       } finally {
         end();
@@ -251,7 +241,7 @@ export class Controller {
       // Stored under a data key the tenant no longer has (the active one, or an earlier one a
       // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
       // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
-      const keyId = keyIdOf(content.envelope);
+      const keyId = envelopeKeyIdOf(content.envelope);
       if (dataKey === undefined || keyId === undefined || dataKey.lookup(keyId) === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
       const value = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
@@ -291,7 +281,7 @@ export class Controller {
     try {
       return await this.core.readNamespacedSecret({ name, namespace });
     } catch (err) {
-      if (code(err) === 404) return undefined;
+      if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
@@ -306,7 +296,7 @@ export class Controller {
         await this.core.deleteNamespacedSecret({ name: storageName(name), namespace });
         log.info('OrkaSecret gone: storage deleted');
       } catch (err) {
-        if (code(err) !== 404) throw err;
+        if (statusCode(err) !== 404) throw err;
       }
       return undefined;
     }

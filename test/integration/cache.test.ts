@@ -4,12 +4,12 @@
  * whether they arrived by the first list or by the watch); managed fields and kubectl's
  * last-applied copy are never cached; the operator namespace's Secrets are watched once.
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../../src/api/resource.js';
 import { ClusterCache } from '../../src/operator/kube/cache.js';
 import { createLogger } from '../../src/core/logger.js';
-import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, uniqueName } from '../env/kube.js';
 import { eventually } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -121,6 +121,35 @@ describe('the shared cache', () => {
       await eventually(() => scoped.sources.get('later', empty));
     } finally {
       await scoped.stop();
+    }
+  });
+
+  it('is not synced while a first list fails (client-node reports the failure but starts anyway), and is once it succeeds', async () => {
+    // A reader that may list everything the cache lists except Namespaces, until granted.
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const home = await createNamespace(kc, { prefix: 'cache-rbac' });
+    await createServiceAccount(kc, home, 'reader');
+    const name = uniqueName('cache-reader');
+    const rule = (apiGroups: string[], resources: string[]) => ({ apiGroups, resources, verbs: ['list', 'watch'] });
+    await rbac.createClusterRole({ body: { metadata: { name }, rules: [rule([''], ['secrets']), rule(['orka.io'], ['orkasecrets'])] } });
+    await rbac.createClusterRole({ body: { metadata: { name: `${name}-ns` }, rules: [rule([''], ['namespaces'])] } });
+    const subjects = [{ kind: 'ServiceAccount', name: 'reader', namespace: home }];
+    await rbac.createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects } });
+    const token = await requestToken(kc, { namespace: home, serviceAccount: 'reader', audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
+    const reader = new KubeConfig();
+    const cluster = kc.getCurrentCluster();
+    if (cluster === null) throw new Error('no cluster');
+    reader.loadFromOptions({ clusters: [cluster], users: [{ name: 'reader', token }], contexts: [{ name: 'reader', cluster: cluster.name, user: 'reader' }], currentContext: 'reader' });
+    const limited = new ClusterCache(reader, { operatorNamespace: opNamespace, namespaces: [] }, createLogger({ name: 'cache-test', level: 'silent' }));
+    try {
+      const early = await Promise.race([limited.synced.then(() => 'synced'), new Promise((r) => setTimeout(() => r('not synced'), 3000))]);
+      expect(early).toBe('not synced');
+      expect(limited.namespaces.list()).toEqual([]);
+      await rbac.createClusterRoleBinding({ body: { metadata: { name: `${name}-ns` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${name}-ns` }, subjects } });
+      await limited.synced;
+      expect(limited.namespaces.get(home)?.metadata?.uid).toBeTruthy();
+    } finally {
+      await limited.stop();
     }
   });
 

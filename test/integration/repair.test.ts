@@ -51,6 +51,21 @@ describe('a storage Secret deleted by hand', () => {
     expect(after.status?.version).toBe(1);
     expect(after.status?.valueUpdatedAt).toBe(before.status?.valueUpdatedAt);
   });
+
+  it('gets its labels back when they are edited away (the cache selects storage by label)', async () => {
+    await create('lost-labels', 'labelled-value');
+    await waitForReady(kc, tenant, 'lost-labels', 'Stored');
+    await core.patchNamespacedSecret(
+      { name: 'orkasecret-lost-labels', namespace: tenant, body: { metadata: { labels: { 'app.kubernetes.io/managed-by': null, 'orka.io/orkasecret': null } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const back = await eventually(async () => {
+      const s = await core.readNamespacedSecret({ name: 'orkasecret-lost-labels', namespace: tenant });
+      return s.metadata?.labels?.['orka.io/orkasecret'] === 'lost-labels' ? s : undefined;
+    }, 30_000);
+    expect(back.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('orka-secrets');
+    expect((await getOrkaSecret(kc, tenant, 'lost-labels')).status?.version).toBe(1);
+  });
 });
 
 /** POST /v1/resolve on the operator with a pod-bound token of the tenant. */

@@ -40,6 +40,15 @@ function b64(secret: V1Secret | undefined, key: string): Buffer | undefined {
   return value === undefined ? undefined : Buffer.from(value, 'base64');
 }
 
+/**
+ * The tenant of a data-key Secret the operator made; undefined for any other Secret (the shared
+ * cache holds every Secret of the operator's namespace, a copy someone labelled alike included).
+ */
+function dataKeyTenant(secret: V1Secret): string | undefined {
+  const labels = secret.metadata?.labels;
+  return labels?.[MANAGED_BY_LABEL] === MANAGED_BY && labels[ROLE_LABEL] === 'data-key' ? labels[DATA_KEY_LABEL] : undefined;
+}
+
 /** The keys of the operator. */
 export class KeyStore {
   private readonly api: CoreV1Api;
@@ -79,8 +88,8 @@ export class KeyStore {
   /** Calls `fn` with the tenant whose data-key Secret was deleted. */
   onDataKeyDeleted(fn: (tenant: string) => void): void {
     this.secrets.on('delete', (s) => {
-      const tenant = s.metadata?.labels?.[DATA_KEY_LABEL];
-      if (s.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || tenant === undefined) return;
+      const tenant = dataKeyTenant(s);
+      if (tenant === undefined) return;
       this.dataKeys.delete(tenant);
       fn(tenant);
     });
@@ -293,8 +302,8 @@ export class KeyStore {
   dataKeyStates(): DataKeyState[] {
     const states: DataKeyState[] = [];
     for (const secret of this.secrets.list(this.options.namespace)) {
-      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key') continue;
+      const tenant = dataKeyTenant(secret);
+      if (tenant === undefined) continue;
       const held = wrappedDataKeys(secret);
       const active = held.find((k) => k.active);
       if (active === undefined) continue;
@@ -380,8 +389,8 @@ export class KeyStore {
    */
   async reconcileDataKeys(uidOf: (namespace: string) => string | undefined): Promise<void> {
     for (const secret of this.secrets.list(this.options.namespace)) {
-      const tenant = secret.metadata?.labels?.[DATA_KEY_LABEL];
-      if (tenant === undefined || secret.metadata?.labels?.[ROLE_LABEL] !== 'data-key' || secret.metadata.labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
+      const tenant = dataKeyTenant(secret);
+      if (tenant === undefined) continue;
       const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
       if (uid !== undefined && boundTo === undefined) {

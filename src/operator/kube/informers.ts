@@ -162,23 +162,33 @@ interface Selectors {
 }
 
 /** An informer on `path` whose cache tracks its own freshness. */
-function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, selectors: Selectors = {}): Informer<T> & ObjectCache<T> & { confirmedAt(): number } {
+/** An informer that says when it was last current and when its first list completed. */
+type HeartbeatInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T> & { confirmedAt(): number; listedOnce: Promise<void> };
+
+function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, selectors: Selectors = {}): HeartbeatInformer<T> {
   let confirmed = 0;
+  let firstList: () => void = () => undefined;
+  // client-node's start() resolves even when its list failed (it reports the error to the 'error'
+  // callbacks and returns): only a list that completed fills the cache.
+  const listedOnce = new Promise<void>((resolve) => (firstList = resolve));
   const watch = new HeartbeatWatch(selectors.metadataOnly ? metadataOnly(kc) : kc, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
   const listed: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
     confirmed = Math.max(confirmed, startedAt);
+    firstList();
     return result;
   };
   // client-node backs reconnects off up to 30 s after each watch that ended without an event;
   // ours end every few seconds by design, so the wait is capped at one second.
   const lw = new ListWatch<T>(path, watch, listed, false, selectors.labelSelector, selectors.fieldSelector, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
-  return Object.assign(lw, { confirmedAt: () => confirmed });
+  return Object.assign(lw, { confirmedAt: () => confirmed, listedOnce });
 }
 
-function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<T> & { confirmedAt(): number }, what: string, log: Logger): Watched<T> {
+function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what: string, log: Logger): Watched<T> {
   let stopped = false;
+  let onStop: () => void = () => undefined;
+  const stoppedOnce = new Promise<void>((resolve) => (onStop = resolve));
   informer.on('error', (err: unknown) => {
     if (stopped) return;
     log.warn({ what, err: { message: (err as Error | undefined)?.message } }, 'watch failed; restarting in 2 s');
@@ -186,7 +196,7 @@ function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<
       if (!stopped) informer.start().catch(() => undefined);
     }, 2000).unref();
   });
-  const synced = (async () => {
+  void (async () => {
     for (;;) {
       try {
         await informer.start();
@@ -198,6 +208,9 @@ function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<
       }
     }
   })();
+  // Synced once a list has filled the cache (a failed one is retried by the 'error' handler), or
+  // stopped: whoever waits at shutdown must not wait forever.
+  const synced = Promise.race([informer.listedOnce, stoppedOnce]);
   return {
     get: (name, namespace) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
@@ -206,6 +219,7 @@ function single<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<
     confirmedAt: () => informer.confirmedAt(),
     stop: async () => {
       stopped = true;
+      onStop();
       await informer.stop();
     },
   };

@@ -286,6 +286,25 @@ export class Controller {
     }
   }
 
+  /**
+   * Creates a storage Secret. One that exists without our labels (edited away: the cache, which
+   * selects storage by label, no longer sees it) is ours again if it is owned by this OrkaSecret:
+   * it is replaced, labels included, instead of failing with 409 forever.
+   */
+  private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
+    const namespace = owner.metadata.namespace;
+    try {
+      return await this.core.createNamespacedSecret({ namespace, body });
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+      const found = await this.core.readNamespacedSecret({ name: storageName(owner.metadata.name), namespace });
+      if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
+        throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
+      }
+      return await this.core.replaceNamespacedSecret({ name: storageName(owner.metadata.name), namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } } });
+    }
+  }
+
   /** Writes what the plan says; returns the storage Secret's resourceVersion afterwards (if any). */
   private async apply(key: string, plan: Plan, log: Logger): Promise<string | undefined> {
     const { namespace, name } = splitKey(key);
@@ -312,7 +331,7 @@ export class Controller {
       // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
       const written =
         existing === undefined
-          ? await this.core.createNamespacedSecret({ namespace, body })
+          ? await this.createStorage(object, body)
           : await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');

@@ -10,13 +10,14 @@
  * Events (failures and changes a person should see; never a routine first store).
  */
 import { createHash } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
-import { statusCode } from '../kube/client.js';
+import { statusCode, type PooledKubeConfig } from '../kube/client.js';
+import type { KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
@@ -55,12 +56,17 @@ function sourceValue(source: V1Secret | undefined, ref: { name: string; key: str
   return { kind: 'value', value, source: 'valueFrom' };
 }
 
+/** The API path of a namespace's Secrets, or of one of them. Names come from the cache, never from a person's input unchecked. */
+function secretPath(namespace: string, name?: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
 /** Reconciles OrkaSecrets into encrypted storage. */
 export class Controller {
   /** Replaced at each start of the workers: a queue that was shut down stays shut. */
   queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
+  /** Writes and reads go over the fast path (kube/rest.ts): a stored value costs two writes. */
+  private readonly api: KubeRest;
   private workers: Array<Promise<void>> = [];
   /** Per key: the input and storage version of the last reconcile that verified the stored value. */
   private readonly applied = new Map<string, string>();
@@ -68,15 +74,14 @@ export class Controller {
   private running = false;
 
   constructor(
-    kc: KubeConfig,
+    kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
     private readonly keys: KeyStore,
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.api = kc.rest;
     this.wire();
     metrics.onCollect(() => {
       metrics.queueDepth.set(this.queue.length);
@@ -262,7 +267,7 @@ export class Controller {
       if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
       try {
         const ring = this.keys.requireRing();
-        return { incoming: { kind: 'value', value: unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
+        return { incoming: { kind: 'value', value: await unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
       } catch (err) {
         if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity };
         throw err;
@@ -279,7 +284,7 @@ export class Controller {
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */
   private async readSource(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.core.readNamespacedSecret({ name, namespace });
+      return await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, name) });
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -294,14 +299,18 @@ export class Controller {
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
     try {
-      return await this.core.createNamespacedSecret({ namespace, body });
+      return await this.api.send<V1Secret>({ method: 'POST', path: secretPath(namespace), body });
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      const found = await this.core.readNamespacedSecret({ name: storageName(owner.metadata.name), namespace });
+      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, storageName(owner.metadata.name)) });
       if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
         throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       }
-      return await this.core.replaceNamespacedSecret({ name: storageName(owner.metadata.name), namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } } });
+      return await this.api.send<V1Secret>({
+        method: 'PUT',
+        path: secretPath(namespace, storageName(owner.metadata.name)),
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
+      });
     }
   }
 
@@ -312,7 +321,7 @@ export class Controller {
     const existing = this.cache.storage.get(storageName(name), namespace);
     if (plan.storage.op === 'delete') {
       try {
-        await this.core.deleteNamespacedSecret({ name: storageName(name), namespace });
+        await this.api.send({ method: 'DELETE', path: secretPath(namespace, storageName(name)) });
         log.info('OrkaSecret gone: storage deleted');
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
@@ -332,15 +341,17 @@ export class Controller {
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
-          : await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
+          : await this.api.send<V1Secret>({ method: 'PUT', path: secretPath(namespace, storageName(name)), body });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }
     if (plan.status !== undefined) {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status: plan.status } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.api.send({
+        method: 'PATCH',
+        path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
+        body: { status: plan.status },
+        contentType: 'application/merge-patch+json',
+      });
     }
     const now = this.now();
     // Events are written in the background: they inform, and must not slow the reconcile.

@@ -24,6 +24,7 @@ import type { ObjectMeta } from '../kube/informers.js';
 import type { KeyStore } from '../keys/store.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
+import { SourceIndex } from './sources.js';
 import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 
@@ -70,6 +71,8 @@ export class Controller {
   private workers: Array<Promise<void>> = [];
   /** Per key: the input and storage version of the last reconcile that verified the stored value. */
   private readonly applied = new Map<string, string>();
+  /** Which OrkaSecrets read which source Secret (valueFrom). */
+  private readonly sources = new SourceIndex();
   private resyncTimer: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -110,6 +113,10 @@ export class Controller {
       for (const key of [...this.applied.keys()]) if (splitKey(key).namespace === tenant) this.applied.delete(key);
       for (const o of affected) enqueue(o);
     });
+    for (const verb of ['add', 'update'] as const) {
+      this.cache.orkaSecrets.on(verb, (o) => this.sources.set(o.metadata.namespace, o.metadata.name, o.spec?.valueFrom?.secretKeyRef?.name));
+    }
+    this.cache.orkaSecrets.on('delete', (o) => this.sources.delete(o.metadata.namespace, o.metadata.name));
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.cache.orkaSecrets.on(verb, enqueue);
       // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
@@ -132,9 +139,7 @@ export class Controller {
   private onSource(secret: ObjectMeta): void {
     const { namespace, name } = secret.metadata;
     if (namespace === undefined || name === undefined) return;
-    for (const o of this.cache.orkaSecrets.list(namespace)) {
-      if (o.spec?.valueFrom?.secretKeyRef?.name === name) this.queue.add(objectKey(namespace, o.metadata.name));
-    }
+    for (const key of this.sources.readersOf(namespace, name)) this.queue.add(key);
   }
 
   /** Leader: starts the workers and the periodic resync. */
@@ -161,6 +166,9 @@ export class Controller {
     await this.queue.drained();
     await Promise.all(this.workers);
     await this.events.flush();
+    // What a term verified says nothing once another replica may have led: the next term checks
+    // again (and deletions seen while following would otherwise leave their entries forever).
+    this.applied.clear();
     this.running = false;
   }
 

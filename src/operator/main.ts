@@ -9,7 +9,7 @@ import { isOrkaError } from '../core/errors.js';
 import { batchedStdout, createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http/probes.js';
-import { httpMetrics, resolveObserver } from './http/metrics.js';
+import { admissionObserver, httpMetrics, resolveObserver } from './http/metrics.js';
 import { secureServerOptions } from './http/server.js';
 import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
@@ -17,7 +17,7 @@ import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp, isResolveRequest, resolveHandler, StreamLimiter } from './resolver/http.js';
-import { webhookRouter } from './admission/webhook.js';
+import { webhookHandler } from './admission/webhook.js';
 
 async function main(): Promise<void> {
   let config;
@@ -83,12 +83,16 @@ async function main(): Promise<void> {
   const secureApp = express();
   secureApp.disable('x-powered-by');
   secureApp.use(httpMetrics(metrics));
-  secureApp.use(webhookRouter({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }) }));
   const streams = new StreamLimiter({ total: config.ORKA_MAX_STREAMS, perIdentity: config.ORKA_MAX_STREAMS_PER_IDENTITY });
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, streams, audit: log.child({ component: 'audit' }) }));
-  // POST /v1/resolve, the hot path, is served on node:http without express (docs/capacity.md).
+  // POST /v1/resolve, the hot path, and the admission webhooks, which the apiserver waits for,
+  // are served on node:http without express (docs/capacity.md, docs/admission-latency.md).
   const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics) });
-  resolverServer.on('request', (req, res) => (isResolveRequest(req) ? resolve(req, res) : secureApp(req, res)));
+  const webhooks = webhookHandler({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }), observe: admissionObserver(metrics) });
+  resolverServer.on('request', (req, res) => {
+    if (isResolveRequest(req)) resolve(req, res);
+    else if (!webhooks(req, res)) secureApp(req, res);
+  });
   resolverServer.listen(config.ORKA_RESOLVER_PORT, config.ORKA_RESOLVER_ADDRESS);
   await once(resolverServer, 'listening');
   log.info({ address: resolverServer.address() }, 'resolver API and webhooks listening');

@@ -14,8 +14,12 @@
  *   - the operator's CPU per pod admission review, which a loaded machine does not blur.
  * BENCH_PODS (default 600) and BENCH_ORKASECRETS (300) rounds after 50 warm-up rounds each;
  * BENCH_IDLE_PAIRS (20, 0 to skip) idle rounds.
+ * The operator runs as the chart runs it: the chart's NODE_OPTIONS (BENCH_NODE_OPTIONS replaces
+ * them, e.g. to add `--cpu-prof`) and the default lease timing (the test harness shortens it).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createPublicKey } from 'node:crypto';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
@@ -24,6 +28,7 @@ import { seal } from '../../src/core/envelope.js';
 import { sealingKeyIdOf } from '../../src/core/keyring.js';
 import { toSecretName } from '../../src/core/names.js';
 import { createCA, issueServingCert } from '../../src/core/pki.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
 import { startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd } from '../env/kube.js';
@@ -38,6 +43,11 @@ const WARM_UP = 50;
 /** Longer than Node's default server keep-alive timeout (5 s), shorter than the apiserver's client idle timeout (90 s). */
 const IDLE_MS = 6_000;
 const progress = (line: string) => process.stderr.write(`[bench webhook] ${line}\n`);
+/** The operator's Node options: BENCH_NODE_OPTIONS, else the chart's (operator.nodeOptions), as production runs it. */
+const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^"]*)"/m.exec(readFileSync('charts/orka-secrets/values.yaml', 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
+/** The lease timing the chart runs with (the defaults): its renewals are part of the load admission shares the event loop with. */
+const DEFAULTS = loadOperatorConfig({});
+const LEASE_ENV = { ORKA_LEASE_DURATION: `${DEFAULTS.ORKA_LEASE_DURATION}s`, ORKA_LEASE_RENEW_DEADLINE: `${DEFAULTS.ORKA_LEASE_RENEW_DEADLINE}s`, ORKA_LEASE_RETRY_PERIOD: `${DEFAULTS.ORKA_LEASE_RETRY_PERIOD}s` };
 
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -90,7 +100,7 @@ function minus(a: number[], b: number[]): number[] {
  * told apart from the operator's). What the apiserver adds for it is the floor of any webhook
  * here; its keep-alive is the operator's.
  */
-async function startFloorWebhook(kc: KubeConfig, scope: string, patch: string): Promise<{ label: string; stop: () => Promise<void> }> {
+async function startFloorWebhook(kc: KubeConfig, scope: string, patch: string): Promise<{ label: string; connections: () => number; stop: () => Promise<void> }> {
   const ca = createCA({ commonName: 'bench-floor-ca', now: new Date(), validDays: 1 });
   const serving = issueServingCert({ ca, hosts: ['127.0.0.1'], now: new Date(), validDays: 1 });
   const label = 'bench.orka.io/floor';
@@ -104,6 +114,9 @@ async function startFloorWebhook(kc: KubeConfig, scope: string, patch: string): 
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     });
   });
+  // How often the apiserver opens a new connection (a TLS handshake) to a webhook in these rounds.
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
@@ -128,6 +141,7 @@ async function startFloorWebhook(kc: KubeConfig, scope: string, patch: string): 
   });
   return {
     label,
+    connections: () => connections,
     stop: async () => {
       await api.deleteMutatingWebhookConfiguration({ name: 'bench-floor' }).catch(() => undefined);
       server.close();
@@ -137,7 +151,7 @@ async function startFloorWebhook(kc: KubeConfig, scope: string, patch: string): 
 }
 
 const cp = await startControlPlane({ binDir: kubernetesBinDir(), log: progress });
-const operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: 'orka-system', identity: 'bench', build: 'dist', env: { ORKA_LOG_LEVEL: 'info' } }).catch(async (err: unknown) => {
+const operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: 'orka-system', identity: 'bench', build: 'dist', nodeOptions: NODE_OPTIONS, env: { ORKA_LOG_LEVEL: 'info', ...LEASE_ENV } }).catch(async (err: unknown) => {
   await cp.stop();
   throw err;
 });
@@ -190,30 +204,37 @@ try {
   await rounds(WARM_UP, variants, podRound('warm'));
   // The operator's CPU per admission review: robust where latency is not (a loaded machine's
   // scheduling delays land in latency, not in CPU time). Its idle rate (lease renewals, timers),
-  // measured just before, is taken out.
+  // measured just before, is taken out. Over 10 s: five lease renewals and two CA bundle checks,
+  // so that one timer more or less in the window does not move the rate much.
   const operatorCpu = async () => {
     const text = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
     return Number(/^orka_operator_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
   };
   const idleFrom = { cpu: await operatorCpu(), t: performance.now() };
-  await new Promise((r) => setTimeout(r, 5_000));
+  await new Promise((r) => setTimeout(r, 10_000));
   const loopFrom = { cpu: await operatorCpu(), t: performance.now() };
   const idleRate = (loopFrom.cpu - idleFrom.cpu) / (loopFrom.t - idleFrom.t);
   progress(`${N} rounds of pod creates: no webhook, the operator's, the minimal one without and with the operator's patch`);
+  const connectionsFrom = floor.connections();
   const pods = await rounds(N, variants, podRound('pair'));
   const cpuPerReview = ((await operatorCpu()) - loopFrom.cpu - idleRate * (performance.now() - loopFrom.t)) / (N - pods.failed.orka);
-  await floor.stop();
+  const podConnections = floor.connections() - connectionsFrom;
   const check = await core.readNamespacedPod({ name: 'pair-0-orka', namespace: hooked });
   if (check.metadata?.annotations?.['orka.io/status'] !== 'injected') throw new Error('the webhook did not inject');
   const plain = await core.readNamespacedPod({ name: 'pair-0-plain', namespace: hooked });
   if (plain.metadata?.annotations?.['orka.io/status'] !== undefined) throw new Error('the webhook was called for the unlabelled pod');
-  progress(`${N_IDLE} pairs of pod creates, each after ${IDLE_MS / 1000} s without admission`);
-  // After the pause, one read (no admission) before the pair: this client's own idle connection
-  // to the apiserver is renewed outside the timed creates, whichever create comes first.
-  const idle = await rounds(N_IDLE, ['plain', 'orka'] as const, podRound('idle'), async () => {
+  progress(`${N_IDLE} rounds of pod creates, each after ${IDLE_MS / 1000} s without admission: no webhook, the operator's, the minimal one`);
+  // After the pause, one read (no admission) before the round: this client's own idle connection
+  // to the apiserver is renewed outside the timed creates, whichever create comes first. The
+  // minimal webhook is in these rounds too, so that what a pause costs any webhook here (the
+  // apiserver's side, the machine waking up) is told apart from what it costs the operator.
+  const idleConnectionsFrom = floor.connections();
+  const idle = await rounds(N_IDLE, ['plain', 'orka', 'floor'] as const, podRound('idle'), async () => {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     await core.readNamespace({ name: hooked });
   });
+  const idleConnections = floor.connections() - idleConnectionsFrom;
+  await floor.stop();
 
   // OrkaSecrets: the same object in the namespace the validating webhook covers and in one it
   // skips. Sealed values are made before the clock starts (each is for one namespace and name).
@@ -280,7 +301,11 @@ try {
     row("pod: added by a minimal webhook answering the operator's patch", minus(pods.times['floor-patch'], pods.times.plain), pods.failed['floor-patch']),
     row('pod: the mutating webhook minus the minimal one with the same patch', minus(pods.times.orka, pods.times['floor-patch'])),
     ...(N_IDLE > 0
-      ? [row(`pod ${idleFor}, no webhook called (baseline)`, idle.times.plain, idle.failed.plain), row(`pod ${idleFor}: added by the mutating webhook`, minus(idle.times.orka, idle.times.plain), idle.failed.orka)]
+      ? [
+          row(`pod ${idleFor}, no webhook called (baseline)`, idle.times.plain, idle.failed.plain),
+          row(`pod ${idleFor}: added by the mutating webhook`, minus(idle.times.orka, idle.times.plain), idle.failed.orka),
+          row(`pod ${idleFor}: added by the minimal webhook (floor)`, minus(idle.times.floor, idle.times.plain), idle.failed.floor),
+        ]
       : []),
     row('OrkaSecret sealedValue, no webhook called (baseline)', sealedRows.times.plain, sealedRows.failed.plain),
     row('OrkaSecret sealedValue: added by the validating webhook', minus(sealedRows.times.validated, sealedRows.times.plain), sealedRows.failed.validated),
@@ -291,6 +316,8 @@ try {
     { case: 'operator CPU per pod admission review (idle rate taken out)', 'µs': (cpuPerReview * 1e6).toFixed(0) },
     { case: 'operator CPU when idle, per second', 'µs': (idleRate * 1e9).toFixed(0) },
   ]);
+  console.log(`new TLS connections from the apiserver to the minimal webhook: ${podConnections} in ${N} pod rounds, ${idleConnections} in ${N_IDLE} rounds after a pause`);
+  console.log(`operator NODE_OPTIONS: ${NODE_OPTIONS.join(' ') || '(none)'}; lease renewal every ${DEFAULTS.ORKA_LEASE_RETRY_PERIOD} s; load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 } finally {
   await operator.stop();
   await cp.stop();

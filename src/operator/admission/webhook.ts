@@ -1,7 +1,8 @@
 /**
- * The admission webhooks, served by every replica on the resolver's HTTPS server. The handlers
- * only decode and encode AdmissionReviews; the decisions are `inject` (pure) and
- * `validateOrkaSecret` (pure).
+ * The admission webhooks, served by every replica on the resolver's HTTPS server, ahead of express
+ * (main.ts dispatches their two paths here first, as it does POST /v1/resolve). The handlers only
+ * decode and encode AdmissionReviews; the decisions are `inject` (pure) and `validateOrkaSecret`
+ * (pure).
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
  *   POST /webhooks/validate-orkasecrets  refuses names that map to no secret name, two value
  *                                        sources, plain-text values, and sealed values that are
@@ -73,24 +74,33 @@ export function sourceRefusal(user: string, namespace: string, ref: SecretKeyRef
   return `spec.valueFrom.secretKeyRef: ${user} may not get Secret ${ref.name} in namespace ${namespace}; whoever sets valueFrom must be allowed to read that Secret themselves (the operator never reads a Secret on behalf of someone who could not)`;
 }
 
-/** The answers sent, for the metrics middleware that counts them by result. */
-const answers = new WeakMap<ServerResponse, AdmissionReview>();
+/** The two webhooks, as metrics name them. */
+export type AdmissionWebhook = 'mutate-pods' | 'validate-orkasecrets';
 
-/** The AdmissionReview a webhook answered on `res`, if it answered one. */
-export function admissionAnswer(res: ServerResponse): AdmissionReview | undefined {
-  return answers.get(res);
+/** What an answer said: the pod was patched, let through as it is, refused, or not answered (an error status). */
+export type AdmissionResult = 'mutated' | 'allowed' | 'denied' | 'error';
+
+/** Told of every answer, with the time since the request reached the handler (metrics: http/metrics.ts). */
+export type AdmissionObserver = (webhook: AdmissionWebhook, result: AdmissionResult, seconds: number) => void;
+
+/** One request being answered: where the answer goes and who is told of it. */
+interface Exchange {
+  res: ServerResponse;
+  webhook: AdmissionWebhook;
+  started: bigint;
+  observe: AdmissionObserver | undefined;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(x: Exchange, status: number, body: unknown, result: AdmissionResult): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  x.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  x.res.end(text);
+  x.observe?.(x.webhook, result, Number(process.hrtime.bigint() - x.started) / 1e9);
 }
 
-function respond(res: ServerResponse, uid: string, response: { allowed: boolean } & Record<string, unknown>): void {
+function respond(x: Exchange, uid: string, response: { allowed: boolean; patch?: string } & Record<string, unknown>): void {
   const review: AdmissionReview = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, ...response } };
-  answers.set(res, review);
-  send(res, 200, review);
+  send(x, 200, review, !response.allowed ? 'denied' : response.patch === undefined ? 'allowed' : 'mutated');
 }
 
 const notAReview = { error: { code: 'INVALID_REQUEST', message: 'not an AdmissionReview' } };
@@ -119,62 +129,70 @@ export interface WebhookDeps {
   /** May this user do this? (SubjectAccessReview) */
   canI: AccessReviewFn;
   log: Logger;
+  /** Told of every answer (the metrics). */
+  observe?: AdmissionObserver;
 }
 
 /** Largest AdmissionReview read (the apiserver's own request limit is 3 MiB). */
 const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
 
 /**
- * The admission webhooks as one plain (req, res, next) middleware, mounted before the resolver's
- * token authentication: it answers POSTs to its two paths and passes every other request on.
- * Not an express app with body-parser and res.json: on every admission that machinery cost more
- * CPU than the decision itself (measured in `make bench`, the operator's CPU per review).
+ * The admission webhooks as one plain node:http handler: it answers POSTs to its two paths and
+ * returns true, or returns false without touching the request (main.ts then hands it to express,
+ * where the resolver's token authentication runs). Not express with body-parser and res.json:
+ * on every admission that machinery cost more CPU than the decision itself (measured in
+ * `make bench`, the operator's CPU per review; docs/admission-latency.md).
  */
-export function webhookRouter(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
-  const routes: Record<string, (request: AdmissionRequest, res: ServerResponse) => void | Promise<void>> = {
-    '/webhooks/mutate-pods': (request, res) => mutatePod(deps, request, res),
-    '/webhooks/validate-orkasecrets': (request, res) => validateOrkaSecretReview(deps, request, res),
+export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const routes: Record<string, { webhook: AdmissionWebhook; answer: (request: AdmissionRequest, x: Exchange) => void | Promise<void> }> = {
+    '/webhooks/mutate-pods': { webhook: 'mutate-pods', answer: (request, x) => mutatePod(deps, request, x) },
+    '/webhooks/validate-orkasecrets': { webhook: 'validate-orkasecrets', answer: (request, x) => validateOrkaSecretReview(deps, request, x) },
   };
-  return (req, res, next) => {
+  return (req, res) => {
     const route = req.method === 'POST' ? routes[(req.url ?? '').split('?', 1)[0] as string] : undefined;
-    if (route === undefined) return next();
+    if (route === undefined) return false;
+    const x: Exchange = { res, webhook: route.webhook, started: process.hrtime.bigint(), observe: deps.observe };
     // Only on these paths: reading every caller's body (up to 3 MB) before the resolver's
     // authentication would hand anyone that much memory.
     readJson(req, MAX_REVIEW_BYTES)
       .then(async (read) => {
-        if ('status' in read) return send(res, read.status, { error: { code: 'INVALID_REQUEST', message: read.message } });
+        if ('status' in read) return send(x, read.status, { error: { code: 'INVALID_REQUEST', message: read.message } }, 'error');
         const request = (read.body as AdmissionReview | null)?.request;
-        if (request?.uid === undefined) return send(res, 400, notAReview);
-        await route(request, res);
+        if (request?.uid === undefined) return send(x, 400, notAReview, 'error');
+        await route.answer(request, x);
       })
       .catch((err: unknown) => {
         // A bug or an object of an unexpected shape: an answer, never a crash of the process.
         deps.log.error({ err: { message: (err as Error).message } }, 'admission review failed');
-        if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'the admission review could not be answered' } });
+        if (!res.headersSent) send(x, 500, { error: { code: 'INTERNAL', message: 'the admission review could not be answered' } }, 'error');
       });
+    return true;
   };
 }
 
-function mutatePod(deps: WebhookDeps, request: AdmissionRequest, res: ServerResponse): void {
+function mutatePod(deps: WebhookDeps, request: AdmissionRequest, x: Exchange): void {
   const pod = request.object as V1Pod;
   const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
   const { pod: mutated, outcome } = inject(pod, { namespace, tenancy: deps.tenancy(namespace) }, deps.injectConfig());
   if (outcome === 'host-network') {
-    respond(res, request.uid, { allowed: false, status: { code: 403, reason: 'Forbidden', message: HOST_NETWORK_REFUSAL } });
+    respond(x, request.uid, { allowed: false, status: { code: 403, reason: 'Forbidden', message: HOST_NETWORK_REFUSAL } });
     deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome }, 'pod refused at admission');
     return;
   }
   const patch = jsonpatch.compare(pod as object, mutated as object);
-  respond(res, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
-  // After the answer is on its way: the log write (to a pipe, synchronous) wakes the log
-  // reader, which must not stand between the apiserver and the answer it waits for.
-  deps.log.info({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
+  respond(x, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
+  // After the answer is on its way. A routine injection is a debug line (the admissions metric
+  // counts them): at info, its synchronous write to stdout was the largest part of a review's
+  // CPU after the answer itself (docs/admission-latency.md). A labelled pod left without the
+  // sidecar is what a person looks for, so that stays at info.
+  const level = outcome === 'injected' ? 'debug' : 'info';
+  deps.log[level]({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
 }
 
-async function validateOrkaSecretReview(deps: WebhookDeps, request: AdmissionRequest, res: ServerResponse): Promise<void> {
+async function validateOrkaSecretReview(deps: WebhookDeps, request: AdmissionRequest, x: Exchange): Promise<void> {
   const namespace = request.namespace ?? '';
   const refuse = (code: number, reason: string, message: string) => {
-    respond(res, request.uid, { allowed: false, status: { code, reason, message } });
+    respond(x, request.uid, { allowed: false, status: { code, reason, message } });
     deps.log.info({ namespace, operation: request.operation, reason }, 'OrkaSecret refused at admission');
   };
   // Messages name rules and fields, never values: the object may carry a plain-text value.
@@ -196,5 +214,5 @@ async function validateOrkaSecretReview(deps: WebhookDeps, request: AdmissionReq
     }
     if (!allowed) return refuse(403, 'Forbidden', sourceRefusal(user.username ?? 'this user', namespace, ref));
   }
-  respond(res, request.uid, { allowed: true });
+  respond(x, request.uid, { allowed: true });
 }

@@ -1,12 +1,11 @@
 /**
- * Metrics of the HTTPS endpoints (resolver API and admission webhooks), as one express middleware
- * in front of both routers, so the routers stay free of metrics code, and an observer the resolve
- * handler (served outside express) calls with each answer. The outcome is read from the
- * status and the JSON answer on its way out (through res.json, or the answer a webhook kept);
- * nothing from a request or an answer becomes a label except these fixed words.
+ * Metrics of the HTTPS endpoints (resolver API and admission webhooks): observers that the
+ * handlers served outside express (POST /v1/resolve, the webhooks) call with each answer, and an
+ * express middleware that tracks the change streams. Nothing from a request or an answer becomes
+ * a label except these fixed words.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { admissionAnswer } from '../admission/webhook.js';
+import type { AdmissionObserver } from '../admission/webhook.js';
 import type { OperatorMetrics } from '../metrics.js';
 
 /** The outcome label of a resolve answer. */
@@ -19,16 +18,6 @@ export function resolveOutcome(status: number, body: unknown): string {
   return 'error';
 }
 
-/** The result label of an admission answer. */
-export function admissionResult(status: number, body: unknown): string {
-  const response = (body as { response?: { allowed?: boolean; patch?: string } } | undefined)?.response;
-  if (status !== 200 || response === undefined) return 'error';
-  if (!response.allowed) return 'denied';
-  return response.patch ? 'mutated' : 'allowed';
-}
-
-const WEBHOOKS: Record<string, string> = { '/webhooks/mutate-pods': 'mutate-pods', '/webhooks/validate-orkasecrets': 'validate-orkasecrets' };
-
 /**
  * Counts and times resolves, which are answered outside express (resolver/http.ts: the hot path),
  * so they are told here by the handler rather than seen by the middleware below.
@@ -40,10 +29,17 @@ export function resolveObserver(metrics: OperatorMetrics): (status: number, answ
   };
 }
 
-/** Counts and times admission reviews; tracks open change streams. */
+/** Counts and times admission reviews by webhook and result, as the webhook handler tells them. */
+export function admissionObserver(metrics: OperatorMetrics): AdmissionObserver {
+  return (webhook, result, seconds) => {
+    metrics.admissions.inc({ webhook, result });
+    metrics.admissionDuration.observe({ webhook }, seconds);
+  };
+}
+
+/** Tracks open change streams (GET /v1/changes, served by express). */
 export function httpMetrics(metrics: OperatorMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const webhook = WEBHOOKS[req.path];
     if (req.path === '/v1/changes') {
       // A stream is open from its 200 head until the connection closes.
       let open = false;
@@ -57,20 +53,6 @@ export function httpMetrics(metrics: OperatorMetrics) {
       }) as Response['writeHead'];
       res.on('close', () => {
         if (open) metrics.resolverStreams.dec();
-      });
-    } else if (webhook !== undefined) {
-      const started = process.hrtime.bigint();
-      let body: unknown;
-      const json = res.json.bind(res);
-      res.json = (b: unknown) => {
-        body = b;
-        return json(b);
-      };
-      res.on('finish', () => {
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        // The webhooks write their answer themselves (not through res.json) and keep it for us.
-        metrics.admissions.inc({ webhook, result: admissionResult(res.statusCode, admissionAnswer(res) ?? body) });
-        metrics.admissionDuration.observe({ webhook }, seconds);
       });
     }
     next();

@@ -1,14 +1,13 @@
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
-import express from 'express';
 import jsonpatch from 'fast-json-patch';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tenancy } from '../../../../src/api/tenancy.js';
 import { inject, type InjectConfig } from '../../../../src/operator/admission/inject.js';
-import { sourceToAuthorize, webhookRouter } from '../../../../src/operator/admission/webhook.js';
-import { httpMetrics } from '../../../../src/operator/http/metrics.js';
+import { sourceToAuthorize, webhookHandler } from '../../../../src/operator/admission/webhook.js';
+import { admissionObserver } from '../../../../src/operator/http/metrics.js';
 import { createOperatorMetrics } from '../../../../src/operator/metrics.js';
 
 const osec = (valueFrom?: object) => ({ metadata: { name: 'db-password' }, spec: { ...(valueFrom === undefined ? {} : { valueFrom }) } });
@@ -28,7 +27,7 @@ describe('sourceToAuthorize', () => {
   });
 });
 
-describe('webhookRouter', () => {
+describe('webhookHandler', () => {
   const config: InjectConfig = {
     image: 'orka-secrets:test',
     imagePullPolicy: 'Never',
@@ -45,14 +44,16 @@ describe('webhookRouter', () => {
   let server: Server;
   let port: number;
 
+  // What it logs, line by line (pino's JSON).
+  const lines: Array<{ level: number; msg: string; outcome?: string }> = [];
+
   beforeAll(async () => {
-    // Mounted as main.ts mounts it: metrics first, then the webhooks, then whatever else.
-    const app = express();
-    app.use(httpMetrics(metrics));
-    const log = pino({ level: 'silent' });
-    app.use(webhookRouter({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, canI: async () => true, log }));
-    app.use((_req, res) => void res.status(404).json({ error: { code: 'NOT_FOUND' } }));
-    server = createServer(app).listen(0, '127.0.0.1');
+    // Mounted as main.ts mounts it: first on the server, whatever it does not take goes on.
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const webhooks = webhookHandler({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, canI: async () => true, log, observe: admissionObserver(metrics) });
+    server = createServer((req, res) => {
+      if (!webhooks(req, res)) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_FOUND"}}');
+    }).listen(0, '127.0.0.1');
     await once(server, 'listening');
     port = (server.address() as { port: number }).port;
   });
@@ -71,6 +72,8 @@ describe('webhookRouter', () => {
     });
   const runner = (labels: Record<string, string>) => ({ metadata: { name: 'r', labels }, spec: { containers: [{ name: 'runner', image: 'runner:1' }] } });
   const review = (object: unknown, namespace = 'acme') => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u1', namespace, operation: 'CREATE', object } });
+  const counted = async (webhook: string, result: string) =>
+    (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'orka_operator_admissions_total')?.values.find((v) => v.labels.webhook === webhook && v.labels.result === result)?.value ?? 0;
 
   it('answers a pod review with the patch that injects it, and counts it', async () => {
     const pod = runner({ 'orka.io/inject': 'true' });
@@ -80,13 +83,24 @@ describe('webhookRouter', () => {
     expect(answer).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u1', allowed: true, patchType: 'JSONPatch' } });
     const patched = jsonpatch.applyPatch(structuredClone(pod), JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8'))).newDocument;
     expect(patched).toEqual(inject(pod as V1Pod, { namespace: 'acme', tenancy: { tenant: true } }, config).pod);
-    const counted = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'orka_operator_admissions_total');
-    expect(counted?.values.find((v) => v.labels.webhook === 'mutate-pods' && v.labels.result === 'mutated')?.value).toBe(1);
+    expect(await counted('mutate-pods', 'mutated')).toBe(1);
+    const timed = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'orka_operator_admission_duration_seconds');
+    expect(timed?.values.find((v) => v.labels.webhook === 'mutate-pods' && v.labels.le === '+Inf')?.value).toBe(1);
   });
 
-  it('answers an OrkaSecret review', async () => {
+  it('logs a routine injection at debug only, and a labelled pod it leaves alone at info', async () => {
+    const before = lines.length;
+    await call('POST', '/webhooks/mutate-pods', review(runner({ 'orka.io/inject': 'true' })));
+    expect(lines.slice(before)).toEqual([]);
+    await call('POST', '/webhooks/mutate-pods', review(runner({ 'orka.io/inject': 'true' }), 'not-a-tenant'));
+    expect(lines.slice(before)).toMatchObject([{ level: 30, msg: 'pod admission', outcome: 'not-a-tenant' }]);
+    expect(await counted('mutate-pods', 'allowed')).toBe(1);
+  });
+
+  it('answers an OrkaSecret review, and counts the refusal', async () => {
     const res = await call('POST', '/webhooks/validate-orkasecrets', review({ metadata: { name: 'api.key' }, spec: {} }));
     expect(JSON.parse(res.body).response).toMatchObject({ uid: 'u1', allowed: false, status: { code: 422, reason: 'Invalid' } });
+    expect(await counted('validate-orkasecrets', 'denied')).toBe(1);
   });
 
   it.each([
@@ -95,12 +109,14 @@ describe('webhookRouter', () => {
     ['a body over 3 MiB', Buffer.alloc(3 * 1024 * 1024 + 1, 0x20), 413, /at most 3145728 bytes/],
     ['a review whose object is no pod', review(null), 500, /could not be answered/],
   ])('answers %s with a clear error', async (_what, body, status, message) => {
+    const errors = await counted('mutate-pods', 'error');
     const res = await call('POST', '/webhooks/mutate-pods', body);
     expect(res.status).toBe(status);
     expect(JSON.parse(res.body).error.message).toMatch(message);
+    expect(await counted('mutate-pods', 'error')).toBe(errors + 1);
   });
 
-  it('passes every other request on', async () => {
+  it('passes every other request on, untouched', async () => {
     expect((await call('GET', '/webhooks/mutate-pods')).status).toBe(404);
     expect((await call('POST', '/v1/resolve', '{}')).status).toBe(404);
   });

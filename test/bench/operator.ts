@@ -4,7 +4,10 @@
  * plain client making only the writes every stored value needs (N storage Secret creates + N
  * status updates) with the same parallelism. It does less than the operator (no unseal, no
  * encryption, no data-key or event writes, no informers), so it bounds the operator from below;
- * it is not a competitor. Also the operator's peak RSS.
+ * it is not a competitor. Both phases are watched alike (the observer costs the apiserver and the
+ * machine the same in each), and each row says where the CPU went: apiserver+etcd, and the client
+ * (the floor's process or the operator). Also the operator's peak RSS. docs/reconcile-throughput.md
+ * reads the numbers.
  *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
  *
  * Then what Secrets the operator neither owns nor reads cost it: an idle operator's RSS before

@@ -114,6 +114,23 @@ export function batchedStdout(): BatchedDestination {
   return destination;
 }
 
+/**
+ * pino's ISO time, made once per millisecond: a busy operator writes several lines per
+ * millisecond (an audit line per resolve), each of which built a Date and its ISO string.
+ */
+function isoTimeOncePerMs(): () => string {
+  let at = -1;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    if (now !== at) {
+      at = now;
+      text = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return text;
+  };
+}
+
 /** Makes the root logger of a process. `destination` is for tests; default is stdout. */
 export function createLogger(options: { name: string; level?: string }, destination?: DestinationStream): Logger {
   return pino(
@@ -122,7 +139,7 @@ export function createLogger(options: { name: string; level?: string }, destinat
       redact: { paths: [...REDACT_PATHS], censor: '[REDACTED]' },
       // `service` names the process; children add `component` (one key each, no duplicates).
       base: { service: options.name },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMs(),
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

@@ -15,6 +15,8 @@ import type { UsageRecorder } from './http.js';
 /** Batches usage counts into status writes. */
 export class UsageTracker implements UsageRecorder {
   private pending = new Map<string, { count: number; last: Date }>();
+  /** Counts since the last flush, per namespace and secret name. */
+  private readonly recorded = new Map<string, Map<string, { count: number; last: Date }>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly api: CustomObjectsApi;
 
@@ -27,16 +29,30 @@ export class UsageTracker implements UsageRecorder {
     this.api = kc.makeApiClient(CustomObjectsApi);
   }
 
+  /** Counts one resolution of each of `names` (secret names) in `namespace`; called on every resolve, so it only counts. */
   record(namespace: string, names: readonly string[]): void {
     const now = this.options.now?.() ?? new Date();
+    let counts = this.recorded.get(namespace);
+    if (counts === undefined) this.recorded.set(namespace, (counts = new Map()));
     for (const name of names) {
-      const key = objectKey(namespace, toObjectName(name));
-      const entry = this.pending.get(key);
+      const entry = counts.get(name);
       if (entry) {
         entry.count++;
         entry.last = now;
-      } else this.pending.set(key, { count: 1, last: now });
+      } else counts.set(name, { count: 1, last: now });
     }
+  }
+
+  /** Moves what `record` counted into `pending`, by object key (the names mapped here, not per resolve). */
+  private collect(): void {
+    for (const [namespace, counts] of this.recorded) {
+      for (const [name, { count, last }] of counts) {
+        const key = objectKey(namespace, toObjectName(name));
+        const entry = this.pending.get(key);
+        this.pending.set(key, { count: count + (entry?.count ?? 0), last: entry !== undefined && entry.last > last ? entry.last : last });
+      }
+    }
+    this.recorded.clear();
   }
 
   start(): void {
@@ -46,6 +62,7 @@ export class UsageTracker implements UsageRecorder {
 
   /** Writes every pending count; keeps counts whose write failed for the next round. */
   async flush(): Promise<void> {
+    this.collect();
     const batch = this.pending;
     this.pending = new Map();
     for (const [key, { count, last }] of batch) {

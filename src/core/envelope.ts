@@ -328,10 +328,31 @@ export function encryptValue(
   return Buffer.concat([head, gcmSeal(args.dataKey.key, aad, args.value, random)]);
 }
 
+/**
+ * A stored value read but not opened: the id of its data key, the additional data that binds it
+ * to tenant, name and version, and nonce || ciphertext || tag. Ciphertext only; a reader that
+ * opens the same stored value many times (the resolver) reads it once and opens it each time.
+ */
+export interface StoredValue {
+  readonly keyId: string;
+  readonly aad: Buffer;
+  readonly body: Buffer;
+}
+
+/** Reads a stored value for tenant, name and version without opening it; throws DECRYPT_FAILED when it is no stored-value envelope. */
+export function readStoredValue(args: { tenant: string; name: string; version: number; stored: Buffer }): StoredValue {
+  const { keyId, header: head, rest } = readHeader(args.stored, EnvelopeKind.Stored);
+  return { keyId, aad: Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), body: rest };
+}
+
+/** Opens a stored value read by readStoredValue; throws DECRYPT_FAILED unless tenant, name, version and key all match. */
+export function openStoredValue(value: StoredValue, dataKeys: KeyLookup<AesKey>): Buffer {
+  const key = dataKeys(value.keyId);
+  if (key === undefined || !isAesKey(key)) throw decryptFailed();
+  return gcmOpen(key, value.aad, value.body);
+}
+
 /** Decrypts a stored value; throws DECRYPT_FAILED unless tenant, name, version and key all match. */
 export function decryptValue(args: { dataKeys: KeyLookup<AesKey>; tenant: string; name: string; version: number; stored: Buffer }): Buffer {
-  const { keyId, header: head, rest } = readHeader(args.stored, EnvelopeKind.Stored);
-  const key = args.dataKeys(keyId);
-  if (key === undefined || !isAesKey(key)) throw decryptFailed();
-  return gcmOpen(key, Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), rest);
+  return openStoredValue(readStoredValue(args), args.dataKeys);
 }

@@ -3,6 +3,7 @@
  * root logger. Redaction paths cover every field name under which a value, a token or a key
  * could travel; code must still never put one in a log call (the canary tests check the output).
  * `key` is not among them: it is the work-queue key (`namespace/name`) of every reconcile line.
+ * A busy process writes through a `BatchedDestination`: lines leave in batches, not one write each.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 
@@ -38,6 +39,80 @@ export const REDACT_PATHS: readonly string[] = [
   'body.template',
   'body.text',
 ];
+
+/** Longest a log line waits in memory before it is written (BatchedDestination). */
+export const LOG_FLUSH_MS = 100;
+
+/** Buffered lines past this many characters are written at once (BatchedDestination). */
+export const LOG_BATCH_CHARS = 16 * 1024;
+
+/** Where a BatchedDestination writes: an asynchronous writer that can also write synchronously at exit. */
+export interface LineWriter {
+  write(text: string): unknown;
+  flushSync(): void;
+}
+
+/**
+ * Collects log lines in memory and hands them to `out` in one write per LOG_FLUSH_MS or
+ * LOG_BATCH_CHARS, whichever comes first. The operator writes an audit line per resolve: written
+ * one at a time, each line was a write through libuv's thread pool (a hand-off to a worker thread
+ * and back), about a tenth of a resolve's CPU (docs/capacity.md). Nothing is lost on a graceful
+ * stop: `flushSync` runs when the process exits (process.exit included), and the timer keeps the
+ * event loop alive while lines wait. A process killed outright loses at most LOG_FLUSH_MS of lines.
+ */
+export class BatchedDestination implements DestinationStream {
+  private pending: string[] = [];
+  private size = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly out: LineWriter,
+    private readonly options: { flushMs: number; batchChars: number } = { flushMs: LOG_FLUSH_MS, batchChars: LOG_BATCH_CHARS },
+  ) {}
+
+  /** Keeps a line for the next batch. */
+  write(line: string): void {
+    this.pending.push(line);
+    this.size += line.length;
+    if (this.size >= this.options.batchChars) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.flushMs);
+  }
+
+  /** Hands every waiting line to the writer now, in one write; with `done` (pino's logger.flush), waits until written. */
+  flush(done?: (err?: Error) => void): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length > 0) {
+      const text = this.pending.join('');
+      this.pending = [];
+      this.size = 0;
+      this.out.write(text);
+    }
+    if (done === undefined) return;
+    try {
+      this.out.flushSync();
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  /** Writes every line, waiting or in flight, before returning (for exit). */
+  flushSync(): void {
+    this.flush();
+    this.out.flushSync();
+  }
+}
+
+/**
+ * Standard output through a BatchedDestination, flushed synchronously at process exit. Writes stay
+ * asynchronous (pino's destination: a slow log reader never blocks the event loop).
+ */
+export function batchedStdout(): BatchedDestination {
+  const destination = new BatchedDestination(pino.destination({ dest: 1, sync: false }));
+  process.on('exit', () => destination.flushSync());
+  return destination;
+}
 
 /** Makes the root logger of a process. `destination` is for tests; default is stdout. */
 export function createLogger(options: { name: string; level?: string }, destination?: DestinationStream): Logger {

@@ -43,11 +43,20 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/**
+ * Whether the view is current, and how old it is (its oldest cache): the part of the verdict every
+ * resolve asks for, without the report's text.
+ */
+export function assessView(input: Pick<HealthInput, 'now' | 'synced' | 'caches' | 'maxStalenessMs'>): Pick<Health, 'current' | 'viewAgeMs'> & { oldest: string | undefined } {
+  let oldest: { name: string; confirmedAt: number } | undefined;
+  for (const c of input.caches) if (oldest === undefined || c.confirmedAt < oldest.confirmedAt) oldest = c;
+  const viewAgeMs = oldest === undefined || oldest.confirmedAt === 0 ? Infinity : Math.max(0, input.now - oldest.confirmedAt);
+  return { current: input.synced && viewAgeMs <= input.maxStalenessMs, viewAgeMs, oldest: oldest?.name };
+}
+
 /** Decides readiness and freshness. */
 export function assessHealth(input: HealthInput): Health {
-  const oldest = input.caches.reduce<{ name: string; confirmedAt: number } | undefined>((a, c) => (a === undefined || c.confirmedAt < a.confirmedAt ? c : a), undefined);
-  const viewAgeMs = oldest === undefined || oldest.confirmedAt === 0 ? Infinity : Math.max(0, input.now - oldest.confirmedAt);
-  const current = input.synced && viewAgeMs <= input.maxStalenessMs;
+  const { current, viewAgeMs, oldest } = assessView(input);
   const sinceOk = input.now - input.apiserver.lastOkAt;
   const reachable = input.apiserver.lastError === undefined && sinceOk <= input.maxStalenessMs;
   const checks: Check[] = [
@@ -58,7 +67,7 @@ export function assessHealth(input: HealthInput): Health {
       detail:
         viewAgeMs === Infinity
           ? 'no cache has heard from the apiserver yet'
-          : `the oldest cache (${oldest?.name}) was current ${seconds(viewAgeMs)} ago (bound ${seconds(input.maxStalenessMs)})`,
+          : `the oldest cache (${oldest}) was current ${seconds(viewAgeMs)} ago (bound ${seconds(input.maxStalenessMs)})`,
     },
     {
       name: 'apiserver',

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import express from 'express';
 import { isOrkaError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
+import { batchedStdout, createLogger } from '../core/logger.js';
 import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http/probes.js';
 import { admissionObserver, httpMetrics, resolveObserver } from './http/metrics.js';
@@ -28,7 +28,8 @@ async function main(): Promise<void> {
     process.stderr.write(`orka-secrets operator: ${err.message}\n`);
     process.exit(2);
   }
-  const log = createLogger({ name: 'operator', level: config.ORKA_LOG_LEVEL });
+  // Batched: every resolve writes an audit line (core/logger.ts).
+  const log = createLogger({ name: 'operator', level: config.ORKA_LOG_LEVEL }, batchedStdout());
   const kc = new PooledKubeConfig();
   if (config.ORKA_KUBECONFIG) kc.loadFromFile(config.ORKA_KUBECONFIG);
   else kc.loadFromDefault();

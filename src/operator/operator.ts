@@ -10,7 +10,7 @@ import { nativeSidecarFor, type InjectConfig } from './admission/inject.js';
 import { CertManager } from './keys/tls.js';
 import { Controller } from './reconcile/controller.js';
 import { EventRecorder } from './kube/events.js';
-import { assessHealth, type Health } from './health.js';
+import { assessHealth, assessView, type Health } from './health.js';
 import type { PooledKubeConfig } from './kube/client.js';
 import type { ClusterCache } from './kube/cache.js';
 import { ApiserverProbe } from './kube/probe.js';
@@ -93,7 +93,7 @@ export class Operator {
     });
     this.keys.onChange(() => void this.maybeRotate());
     this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.health());
+    this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.view());
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.cache.orkaSecrets, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, this.cache.own, {
@@ -126,6 +126,11 @@ export class Operator {
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
     });
+  }
+
+  /** Whether the view is current and how old: what every resolve checks (health() without its report). */
+  view(): Pick<Health, 'current' | 'viewAgeMs'> {
+    return assessView({ now: Date.now(), synced: this.synced, caches: this.cache.freshness(), maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000 });
   }
 
   /** Closes change streams the moment the view goes stale (resolves check it on each call). */

@@ -35,6 +35,15 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 /** A change stream silent this long is dropped: two missed pings (the operator pings every 15 s). */
 export const STREAM_SILENCE_MS = 30_000;
 
+/**
+ * Longest a connection to the operator stays open unused. The operator closes idle connections
+ * itself (after 120 s: src/operator/http/server.ts) and announces it (`Keep-Alive: timeout=120`);
+ * a request sent on a connection just as the server closes it fails (ECONNRESET). Node's agent
+ * closes an idle connection a second before the announced time, but only when it has an idle
+ * timeout of its own: without one it waited for the server's close, and a resolve could meet it.
+ */
+export const IDLE_CONNECTION_MS = 60_000;
+
 /** Options of the upstream client. */
 export interface UpstreamOptions {
   baseUrl: string;
@@ -51,7 +60,10 @@ export class Upstream {
     // One TLS context for every connection. Given `ca` instead, tls.connect builds a new context
     // (an OpenSSL SSL_CTX and a parsed CA) for each connection, refused attempts included: an
     // operator that restarts 30 times cost 12 MiB of native memory that no GC gave back.
-    this.agent = new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: options.caPem }), maxSockets: 16 });
+    // `timeout`: an idle connection closes after IDLE_CONNECTION_MS, or before the operator's
+    // announced idle limit, whichever is first. Requests set their own (resolve: timeoutMs; the
+    // change stream: STREAM_SILENCE_MS), which apply while a connection is in use.
+    this.agent = new Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS, secureContext: createSecureContext({ ca: options.caPem }), maxSockets: 16 });
   }
 
   private token(): string {

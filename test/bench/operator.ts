@@ -4,7 +4,10 @@
  * plain client making only the writes every stored value needs (N storage Secret creates + N
  * status updates) with the same parallelism. It does less than the operator (no unseal, no
  * encryption, no data-key or event writes, no informers), so it bounds the operator from below;
- * it is not a competitor. Also the operator's peak RSS.
+ * it is not a competitor. Both phases are watched alike (the observer costs the apiserver and the
+ * machine the same in each), and each row says where the CPU went: apiserver+etcd, and the client
+ * (the floor's process or the operator). Also the operator's peak RSS. docs/reconcile-throughput.md
+ * reads the numbers.
  *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
  *
  * Then what Secrets the operator neither owns nor reads cost it: an idle operator's RSS before
@@ -62,7 +65,22 @@ function readyCounter(kc: KubeConfig, namespaces: string[]): { count: () => numb
   return { count: () => ready.size, stop: () => watched.stop() };
 }
 
-async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<Record<string, string>> {
+/** CPU seconds (user + system) a set of processes has used so far. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command (which may hold spaces) start at state; utime and stime are the 12th and 13th of them.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
+}
+
+async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPlanePids: readonly number[]): Promise<Record<string, string>> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const opNamespace = await createNamespace(kc, { prefix: 'orka-bench' });
@@ -95,7 +113,12 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
   });
 
   progress(`N=${n}: lower bound: ${n} Secret creates + ${n} status updates by a plain client, ${WORKERS} in parallel`);
+  // The floor's objects are watched the same way as the operator's below: the observer costs the
+  // apiserver and this process some CPU, and both phases should pay it alike.
+  const floorCounter = readyCounter(kc, floorNamespaces);
   const floorStart = performance.now();
+  const floorCpuStart = cpuSeconds(controlPlanePids);
+  const floorClientStart = process.cpuUsage();
   await pool(items, WORKERS, async (it) => {
     await core.createNamespacedSecret({ namespace: it.floor, body: { metadata: { name: `orkasecret-${it.name}` }, type: 'Opaque', data: { value: randomBytes(90).toString('base64'), version: 'MQ==' } } });
     await custom.patchNamespacedCustomObjectStatus(
@@ -104,10 +127,15 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     );
   });
   const floorSeconds = (performance.now() - floorStart) / 1000;
+  await floorCounter.stop();
+  const floorControlPlaneCpu = cpuSeconds(controlPlanePids) - floorCpuStart;
+  const floorClient = process.cpuUsage(floorClientStart);
+  const floorClientCpu = (floorClient.user + floorClient.system) / 1e6;
 
   progress(`N=${n}: operator start -> all Ready`);
   const counter = readyCounter(kc, tenants);
   const started = performance.now();
+  const opCpuStart = cpuSeconds(controlPlanePids);
   const op = await startOperator({
     kubeconfigPath,
     namespace: opNamespace,
@@ -135,6 +163,8 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     await new Promise((r) => setTimeout(r, 50));
   }
   const operatorSeconds = (performance.now() - started) / 1000;
+  const opControlPlaneCpu = cpuSeconds(controlPlanePids) - opCpuStart;
+  const operatorCpu = cpuSeconds([op.proc.pid as number]);
   await counter.stop();
   const metrics = await (await fetch(`http://127.0.0.1:${op.port}/metrics`)).text();
   progress(`N=${n}: ${metrics.split('\n').filter((l) => /^orka_operator_(reconciles_total|reconcile_duration_seconds_(sum|count))/.test(l)).join('; ')}`);
@@ -146,6 +176,9 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number): Promise<R
     'operator s (start -> all Ready)': operatorSeconds.toFixed(1),
     'vs lower bound': `${(operatorSeconds / floorSeconds).toFixed(2)}x`,
     'objects/s': (n / operatorSeconds).toFixed(0),
+    // Where the CPU went: the apiserver and etcd in each phase, the floor's client, the operator process.
+    'apiserver+etcd CPU s (floor / operator)': `${floorControlPlaneCpu.toFixed(1)} / ${opControlPlaneCpu.toFixed(1)}`,
+    'client CPU s (floor / operator)': `${floorClientCpu.toFixed(1)} / ${operatorCpu.toFixed(1)}`,
     'peak RSS MiB': peakRssMiB.toFixed(0),
   };
 }
@@ -207,7 +240,7 @@ try {
   await installCrd(kc);
   const rows: Array<Record<string, string>> = [];
   // Each size gets its own namespaces but shares the apiserver; the run is one process, one machine.
-  for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n));
+  for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n, cp.pids));
   console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}, node options: ${NODE_OPTIONS.join(' ') || '(none)'}`);
   printTable(rows);
   const count = Number(process.env.BENCH_UNRELATED ?? 10_000);

@@ -390,7 +390,7 @@ describe('orka-secrets CLI', () => {
     expect(cli(['refs', join(tree, 'nope')]).code).toBe(2);
   });
 
-  it('the hidden prompt takes multibyte input, and backspace removes a whole character', () => {
+  it('the hidden prompt takes multibyte input, and backspace removes a whole character', async () => {
     const ring = createKeyRing(new Date());
     const certFile = join(dir, 'prompt-cert.pem');
     writeFileSync(certFile, (ring.sealing[0] as { certPem: string }).certPem);
@@ -403,7 +403,7 @@ describe('orka-secrets CLI', () => {
     expect(res.stdout).not.toContain('pässw');
     const sealed = (JSON.parse(readFileSync(out, 'utf8')) as OrkaSecret).spec?.sealedValue as string;
     const keys = loadKeyRing(ring);
-    const opened = unseal({ privateKeys: (id) => keys.sealingKey(id), tenant: 'acme', name: 'PROMPTED', sealed: Buffer.from(sealed, 'base64') });
+    const opened = await unseal({ privateKeys: (id) => keys.sealingKey(id), tenant: 'acme', name: 'PROMPTED', sealed: Buffer.from(sealed, 'base64') });
     expect(opened.toString('utf8')).toBe('pässwördß');
   });
 

@@ -15,6 +15,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import { KubeRest } from './rest.js';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
@@ -26,20 +27,44 @@ export function statusCode(err: unknown): number | undefined {
 /** Default timeout of one API request (not of a watch), in milliseconds. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+/** The fast path of any KubeConfig: a pooled one's own, else one made once for it (tests, benches). */
+const restOfPlain = new WeakMap<KubeConfig, KubeRest>();
+export function restOf(kc: KubeConfig): KubeRest {
+  if (kc instanceof PooledKubeConfig) return kc.rest;
+  let rest = restOfPlain.get(kc);
+  if (rest === undefined) {
+    rest = new KubeRest(kc, () => AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS));
+    restOfPlain.set(kc, rest);
+  }
+  return rest;
+}
+
 /** KubeConfig that reuses connections across requests and bounds every request in time. */
 export class PooledKubeConfig extends KubeConfig {
   private shared: Dispatcher | undefined;
   private readonly scope = new AsyncLocalStorage<AbortSignal>();
+  private restClient: KubeRest | undefined;
 
   constructor(private readonly requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
     super();
   }
 
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
+  /** The signal one request obeys: the default timeout, and the caller's deadline if any. */
+  private requestSignal(): AbortSignal {
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     const narrowed = this.scope.getStore();
-    context.setSignal(narrowed === undefined ? timeout : AbortSignal.any([timeout, narrowed]));
+    return narrowed === undefined ? timeout : AbortSignal.any([timeout, narrowed]);
+  }
+
+  /** The reconciler's fast path (./rest.ts): same credentials, timeouts and stepping down. Made on first use, once the config is loaded. */
+  get rest(): KubeRest {
+    this.restClient ??= new KubeRest(this, () => this.requestSignal());
+    return this.restClient;
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setSignal(this.requestSignal());
     const fresh = context.getDispatcher();
     if (fresh === undefined) return;
     if (this.shared === undefined) {
@@ -65,6 +90,7 @@ export class PooledKubeConfig extends KubeConfig {
   dropConnections(): void {
     const old = this.shared;
     this.shared = undefined;
+    this.restClient?.dropConnections();
     void old?.destroy(new Error('connections dropped: this replica stepped down')).catch(() => undefined);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Informers (list + watch + cache) on client-node, restarted after watch errors, with a
+ * Informers (client-node's ListWatch: list + watch + cache, over ./rest.ts), restarted after watch errors, with a
  * promise that resolves once the first list has filled the cache, and a heartbeat: each cache
  * knows when it was last known to be current.
  *
@@ -18,10 +18,7 @@
  * no data at all), for Secrets the operator only needs to notice changing.
  */
 import {
-  CoreV1Api,
-  CustomObjectsApi,
   ListWatch,
-  setHeaderOptions,
   Watch,
   type Informer,
   type KubeConfig,
@@ -29,12 +26,12 @@ import {
   type KubernetesObject,
   type ListPromise,
   type ObjectCache,
-  type RequestContext,
   type V1Namespace,
   type V1ObjectMeta,
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
+import { restOf } from './client.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../../api/resource.js';
 
 
@@ -51,10 +48,16 @@ export interface Watched<T extends KubernetesObject> extends ObjectCache<T> {
 /** How long one watch request lasts before the apiserver ends it and the informer reconnects. */
 export const WATCH_TIMEOUT_SECONDS = 5;
 
-/** client-node's Watch, asking for bookmarks and a short timeout, and telling when the server was heard. */
+/**
+ * The Watch that client-node's ListWatch drives, over the fast path (./rest.ts) instead of fetch:
+ * asking for bookmarks and a short timeout, and telling when the server was heard. Every cache's
+ * watch ends every WATCH_TIMEOUT_SECONDS by design and is opened again, and every object the
+ * operator writes comes back on one, so this path is as hot as the writes.
+ */
 class HeartbeatWatch extends Watch {
   constructor(
     kc: KubeConfig,
+    private readonly accept: string | undefined,
     private readonly heard: () => void,
     private readonly slim: (obj: unknown) => void,
   ) {
@@ -68,15 +71,19 @@ class HeartbeatWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     let ended = false;
-    const controller = await super.watch(
-      path,
-      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
-      (phase, obj, watchObj) => {
-        if (phase !== 'ERROR') {
+    const query = new URLSearchParams({ watch: 'true' });
+    for (const [key, value] of Object.entries({ ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS })) {
+      if (value !== undefined) query.set(key, String(value));
+    }
+    const controller = await restOf(this.config).watch(
+      `${path}?${query}`,
+      this.accept,
+      (event) => {
+        if (event.type !== 'ERROR') {
           this.heard();
-          this.slim(obj);
+          this.slim(event.object);
         }
-        callback(phase, obj, watchObj);
+        callback(event.type, event.object, event);
       },
       (err) => {
         ended = true;
@@ -136,23 +143,12 @@ function paged<T extends KubernetesObject>(page: (cont: string | undefined) => P
       const pageItems = result.items ?? [];
       for (const item of pageItems) slimItem(item);
       items.push(...pageItems);
-      // The typed client names it `_continue`; a custom object list is plain JSON: `continue`.
-      const meta = result.metadata as { _continue?: string; continue?: string } | undefined;
-      cont = meta?._continue || meta?.continue || undefined;
+      // Plain JSON (not client-node's typed models, which call it `_continue`).
+      const meta = result.metadata as { continue?: string } | undefined;
+      cont = meta?.continue || undefined;
       if (cont === undefined) return { ...result, metadata: { resourceVersion: result.metadata?.resourceVersion }, items };
     }
   };
-}
-
-/** The KubeConfig a watch uses, asking the apiserver for metadata only. */
-function metadataOnly(kc: KubeConfig): KubeConfig {
-  return {
-    getCurrentCluster: () => kc.getCurrentCluster(),
-    applySecurityAuthentication: async (ctx: RequestContext) => {
-      await kc.applySecurityAuthentication(ctx);
-      ctx.setHeaderParam('Accept', METADATA_WATCH);
-    },
-  } as KubeConfig;
 }
 
 interface Selectors {
@@ -171,7 +167,7 @@ function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list
   // client-node's start() resolves even when its list failed (it reports the error to the 'error'
   // callbacks and returns): only a list that completed fills the cache.
   const listedOnce = new Promise<void>((resolve) => (firstList = resolve));
-  const watch = new HeartbeatWatch(selectors.metadataOnly ? metadataOnly(kc) : kc, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
+  const watch = new HeartbeatWatch(kc, selectors.metadataOnly ? METADATA_WATCH : undefined, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
   const listed: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
@@ -245,27 +241,29 @@ function scoped<T extends KubernetesObject>(namespaces: readonly string[], make:
   return across(new Map(namespaces.map((ns) => [ns, make(ns)])));
 }
 
+/** One page of a list: GET `path` with the selectors, the page size and the continue token. */
+function listPage<T extends KubernetesObject>(kc: KubeConfig, path: string, query: { labelSelector?: string; fieldSelector?: string; limit: number }, accept?: string) {
+  return (cont: string | undefined) => {
+    const params = new URLSearchParams({ limit: String(query.limit) });
+    if (query.labelSelector) params.set('labelSelector', query.labelSelector);
+    if (query.fieldSelector) params.set('fieldSelector', query.fieldSelector);
+    if (cont !== undefined) params.set('continue', cont);
+    return restOf(kc).send<KubernetesListObject<T>>({ method: 'GET', path: `${path}?${params}`, ...(accept === undefined ? {} : { accept }) });
+  };
+}
+
 /** Watches OrkaSecrets in every namespace, or in the given ones. */
 export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = [], pageSize = LIST_PAGE_SIZE): Watched<OrkaSecret> {
-  const api = kc.makeApiClient(CustomObjectsApi);
   return scoped(namespaces, (namespace) => {
-    const base = { group: GROUP, version: VERSION, plural: PLURAL, limit: pageSize };
-    const list = paged<OrkaSecret>(
-      (cont) =>
-        (namespace === undefined ? api.listClusterCustomObject({ ...base, _continue: cont }) : api.listNamespacedCustomObject({ ...base, namespace, _continue: cont })) as Promise<
-          KubernetesListObject<OrkaSecret>
-        >,
-    );
-    const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`;
-    return single(informer(kc, path, list), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
+    const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
+    return single(informer(kc, path, paged<OrkaSecret>(listPage(kc, path, { limit: pageSize }))), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
   });
 }
 
 /** Watches Namespaces. */
 export function watchNamespaces(kc: KubeConfig, log: Logger, pageSize = LIST_PAGE_SIZE): Watched<V1Namespace> {
-  const api = kc.makeApiClient(CoreV1Api);
-  const list = paged<V1Namespace>((cont) => api.listNamespace({ limit: pageSize, _continue: cont }));
-  return single(informer(kc, '/api/v1/namespaces', list), 'namespaces', log);
+  const path = '/api/v1/namespaces';
+  return single(informer(kc, path, paged<V1Namespace>(listPage(kc, path, { limit: pageSize }))), 'namespaces', log);
 }
 
 /** Options of a Secrets cache. */
@@ -289,21 +287,11 @@ export function watchSecretMetadata(kc: KubeConfig, log: Logger, options: Secret
 }
 
 function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger, options: SecretWatchOptions, metadata: boolean): Watched<T> {
-  const api = kc.makeApiClient(CoreV1Api);
   const { labelSelector, fieldSelector } = options;
-  // The typed client only sets the Accept header; items come back as whatever the server sent.
-  const accept = metadata ? setHeaderOptions('Accept', METADATA_LIST) : undefined;
   const what = `secrets${metadata ? ' (metadata)' : ''}${labelSelector ? ` ${labelSelector}` : ''}`;
   return scoped(options.namespaces ?? [], (namespace) => {
-    const query = { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE };
-    const list = paged<T>(
-      (cont) =>
-        (namespace === undefined
-          ? api.listSecretForAllNamespaces({ ...query, _continue: cont }, accept)
-          : api.listNamespacedSecret({ ...query, namespace, _continue: cont }, accept)) as unknown as Promise<KubernetesListObject<T>>,
-      metadata ? slimToIdentity : slim,
-    );
-    const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
+    const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+    const list = paged<T>(listPage(kc, path, { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE }, metadata ? METADATA_LIST : undefined), metadata ? slimToIdentity : slim);
     return single(informer<T>(kc, path, list, { labelSelector, fieldSelector, metadataOnly: metadata }), `${what}${namespace ? ` in ${namespace}` : ''}`, log);
   });
 }

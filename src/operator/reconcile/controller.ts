@@ -10,19 +10,21 @@
  * Events (failures and changes a person should see; never a routine first store).
  */
 import { createHash } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
-import { statusCode } from '../kube/client.js';
+import { statusCode, type PooledKubeConfig } from '../kube/client.js';
+import type { KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
 import type { KeyStore } from '../keys/store.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
+import { SourceIndex } from './sources.js';
 import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 
@@ -55,28 +57,34 @@ function sourceValue(source: V1Secret | undefined, ref: { name: string; key: str
   return { kind: 'value', value, source: 'valueFrom' };
 }
 
+/** The API path of a namespace's Secrets, or of one of them. Names come from the cache, never from a person's input unchecked. */
+function secretPath(namespace: string, name?: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
 /** Reconciles OrkaSecrets into encrypted storage. */
 export class Controller {
   /** Replaced at each start of the workers: a queue that was shut down stays shut. */
   queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
+  /** Writes and reads go over the fast path (kube/rest.ts): a stored value costs two writes. */
+  private readonly api: KubeRest;
   private workers: Array<Promise<void>> = [];
   /** Per key: the input and storage version of the last reconcile that verified the stored value. */
   private readonly applied = new Map<string, string>();
+  /** Which OrkaSecrets read which source Secret (valueFrom). */
+  private readonly sources = new SourceIndex();
   private resyncTimer: NodeJS.Timeout | undefined;
   private running = false;
 
   constructor(
-    kc: KubeConfig,
+    kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
     private readonly keys: KeyStore,
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.api = kc.rest;
     this.wire();
     metrics.onCollect(() => {
       metrics.queueDepth.set(this.queue.length);
@@ -105,6 +113,10 @@ export class Controller {
       for (const key of [...this.applied.keys()]) if (splitKey(key).namespace === tenant) this.applied.delete(key);
       for (const o of affected) enqueue(o);
     });
+    for (const verb of ['add', 'update'] as const) {
+      this.cache.orkaSecrets.on(verb, (o) => this.sources.set(o.metadata.namespace, o.metadata.name, o.spec?.valueFrom?.secretKeyRef?.name));
+    }
+    this.cache.orkaSecrets.on('delete', (o) => this.sources.delete(o.metadata.namespace, o.metadata.name));
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.cache.orkaSecrets.on(verb, enqueue);
       // A namespace gaining or losing the tenant label changes every OrkaSecret in it.
@@ -127,9 +139,7 @@ export class Controller {
   private onSource(secret: ObjectMeta): void {
     const { namespace, name } = secret.metadata;
     if (namespace === undefined || name === undefined) return;
-    for (const o of this.cache.orkaSecrets.list(namespace)) {
-      if (o.spec?.valueFrom?.secretKeyRef?.name === name) this.queue.add(objectKey(namespace, o.metadata.name));
-    }
+    for (const key of this.sources.readersOf(namespace, name)) this.queue.add(key);
   }
 
   /** Leader: starts the workers and the periodic resync. */
@@ -156,6 +166,9 @@ export class Controller {
     await this.queue.drained();
     await Promise.all(this.workers);
     await this.events.flush();
+    // What a term verified says nothing once another replica may have led: the next term checks
+    // again (and deletions seen while following would otherwise leave their entries forever).
+    this.applied.clear();
     this.running = false;
   }
 
@@ -262,7 +275,7 @@ export class Controller {
       if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
       try {
         const ring = this.keys.requireRing();
-        return { incoming: { kind: 'value', value: unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
+        return { incoming: { kind: 'value', value: await unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
       } catch (err) {
         if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity };
         throw err;
@@ -279,7 +292,7 @@ export class Controller {
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */
   private async readSource(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.core.readNamespacedSecret({ name, namespace });
+      return await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, name) });
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -294,14 +307,18 @@ export class Controller {
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
     try {
-      return await this.core.createNamespacedSecret({ namespace, body });
+      return await this.api.send<V1Secret>({ method: 'POST', path: secretPath(namespace), body });
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      const found = await this.core.readNamespacedSecret({ name: storageName(owner.metadata.name), namespace });
+      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, storageName(owner.metadata.name)) });
       if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
         throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       }
-      return await this.core.replaceNamespacedSecret({ name: storageName(owner.metadata.name), namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } } });
+      return await this.api.send<V1Secret>({
+        method: 'PUT',
+        path: secretPath(namespace, storageName(owner.metadata.name)),
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
+      });
     }
   }
 
@@ -312,7 +329,7 @@ export class Controller {
     const existing = this.cache.storage.get(storageName(name), namespace);
     if (plan.storage.op === 'delete') {
       try {
-        await this.core.deleteNamespacedSecret({ name: storageName(name), namespace });
+        await this.api.send({ method: 'DELETE', path: secretPath(namespace, storageName(name)) });
         log.info('OrkaSecret gone: storage deleted');
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
@@ -332,15 +349,17 @@ export class Controller {
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
-          : await this.core.replaceNamespacedSecret({ name: storageName(name), namespace, body });
+          : await this.api.send<V1Secret>({ method: 'PUT', path: secretPath(namespace, storageName(name)), body });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }
     if (plan.status !== undefined) {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status: plan.status } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await this.api.send({
+        method: 'PATCH',
+        path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
+        body: { status: plan.status },
+        contentType: 'application/merge-patch+json',
+      });
     }
     const now = this.now();
     // Events are written in the background: they inform, and must not slow the reconcile.

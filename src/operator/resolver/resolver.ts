@@ -4,7 +4,8 @@
  * tenant, which names changed so they forget them at once. Every replica serves it; it reads
  * the cache and the keys, and knows nothing of reconciling.
  */
-import { decryptValue } from '../../core/envelope.js';
+import type { V1Secret } from '@kubernetes/client-node';
+import { openStoredValue, readStoredValue, type StoredValue } from '../../core/envelope.js';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
@@ -42,9 +43,25 @@ export interface Subscriber {
   close(): void;
 }
 
+/** A storage Secret's stored value, or why it cannot be opened (its envelope is malformed). */
+type Readout = { value: StoredValue } | { error: unknown };
+
+/** A storage Secret as read for one name and revision; no readout: it holds no storage content. */
+interface ReadStorage {
+  name: string;
+  revision: string | undefined;
+  readout: Readout | undefined;
+}
+
 /** Resolves names for tenants and publishes their changes. */
 export class Resolver {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
+  /**
+   * Each cached storage Secret, read once (base64, version, envelope header, additional data):
+   * every resolve of a name opened the same bytes again. Keyed by the cache's object, which an
+   * update replaces and a deletion drops, and checked against its resourceVersion. Ciphertext only.
+   */
+  private readonly read = new WeakMap<V1Secret, ReadStorage>();
 
   constructor(
     private readonly cache: ClusterCache,
@@ -105,13 +122,14 @@ export class Resolver {
       const storage = this.cache.storage.get(storageName(objectName), namespace);
       const revision = storage?.metadata?.resourceVersion;
       if (revision !== undefined) revisions[name] = revision;
-      const content = readStorage(storage);
-      if (object === undefined || object.metadata.deletionTimestamp || content === undefined || dataKey === undefined) {
+      const readout = storage === undefined ? undefined : this.readOnce(storage, namespace, name);
+      if (object === undefined || object.metadata.deletionTimestamp || readout === undefined || dataKey === undefined) {
         missing.push(name);
         continue;
       }
       try {
-        values[name] = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name, version: content.version, stored: content.envelope }).toString('utf8');
+        if ('error' in readout) throw readout.error;
+        values[name] = openStoredValue(readout.value, dataKey.lookup).toString('utf8');
       } catch (err) {
         if (!isOrkaError(err, 'DECRYPT_FAILED')) throw err;
         this.log.warn({ tenant: namespace, secret: name }, 'stored value cannot be decrypted; answered as missing');
@@ -119,6 +137,24 @@ export class Resolver {
       }
     }
     return { values, missing, revisions, ageMs };
+  }
+
+  /** The stored value of a storage Secret for `name` (read once: see `read`); undefined when it holds no storage content. */
+  private readOnce(storage: V1Secret, namespace: string, name: string): Readout | undefined {
+    const revision = storage.metadata?.resourceVersion;
+    const known = this.read.get(storage);
+    if (known !== undefined && known.name === name && known.revision === revision) return known.readout;
+    const content = readStorage(storage);
+    let readout: Readout | undefined;
+    if (content !== undefined) {
+      try {
+        readout = { value: readStoredValue({ tenant: namespace, name, version: content.version, stored: content.envelope }) };
+      } catch (err) {
+        readout = { error: err };
+      }
+    }
+    this.read.set(storage, { name, revision, readout });
+    return readout;
   }
 
   /** Tells `subscriber` each secret name of `namespace` that changes or goes away; returns the unsubscribe. */

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/core/logger.js';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
+import { BatchedDestination, createLogger } from '../../../src/core/logger.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
   const chunks: string[] = [];
@@ -40,5 +42,55 @@ describe('createLogger', () => {
     const out = capture();
     createLogger({ name: 't', level: 'warn' }, out.stream).info('hidden');
     expect(out.text()).toBe('');
+  });
+});
+
+describe('BatchedDestination', () => {
+  function writer(): { writes: string[]; synced: number; out: { write: (t: string) => void; flushSync: () => void } } {
+    const state = { writes: [] as string[], synced: 0, out: { write: (t: string) => void state.writes.push(t), flushSync: () => void state.synced++ } };
+    return state;
+  }
+
+  it('hands many lines to the writer in one write, after the flush period', async () => {
+    const w = writer();
+    const dest = new BatchedDestination(w.out, { flushMs: 20, batchChars: 1 << 20 });
+    const log = createLogger({ name: 'operator' }, dest).child({ component: 'audit' });
+    for (let i = 0; i < 50; i++) log.info({ n: i }, 'resolve');
+    expect(w.writes).toEqual([]);
+    await vi.waitFor(() => expect(w.writes).toHaveLength(1), { timeout: 10_000 });
+    const lines = (w.writes[0] as string).trim().split('\n').map((l) => JSON.parse(l) as { n: number; msg: string });
+    expect(lines.map((l) => l.n)).toEqual([...Array(50).keys()]);
+  });
+
+  it('writes at once when the batch is full, and keeps the rest for the timer', async () => {
+    const w = writer();
+    const dest = new BatchedDestination(w.out, { flushMs: 20, batchChars: 100 });
+    dest.write(`${'a'.repeat(60)}\n`);
+    dest.write(`${'b'.repeat(60)}\n`);
+    expect(w.writes).toEqual([`${'a'.repeat(60)}\n${'b'.repeat(60)}\n`]);
+    dest.write('c\n');
+    await vi.waitFor(() => expect(w.writes).toHaveLength(2), { timeout: 10_000 });
+    expect(w.writes[1]).toBe('c\n');
+  });
+
+  it('flushSync writes what waits and what the writer holds', () => {
+    const w = writer();
+    const dest = new BatchedDestination(w.out, { flushMs: 60_000, batchChars: 1 << 20 });
+    dest.write('one\n');
+    dest.write('two\n');
+    dest.flushSync();
+    expect(w.writes).toEqual(['one\ntwo\n']);
+    expect(w.synced).toBe(1);
+  });
+
+  it('loses no line when the process exits right after logging (batchedStdout)', () => {
+    // A real process and a real pipe: 2,000 lines, then process.exit before any timer could run.
+    const script = `import { batchedStdout, createLogger } from ${JSON.stringify(fileURLToPath(new URL('../../../src/core/logger.ts', import.meta.url)))};
+const log = createLogger({ name: 'operator' }, batchedStdout()).child({ component: 'audit' });
+for (let i = 0; i < 2000; i++) log.info({ n: i }, 'resolve');
+process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const ns = out.trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n);
+    expect(ns).toEqual([...Array(2000).keys()]);
   });
 });

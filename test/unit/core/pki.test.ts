@@ -75,13 +75,13 @@ describe('certificate authority and serving certificates', () => {
 });
 
 describe('sealing certificate', () => {
-  it('is self-signed over the given key, and its public key seals what the private key opens', () => {
+  it('is self-signed over the given key, and its public key seals what the private key opens', async () => {
     const keys = generateRsaKeyPair();
     const certPem = createSealingCert({ ...keys, commonName: 'orka-secrets sealing key', now, validDays: 3650 });
     const info = certInfo(certPem);
     expect(info.publicKeyPem).toBe(keys.publicKeyPem);
     expect(new X509Certificate(certPem).verify(createPublicKey(keys.publicKeyPem))).toBe(true);
     const sealed = seal({ publicKey: createPublicKey(certPem), keyId: 'k', tenant: 't', name: 'N', value: Buffer.from('v') });
-    expect(unseal({ privateKeys: () => keys.privateKeyPem, tenant: 't', name: 'N', sealed }).toString()).toBe('v');
+    expect((await unseal({ privateKeys: () => keys.privateKeyPem, tenant: 't', name: 'N', sealed })).toString()).toBe('v');
   });
 });

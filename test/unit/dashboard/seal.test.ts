@@ -18,8 +18,8 @@ const privateKey = createPrivateKey(pair.privateKeyPem);
 const privateKeys = (id: string) => (id === KEY_ID ? privateKey : undefined);
 const key = sealingKeyOf(certPem);
 
-function open(sealed: string, tenant: string, name: string): string {
-  return unseal({ privateKeys, tenant, name, sealed: Buffer.from(sealed, 'base64') }).toString('utf8');
+async function open(sealed: string, tenant: string, name: string): Promise<string> {
+  return (await unseal({ privateKeys, tenant, name, sealed: Buffer.from(sealed, 'base64') })).toString('utf8');
 }
 
 describe('sealing in the page, opening with the core', () => {
@@ -36,7 +36,7 @@ describe('sealing in the page, opening with the core', () => {
     ['the largest value', 'v'.repeat(MAX_VALUE_BYTES)],
   ])('round-trips %s', async (_label, value) => {
     const sealed = await sealValue(key, 'acme', 'STRIPE_API_KEY', value);
-    expect(open(sealed, 'acme', 'STRIPE_API_KEY')).toBe(value);
+    expect(await open(sealed, 'acme', 'STRIPE_API_KEY')).toBe(value);
   });
 
   it('writes the core header: kind, layout version, key id and the label namespace/NAME', async () => {
@@ -51,7 +51,7 @@ describe('sealing in the page, opening with the core', () => {
     ['another name', 'acme', 'OTHER_KEY'],
   ])('cannot be opened for %s', async (_label, tenant, name) => {
     const sealed = await sealValue(key, 'acme', 'API_KEY', 'v');
-    expect(() => open(sealed, tenant, name)).toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
+    await expect(open(sealed, tenant, name)).rejects.toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
   });
 
   it('fails to open once any byte of the ciphertext or the authenticated head is changed', async () => {
@@ -61,7 +61,7 @@ describe('sealing in the page, opening with the core', () => {
       tampered[at] = (tampered[at] as number) ^ 1;
       let caught: unknown;
       try {
-        unseal({ privateKeys, tenant: 'acme', name: 'API_KEY', sealed: tampered });
+        await unseal({ privateKeys, tenant: 'acme', name: 'API_KEY', sealed: tampered });
       } catch (err) {
         caught = err;
       }

@@ -46,8 +46,8 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A stand-in operator: a change stream that says `ready`, and resolves that find nothing. */
-async function operator(port = 0): Promise<Server> {
-  const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+async function operator(port = 0, options: { keepAliveTimeout?: number } = {}): Promise<Server> {
+  const server = createServer({ cert: serving.certPem, key: serving.keyPem, ...options }, (req, res) => {
     if (req.url === '/v1/changes') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: ready\ndata: {}\n\n');
@@ -121,6 +121,26 @@ describe('Upstream connections', () => {
       const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
       expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
       expect((err as Error).message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|self.signed|unable to verify/i);
+    } finally {
+      upstream.close();
+      await stop(server);
+    }
+  });
+
+  it('closes an idle connection before the operator does, so a request never meets its close', { timeout: 60_000 }, async () => {
+    // The operator closes connections idle for its keepAliveTimeout, and says so in every answer
+    // (`Keep-Alive: timeout=N`). A client that keeps the connection longer may send its next
+    // request just as the server closes it: ECONNRESET. Node's agent heeds the hint only when it
+    // has an idle timeout of its own; before, the sidecar had none and waited for the server.
+    const server = await operator(0, { keepAliveTimeout: 2000 });
+    const ended: boolean[] = [];
+    server.on('secureConnection', (socket) => socket.on('close', () => ended.push(socket.readableEnded)));
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000 });
+    try {
+      await upstream.resolve(['A']);
+      await until(() => ended.length === 1, 'the idle connection to close', 30_000);
+      // readableEnded: the server read the client's FIN, the client closed first.
+      expect(ended).toEqual([true]);
     } finally {
       upstream.close();
       await stop(server);

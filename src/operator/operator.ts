@@ -200,7 +200,7 @@ export class Operator {
     // request in flight fails now. A graceful shutdown released the lease itself: it lets
     // in-flight work finish instead.
     if (reason !== 'shutdown') this.kc.dropConnections();
-    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
+    await Promise.all([this.controller.stopWorkers({ fence: reason !== 'shutdown' }), this.reencryptor.stop()]);
   }
 
   /** Leader: data keys follow their namespaces (deleted with them, never reused by a namesake). */

@@ -8,6 +8,8 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret, type V1SecretLi
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeApiError, KubeRest } from '../../src/operator/kube/rest.js';
 import { statusCode } from '../../src/operator/kube/client.js';
+import { watchSecrets } from '../../src/operator/kube/informers.js';
+import { createLogger } from '../../src/core/logger.js';
 import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
 
 const cp = inject('controlPlane');
@@ -85,6 +87,19 @@ describe('the fast path to the apiserver', () => {
     controller.abort();
     await expect.poll(() => ended, { timeout: 5_000 }).not.toBe('not yet');
 
+  });
+
+  it('fills a cache whose list page is far larger than one object (six Secrets of 900 KiB in one page)', { timeout: 60_000 }, async () => {
+    const big = await createNamespace(kc, { prefix: 'rest-big' });
+    const blob = Buffer.alloc(900 * 1024, 0x61).toString('base64');
+    for (let i = 0; i < 6; i++) await rest.send({ method: 'POST', path: `/api/v1/namespaces/${big}/secrets`, body: { metadata: { name: `big-${i}`, labels: { size: 'large' } }, data: { blob } } });
+    const cache = watchSecrets(kc, createLogger({ name: 'test', level: 'silent' }), { namespaces: [big], labelSelector: 'size=large' });
+    try {
+      await cache.synced;
+      expect(cache.list(big)).toHaveLength(6);
+    } finally {
+      await cache.stop();
+    }
   });
 
   it('reads the credentials again from the KubeConfig (a rotated token is used, a revoked one fails)', async () => {

@@ -10,8 +10,9 @@
  * client-node sets no timeout on a request: over a connection that accepts and never answers
  * (a partitioned node, a frozen proxy) a call waits forever, and so did the leader's lease
  * renewal. Every request here carries an abort signal: a default timeout, narrowed by
- * `withSignal` for callers with a deadline of their own. Watches are not affected: client-node's
- * Watch uses its own signal and its own inactivity timeout.
+ * `withSignal` for callers with a deadline of their own. The reconciler's requests and the
+ * informers' lists and watches take the fast path (`rest`, ./rest.ts): the same signals, and
+ * `dropConnections` fences both.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { KubeConfig, type RequestContext } from '@kubernetes/client-node';

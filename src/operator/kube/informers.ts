@@ -248,7 +248,8 @@ function listPage<T extends KubernetesObject>(kc: KubeConfig, path: string, quer
     if (query.labelSelector) params.set('labelSelector', query.labelSelector);
     if (query.fieldSelector) params.set('fieldSelector', query.fieldSelector);
     if (cont !== undefined) params.set('continue', cont);
-    return restOf(kc).send<KubernetesListObject<T>>({ method: 'GET', path: `${path}?${params}`, ...(accept === undefined ? {} : { accept }) });
+    // A page holds up to `limit` objects of up to 1 MiB each (plus their metadata).
+    return restOf(kc).send<KubernetesListObject<T>>({ method: 'GET', path: `${path}?${params}`, maxBytes: query.limit * 1.5 * 1024 * 1024, ...(accept === undefined ? {} : { accept }) });
   };
 }
 

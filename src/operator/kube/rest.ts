@@ -12,8 +12,16 @@
  * The KubeConfig stays the one source of credentials: its HTTPS options (CA, client certificate,
  * server name, bearer token, impersonation) are taken again every REFRESH_MS, so a projected
  * service-account token that the kubelet rotates is picked up, as client-node does. Changed TLS
- * material gets a new connection pool. A request that fails throws a KubeApiError carrying the
- * HTTP status as `code`, the shape `statusCode()` reads for client-node's errors too.
+ * material gets a new connection pool (the old one serves what it carries, then closes). A request
+ * that fails throws a KubeApiError carrying the HTTP status as `code`, the shape `statusCode()`
+ * reads for client-node's errors too.
+ *
+ * Stepping down (`dropConnections`) fences: every request and watch on every pool so far fails at
+ * once, one that was about to be sent included; later requests get a fresh pool. A node:https
+ * Agent keeps working after destroy(), so the fence is an abort signal each request carries.
+ *
+ * Not supported: a kubeconfig `proxy-url` (refused at start with a clear error) and an http://
+ * apiserver; the operator talks to the apiserver directly.
  */
 import type { IncomingMessage } from 'node:http';
 import { Agent, request, type AgentOptions } from 'node:https';
@@ -22,8 +30,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 /** How long the KubeConfig's HTTPS options (token, TLS files) are reused before being read again. */
 const REFRESH_MS = 10_000;
 
-/** The largest answer accepted: far above any object the reconciler reads (a Secret is at most 1 MiB). */
-const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** The largest answer to a request for one object (a Secret is at most 1 MiB); a list page sets its own. */
+const MAX_OBJECT_BYTES = 4 * 1024 * 1024;
+
+/** The largest line of a watch (one event: one object). */
+const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+
+/** How long a pool replaced by new TLS material keeps serving what it carries before it is closed. */
+const RETIRED_POOL_MS = 60_000;
+
+const USER_AGENT = 'orka-secrets-operator';
 
 /** A request the apiserver answered with an error status (or that never got an answer: code undefined). */
 export class KubeApiError extends Error {
@@ -49,20 +65,39 @@ export interface RestRequest {
   body?: unknown;
   /** Defaults to application/json; a PATCH names its kind (merge-patch+json...). */
   contentType?: string;
+  /** The largest answer accepted (default: enough for one object; a list page sets its own). */
+  maxBytes?: number;
 }
 
-interface Connection {
+/** A connection pool and the credentials read with it. */
+interface Pool {
   agent: Agent;
+  /** Aborted when the pool is fenced: every request on it carries this signal. */
+  fence: AbortController;
   host: string;
   port: string;
+  /** The server's path prefix (a server URL may carry one, as Rancher's do), without a trailing slash. */
+  prefix: string;
   headers: Record<string, string>;
   tlsKey: string;
   readAt: number;
 }
 
+/** Aborts with a TimeoutError, the name client-node's ListWatch reconnects on at once. */
+function timeoutError(message: string): Error {
+  const err = new Error(message);
+  err.name = 'TimeoutError';
+  return err;
+}
+
 /** JSON over a keep-alive HTTPS pool, with the KubeConfig's credentials. */
 export class KubeRest {
-  private connection: Promise<Connection> | undefined;
+  private current: Pool | undefined;
+  private reading: Promise<Pool> | undefined;
+  /** Every pool not yet closed (the current one, and those replaced by new TLS material). */
+  private readonly pools = new Set<Pool>();
+  /** Counts fences: a pool whose credentials were being read when a fence came never serves. */
+  private generation = 0;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -77,26 +112,33 @@ export class KubeRest {
 
   /** Sends one request; resolves with the parsed JSON answer, rejects with KubeApiError. */
   async send<T>(req: RestRequest): Promise<T> {
-    const res = await this.open(req, this.signal());
+    const signal = this.signal();
+    const res = await this.open(req, signal);
+    const limit = req.maxBytes ?? MAX_OBJECT_BYTES;
     const text = await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) res.destroy(new Error(`the answer exceeds ${MAX_RESPONSE_BYTES} bytes`));
+        if (size > limit) res.destroy(new Error(`the answer exceeds ${limit} bytes`));
         else chunks.push(chunk);
       });
-      res.on('error', (err) => reject(new KubeApiError(`${req.method} ${req.path}: ${err.message}`, undefined)));
+      res.on('error', (err) => reject(this.failure(req, err, signal)));
       res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     });
+    const status = res.statusCode ?? 0;
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
       parsed = undefined;
     }
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return parsed as T;
+    if (status >= 200 && status < 300) {
+      if (parsed === undefined || parsed === null || typeof parsed !== 'object') throw new KubeApiError(`${req.method} ${req.path}: ${status} with an answer that is not a JSON object`, undefined);
+      return parsed as T;
+    }
+    // Credentials refused: read them again at the next request (an exec or OIDC token may have expired).
+    if (status === 401 && this.current !== undefined) this.current.readAt = 0;
     // An apiserver error is a Status object: its message names the object, never data.
     const statusObject = parsed as { message?: string; reason?: string } | undefined;
     throw new KubeApiError(`${req.method} ${req.path}: ${status} ${statusObject?.message ?? res.statusMessage ?? ''}`.trim(), status, statusObject?.reason);
@@ -106,7 +148,8 @@ export class KubeRest {
    * Streams a watch: `onEvent` for each event line, `done` once when the stream ends (null: the
    * apiserver ended it, as it does at `timeoutSeconds`) or fails (a KubeApiError with the status
    * when it never started, for example 410 Gone). The same contract as client-node's Watch, which
-   * ListWatch drives. A stream that stays silent for `idleMs` is ended as failed.
+   * ListWatch drives. A stream that stays silent for `idleMs` ends with a TimeoutError (ListWatch
+   * then reconnects at once from the version it holds).
    */
   async watch(path: string, accept: string | undefined, onEvent: (event: { type: string; object: unknown }) => void, done: (err: unknown) => void, idleMs = 30_000): Promise<AbortController> {
     const controller = new AbortController();
@@ -121,7 +164,7 @@ export class KubeRest {
     };
     const idle = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new KubeApiError(`WATCH ${path}: nothing heard for ${idleMs} ms`, undefined)), idleMs);
+      timer = setTimeout(() => finish(timeoutError(`WATCH ${path}: nothing heard for ${idleMs} ms`)), idleMs);
       timer.unref();
     };
     idle();
@@ -139,6 +182,17 @@ export class KubeRest {
     }
     res.setEncoding('utf8');
     let pending = '';
+    const deliver = (line: string): boolean => {
+      if (line.trim() === '') return true;
+      try {
+        onEvent(JSON.parse(line) as { type: string; object: unknown });
+        return true;
+      } catch (err) {
+        // A line that is not JSON, or an event the cache cannot take: this stream is not to be trusted.
+        finish(err instanceof SyntaxError ? new KubeApiError(`WATCH ${path}: a line that is not JSON`, undefined) : err);
+        return false;
+      }
+    };
     res.on('data', (chunk: string) => {
       idle();
       pending += chunk;
@@ -147,79 +201,93 @@ export class KubeRest {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         newline = pending.indexOf('\n');
-        if (line.trim() === '') continue;
-        let event: { type: string; object: unknown };
-        try {
-          event = JSON.parse(line) as { type: string; object: unknown };
-        } catch {
-          finish(new KubeApiError(`WATCH ${path}: a line that is not JSON`, undefined));
-          return;
-        }
-        onEvent(event);
+        if (!deliver(line)) return;
       }
+      if (pending.length > MAX_EVENT_BYTES) finish(new KubeApiError(`WATCH ${path}: an event over ${MAX_EVENT_BYTES} bytes`, undefined));
     });
     res.on('error', (err) => finish(err));
-    res.on('end', () => finish(null));
+    res.on('end', () => {
+      // The last event may come without its newline.
+      if (!finished && deliver(pending)) finish(null);
+    });
     res.on('close', () => finish(null));
     return controller;
   }
 
+  /** Fences every pool: what is in flight or about to be sent fails now; the next request opens a new pool. */
+  dropConnections(): void {
+    this.generation++;
+    for (const pool of this.pools) this.close(pool);
+    this.current = undefined;
+    this.reading = undefined;
+  }
+
   /** Starts a request; resolves once the answer's head has arrived, whatever its status. */
-  private async open(req: RestRequest & { accept?: string }, signal: AbortSignal): Promise<IncomingMessage> {
-    const conn = await this.connect();
+  private async open(req: RestRequest, signal: AbortSignal): Promise<IncomingMessage> {
+    const pool = await this.pool();
     const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8');
     return await new Promise<IncomingMessage>((resolve, reject) => {
+      // Fenced between reading the pool and sending: never sent.
+      if (pool.fence.signal.aborted) {
+        reject(new KubeApiError(`${req.method} ${req.path}: connections dropped`, undefined));
+        return;
+      }
       const outgoing = request(
         {
-          agent: conn.agent,
-          host: conn.host,
-          port: conn.port,
+          agent: pool.agent,
+          host: pool.host,
+          port: pool.port,
           method: req.method,
-          path: req.path,
-          signal,
+          path: `${pool.prefix}${req.path}`,
+          signal: AbortSignal.any([signal, pool.fence.signal]),
           headers: {
-            ...conn.headers,
+            ...pool.headers,
+            'user-agent': USER_AGENT,
             accept: req.accept ?? 'application/json',
             ...(body === undefined ? {} : { 'content-type': req.contentType ?? 'application/json', 'content-length': String(body.length) }),
           },
         },
         resolve,
       );
-      outgoing.on('error', (err) => reject(new KubeApiError(`${req.method} ${req.path}: ${err.message}`, undefined)));
+      outgoing.on('error', (err) => reject(this.failure(req, err, signal)));
       outgoing.end(body);
     });
   }
 
-  /** Ends every connection and fails the requests on them; the next request opens a new pool. */
-  dropConnections(): void {
-    const old = this.connection;
-    this.connection = undefined;
-    void old?.then((c) => c.agent.destroy()).catch(() => undefined);
+  /** A transport failure, saying which of the signals ended it. */
+  private failure(req: RestRequest, err: Error, signal: AbortSignal): KubeApiError {
+    const why = signal.aborted ? (signal.reason instanceof Error && signal.reason.name === 'TimeoutError' ? 'timed out' : 'cancelled') : err.message;
+    return new KubeApiError(`${req.method} ${req.path}: ${why}`, undefined);
   }
 
-  /** The pool and headers, read again from the KubeConfig every REFRESH_MS. */
-  private connect(): Promise<Connection> {
-    const current = this.connection;
-    if (current !== undefined) {
-      return current.then(
-        (c) => (Date.now() - c.readAt < this.refreshMs ? c : this.refresh(c)),
-        () => this.refresh(undefined),
+  /** The current pool, its credentials read again every refreshMs (one read at a time). */
+  private pool(): Promise<Pool> {
+    const current = this.current;
+    if (current !== undefined && Date.now() - current.readAt < this.refreshMs) return Promise.resolve(current);
+    if (this.reading === undefined) {
+      const generation = this.generation;
+      const reading = this.read(current);
+      this.reading = reading;
+      // Registered before any caller awaits `reading`, so it runs first: a fence that came while
+      // the credentials were read closes the pool before a request can be sent on it.
+      reading.then(
+        (pool) => {
+          if (this.generation !== generation) {
+            this.close(pool);
+            return;
+          }
+          this.current = pool;
+          this.reading = undefined;
+        },
+        () => {
+          if (this.reading === reading) this.reading = undefined;
+        },
       );
     }
-    return this.refresh(undefined);
+    return this.reading;
   }
 
-  private refresh(previous: Connection | undefined): Promise<Connection> {
-    const next = this.read(previous);
-    this.connection = next;
-    // A failed read is not kept: the next request tries again.
-    next.catch(() => {
-      if (this.connection === next) this.connection = undefined;
-    });
-    return next;
-  }
-
-  private async read(previous: Connection | undefined): Promise<Connection> {
+  private async read(previous: Pool | undefined): Promise<Pool> {
     const opts: AgentOptions & { headers?: Record<string, string> } = {};
     await this.kc.applyToHTTPSOptions(opts);
     const server = new URL(this.kc.getCurrentCluster()?.server ?? '');
@@ -227,15 +295,32 @@ export class KubeRest {
     const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
     const tlsKey = JSON.stringify([tls.ca?.toString(), tls.cert?.toString(), tls.key?.toString(), tls.rejectUnauthorized, tls.servername]);
     const headers = { ...opts.headers };
-    if (previous !== undefined && previous.tlsKey === tlsKey) return { ...previous, headers, readAt: Date.now() };
-    previous?.agent.destroy();
-    return {
+    if (previous !== undefined && previous.tlsKey === tlsKey && !previous.fence.signal.aborted) {
+      previous.headers = headers;
+      previous.readAt = Date.now();
+      return previous;
+    }
+    if (previous !== undefined) {
+      // New TLS material: the old pool finishes what it carries (watches end within seconds), then closes.
+      setTimeout(() => this.close(previous), RETIRED_POOL_MS).unref();
+    }
+    const pool: Pool = {
       agent: new Agent({ keepAlive: true, ...tls }),
+      fence: new AbortController(),
       host: server.hostname.replace(/^\[|\]$/g, ''),
       port: server.port || '443',
+      prefix: server.pathname.replace(/\/+$/, ''),
       headers,
       tlsKey,
       readAt: Date.now(),
     };
+    this.pools.add(pool);
+    return pool;
+  }
+
+  private close(pool: Pool): void {
+    pool.fence.abort(new Error('connections dropped'));
+    pool.agent.destroy();
+    this.pools.delete(pool);
   }
 }

@@ -75,6 +75,8 @@ export class Controller {
   private readonly sources = new SourceIndex();
   private resyncTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Set when this replica lost the lease: a reconcile still running writes nothing more. */
+  private fenced = false;
 
   constructor(
     kc: PooledKubeConfig,
@@ -146,6 +148,7 @@ export class Controller {
   startWorkers(): void {
     if (this.running) return;
     this.running = true;
+    this.fenced = false;
     this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
     this.resyncAll();
     this.resyncTimer = setInterval(() => this.resyncAll(), this.options.resyncPeriod * 1000);
@@ -159,8 +162,13 @@ export class Controller {
     for (const s of this.cache.storage.list()) this.onStorage(s);
   }
 
-  /** Stops taking work and waits for the reconciles in flight. */
-  async stopWorkers(): Promise<void> {
+  /**
+   * Stops taking work and waits for the reconciles in flight. `fence` (the lease was lost, another
+   * replica may lead now): a reconcile in flight makes no further write, not even a status patch
+   * (which carries no resourceVersion and could overwrite the new leader's).
+   */
+  async stopWorkers(options: { fence?: boolean } = {}): Promise<void> {
+    if (options.fence) this.fenced = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutDown();
     await this.queue.drained();
@@ -311,6 +319,7 @@ export class Controller {
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
       const found = await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, storageName(owner.metadata.name)) });
+      this.checkFence();
       if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
         throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       }
@@ -322,6 +331,11 @@ export class Controller {
     }
   }
 
+  /** Throws once this replica stepped down: called before every write. */
+  private checkFence(): void {
+    if (this.fenced) throw new Error('this replica stepped down; the new leader reconciles');
+  }
+
   /** Writes what the plan says; returns the storage Secret's resourceVersion afterwards (if any). */
   private async apply(key: string, plan: Plan, log: Logger): Promise<string | undefined> {
     const { namespace, name } = splitKey(key);
@@ -329,6 +343,7 @@ export class Controller {
     const existing = this.cache.storage.get(storageName(name), namespace);
     if (plan.storage.op === 'delete') {
       try {
+        this.checkFence();
         await this.api.send({ method: 'DELETE', path: secretPath(namespace, storageName(name)) });
         log.info('OrkaSecret gone: storage deleted');
       } catch (err) {
@@ -346,6 +361,7 @@ export class Controller {
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
       // create when our cache has none, replace (with its resourceVersion) when it has one: a
       // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
+      this.checkFence();
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
@@ -354,6 +370,7 @@ export class Controller {
       log.info({ version: plan.storage.version }, 'value stored');
     }
     if (plan.status !== undefined) {
+      this.checkFence();
       await this.api.send({
         method: 'PATCH',
         path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,

@@ -1,8 +1,10 @@
 /**
  * The fast path's transport promises, against a real local HTTPS server (the apiserver itself is
  * in test/integration/rest.test.ts): a request that gets no answer ends when its signal does, a
- * replica stepping down fails what is in flight at once, an endless answer is cut off, a silent
- * watch is ended as failed, and a malformed line fails the watch instead of being skipped.
+ * replica stepping down fails what is in flight at once (and what was about to be sent), an
+ * endless answer is cut off, a silent watch is ended as a timeout, a malformed line fails the
+ * watch instead of being skipped, credentials are read once however many requests wait, and a
+ * server address with a path keeps it.
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
@@ -16,14 +18,14 @@ const ca = createCA({ commonName: 'rest-test', now: new Date(), validDays: 1 });
 const serving = issueServingCert({ ca, hosts: ['127.0.0.1'], now: new Date(), validDays: 1 });
 let server: Server | undefined;
 
-async function serve(handler: Parameters<typeof createServer>[1]): Promise<KubeConfig> {
+async function serve(handler: Parameters<typeof createServer>[1], prefix = ''): Promise<KubeConfig> {
   server = createServer({ cert: serving.certPem, key: serving.keyPem }, handler);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, caData: Buffer.from(ca.certPem).toString('base64'), skipTLSVerify: false }],
+    clusters: [{ name: 'c', server: `https://127.0.0.1:${port}${prefix}`, caData: Buffer.from(ca.certPem).toString('base64'), skipTLSVerify: false }],
     users: [{ name: 'u', token: 'test-token' }],
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
@@ -89,7 +91,76 @@ describe('KubeRest transport', () => {
     rest.dropConnections();
   });
 
-  it('ends a silent watch as failed, and a watch whose line is not JSON', async () => {
+  it('fences a request issued in the same tick as the drop: it is never sent', async () => {
+    let received = 0;
+    const kc = await serve((_req, res) => {
+      received++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const rest = new KubeRest(kc, () => AbortSignal.timeout(5000));
+    await rest.send({ method: 'GET', path: '/warm' });
+    received = 0;
+    const late = rest.send({ method: 'PUT', path: '/late-write', body: {} }).catch((e: unknown) => e);
+    rest.dropConnections();
+    expect(await late).toBeInstanceOf(KubeApiError);
+    // The next request gets a fresh pool and goes through.
+    expect(await rest.send({ method: 'GET', path: '/after' })).toEqual({});
+    expect(received).toBe(1);
+    rest.dropConnections();
+  });
+
+  it('reads stale credentials once however many requests wait for them', async () => {
+    const kc = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    let reads = 0;
+    const apply = kc.applyToHTTPSOptions.bind(kc);
+    kc.applyToHTTPSOptions = async (opts) => {
+      reads++;
+      await apply(opts);
+    };
+    const rest = new KubeRest(kc, () => AbortSignal.timeout(5000), 50);
+    await rest.send({ method: 'GET', path: '/first' });
+    await new Promise((r) => setTimeout(r, 80));
+    await Promise.all(Array.from({ length: 20 }, () => rest.send({ method: 'GET', path: '/many' })));
+    expect(reads).toBe(2);
+    rest.dropConnections();
+  });
+
+  it('keeps the path of a server address (an apiserver behind a proxy path), and names itself', async () => {
+    let seen: { url?: string; agent?: string } = {};
+    const kc = await serve((req, res) => {
+      seen = { url: req.url, agent: req.headers['user-agent'] };
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }, '/k8s/clusters/c-1/');
+    const rest = new KubeRest(kc, () => AbortSignal.timeout(5000));
+    await rest.send({ method: 'GET', path: '/api/v1/namespaces' });
+    expect(seen).toEqual({ url: '/k8s/clusters/c-1/api/v1/namespaces', agent: 'orka-secrets-operator' });
+    rest.dropConnections();
+  });
+
+  it('refuses a success whose answer is not a JSON object', async () => {
+    const kc = await serve((_req, res) => res.writeHead(200).end('not json'));
+    const rest = new KubeRest(kc, () => AbortSignal.timeout(5000));
+    await expect(rest.send({ method: 'GET', path: '/x' })).rejects.toThrow(/not a JSON object/);
+    rest.dropConnections();
+  });
+
+  it('delivers a last event that comes without its newline', async () => {
+    const kc = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"type":"ADDED","object":{"n":1}}\n{"type":"ADDED","object":{"n":2}}');
+    });
+    const rest = new KubeRest(kc, () => AbortSignal.timeout(5000));
+    const events: unknown[] = [];
+    const ended = await new Promise<unknown>((resolve) => void rest.watch('/w?watch=true', undefined, (e) => events.push(e), resolve));
+    expect(ended).toBeNull();
+    expect(events).toEqual([
+      { type: 'ADDED', object: { n: 1 } },
+      { type: 'ADDED', object: { n: 2 } },
+    ]);
+    rest.dropConnections();
+  });
+
+  it('ends a silent watch as a timeout (ListWatch reconnects at once), and a watch whose line is not JSON', async () => {
     const kc = await serve((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       if (req.url?.startsWith('/garbled')) res.write('{"type":"ADDED","object":{}}\nnot json\n');
@@ -98,7 +169,7 @@ describe('KubeRest transport', () => {
     const rest = new KubeRest(kc, () => AbortSignal.timeout(5000));
     const silent: unknown[] = [];
     const silentDone = new Promise<unknown>((resolve) => void rest.watch('/quiet?watch=true', undefined, (e) => silent.push(e), resolve, 300));
-    expect(((await silentDone) as Error).message).toMatch(/nothing heard/);
+    expect(await silentDone).toMatchObject({ name: 'TimeoutError', message: expect.stringMatching(/nothing heard/) });
     expect(silent).toEqual([{ type: 'ADDED', object: { metadata: { name: 'a' } } }]);
     const garbled: unknown[] = [];
     const garbledDone = new Promise<unknown>((resolve) => void rest.watch('/garbled?watch=true', undefined, (e) => garbled.push(e), resolve, 5000));

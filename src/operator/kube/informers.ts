@@ -32,7 +32,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
 import { restOf } from './client.js';
-import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../../api/resource.js';
+import { orkaSecretsPath, secretsPath } from './rest.js';
+import type { OrkaSecret } from '../../api/resource.js';
 
 
 /** A cache of watched objects (one informer, or one per namespace) with change callbacks. */
@@ -256,7 +257,7 @@ function listPage<T extends KubernetesObject>(kc: KubeConfig, path: string, quer
 /** Watches OrkaSecrets in every namespace, or in the given ones. */
 export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = [], pageSize = LIST_PAGE_SIZE): Watched<OrkaSecret> {
   return scoped(namespaces, (namespace) => {
-    const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
+    const path = orkaSecretsPath(namespace);
     return single(informer(kc, path, paged<OrkaSecret>(listPage(kc, path, { limit: pageSize }))), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
   });
 }
@@ -291,7 +292,7 @@ function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger
   const { labelSelector, fieldSelector } = options;
   const what = `secrets${metadata ? ' (metadata)' : ''}${labelSelector ? ` ${labelSelector}` : ''}`;
   return scoped(options.namespaces ?? [], (namespace) => {
-    const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+    const path = secretsPath(namespace);
     const list = paged<T>(listPage(kc, path, { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE }, metadata ? METADATA_LIST : undefined), metadata ? slimToIdentity : slim);
     return single(informer<T>(kc, path, list, { labelSelector, fieldSelector, metadataOnly: metadata }), `${what}${namespace ? ` in ${namespace}` : ''}`, log);
   });

@@ -26,6 +26,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Agent, request, type AgentOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../../api/resource.js';
 
 /** How long the KubeConfig's HTTPS options (token, TLS files) are reused before being read again. */
 const REFRESH_MS = 10_000;
@@ -40,6 +41,21 @@ const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 const RETIRED_POOL_MS = 60_000;
 
 const USER_AGENT = 'orka-secrets-operator';
+
+/** The API path of Secrets: every namespace's (no namespace), one namespace's, or one Secret. */
+export function secretsPath(namespace?: string, name?: string): string {
+  return resourcePath('/api/v1', 'secrets', namespace, name);
+}
+
+/** The API path of OrkaSecrets: every namespace's (no namespace), one namespace's, or one OrkaSecret. */
+export function orkaSecretsPath(namespace?: string, name?: string): string {
+  return resourcePath(`/apis/${GROUP}/${VERSION}`, PLURAL, namespace, name);
+}
+
+function resourcePath(base: string, plural: string, namespace: string | undefined, name: string | undefined): string {
+  const scope = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
+  return `${base}${scope}/${plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
 
 /** A request the apiserver answered with an error status (or that never got an answer: code undefined). */
 export class KubeApiError extends Error {

@@ -17,7 +17,7 @@ import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
 import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import { statusCode, type PooledKubeConfig } from '../kube/client.js';
-import type { KubeRest } from '../kube/rest.js';
+import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
@@ -25,7 +25,7 @@ import type { KeyStore } from '../keys/store.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
 import { SourceIndex } from './sources.js';
-import { GROUP, objectKey, PLURAL, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, VERSION, type OrkaSecret } from '../../api/resource.js';
+import { objectKey, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 
 /** Settings of the controller. */
@@ -55,11 +55,6 @@ function sourceValue(source: V1Secret | undefined, ref: { name: string; key: str
   const value = Buffer.from(data, 'base64');
   if (value.length > MAX_VALUE_BYTES) return { kind: 'too-large', bytes: value.length, limit: MAX_VALUE_BYTES };
   return { kind: 'value', value, source: 'valueFrom' };
-}
-
-/** The API path of a namespace's Secrets, or of one of them. Names come from the cache, never from a person's input unchecked. */
-function secretPath(namespace: string, name?: string): string {
-  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 }
 
 /** Reconciles OrkaSecrets into encrypted storage. */
@@ -300,7 +295,7 @@ export class Controller {
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */
   private async readSource(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, name) });
+      return await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, name) });
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -315,17 +310,17 @@ export class Controller {
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
     try {
-      return await this.api.send<V1Secret>({ method: 'POST', path: secretPath(namespace), body });
+      return await this.api.send<V1Secret>({ method: 'POST', path: secretsPath(namespace), body });
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretPath(namespace, storageName(owner.metadata.name)) });
+      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, storageName(owner.metadata.name)) });
       this.checkFence();
       if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
         throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       }
       return await this.api.send<V1Secret>({
         method: 'PUT',
-        path: secretPath(namespace, storageName(owner.metadata.name)),
+        path: secretsPath(namespace, storageName(owner.metadata.name)),
         body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
       });
     }
@@ -344,7 +339,7 @@ export class Controller {
     if (plan.storage.op === 'delete') {
       try {
         this.checkFence();
-        await this.api.send({ method: 'DELETE', path: secretPath(namespace, storageName(name)) });
+        await this.api.send({ method: 'DELETE', path: secretsPath(namespace, storageName(name)) });
         log.info('OrkaSecret gone: storage deleted');
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
@@ -365,7 +360,7 @@ export class Controller {
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
-          : await this.api.send<V1Secret>({ method: 'PUT', path: secretPath(namespace, storageName(name)), body });
+          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }
@@ -373,7 +368,7 @@ export class Controller {
       this.checkFence();
       await this.api.send({
         method: 'PATCH',
-        path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
+        path: `${orkaSecretsPath(namespace, name)}/status`,
         body: { status: plan.status },
         contentType: 'application/merge-patch+json',
       });

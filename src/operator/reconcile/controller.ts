@@ -15,7 +15,7 @@ import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
-import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
+import { createConflict, decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import { statusCode, type PooledKubeConfig } from '../kube/client.js';
 import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -55,6 +55,16 @@ function sourceValue(source: V1Secret | undefined, ref: { name: string; key: str
   const value = Buffer.from(data, 'base64');
   if (value.length > MAX_VALUE_BYTES) return { kind: 'too-large', bytes: value.length, limit: MAX_VALUE_BYTES };
   return { kind: 'value', value, source: 'valueFrom' };
+}
+
+/**
+ * The API holds a newer version of something than the cache does: the decision was made on a
+ * stale view, so nothing is written and the key is retried once the watch has caught up.
+ */
+class CacheBehind extends Error {
+  constructor(what: string) {
+    super(`${what} is newer than the cache; retrying once the cache has caught up`);
+  }
 }
 
 /** Reconciles OrkaSecrets into encrypted storage. */
@@ -186,8 +196,15 @@ export class Controller {
         this.metrics.reconciles.inc({ result: plan.outcome });
         this.queue.forget(key);
       } catch (err) {
-        this.metrics.reconciles.inc({ result: 'Error' });
         const delay = this.queue.addRateLimited(key);
+        if (err instanceof CacheBehind) {
+          // Routine after a failover or a burst: the watch brings the write, and the retry sees
+          // it. Not an error (the reconcile-errors alert stays quiet).
+          this.metrics.reconciles.inc({ result: 'Requeued' });
+          log.debug({ retryInMs: delay }, err.message);
+          continue;
+        }
+        this.metrics.reconciles.inc({ result: 'Error' });
         const detail = isOrkaError(err) ? { code: err.code, message: err.message } : { message: (err as Error).message, status: statusCode(err) };
         log.warn({ err: detail, retryInMs: delay }, 'reconcile failed; will retry');
       } finally {
@@ -303,9 +320,10 @@ export class Controller {
   }
 
   /**
-   * Creates a storage Secret. One that exists without our labels (edited away: the cache, which
-   * selects storage by label, no longer sees it) is ours again if it is owned by this OrkaSecret:
-   * it is replaced, labels included, instead of failing with 409 forever.
+   * Creates a storage Secret. When one is already there (409), the one found says why
+   * (`createConflict`): the cache is behind (retry, write nothing), or it is this OrkaSecret's
+   * storage with its labels edited away, which the label-selected cache can never see (replaced,
+   * labels included, instead of failing with 409 forever), or it is someone else's.
    */
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
@@ -314,10 +332,10 @@ export class Controller {
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
       const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, storageName(owner.metadata.name)) });
+      const conflict = createConflict(found, owner.metadata.uid);
+      if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${storageName(owner.metadata.name)}`);
+      if (conflict === 'foreign') throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       this.checkFence();
-      if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
-        throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
-      }
       return await this.api.send<V1Secret>({
         method: 'PUT',
         path: secretsPath(namespace, storageName(owner.metadata.name)),
@@ -355,12 +373,15 @@ export class Controller {
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
       // create when our cache has none, replace (with its resourceVersion) when it has one: a
-      // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
+      // stale cache makes either fail with 409 (CacheBehind) and the key is retried, so nothing
+      // is stored twice.
       this.checkFence();
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
-          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body });
+          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body }).catch((err: unknown) => {
+              throw statusCode(err) === 409 ? new CacheBehind(`storage Secret ${storageName(name)}`) : err;
+            });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }

@@ -21,7 +21,8 @@ import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
-import type { KeyStore } from '../keys/store.js';
+import type { DataKeyStore } from '../keys/datakeys.js';
+import type { KeyRingStore } from '../keys/ring.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
 import { SourceIndex } from './sources.js';
@@ -86,7 +87,8 @@ export class Controller {
   constructor(
     kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
-    private readonly keys: KeyStore,
+    /** The ring unseals incoming values; the data keys encrypt and open stored ones. */
+    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'onDataKeyDeleted'> },
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
@@ -113,7 +115,7 @@ export class Controller {
     // A tenant's data key deleted by hand: every stored value of the tenant is unreadable now.
     // Reconcile each again, without the shortcut that skips decrypting: values with a source
     // are stored again under a new data key, the others get the reason DataKeyLost.
-    this.keys.onDataKeyDeleted((tenant) => {
+    this.keys.dataKeys.onDataKeyDeleted((tenant) => {
       this.metrics.dataKeysLost.inc({ tenant });
       const affected = this.cache.orkaSecrets.list(tenant);
       this.options.log.warn({ tenant, affected: affected.length }, 'the data key of a tenant was deleted; storing its values again from their sources');
@@ -270,7 +272,7 @@ export class Controller {
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
-      const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
+      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
       // Stored under a data key the tenant no longer has (the active one, or an earlier one a
       // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
       // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
@@ -294,7 +296,7 @@ export class Controller {
       const claim = sealedFor(sealed);
       if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
       try {
-        const ring = this.keys.requireRing();
+        const ring = this.keys.ring.require();
         return { incoming: { kind: 'value', value: await unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
       } catch (err) {
         if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity };
@@ -368,7 +370,7 @@ export class Controller {
     let storageVersion = existing?.metadata?.resourceVersion;
     if (plan.storage.op === 'write') {
       const secretName = toSecretName(name);
-      const dataKey = await this.keys.dataKey(namespace, { create: true, namespaceUid: this.cache.namespaceUid(namespace) });
+      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: true, namespaceUid: this.cache.namespaceUid(namespace) });
       if (dataKey === undefined) throw new Error('no data key');
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);

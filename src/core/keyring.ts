@@ -10,7 +10,7 @@ import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from '
 import { z } from 'zod';
 import type { RandomSource } from './envelope.js';
 import { OrkaError } from './errors.js';
-import { createSealingCert, generateRsaKeyPair } from './pki.js';
+import { createSealingCert, generateRsaKeyPair, type RsaKeyPairPem } from './pki.js';
 
 /** Secret data key under which the ring is stored. */
 export const KEYRING_DATA_KEY = 'keyring.json';
@@ -55,8 +55,10 @@ export function sealingKeyIdOf(certPem: string): string {
   return cn.slice(SEALING_CN_PREFIX.length);
 }
 
-function newKeys(now: Date, random: RandomSource): { kek: KeyRingData['keks'][number]; sealing: KeyRingData['sealing'][number] } {
-  const pair = generateRsaKeyPair(3072);
+/** The size of sealing keys (RSA-OAEP). */
+export const SEALING_KEY_BITS = 3072;
+
+function newKeys(now: Date, random: RandomSource, pair: RsaKeyPairPem = generateRsaKeyPair(SEALING_KEY_BITS)): { kek: KeyRingData['keks'][number]; sealing: KeyRingData['sealing'][number] } {
   const sealingId = keyId('seal', now, random);
   const certPem = createSealingCert({ ...pair, commonName: `${SEALING_CN_PREFIX}${sealingId}`, now, validDays: 3650 }, random);
   return {
@@ -65,15 +67,15 @@ function newKeys(now: Date, random: RandomSource): { kek: KeyRingData['keks'][nu
   };
 }
 
-/** A fresh ring with one key of each kind. */
-export function createKeyRing(now: Date, random: RandomSource = randomBytes): KeyRingData {
-  const { kek, sealing } = newKeys(now, random);
+/** A fresh ring with one key of each kind (`sealingPair`: the sealing key pair, made by the caller; default: made here). */
+export function createKeyRing(now: Date, random: RandomSource = randomBytes, sealingPair?: RsaKeyPairPem): KeyRingData {
+  const { kek, sealing } = newKeys(now, random, sealingPair);
   return { format: 1, activeKek: kek.id, activeSealing: sealing.id, keks: [kek], sealing: [sealing] };
 }
 
-/** The ring with a new active key of each kind; the old keys stay for opening old data. */
-export function rotateKeyRing(ring: KeyRingData, now: Date, random: RandomSource = randomBytes): KeyRingData {
-  const { kek, sealing } = newKeys(now, random);
+/** The ring with a new active key of each kind; the old keys stay for opening old data (`sealingPair` as for createKeyRing). */
+export function rotateKeyRing(ring: KeyRingData, now: Date, random: RandomSource = randomBytes, sealingPair?: RsaKeyPairPem): KeyRingData {
+  const { kek, sealing } = newKeys(now, random, sealingPair);
   return { format: 1, activeKek: kek.id, activeSealing: sealing.id, keks: [...ring.keks, kek], sealing: [...ring.sealing, sealing] };
 }
 

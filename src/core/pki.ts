@@ -6,7 +6,8 @@
  * Everything goes in and out as PEM. The clock and the random source (serial numbers) are
  * passed in so that validity windows and renewals are testable.
  */
-import { createHash, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPair, generateKeyPairSync, randomBytes, sign as cryptoSign, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import type { RandomSource } from './envelope.js';
@@ -28,13 +29,27 @@ export interface Validity {
 const DAY_MS = 24 * 60 * 60 * 1000;
 const SKEW_MS = 60 * 1000;
 
-/** A fresh RSA key pair as PEM (PKCS#8 private key, SPKI public key). */
-export function generateRsaKeyPair(bits = 2048): { privateKeyPem: string; publicKeyPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: bits,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+/** An RSA key pair as PEM (PKCS#8 private key, SPKI public key). */
+export interface RsaKeyPairPem {
+  privateKeyPem: string;
+  publicKeyPem: string;
+}
+
+const rsaOptions = (bits: number) => ({ modulusLength: bits, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }) as const;
+
+/** A fresh RSA key pair. */
+export function generateRsaKeyPair(bits = 2048): RsaKeyPairPem {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', rsaOptions(bits));
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/**
+ * A fresh RSA key pair, made on libuv's thread pool: the operator's own keys are made this way,
+ * so that the search for primes (tens of ms for 2048 bits, often hundreds for 3072) does not stop
+ * its only thread, which serves resolves and admission reviews meanwhile.
+ */
+export async function generateRsaKeyPairAsync(bits = 2048): Promise<RsaKeyPairPem> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', rsaOptions(bits));
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
@@ -50,8 +65,21 @@ function newCertificate(publicKeyPem: string, validity: Validity, random: Random
   return cert;
 }
 
+/** forge's own TBSCertificate encoder (present at run time, missing from its type declarations). */
+const getTBSCertificate = (forge.pki as unknown as { getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
+
+/**
+ * Signs with SHA-256 and RSA. forge lays out the certificate; the signature itself is node's
+ * (OpenSSL: native and constant-time), not forge's RSA in JavaScript, which took ~40 ms of the
+ * operator's only thread per certificate and parsed the key in JavaScript too.
+ */
 function sign(cert: forge.pki.Certificate, signerKeyPem: string): string {
-  cert.sign(forge.pki.privateKeyFromPem(signerKeyPem), forge.md.sha256.create());
+  const oid = forge.pki.oids.sha256WithRSAEncryption as string;
+  cert.signatureOid = oid;
+  cert.siginfo.algorithmOid = oid;
+  cert.tbsCertificate = getTBSCertificate(cert);
+  const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
+  cert.signature = cryptoSign('sha256', tbs, signerKeyPem).toString('binary');
   return forge.pki.certificateToPem(cert);
 }
 
@@ -60,8 +88,8 @@ function subjectKeyId(cert: forge.pki.Certificate): string {
 }
 
 /** A self-signed certificate authority for the operator's serving certificates. */
-export function createCA(args: { commonName: string } & Validity, random: RandomSource = randomBytes): CertifiedKey {
-  const keys = generateRsaKeyPair();
+export function createCA(args: { commonName: string; /** Its key pair; default: a fresh RSA-2048 one. */ keys?: RsaKeyPairPem } & Validity, random: RandomSource = randomBytes): CertifiedKey {
+  const keys = args.keys ?? generateRsaKeyPair();
   const cert = newCertificate(keys.publicKeyPem, args, random);
   const subject = [{ name: 'commonName', value: args.commonName }];
   cert.setSubject(subject);
@@ -76,13 +104,13 @@ export function createCA(args: { commonName: string } & Validity, random: Random
 
 /** A TLS serving certificate for DNS names and IP addresses, signed by `ca`. */
 export function issueServingCert(
-  args: { ca: CertifiedKey; hosts: readonly string[] } & Validity,
+  args: { ca: CertifiedKey; hosts: readonly string[]; /** Its key pair; default: a fresh RSA-2048 one. */ keys?: RsaKeyPairPem } & Validity,
   random: RandomSource = randomBytes,
 ): CertifiedKey {
   const [first] = args.hosts;
   if (first === undefined) throw new Error('a serving certificate needs at least one host');
   const caCert = forge.pki.certificateFromPem(args.ca.certPem);
-  const keys = generateRsaKeyPair();
+  const keys = args.keys ?? generateRsaKeyPair();
   const cert = newCertificate(keys.publicKeyPem, args, random);
   cert.setSubject([{ name: 'commonName', value: first }]);
   cert.setIssuer(caCert.subject.attributes);

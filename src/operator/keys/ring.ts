@@ -9,7 +9,9 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, type KeyRing, type KeyRingData } from '../../core/keyring.js';
+import { randomBytes } from 'node:crypto';
+import { createKeyRing, KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, SEALING_KEY_BITS, type KeyRing, type KeyRingData } from '../../core/keyring.js';
+import { generateRsaKeyPairAsync } from '../../core/pki.js';
 import type { Watched } from '../kube/informers.js';
 import { statusCode } from '../kube/client.js';
 import { CERT_CONFIGMAP, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../../api/resource.js';
@@ -99,7 +101,7 @@ export class KeyRingStore {
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
       log.info('no key ring yet: generating a key-encryption key and a sealing key pair');
-      const data = createKeyRing(this.now());
+      const data = createKeyRing(this.now(), randomBytes, await generateRsaKeyPairAsync(SEALING_KEY_BITS));
       try {
         secret = await this.api.createNamespacedSecret({ namespace, body: this.ringSecret(data) });
         log.info({ kekId: data.activeKek, sealingKeyId: data.activeSealing }, 'key ring created');
@@ -120,8 +122,9 @@ export class KeyRingStore {
 
   /** Leader: a new active key of each kind written to the ring, the certificate published; the new ring. */
   async rotate(): Promise<KeyRing> {
+    const pair = await generateRsaKeyPairAsync(SEALING_KEY_BITS);
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace: this.options.namespace });
-    const next = rotateKeyRing(ringData(secret), this.now());
+    const next = rotateKeyRing(ringData(secret), this.now(), randomBytes, pair);
     await this.write(next, secret.metadata?.resourceVersion);
     const ring = loadKeyRing(next);
     await this.publishCertificate(ring);

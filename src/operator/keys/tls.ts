@@ -11,7 +11,7 @@
  */
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
-import { certInfo, createCA, issueServingCert, needsRenewal } from '../../core/pki.js';
+import { certInfo, createCA, generateRsaKeyPairAsync, issueServingCert, needsRenewal } from '../../core/pki.js';
 import { statusCode } from '../kube/client.js';
 import type { Watched } from '../kube/informers.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../../api/resource.js';
@@ -137,8 +137,9 @@ export class CertManager {
 
   private async issue(existing: (ServingMaterial & { caKeyPem: string }) | undefined): Promise<void> {
     const now = this.now();
-    const ca = existing ? { certPem: existing.caPem, keyPem: existing.caKeyPem } : createCA({ commonName: 'orka-secrets-operator-ca', now, validDays: 3650 });
-    const serving = issueServingCert({ ca, hosts: this.options.hosts, now, validDays: this.options.validDays });
+    // The key pairs are made on the thread pool (generateRsaKeyPairAsync); the rest is quick.
+    const ca = existing ? { certPem: existing.caPem, keyPem: existing.caKeyPem } : createCA({ commonName: 'orka-secrets-operator-ca', now, validDays: 3650, keys: await generateRsaKeyPairAsync() });
+    const serving = issueServingCert({ ca, hosts: this.options.hosts, now, validDays: this.options.validDays, keys: await generateRsaKeyPairAsync() });
     const current = this.secrets.get(TLS_SECRET, this.options.namespace);
     const body: V1Secret = {
       metadata: {

@@ -9,6 +9,7 @@ import {
   createCA,
   createSealingCert,
   generateRsaKeyPair,
+  generateRsaKeyPairAsync,
   isSignedBy,
   issueServingCert,
   needsRenewal,
@@ -71,6 +72,21 @@ describe('certificate authority and serving certificates', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('key pairs made off the main thread', () => {
+  it('gives an RSA pair of the asked size whose halves match, and certificates take it as their key', async () => {
+    const keys = await generateRsaKeyPairAsync(3072);
+    expect(createPublicKey(keys.publicKeyPem).asymmetricKeyDetails?.modulusLength).toBe(3072);
+    expect(createPublicKey(createPrivateKey(keys.privateKeyPem)).export({ type: 'spki', format: 'pem' })).toBe(keys.publicKeyPem);
+    const ownCa = createCA({ commonName: 'given-key', now, validDays: 1, keys });
+    expect(ownCa.keyPem).toBe(keys.privateKeyPem);
+    expect(certInfo(ownCa.certPem).publicKeyPem).toBe(keys.publicKeyPem);
+    const servingKeys = await generateRsaKeyPairAsync();
+    const issued = issueServingCert({ ca: ownCa, hosts: ['x.svc'], now, validDays: 1, keys: servingKeys });
+    expect(certInfo(issued.certPem).publicKeyPem).toBe(servingKeys.publicKeyPem);
+    expect(isSignedBy(issued.certPem, ownCa.certPem)).toBe(true);
   });
 });
 

@@ -19,6 +19,8 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'orka-secrets';
 /** On a storage Secret: the OrkaSecret (object name) it stores. */
 export const STORAGE_FOR_LABEL = 'orka.io/orkasecret';
+/** What a Secret in the operator's namespace is: `keyring`, `data-key` or `tls`. */
+export const ROLE_LABEL = 'orka.io/role';
 /** On a data-key Secret: the tenant namespace whose data key it holds. */
 export const DATA_KEY_LABEL = 'orka.io/data-key-for';
 /** Prefix of storage Secret names: `orkasecret-stripe-api-key` stores `stripe-api-key`. */

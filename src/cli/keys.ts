@@ -14,14 +14,14 @@ import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
 import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
 import { wrappedDataKeys } from '../api/datakey.js';
-import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../api/resource.js';
+import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STORAGE_FOR_LABEL } from '../api/resource.js';
 import { readStorage } from '../api/storage.js';
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
 
 const FORMAT = 'orka-secrets/keys-backup/v1';
-const DATA_KEY_SELECTOR = 'orka.io/role=data-key';
+const DATA_KEY_SELECTOR = `${ROLE_LABEL}=data-key`;
 
 /** One Secret as kept in a backup: what is needed to create it again. */
 interface KeptSecret {

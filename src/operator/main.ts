@@ -37,12 +37,12 @@ async function main(): Promise<void> {
   // The one view of the cluster every part reads (see kube/cache.ts).
   const cache = new ClusterCache(kc, { operatorNamespace: config.ORKA_NAMESPACE, namespaces: config.ORKA_WATCH_NAMESPACES }, log.child({ component: 'cache' }));
   const operator = new Operator(kc, cache, config, log, metrics);
-  trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keys.ring()?.activeSince() });
+  trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keyRing.current()?.activeSince() });
 
   const app = createHttpApp({
     registry: metrics.registry,
     health: () => operator.health(),
-    sealingCert: () => operator.keys.ring()?.activeSealing(),
+    sealingCert: () => operator.keyRing.current()?.activeSealing(),
   });
   const server = app.listen(config.ORKA_HTTP_PORT, config.ORKA_HTTP_ADDRESS);
   await once(server, 'listening');

@@ -51,7 +51,7 @@ export function createOperatorMetrics(): OperatorMetrics {
   });
   return {
     registry,
-    reconciles: new Counter({ name: 'orka_operator_reconciles_total', help: 'Reconciles by result (the Ready reason, Deleted, Gone or Error).', labelNames: ['result'], registers: [registry] }),
+    reconciles: new Counter({ name: 'orka_operator_reconciles_total', help: 'Reconciles by result (the Ready reason, Deleted, Gone, Requeued or Error).', labelNames: ['result'], registers: [registry] }),
     reconcileDuration: new Histogram({
       name: 'orka_operator_reconcile_duration_seconds',
       help: 'Time to reconcile one OrkaSecret.',

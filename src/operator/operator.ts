@@ -1,5 +1,5 @@
 /**
- * The operator: the shared cache, key store, controller, resolver and leader election wired
+ * The operator: the shared cache, keys, controller, resolver and leader election wired
  * together. Every replica watches (once, through the shared cache) and serves; the leader also
  * makes the keys, reconciles and rotates.
  */
@@ -17,7 +17,9 @@ import { ApiserverProbe } from './kube/probe.js';
 import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue } from '../core/keyring.js';
 import { KEYS_SECRET } from '../api/resource.js';
-import { KeyStore } from './keys/store.js';
+import { KeyRingStore } from './keys/ring.js';
+import { DataKeyStore } from './keys/datakeys.js';
+import { KeyRotation } from './keys/rotation.js';
 import { Reencryptor } from './keys/reencrypt.js';
 import type { OperatorMetrics } from './metrics.js';
 import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
@@ -31,7 +33,9 @@ export const LEASE_NAME = 'orka-secrets-operator';
 
 /** A running operator (one replica). */
 export class Operator {
-  readonly keys: KeyStore;
+  readonly keyRing: KeyRingStore;
+  readonly dataKeys: DataKeyStore;
+  private readonly rotation: KeyRotation;
   readonly controller: Controller;
   readonly elector: LeaderElector;
   readonly resolver: Resolver;
@@ -58,9 +62,12 @@ export class Operator {
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
-    this.keys = new KeyStore(kc, this.cache.own, { namespace: config.ORKA_NAMESPACE, log: log.child({ component: 'keys' }), ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
+    const keysLog = log.child({ component: 'keys' });
+    this.keyRing = new KeyRingStore(kc, this.cache.own, { namespace: config.ORKA_NAMESPACE, log: keysLog, ...(config.ORKA_SEALING_KEY_RETENTION === undefined ? {} : { sealingRetentionSeconds: config.ORKA_SEALING_KEY_RETENTION }) });
+    this.dataKeys = new DataKeyStore(kc, this.cache.own, this.keyRing, { namespace: config.ORKA_NAMESPACE, log: keysLog });
+    this.rotation = new KeyRotation(this.keyRing, this.dataKeys, keysLog);
     const events = (this.events = new EventRecorder(kc, log.child({ component: 'events' }), config.ORKA_POD_NAME));
-    this.controller = new Controller(kc, this.cache, this.keys, events, metrics, {
+    this.controller = new Controller(kc, this.cache, { ring: this.keyRing, dataKeys: this.dataKeys }, events, metrics, {
       workers: config.ORKA_WORKERS,
       operatorNamespace: config.ORKA_NAMESPACE,
       resyncPeriod: config.ORKA_RESYNC_PERIOD,
@@ -79,7 +86,7 @@ export class Operator {
     );
     // After a rotation, the leader moves stored values to the tenants' new data keys (see
     // keys/reencrypt.ts): progress is derived from the caches, so a new leader continues it.
-    this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.keys, {
+    this.reencryptor = new Reencryptor(kc.makeApiClient(CoreV1Api), this.dataKeys, this.rotation, {
       ratePerSecond: config.ORKA_REENCRYPT_RATE,
       log: log.child({ component: 'reencrypt' }),
       storage: this.cache.storage,
@@ -91,9 +98,9 @@ export class Operator {
       metrics.reencryptionPending.reset();
       for (const [tenant, count] of this.reencryptor.plan().pendingByTenant) metrics.reencryptionPending.set({ tenant }, count);
     });
-    this.keys.onChange(() => void this.maybeRotate());
+    this.keyRing.onChange(() => void this.maybeRotate());
     this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.cache, this.keys, log.child({ component: 'resolver' }), () => this.view());
+    this.resolver = new Resolver(this.cache, this.dataKeys, log.child({ component: 'resolver' }), () => this.view());
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.cache.orkaSecrets, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, this.cache.own, {
@@ -121,7 +128,7 @@ export class Operator {
     return assessHealth({
       now: Date.now(),
       synced: this.synced,
-      keysLoaded: this.keys.ring() !== undefined,
+      keysLoaded: this.keyRing.current() !== undefined,
       caches: this.cache.freshness(),
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
@@ -178,7 +185,7 @@ export class Operator {
   private async lead(): Promise<void> {
     this.metrics.isLeader.set(1);
     try {
-      await this.keys.ensure();
+      await this.keyRing.ensure();
     } catch (err) {
       this.log.error({ err: { message: (err as Error).message } }, 'could not load or create the keys; retrying');
       setTimeout(() => void (this.elector.isLeader && this.lead()), 2000).unref();
@@ -207,7 +214,7 @@ export class Operator {
   async reconcileDataKeys(): Promise<void> {
     if (!this.elector.isLeader) return;
     try {
-      await this.keys.reconcileDataKeys((ns) => this.cache.namespaceUid(ns));
+      await this.dataKeys.reconcile((ns) => this.cache.namespaceUid(ns));
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'could not tidy the data keys; will try at the next namespace deletion or leadership');
     }
@@ -218,7 +225,7 @@ export class Operator {
     if (this.rotating) return;
     this.rotating = true;
     try {
-      await this.keys.finishRotation();
+      await this.rotation.finish();
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'could not finish a rotation that had stopped half-way; will try again at the next leadership');
     } finally {
@@ -229,14 +236,14 @@ export class Operator {
   /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */
   async maybeRotate(): Promise<void> {
     if (!this.elector.isLeader || this.rotating) return;
-    const ring = this.keys.ring();
+    const ring = this.keyRing.current();
     if (ring === undefined) return;
-    const requested = this.keys.annotation(ROTATE_ANNOTATION) !== undefined;
+    const requested = this.keyRing.annotation(ROTATE_ANNOTATION) !== undefined;
     if (!requested && !rotationDue(ring, new Date(), this.config.ORKA_KEY_ROTATION_PERIOD)) return;
     this.rotating = true;
     try {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
-      await this.keys.rotate();
+      await this.rotation.rotate();
       this.metrics.keyRotations.inc();
       this.reencryptor.kick();
     } catch (err) {
@@ -248,7 +255,7 @@ export class Operator {
 
   /** A person-visible record on the keys Secret that a rotation's re-encryption has finished. */
   private async reencryptionComplete(reencrypted: number): Promise<void> {
-    const ref = this.keys.keysSecretRef();
+    const ref = this.keyRing.secretRef();
     if (ref === undefined) return;
     await this.events.recordOn(
       { apiVersion: 'v1', kind: 'Secret', name: KEYS_SECRET, namespace: this.config.ORKA_NAMESPACE, ...ref },

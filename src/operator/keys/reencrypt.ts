@@ -23,7 +23,8 @@ import { toSecretName } from '../../core/names.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../../api/resource.js';
 import { isStorageSecret, readStorage } from '../../api/storage.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, statusCode } from '../kube/client.js';
-import type { DataKeyState, KeyStore } from './store.js';
+import type { DataKeyState, DataKeyStore } from './datakeys.js';
+import type { KeyRotation } from './rotation.js';
 
 /** A stored value, as the planning needs it: where, and which data key its envelope names. */
 export interface StoredRef {
@@ -135,7 +136,9 @@ export class Reencryptor {
   constructor(
     /** Writes storage Secrets and lists them (the check before a key is removed). */
     private readonly api: Pick<CoreV1Api, 'replaceNamespacedSecret' | 'listNamespacedSecret'>,
-    private readonly keys: Pick<KeyStore, 'dataKeyStates' | 'dataKey' | 'removePreviousDataKey'>,
+    private readonly keys: Pick<DataKeyStore, 'dataKeyStates' | 'dataKey'>,
+    /** Removes an earlier data key once nothing uses it (and a key-encryption key only it used). */
+    private readonly rotation: Pick<KeyRotation, 'removePreviousDataKey'>,
     private readonly options: ReencryptorOptions,
   ) {}
 
@@ -299,6 +302,6 @@ export class Reencryptor {
       this.heldBack.add(`${tenant}/${id}`);
       return;
     }
-    await this.keys.removePreviousDataKey(tenant, id);
+    await this.rotation.removePreviousDataKey(tenant, id);
   }
 }

@@ -14,7 +14,7 @@ import type { Logger } from '../../core/logger.js';
 import { certInfo, createCA, issueServingCert, needsRenewal } from '../../core/pki.js';
 import { statusCode } from '../kube/client.js';
 import type { Watched } from '../kube/informers.js';
-import { MANAGED_BY, MANAGED_BY_LABEL } from '../../api/resource.js';
+import { MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../../api/resource.js';
 
 /** Name of the Secret with the operator's CA and serving certificate. */
 export const TLS_SECRET = 'orka-secrets-tls';
@@ -144,7 +144,7 @@ export class CertManager {
       metadata: {
         name: TLS_SECRET,
         namespace: this.options.namespace,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, 'orka.io/role': 'tls' },
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'tls' },
         ...(current?.metadata?.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}),
       },
       type: 'kubernetes.io/tls',

@@ -15,13 +15,14 @@ import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
-import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
+import { createConflict, decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import { statusCode, type PooledKubeConfig } from '../kube/client.js';
 import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
 import type { ObjectMeta } from '../kube/informers.js';
-import type { KeyStore } from '../keys/store.js';
+import type { DataKeyStore } from '../keys/datakeys.js';
+import type { KeyRingStore } from '../keys/ring.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
 import { SourceIndex } from './sources.js';
@@ -57,6 +58,16 @@ function sourceValue(source: V1Secret | undefined, ref: { name: string; key: str
   return { kind: 'value', value, source: 'valueFrom' };
 }
 
+/**
+ * The API holds a newer version of something than the cache does: the decision was made on a
+ * stale view, so nothing is written and the key is retried once the watch has caught up.
+ */
+class CacheBehind extends Error {
+  constructor(what: string) {
+    super(`${what} is newer than the cache; retrying once the cache has caught up`);
+  }
+}
+
 /** Reconciles OrkaSecrets into encrypted storage. */
 export class Controller {
   /** Replaced at each start of the workers: a queue that was shut down stays shut. */
@@ -76,7 +87,8 @@ export class Controller {
   constructor(
     kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
-    private readonly keys: KeyStore,
+    /** The ring unseals incoming values; the data keys encrypt and open stored ones. */
+    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'onDataKeyDeleted'> },
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
@@ -103,7 +115,7 @@ export class Controller {
     // A tenant's data key deleted by hand: every stored value of the tenant is unreadable now.
     // Reconcile each again, without the shortcut that skips decrypting: values with a source
     // are stored again under a new data key, the others get the reason DataKeyLost.
-    this.keys.onDataKeyDeleted((tenant) => {
+    this.keys.dataKeys.onDataKeyDeleted((tenant) => {
       this.metrics.dataKeysLost.inc({ tenant });
       const affected = this.cache.orkaSecrets.list(tenant);
       this.options.log.warn({ tenant, affected: affected.length }, 'the data key of a tenant was deleted; storing its values again from their sources');
@@ -186,8 +198,15 @@ export class Controller {
         this.metrics.reconciles.inc({ result: plan.outcome });
         this.queue.forget(key);
       } catch (err) {
-        this.metrics.reconciles.inc({ result: 'Error' });
         const delay = this.queue.addRateLimited(key);
+        if (err instanceof CacheBehind) {
+          // Routine after a failover or a burst: the watch brings the write, and the retry sees
+          // it. Not an error (the reconcile-errors alert stays quiet).
+          this.metrics.reconciles.inc({ result: 'Requeued' });
+          log.debug({ retryInMs: delay }, err.message);
+          continue;
+        }
+        this.metrics.reconciles.inc({ result: 'Error' });
         const detail = isOrkaError(err) ? { code: err.code, message: err.message } : { message: (err as Error).message, status: statusCode(err) };
         log.warn({ err: detail, retryInMs: delay }, 'reconcile failed; will retry');
       } finally {
@@ -253,7 +272,7 @@ export class Controller {
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
-      const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
+      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
       // Stored under a data key the tenant no longer has (the active one, or an earlier one a
       // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
       // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
@@ -277,7 +296,7 @@ export class Controller {
       const claim = sealedFor(sealed);
       if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
       try {
-        const ring = this.keys.requireRing();
+        const ring = this.keys.ring.require();
         return { incoming: { kind: 'value', value: await unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
       } catch (err) {
         if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity };
@@ -303,9 +322,10 @@ export class Controller {
   }
 
   /**
-   * Creates a storage Secret. One that exists without our labels (edited away: the cache, which
-   * selects storage by label, no longer sees it) is ours again if it is owned by this OrkaSecret:
-   * it is replaced, labels included, instead of failing with 409 forever.
+   * Creates a storage Secret. When one is already there (409), the one found says why
+   * (`createConflict`): the cache is behind (retry, write nothing), or it is this OrkaSecret's
+   * storage with its labels edited away, which the label-selected cache can never see (replaced,
+   * labels included, instead of failing with 409 forever), or it is someone else's.
    */
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
@@ -314,10 +334,10 @@ export class Controller {
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
       const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, storageName(owner.metadata.name)) });
+      const conflict = createConflict(found, owner.metadata.uid);
+      if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${storageName(owner.metadata.name)}`);
+      if (conflict === 'foreign') throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
       this.checkFence();
-      if (!found.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata.uid && r.controller === true)) {
-        throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
-      }
       return await this.api.send<V1Secret>({
         method: 'PUT',
         path: secretsPath(namespace, storageName(owner.metadata.name)),
@@ -350,17 +370,20 @@ export class Controller {
     let storageVersion = existing?.metadata?.resourceVersion;
     if (plan.storage.op === 'write') {
       const secretName = toSecretName(name);
-      const dataKey = await this.keys.dataKey(namespace, { create: true, namespaceUid: this.cache.namespaceUid(namespace) });
+      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: true, namespaceUid: this.cache.namespaceUid(namespace) });
       if (dataKey === undefined) throw new Error('no data key');
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
       // create when our cache has none, replace (with its resourceVersion) when it has one: a
-      // stale cache makes either fail with 409 and the key is retried, so nothing is stored twice.
+      // stale cache makes either fail with 409 (CacheBehind) and the key is retried, so nothing
+      // is stored twice.
       this.checkFence();
       const written =
         existing === undefined
           ? await this.createStorage(object, body)
-          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body });
+          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body }).catch((err: unknown) => {
+              throw statusCode(err) === 409 ? new CacheBehind(`storage Secret ${storageName(name)}`) : err;
+            });
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }

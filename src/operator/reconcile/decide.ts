@@ -11,6 +11,8 @@ import { referenceOf } from '../../core/names.js';
 import { MIN_DERIVED } from '../../core/redact.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from '../../api/resource.js';
 import type { Tenancy } from '../../api/tenancy.js';
+import { isStorageSecret } from '../../api/storage.js';
+import type { V1Secret } from '@kubernetes/client-node';
 
 /** The syntax of a valueFrom reference, for messages. */
 export const SECRET_REF_RULE = 'name: lower-case DNS subdomain of at most 253 characters; key: at most 253 letters, digits, -, _ or .';
@@ -275,4 +277,20 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
       : v,
   );
+}
+
+/**
+ * What it means that creating a storage Secret found one already there (409), given the one found:
+ *   cache-behind  it carries the storage labels, so the cache (which selects storage by them) will
+ *                 see it: a write of ours or another replica's that the cache has not caught up
+ *                 with yet. Nothing is written: the key is retried and decides on what is stored.
+ *                 (Replacing it would store the value a second time, under a new ciphertext.)
+ *   hidden        this OrkaSecret's storage with its labels edited away: the cache can never see
+ *                 it, so the create would fail forever; it is replaced, labels included.
+ *   foreign       not this OrkaSecret's: left alone, and the reconcile fails saying so.
+ */
+export function createConflict(found: V1Secret, ownerUid: string | undefined): 'cache-behind' | 'hidden' | 'foreign' {
+  const owned = ownerUid !== undefined && (found.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid && r.controller === true);
+  if (!owned) return 'foreign';
+  return isStorageSecret(found) ? 'cache-behind' : 'hidden';
 }

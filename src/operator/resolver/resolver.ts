@@ -10,7 +10,7 @@ import { isOrkaError, OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
 import type { Health } from '../health.js';
-import type { KeyStore } from '../keys/store.js';
+import type { DataKeyStore } from '../keys/datakeys.js';
 import type { ClusterCache } from '../kube/cache.js';
 import { STORAGE_FOR_LABEL, storageName } from '../../api/resource.js';
 import { isStorageSecret, readStorage } from '../../api/storage.js';
@@ -65,7 +65,7 @@ export class Resolver {
 
   constructor(
     private readonly cache: ClusterCache,
-    private readonly keys: KeyStore,
+    private readonly keys: Pick<DataKeyStore, 'dataKey'>,
     private readonly log: Logger,
     /** This replica's freshness: a stale view must not answer (it may miss a deletion). */
     private readonly health: () => Pick<Health, 'current' | 'viewAgeMs'> = () => ({ current: true, viewAgeMs: 0 }),

@@ -142,7 +142,7 @@ describe('Reencryptor', () => {
   it('moves every value to the active key at the bounded rate, keeps versions, then removes the earlier key', async () => {
     const c = fakeCluster(6);
     const done = vi.fn();
-    const r = new Reencryptor(c.api, c.keys, { ratePerSecond: 2, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000, onComplete: done });
+    const r = new Reencryptor(c.api, c.keys, c.keys, { ratePerSecond: 2, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000, onComplete: done });
     r.start();
     await vi.advanceTimersByTimeAsync(1000);
     // 2 a second: at t = 0, 500 and 1000 ms, no more.
@@ -159,7 +159,7 @@ describe('Reencryptor', () => {
 
   it('continues after a stop, in a new instance (a new leader), from what the cluster holds', async () => {
     const c = fakeCluster(6);
-    const first = new Reencryptor(c.api, c.keys, { ratePerSecond: 1, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0 });
+    const first = new Reencryptor(c.api, c.keys, c.keys, { ratePerSecond: 1, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0 });
     first.start();
     await vi.advanceTimersByTimeAsync(1500);
     await first.stop();
@@ -167,7 +167,7 @@ describe('Reencryptor', () => {
     expect(moved).toBeGreaterThan(0);
     expect(moved).toBeLessThan(6);
     expect(c.removed).toEqual([]);
-    const second = new Reencryptor(c.api, c.keys, { ratePerSecond: 1, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0 });
+    const second = new Reencryptor(c.api, c.keys, c.keys, { ratePerSecond: 1, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0 });
     second.start();
     await vi.advanceTimersByTimeAsync(15_000);
     await second.stop();
@@ -184,7 +184,7 @@ describe('Reencryptor', () => {
     const bytes = Buffer.from(damaged.data?.value as string, 'base64');
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
     c.secrets.set('orkasecret-damaged', { ...damaged, data: { ...damaged.data, value: bytes.toString('base64') } });
-    const r = new Reencryptor(c.api, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000 });
+    const r = new Reencryptor(c.api, c.keys, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000 });
     r.start();
     await vi.advanceTimersByTimeAsync(5000);
     await r.stop();
@@ -201,7 +201,7 @@ describe('Reencryptor', () => {
       if (dataKey.mock.calls.length > 100) await new Promise<void>((resolve) => (release = resolve));
       return undefined;
     });
-    const r = new Reencryptor(c.api, { ...c.keys, dataKey }, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000 });
+    const r = new Reencryptor(c.api, { ...c.keys, dataKey }, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 0, idleMs: 1000 });
     r.start();
     await vi.advanceTimersByTimeAsync(5000);
     const stopped = r.stop();
@@ -215,7 +215,7 @@ describe('Reencryptor', () => {
 
   it('waits the settle time before removing an earlier key nothing uses', async () => {
     const c = fakeCluster(0);
-    const r = new Reencryptor(c.api, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 30_000, idleMs: 1000 });
+    const r = new Reencryptor(c.api, c.keys, c.keys, { ratePerSecond: 10, log: silent, storage: c.storage, namespaceUid: () => 'uid', settleMs: 30_000, idleMs: 1000 });
     r.start();
     await vi.advanceTimersByTimeAsync(25_000);
     expect(c.removed).toEqual([]);

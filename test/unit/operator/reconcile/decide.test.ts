@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type Observed } from '../../../../src/operator/reconcile/decide.js';
+import type { V1Secret } from '@kubernetes/client-node';
+import { createConflict, decide, type Observed } from '../../../../src/operator/reconcile/decide.js';
 import type { OrkaSecretStatus } from '../../../../src/api/resource.js';
 
 const now = new Date('2026-11-27T10:00:00Z');
@@ -179,5 +180,33 @@ describe('decide', () => {
   it('deletes storage when the object is gone, and does nothing when there is none', () => {
     expect(decide(observed({ object: undefined, stored: { version: 1, value: v('x') } }))).toEqual({ storage: { op: 'delete' }, events: [], outcome: 'Deleted' });
     expect(decide(observed({ object: undefined }))).toEqual({ storage: { op: 'keep' }, events: [], outcome: 'Gone' });
+  });
+});
+
+describe('createConflict (a create found the storage Secret already there)', () => {
+  const owner = 'uid-of-the-orkasecret';
+  const labels = { 'app.kubernetes.io/managed-by': 'orka-secrets', 'orka.io/orkasecret': 'api-key' };
+  const secret = (over: { labels?: Record<string, string>; owners?: Array<{ uid: string; controller?: boolean }> }): V1Secret => ({
+    metadata: {
+      name: 'orkasecret-api-key',
+      ...(over.labels ? { labels: over.labels } : {}),
+      ownerReferences: (over.owners ?? []).map((o) => ({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', name: 'api-key', ...o })),
+    },
+  });
+
+  it('is the cache being behind when the one found carries the storage labels: nothing is replaced (it would store the value twice)', () => {
+    expect(createConflict(secret({ labels, owners: [{ uid: owner, controller: true }] }), owner)).toBe('cache-behind');
+  });
+
+  it('is hidden storage, replaced, when it is ours but its labels were edited away (the cache can never see it)', () => {
+    expect(createConflict(secret({ owners: [{ uid: owner, controller: true }] }), owner)).toBe('hidden');
+    expect(createConflict(secret({ labels: { 'orka.io/orkasecret': 'api-key' }, owners: [{ uid: owner, controller: true }] }), owner)).toBe('hidden');
+  });
+
+  it('is foreign when this OrkaSecret does not control it, labels or not', () => {
+    expect(createConflict(secret({ labels }), owner)).toBe('foreign');
+    expect(createConflict(secret({ labels, owners: [{ uid: 'someone-else', controller: true }] }), owner)).toBe('foreign');
+    expect(createConflict(secret({ labels, owners: [{ uid: owner, controller: false }] }), owner)).toBe('foreign');
+    expect(createConflict(secret({ owners: [{ uid: owner, controller: true }] }), undefined)).toBe('foreign');
   });
 });

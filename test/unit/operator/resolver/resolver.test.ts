@@ -4,7 +4,7 @@ import { aesKey, encryptValue, generateDataKey } from '../../../../src/core/enve
 import { createLogger } from '../../../../src/core/logger.js';
 import type { OrkaSecret } from '../../../../src/api/resource.js';
 import { storageSecret } from '../../../../src/api/storage.js';
-import type { KeyStore } from '../../../../src/operator/keys/store.js';
+import type { DataKeyStore } from '../../../../src/operator/keys/datakeys.js';
 import type { ClusterCache } from '../../../../src/operator/kube/cache.js';
 import { Resolver } from '../../../../src/operator/resolver/resolver.js';
 import { Writable } from 'node:stream';
@@ -26,7 +26,7 @@ function setup() {
     orkaSecrets: { get: (name: string) => objects.get(name), on: () => undefined },
     namespaceUid: () => 'ns-uid',
   } as unknown as ClusterCache;
-  const keys = { dataKey: async () => ({ id: key.id, key: key.key, lookup: (id: string) => (id === key.id ? key.key : undefined) }) } as unknown as KeyStore;
+  const keys = { dataKey: async () => ({ id: key.id, key: key.key, lookup: (id: string) => (id === key.id ? key.key : undefined) }) } as unknown as DataKeyStore;
   const warnings: string[] = [];
   const log = createLogger({ name: 'test' }, new Writable({ write: (c: Buffer, _e, done) => (warnings.push(c.toString()), done()) }));
   let current = true;

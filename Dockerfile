@@ -13,12 +13,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
-COPY hack/build-dashboard.mjs ./hack/
-# The Secrets page is bundled here (esbuild's JS API works without its install script) into
-# dist/src/dashboard/public, which the final stage copies with the rest of dist/src.
-RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
- && node hack/build-dashboard.mjs \
- && npm prune --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
+COPY hack/build-dashboard.mjs hack/build-bundle.mjs ./hack/
+# esbuild (its JS API works without its install script) bundles the Secrets page, then the
+# entrypoint with every dependency into dist/bundle (the page copied next to it): all the final
+# stage needs, no node_modules. Types are checked by make lint, not here.
+RUN node hack/build-dashboard.mjs && node hack/build-bundle.mjs
 
 FROM ${BASE}
 # jemalloc, which the chart preloads into the operator (LD_PRELOAD=/usr/local/lib/libjemalloc.so.2):
@@ -31,11 +30,12 @@ RUN apt-get update -qq \
  && test -e /usr/local/lib/libjemalloc.so.2
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist/src ./dist/src
+# The bundle alone (hack/build-bundle.mjs): it starts in about half the time of the compiled
+# files with node_modules. Its source maps are there for NODE_OPTIONS=--enable-source-maps, off
+# by default since they cost start-up time and memory (README).
+COPY --from=build /src/dist/bundle ./dist/bundle
 # A numeric non-root user, so runAsNonRoot can verify it; nothing is written at run time, so the
 # root filesystem can be read-only.
 USER 65532:65532
-ENTRYPOINT ["/usr/local/bin/node", "/app/dist/src/entrypoint.js"]
+ENTRYPOINT ["/usr/local/bin/node", "/app/dist/bundle/entrypoint.mjs"]
 CMD ["operator"]

@@ -107,9 +107,10 @@ cluster-down: $(DEPS_STAMP) ## stop the control plane started by cluster-up
 	@npx tsx test/env/cluster.ts down
 
 .PHONY: build
-build: $(DEPS_STAMP) ## compile TypeScript to dist/ (what production runs) and bundle the Secrets page
+build: $(DEPS_STAMP) ## compile TypeScript to dist/, bundle the Secrets page, and the image's entrypoint into dist/bundle (what the image runs)
 	npx tsc -p tsconfig.json
 	node hack/build-dashboard.mjs
+	node hack/build-bundle.mjs
 
 .PHONY: bench
 bench: build ## benchmarks: prints tables, each row against a baseline of the same run
@@ -117,6 +118,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	npx tsx test/bench/core.ts
 	@echo ">> orka-secrets refs over 10,000 workflow files vs grep -rn"
 	npx tsx test/bench/refs.ts
+	@echo ">> process start-up: the image's bundle vs tsc's files with node_modules"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/startup.ts
 	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"

@@ -1,7 +1,8 @@
 /**
  * The image, built from the Dockerfile with testcontainers: the sidecar runs as a non-root
  * numeric user, with a read-only root filesystem, serves its API, and leaves the container's
- * filesystem exactly as it found it (`docker diff` is empty); the operator's allocator is there.
+ * filesystem exactly as it found it (`docker diff` is empty); the operator's allocator is there;
+ * it runs the bundle alone (no node_modules), and the dashboard finds its page next to it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -89,6 +90,36 @@ describe('the image', () => {
     const r = spawnSync('docker', ['run', '--rm', '--read-only', '-e', `LD_PRELOAD=${preload}`, '--entrypoint', '/usr/local/bin/node', IMAGE, '-e', script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe(''); // ld.so complains here when the library is missing
     expect(r.stdout).toBe('true');
+  });
+
+  it('runs the bundle alone: nothing but dist/bundle in /app, no node_modules', () => {
+    const inspect = JSON.parse(execFileSync('docker', ['image', 'inspect', IMAGE]).toString()) as Array<{ Config: { Entrypoint: string[] } }>;
+    expect(inspect[0]?.Config.Entrypoint).toEqual(['/usr/local/bin/node', '/app/dist/bundle/entrypoint.mjs']);
+    const script = "const fs = require('fs'); process.stdout.write(JSON.stringify([fs.readdirSync('/app'), fs.readdirSync('/app/dist')]))";
+    const r = spawnSync('docker', ['run', '--rm', '--read-only', '--entrypoint', '/usr/local/bin/node', IMAGE, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([['dist'], ['bundle']]);
+  });
+
+  it('serves the Secrets page from the bundle (the dashboard program finds its files next to it)', async () => {
+    // In-cluster configuration pointing nowhere: serving the page needs no cluster.
+    const container = await new ReadOnlyContainer(IMAGE)
+      .withReadOnlyRootFilesystem()
+      .withCommand(['dashboard'])
+      .withEnvironment({ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '9', ORKA_DASHBOARD_HOSTS: '127.0.0.1:8080', ORKA_DASHBOARD_SECURE_COOKIE: 'false' })
+      .withDroppedCapabilities('ALL')
+      .withSecurityOpt('no-new-privileges')
+      .withWaitStrategy(Wait.forLogMessage('dashboard listening'))
+      .start();
+    started.push(container);
+    const script = `Promise.all(['/', '/app.js', '/app.css'].map(async (p) => { const r = await fetch('http://127.0.0.1:8080' + p); return [r.status, r.headers.get('content-type'), (await r.text()).length]; })).then((r) => console.log(JSON.stringify(r)))`;
+    const res = await container.exec(['node', '-e', script]);
+    expect(res.exitCode, res.output).toBe(0);
+    const [page, js, css] = JSON.parse(res.output.trim().split('\n').pop() as string) as Array<[number, string, number]>;
+    expect(page?.slice(0, 2)).toEqual([200, 'text/html; charset=utf-8']);
+    expect(js?.slice(0, 2)).toEqual([200, 'text/javascript; charset=utf-8']);
+    expect(css?.slice(0, 2)).toEqual([200, 'text/css; charset=utf-8']);
+    for (const file of [page, js, css]) expect(file?.[2]).toBeGreaterThan(100);
   });
 
   it('has both entrypoints, checks configuration at start, and refuses an unknown program', () => {

@@ -1,11 +1,11 @@
 /**
- * Runs the sidecar as a real process from the compiled JavaScript (as in the image: no tsx, whose
+ * Runs the sidecar as a real process from the image's bundle (as in the image: no tsx, whose
  * transpile cache would write to disk), optionally under strace, capturing its log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { freePort } from './controlplane.js';
-import { eventually } from './operator.js';
+import { BUNDLE, eventually } from './operator.js';
 
 /** A running sidecar. */
 export interface SidecarProcess {
@@ -17,14 +17,13 @@ export interface SidecarProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-const ENTRY = 'dist/src/sidecar/main.js';
 
 /** Starts a sidecar for a token file and CA file; waits until it listens. */
 export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string }): Promise<SidecarProcess> {
-  if (!existsSync(ENTRY)) throw new Error(`${ENTRY} is missing: run make build (make test does)`);
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
   const port = await freePort();
   const metricsPort = await freePort();
-  const node = [process.execPath, ENTRY];
+  const node = [process.execPath, BUNDLE, 'sidecar'];
   // strace -f follows threads and children; -qq keeps its own chatter out; file and rename
   // calls are all that the no-disk test needs.
   const command = args.straceOutput

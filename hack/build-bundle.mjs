@@ -9,6 +9,7 @@
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
+import { writeLicenses } from './licenses.mjs';
 
 const out = 'dist/bundle';
 const page = 'dist/src/dashboard/public';
@@ -50,5 +51,6 @@ if (stray.size > 0) throw new Error(`the bundle would load these from node_modul
 if (!existsSync(`${page}/index.html`)) throw new Error(`${page} is missing: run node hack/build-dashboard.mjs first`);
 cpSync(page, `${out}/public`, { recursive: true });
 
+const packages = writeLicenses(result.metafile, `${out}/THIRD_PARTY_LICENSES.txt`);
 const bytes = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.mjs')).reduce((n, [, o]) => n + o.bytes, 0);
-console.log(`   image bundle: ${out}/entrypoint.mjs, ${(bytes / 1024 / 1024).toFixed(1)} MB of JavaScript`);
+console.log(`   image bundle: ${out}/entrypoint.mjs, ${(bytes / 1024 / 1024).toFixed(1)} MB of JavaScript, ${packages} npm packages (their licences: ${out}/THIRD_PARTY_LICENSES.txt)`);

@@ -5,13 +5,14 @@
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { writeLicenses } from './licenses.mjs';
 
 const src = 'src/dashboard/web';
 const out = 'dist/src/dashboard/public';
 const BUDGET = 150 * 1024;
 
 mkdirSync(out, { recursive: true });
-await build({
+const result = await build({
   entryPoints: [`${src}/main.tsx`],
   bundle: true,
   minify: true,
@@ -22,9 +23,12 @@ await build({
   tsconfig: `${src}/tsconfig.json`,
   outfile: `${out}/app.js`,
   legalComments: 'none',
+  metafile: true,
   logLevel: 'warning',
 });
 for (const file of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(`${src}/${file}`, `${out}/${file}`);
+// The page carries minified copies of its packages (Preact): their licences go with it.
+writeLicenses(result.metafile, `${out}/THIRD_PARTY_LICENSES.txt`);
 const gzipped = gzipSync(readFileSync(`${out}/app.js`)).length;
 console.log(`   dashboard page: ${out}/app.js, ${(gzipped / 1024).toFixed(1)} KB gzipped (budget ${BUDGET / 1024} KB)`);
 if (gzipped > BUDGET) {

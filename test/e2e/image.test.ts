@@ -101,6 +101,15 @@ describe('the image', () => {
     expect(JSON.parse(r.stdout)).toEqual([['dist'], ['bundle']]);
   });
 
+  it('carries the licences of the packages bundled into it, and of those in the page', () => {
+    const script = "const fs = require('fs'); const read = (f) => fs.readFileSync(f, 'utf8'); process.stdout.write(JSON.stringify([read('/app/dist/bundle/THIRD_PARTY_LICENSES.txt'), read('/app/dist/bundle/public/THIRD_PARTY_LICENSES.txt')]))";
+    const r = spawnSync('docker', ['run', '--rm', '--read-only', '--entrypoint', '/usr/local/bin/node', IMAGE, '-e', script], { encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+    expect(r.stderr).toBe('');
+    const [bundle, page] = JSON.parse(r.stdout) as [string, string];
+    for (const name of ['@kubernetes/client-node', 'express', 'pino', 'node-forge', 'zod']) expect(bundle).toMatch(new RegExp(`^${name}@\\d\\S* \\(.+\\)\\n\\n\\S`, 'm'));
+    expect(page).toMatch(/^preact@\d[^ ]* \(MIT\)\n\n.*Permission is hereby granted/ms);
+  });
+
   it('serves the Secrets page from the bundle (the dashboard program finds its files next to it)', async () => {
     // In-cluster configuration pointing nowhere: serving the page needs no cluster.
     const container = await new ReadOnlyContainer(IMAGE)

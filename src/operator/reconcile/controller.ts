@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { decryptValue, encryptValue, envelopeKeyIdOf, MAX_VALUE_BYTES, sealedFor, unseal } from '../../core/envelope.js';
+import { decryptValue, encryptValue, envelopeKeyIdOf, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
@@ -25,8 +25,8 @@ import type { DataKeyStore } from '../keys/datakeys.js';
 import type { KeyRingStore } from '../keys/ring.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
-import { SourceIndex } from './sources.js';
-import { objectKey, REFUSED_SOURCE_TYPES, splitKey, STORAGE_FOR_LABEL, storageName, type OrkaSecret } from '../../api/resource.js';
+import { SourceIndex, sourceIdentity, sourceValue } from './sources.js';
+import { objectKey, splitKey, STORAGE_FOR_LABEL, storageName, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 
 /** Settings of the controller. */
@@ -38,24 +38,6 @@ export interface ControllerOptions {
   resyncPeriod: number;
   log: Logger;
   now?: () => Date;
-}
-
-
-
-/** What identifies a source Secret's value without reading it: its uid and version, and the key. */
-function sourceIdentity(source: { metadata?: { uid?: string; resourceVersion?: string } } | undefined, key: string): string {
-  return source === undefined ? 'missing' : `secret:${source.metadata?.uid}:${source.metadata?.resourceVersion}:${key}`;
-}
-
-/** What a source Secret, as read, gives for `ref` (it is refused, missing, too large, or the value). */
-function sourceValue(source: V1Secret | undefined, ref: { name: string; key: string }): Incoming {
-  if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
-  if (source.type !== undefined && REFUSED_SOURCE_TYPES.includes(source.type)) return { kind: 'source-refused', secret: ref.name, type: source.type };
-  const data = source.data?.[ref.key];
-  if (data === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'key' };
-  const value = Buffer.from(data, 'base64');
-  if (value.length > MAX_VALUE_BYTES) return { kind: 'too-large', bytes: value.length, limit: MAX_VALUE_BYTES };
-  return { kind: 'value', value, source: 'valueFrom' };
 }
 
 /**

@@ -1,9 +1,29 @@
 /**
- * Which OrkaSecrets take their value from which Secret (`spec.valueFrom.secretKeyRef.name`), kept
- * as OrkaSecrets come, change and go, so a Secret's change finds its readers by lookup instead of
- * a scan of every OrkaSecret in its namespace (Secrets change often: tokens, CI, Helm releases).
+ * `valueFrom` sources, pure: which OrkaSecrets take their value from which Secret
+ * (`spec.valueFrom.secretKeyRef.name`), kept as OrkaSecrets come, change and go, so a Secret's
+ * change finds its readers by lookup instead of a scan of every OrkaSecret in its namespace
+ * (Secrets change often: tokens, CI, Helm releases); and what a source Secret, once read, gives.
  */
-import { objectKey } from '../../api/resource.js';
+import type { V1Secret } from '@kubernetes/client-node';
+import { MAX_VALUE_BYTES } from '../../core/envelope.js';
+import { objectKey, REFUSED_SOURCE_TYPES } from '../../api/resource.js';
+import type { Incoming } from './decide.js';
+
+/** What identifies a source Secret's value without reading it: its uid and version, and the key. */
+export function sourceIdentity(source: { metadata?: { uid?: string; resourceVersion?: string } } | undefined, key: string): string {
+  return source === undefined ? 'missing' : `secret:${source.metadata?.uid}:${source.metadata?.resourceVersion}:${key}`;
+}
+
+/** What a source Secret, as read, gives for `ref` (it is refused, missing, too large, or the value). */
+export function sourceValue(source: V1Secret | undefined, ref: { name: string; key: string }): Incoming {
+  if (source === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'secret' };
+  if (source.type !== undefined && REFUSED_SOURCE_TYPES.includes(source.type)) return { kind: 'source-refused', secret: ref.name, type: source.type };
+  const data = source.data?.[ref.key];
+  if (data === undefined) return { kind: 'source-missing', secret: ref.name, key: ref.key, missing: 'key' };
+  const value = Buffer.from(data, 'base64');
+  if (value.length > MAX_VALUE_BYTES) return { kind: 'too-large', bytes: value.length, limit: MAX_VALUE_BYTES };
+  return { kind: 'value', value, source: 'valueFrom' };
+}
 
 /** The readers of each source Secret, by namespace and name. Pure. */
 export class SourceIndex {

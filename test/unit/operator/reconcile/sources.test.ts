@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SourceIndex } from '../../../../src/operator/reconcile/sources.js';
+import { MAX_VALUE_BYTES } from '../../../../src/core/envelope.js';
+import { SourceIndex, sourceIdentity, sourceValue } from '../../../../src/operator/reconcile/sources.js';
 
 describe('SourceIndex', () => {
   it('finds the OrkaSecrets reading a Secret, in its namespace only', () => {
@@ -24,5 +25,35 @@ describe('SourceIndex', () => {
     index.set('a', 'two', 'new');
     index.delete('a', 'two');
     expect(index.readersOf('a', 'new')).toEqual([]);
+  });
+});
+
+describe('what a source Secret gives', () => {
+  const ref = { name: 'creds', key: 'token' };
+  const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+
+  it('is the value of the key, read from base64', () => {
+    expect(sourceValue({ type: 'Opaque', data: { token: b64('s3cr3t-value') } }, ref)).toEqual({ kind: 'value', value: Buffer.from('s3cr3t-value'), source: 'valueFrom' });
+  });
+
+  it('says which is missing: the Secret, or its key', () => {
+    expect(sourceValue(undefined, ref)).toEqual({ kind: 'source-missing', secret: 'creds', key: 'token', missing: 'secret' });
+    expect(sourceValue({ data: { other: b64('x') } }, ref)).toEqual({ kind: 'source-missing', secret: 'creds', key: 'token', missing: 'key' });
+  });
+
+  it('refuses a service account token as a source, whatever it holds', () => {
+    expect(sourceValue({ type: 'kubernetes.io/service-account-token', data: { token: b64('jwt') } }, ref)).toEqual({ kind: 'source-refused', secret: 'creds', type: 'kubernetes.io/service-account-token' });
+  });
+
+  it('refuses a value over the size limit, saying only the sizes', () => {
+    expect(sourceValue({ data: { token: b64(Buffer.alloc(MAX_VALUE_BYTES + 1, 1)) } }, ref)).toEqual({ kind: 'too-large', bytes: MAX_VALUE_BYTES + 1, limit: MAX_VALUE_BYTES });
+    expect(sourceValue({ data: { token: b64(Buffer.alloc(MAX_VALUE_BYTES, 1)) } }, ref)).toMatchObject({ kind: 'value' });
+  });
+
+  it('is identified by uid, version and key, without its data', () => {
+    const meta = { metadata: { uid: 'u1', resourceVersion: '7' } };
+    expect(sourceIdentity(meta, 'token')).toBe('secret:u1:7:token');
+    expect(sourceIdentity({ metadata: { uid: 'u1', resourceVersion: '8' } }, 'token')).not.toBe(sourceIdentity(meta, 'token'));
+    expect(sourceIdentity(undefined, 'token')).toBe('missing');
   });
 });

@@ -123,11 +123,13 @@ export class CertManager {
   async check(): Promise<void> {
     if (!this.options.isLeader()) return;
     try {
-      const existing = decode(this.secrets.get(TLS_SECRET, this.options.namespace));
+      const seen = this.secrets.get(TLS_SECRET, this.options.namespace);
+      const existing = decode(seen);
       if (this.options.managed) {
         const hostsChanged = existing !== undefined && certInfo(existing.certPem).hosts.join(',') !== this.options.hosts.join(',');
-        if (existing === undefined || existing.caKeyPem === undefined) await this.issue(undefined);
-        else if (hostsChanged || needsRenewal(existing.certPem, this.now(), this.options.renewBeforeDays)) await this.issue(existing as ServingMaterial & { caKeyPem: string });
+        const version = seen?.metadata?.resourceVersion;
+        if (existing === undefined || existing.caKeyPem === undefined) await this.issue(undefined, version);
+        else if (hostsChanged || needsRenewal(existing.certPem, this.now(), this.options.renewBeforeDays)) await this.issue(existing as ServingMaterial & { caKeyPem: string }, version);
       }
       await this.publishCaBundle();
     } catch (err) {
@@ -135,18 +137,22 @@ export class CertManager {
     }
   }
 
-  private async issue(existing: (ServingMaterial & { caKeyPem: string }) | undefined): Promise<void> {
+  /**
+   * Writes new material, decided from the TLS Secret as it was at `version` (undefined: there was
+   * none). The write is conditional on that version: the key pairs take a while to make (on the
+   * thread pool), and a Secret written meanwhile (a CA another leader made, the watch catching
+   * up) must fail this write with 409, not be replaced by a second CA its pods do not trust.
+   */
+  private async issue(existing: (ServingMaterial & { caKeyPem: string }) | undefined, version: string | undefined): Promise<void> {
     const now = this.now();
-    // The key pairs are made on the thread pool (generateRsaKeyPairAsync); the rest is quick.
     const ca = existing ? { certPem: existing.caPem, keyPem: existing.caKeyPem } : createCA({ commonName: 'orka-secrets-operator-ca', now, validDays: 3650, keys: await generateRsaKeyPairAsync() });
     const serving = issueServingCert({ ca, hosts: this.options.hosts, now, validDays: this.options.validDays, keys: await generateRsaKeyPairAsync() });
-    const current = this.secrets.get(TLS_SECRET, this.options.namespace);
     const body: V1Secret = {
       metadata: {
         name: TLS_SECRET,
         namespace: this.options.namespace,
         labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'tls' },
-        ...(current?.metadata?.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}),
+        ...(version === undefined ? {} : { resourceVersion: version }),
       },
       type: 'kubernetes.io/tls',
       data: {
@@ -157,7 +163,7 @@ export class CertManager {
       },
     };
     try {
-      if (current === undefined) await this.core.createNamespacedSecret({ namespace: this.options.namespace, body });
+      if (version === undefined) await this.core.createNamespacedSecret({ namespace: this.options.namespace, body });
       else await this.core.replaceNamespacedSecret({ name: TLS_SECRET, namespace: this.options.namespace, body });
       this.options.log.info({ hosts: this.options.hosts, notAfter: certInfo(serving.certPem).notAfter, renewal: existing !== undefined }, existing ? 'serving certificate renewed' : 'serving certificate created');
     } catch (err) {

@@ -40,6 +40,9 @@ export interface ControllerOptions {
   now?: () => Date;
 }
 
+/** A key whose retry backoff has grown past this (about six retries, ~6 s) is not just briefly behind. */
+const STILL_BEHIND_MS = 5000;
+
 /**
  * The API holds a newer version of something than the cache does: the decision was made on a
  * stale view, so nothing is written and the key is retried once the watch has caught up.
@@ -183,9 +186,11 @@ export class Controller {
         const delay = this.queue.addRateLimited(key);
         if (err instanceof CacheBehind) {
           // Routine after a failover or a burst: the watch brings the write, and the retry sees
-          // it. Not an error (the reconcile-errors alert stays quiet).
+          // it. Not an error (the reconcile-errors alert stays quiet). Still behind after several
+          // retries (the backoff has grown past STILL_BEHIND_MS) is not routine: a person should see it.
           this.metrics.reconciles.inc({ result: 'Requeued' });
-          log.debug({ retryInMs: delay }, err.message);
+          if (delay < STILL_BEHIND_MS) log.debug({ retryInMs: delay }, err.message);
+          else log.warn({ retryInMs: delay }, `${err.message} (still, after several retries: is the storage watch delivering?)`);
           continue;
         }
         this.metrics.reconciles.inc({ result: 'Error' });

@@ -145,8 +145,10 @@ export class CertManager {
    */
   private async issue(existing: (ServingMaterial & { caKeyPem: string }) | undefined, version: string | undefined): Promise<void> {
     const now = this.now();
-    const ca = existing ? { certPem: existing.caPem, keyPem: existing.caKeyPem } : createCA({ commonName: 'orka-secrets-operator-ca', now, validDays: 3650, keys: await generateRsaKeyPairAsync() });
-    const serving = issueServingCert({ ca, hosts: this.options.hosts, now, validDays: this.options.validDays, keys: await generateRsaKeyPairAsync() });
+    // A new CA needs a key pair too: both are made at once, on two threads of the pool.
+    const [servingKeys, caKeys] = await Promise.all([generateRsaKeyPairAsync(), existing ? undefined : generateRsaKeyPairAsync()]);
+    const ca = existing ? { certPem: existing.caPem, keyPem: existing.caKeyPem } : createCA({ commonName: 'orka-secrets-operator-ca', now, validDays: 3650, keys: caKeys });
+    const serving = issueServingCert({ ca, hosts: this.options.hosts, now, validDays: this.options.validDays, keys: servingKeys });
     const body: V1Secret = {
       metadata: {
         name: TLS_SECRET,

@@ -316,18 +316,19 @@ export class Controller {
    */
   private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
     const namespace = owner.metadata.namespace;
+    const name = storageName(owner.metadata.name);
     try {
       return await this.api.send<V1Secret>({ method: 'POST', path: secretsPath(namespace), body });
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, storageName(owner.metadata.name)) });
+      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, name) });
       const conflict = createConflict(found, owner.metadata.uid);
-      if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${storageName(owner.metadata.name)}`);
-      if (conflict === 'foreign') throw new Error(`Secret ${storageName(owner.metadata.name)} exists and is not this OrkaSecret's storage`, { cause: err });
+      if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${name}`);
+      if (conflict === 'foreign') throw new Error(`Secret ${name} exists and is not this OrkaSecret's storage`, { cause: err });
       this.checkFence();
       return await this.api.send<V1Secret>({
         method: 'PUT',
-        path: secretsPath(namespace, storageName(owner.metadata.name)),
+        path: secretsPath(namespace, name),
         body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
       });
     }

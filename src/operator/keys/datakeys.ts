@@ -103,6 +103,9 @@ export class DataKeyStore {
       // leader binds it to the namespace it finds (reconcile).
       if (boundTo === undefined || boundTo === options.namespaceUid) return this.unwrap(tenant, secret);
       if (!options.create) return undefined;
+      // The namespace cache may be behind (this is the key of the namespace as it is now): the
+      // key is replaced only on the API's word.
+      if ((await this.namespaceUidNow(tenant)) === boundTo) return this.unwrap(tenant, secret);
       this.options.log.warn({ tenant }, 'the data key was made for an earlier namespace of this name: replacing it (its values cannot be read here)');
       await this.deleteSecret(secret);
     }
@@ -143,8 +146,11 @@ export class DataKeyStore {
     for (const secret of this.secrets.list(this.options.namespace)) {
       const tenant = dataKeyTenant(secret);
       if (tenant === undefined) continue;
-      const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+      let uid = uidOf(tenant);
+      // Gone or recreated, as the cache sees it: the cache may only be behind (a new leader's
+      // watch), and a deleted key loses every value of the tenant, so the API decides.
+      if (uid === undefined || (boundTo !== undefined && boundTo !== uid)) uid = await this.namespaceUidNow(tenant);
       if (uid !== undefined && boundTo === undefined) {
         await this.api.patchNamespacedSecret(
           { name: secret.metadata?.name as string, namespace: this.options.namespace, body: { metadata: { annotations: { [NAMESPACE_UID_ANNOTATION]: uid } } } },
@@ -236,6 +242,16 @@ export class DataKeyStore {
     await this.api.replaceNamespacedSecret({ name: dataKeySecretName(tenant), namespace, body: { ...secret, data } });
     this.options.log.info({ tenant, id }, 'earlier data key removed: no stored value uses it any more');
     return true;
+  }
+
+  /** A namespace's UID as the API has it now; undefined when it does not exist. */
+  private async namespaceUidNow(name: string): Promise<string | undefined> {
+    try {
+      return (await this.api.readNamespace({ name })).metadata?.uid;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   private async deleteSecret(secret: V1Secret): Promise<void> {

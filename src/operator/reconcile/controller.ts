@@ -334,6 +334,29 @@ export class Controller {
     }
   }
 
+  /**
+   * Deletes the storage of an OrkaSecret the cache no longer has. A cache can be behind (a new
+   * leader's watch has not brought the object yet): a value is deleted only on the API's word that
+   * its OrkaSecret is gone or going, and only as the decision saw it (uid and resourceVersion as
+   * preconditions), so a storage Secret written meanwhile is never deleted with it.
+   */
+  private async deleteStorage(namespace: string, name: string, seen: V1Secret | undefined, log: Logger): Promise<void> {
+    const owner = await this.api.send<OrkaSecret>({ method: 'GET', path: orkaSecretsPath(namespace, name) }).catch((err: unknown) => {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    });
+    if (owner !== undefined && owner.metadata.deletionTimestamp === undefined) throw new CacheBehind(`OrkaSecret ${name}`);
+    this.checkFence();
+    const preconditions = { uid: seen?.metadata?.uid, resourceVersion: seen?.metadata?.resourceVersion };
+    try {
+      await this.api.send({ method: 'DELETE', path: secretsPath(namespace, storageName(name)), body: { preconditions } });
+      log.info('OrkaSecret gone: storage deleted');
+    } catch (err) {
+      if (statusCode(err) === 409) throw new CacheBehind(`storage Secret ${storageName(name)}`);
+      if (statusCode(err) !== 404) throw err;
+    }
+  }
+
   /** Throws once this replica stepped down: called before every write. */
   private checkFence(): void {
     if (this.fenced) throw new Error('this replica stepped down; the new leader reconciles');
@@ -345,13 +368,7 @@ export class Controller {
     const object = this.cache.orkaSecrets.get(name, namespace);
     const existing = this.cache.storage.get(storageName(name), namespace);
     if (plan.storage.op === 'delete') {
-      try {
-        this.checkFence();
-        await this.api.send({ method: 'DELETE', path: secretsPath(namespace, storageName(name)) });
-        log.info('OrkaSecret gone: storage deleted');
-      } catch (err) {
-        if (statusCode(err) !== 404) throw err;
-      }
+      await this.deleteStorage(namespace, name, existing, log);
       return undefined;
     }
     if (object === undefined) return undefined;

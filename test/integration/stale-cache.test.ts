@@ -13,12 +13,14 @@ import { API_VERSION, DATA_KEY_LABEL, TENANT_LABEL, dataKeySecretName, GROUP, KI
 import { storageSecret } from '../../src/api/storage.js';
 import { tenancyOf } from '../../src/api/tenancy.js';
 import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
+import { encryptValue } from '../../src/core/envelope.js';
+import { createKeyRing, loadKeyRing } from '../../src/core/keyring.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { ClusterCache } from '../../src/operator/kube/cache.js';
 import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
 import { EventRecorder } from '../../src/operator/kube/events.js';
 import type { Watched } from '../../src/operator/kube/informers.js';
-import { DataKeyStore } from '../../src/operator/keys/datakeys.js';
+import { DataKeyStore, type TenantKeys } from '../../src/operator/keys/datakeys.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { Controller } from '../../src/operator/reconcile/controller.js';
 import { adminKubeConfig, createNamespace } from '../env/kube.js';
@@ -67,7 +69,7 @@ describe('a cache behind the API', () => {
       tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, 'orka-system'),
       namespaceUid: () => namespace.metadata?.uid,
     } as unknown as ClusterCache;
-    const dataKeys = { dataKey: async () => undefined, onDataKeyDeleted: () => undefined };
+    const dataKeys = { dataKey: async () => undefined, dataKeyHolding: async () => undefined, onDataKeyDeleted: () => undefined };
     const controller = new Controller(kc as PooledKubeConfig, cache, { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
       workers: 1,
       operatorNamespace: 'orka-system',
@@ -113,5 +115,44 @@ describe('a cache behind the API', () => {
     expect(names).toContain(dataKeySecretName(tenant));
     expect(names).not.toContain(dataKeySecretName('never-existed'));
     expect(names).not.toContain(dataKeySecretName(since));
+  });
+
+  it('never takes a data key it has not seen yet for a lost one (no value stored again)', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-dk' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-new', tenant: 'stale-new' });
+    const namespace = await core.readNamespace({ name: tenant });
+    const ring = loadKeyRing(createKeyRing(new Date()));
+    const keyRing = { require: () => ring };
+    // The tenant's data key, made by a previous leader: in the API, not (yet) in this one's cache.
+    const made = await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid });
+    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
+    // A value stored with it, from a source Secret.
+    const value = Buffer.from('a-value-from-its-source');
+    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
+    const envelope = encryptValue({ dataKey: made as TenantKeys, tenant, name: 'API_TOKEN', version: 1, value });
+    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
+    const cache = {
+      orkaSecrets: fixedCache([object]),
+      storage: fixedCache([storage]),
+      namespaces: fixedCache([namespace]),
+      sources: fixedCache([source]),
+      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
+      namespaceUid: () => namespace.metadata?.uid,
+    } as unknown as ClusterCache;
+    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
+      workers: 1,
+      operatorNamespace: opNamespace,
+      resyncPeriod: 3600,
+      log,
+    });
+
+    const plan = await controller.reconcile(objectKey(tenant, 'api-token'), log);
+
+    expect(plan.storage.op).toBe('keep');
+    const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
+    expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
   });
 });

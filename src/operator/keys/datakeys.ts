@@ -138,6 +138,28 @@ export class DataKeyStore {
   }
 
   /**
+   * The tenant's data keys if one of them is `keyId` (the key a stored value names); undefined
+   * when the tenant has no such key. The cache may be behind (a key made or rotated by another
+   * leader a moment ago): a key it lacks is looked for in the API before a value is called lost.
+   */
+  async dataKeyHolding(tenant: string, keyId: string, namespaceUid: string | undefined): Promise<TenantKeys | undefined> {
+    const cached = await this.dataKey(tenant, { create: false, namespaceUid });
+    if (cached?.lookup(keyId) !== undefined) return cached;
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: this.options.namespace });
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+    if (dataKeyTenant(secret) !== tenant) return undefined;
+    const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+    if (boundTo !== undefined && boundTo !== namespaceUid && boundTo !== (await this.namespaceUidNow(tenant))) return undefined;
+    const keys = this.unwrap(tenant, secret);
+    return keys.lookup(keyId) === undefined ? undefined : keys;
+  }
+
+  /**
    * Leader: removes the data key of every namespace that is gone (or was recreated since its key
    * was made), and binds keys from before keys were bound to the namespace they serve now.
    * `uidOf` gives a namespace's UID, undefined when it does not exist.

@@ -73,7 +73,7 @@ export class Controller {
     kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
     /** The ring unseals incoming values; the data keys encrypt and open stored ones. */
-    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'onDataKeyDeleted'> },
+    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'dataKeyHolding' | 'onDataKeyDeleted'> },
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
@@ -259,12 +259,12 @@ export class Controller {
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
-      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
       // Stored under a data key the tenant no longer has (the active one, or an earlier one a
       // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
       // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
       const keyId = envelopeKeyIdOf(content.envelope);
-      if (dataKey === undefined || keyId === undefined || dataKey.lookup(keyId) === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
+      const dataKey = keyId === undefined ? undefined : await this.keys.dataKeys.dataKeyHolding(namespace, keyId, this.cache.namespaceUid(namespace));
+      if (dataKey === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
       const value = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
     } catch (err) {

@@ -103,6 +103,9 @@ export class DataKeyStore {
       // leader binds it to the namespace it finds (reconcile).
       if (boundTo === undefined || boundTo === options.namespaceUid) return this.unwrap(tenant, secret);
       if (!options.create) return undefined;
+      // The namespace cache may be behind (this is the key of the namespace as it is now): the
+      // key is replaced only on the API's word.
+      if ((await this.namespaceUidNow(tenant)) === boundTo) return this.unwrap(tenant, secret);
       this.options.log.warn({ tenant }, 'the data key was made for an earlier namespace of this name: replacing it (its values cannot be read here)');
       await this.deleteSecret(secret);
     }
@@ -135,6 +138,28 @@ export class DataKeyStore {
   }
 
   /**
+   * The tenant's data keys if one of them is `keyId` (the key a stored value names); undefined
+   * when the tenant has no such key. The cache may be behind (a key made or rotated by another
+   * leader a moment ago): a key it lacks is looked for in the API before a value is called lost.
+   */
+  async dataKeyHolding(tenant: string, keyId: string, namespaceUid: string | undefined): Promise<TenantKeys | undefined> {
+    const cached = await this.dataKey(tenant, { create: false, namespaceUid });
+    if (cached?.lookup(keyId) !== undefined) return cached;
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: this.options.namespace });
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+    if (dataKeyTenant(secret) !== tenant) return undefined;
+    const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+    if (boundTo !== undefined && boundTo !== namespaceUid && boundTo !== (await this.namespaceUidNow(tenant))) return undefined;
+    const keys = this.unwrap(tenant, secret);
+    return keys.lookup(keyId) === undefined ? undefined : keys;
+  }
+
+  /**
    * Leader: removes the data key of every namespace that is gone (or was recreated since its key
    * was made), and binds keys from before keys were bound to the namespace they serve now.
    * `uidOf` gives a namespace's UID, undefined when it does not exist.
@@ -143,8 +168,11 @@ export class DataKeyStore {
     for (const secret of this.secrets.list(this.options.namespace)) {
       const tenant = dataKeyTenant(secret);
       if (tenant === undefined) continue;
-      const uid = uidOf(tenant);
       const boundTo = secret.metadata?.annotations?.[NAMESPACE_UID_ANNOTATION];
+      let uid = uidOf(tenant);
+      // Gone or recreated, as the cache sees it: the cache may only be behind (a new leader's
+      // watch), and a deleted key loses every value of the tenant, so the API decides.
+      if (uid === undefined || (boundTo !== undefined && boundTo !== uid)) uid = await this.namespaceUidNow(tenant);
       if (uid !== undefined && boundTo === undefined) {
         await this.api.patchNamespacedSecret(
           { name: secret.metadata?.name as string, namespace: this.options.namespace, body: { metadata: { annotations: { [NAMESPACE_UID_ANNOTATION]: uid } } } },
@@ -236,6 +264,16 @@ export class DataKeyStore {
     await this.api.replaceNamespacedSecret({ name: dataKeySecretName(tenant), namespace, body: { ...secret, data } });
     this.options.log.info({ tenant, id }, 'earlier data key removed: no stored value uses it any more');
     return true;
+  }
+
+  /** A namespace's UID as the API has it now; undefined when it does not exist. */
+  private async namespaceUidNow(name: string): Promise<string | undefined> {
+    try {
+      return (await this.api.readNamespace({ name })).metadata?.uid;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   private async deleteSecret(secret: V1Secret): Promise<void> {

@@ -173,20 +173,33 @@ export class LeaderElector {
     clearTimeout(this.deadlineTimer);
     if (!this.leading) return;
     this.setLeading(false, 'shutdown');
-    try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
-      if (lease.spec?.holderIdentity !== this.options.identity) return;
-      await this.api.replaceNamespacedLease({
-        name: this.options.name,
-        namespace: this.options.namespace,
-        body: {
-          metadata: lease.metadata,
-          spec: { ...this.spec(microTime(new Date(this.now())), lease.spec.leaseTransitions ?? 0), holderIdentity: '', leaseDurationSeconds: 1 },
-        },
-      });
-      this.options.log.info('released the lease');
-    } catch (err) {
-      this.options.log.warn({ err: { message: (err as Error).message } }, 'could not release the lease');
+    // A renewal already in flight may write the lease between this read and this write (409):
+    // read again. It is the last one (stopped: no attempt is scheduled after it), so a second
+    // try suffices; the third is slack.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.release();
+        return;
+      } catch (err) {
+        if (httpCode(err) === 409 && attempt < 3) continue;
+        this.options.log.warn({ err: { message: (err as Error).message, code: httpCode(err) } }, 'could not release the lease');
+        return;
+      }
     }
+  }
+
+  /** Writes the lease free (holder empty), if this replica still holds it. */
+  private async release(): Promise<void> {
+    const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+    if (lease.spec?.holderIdentity !== this.options.identity) return;
+    await this.api.replaceNamespacedLease({
+      name: this.options.name,
+      namespace: this.options.namespace,
+      body: {
+        metadata: lease.metadata,
+        spec: { ...this.spec(microTime(new Date(this.now())), lease.spec.leaseTransitions ?? 0), holderIdentity: '', leaseDurationSeconds: 1 },
+      },
+    });
+    this.options.log.info('released the lease');
   }
 }

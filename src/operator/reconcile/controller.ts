@@ -6,8 +6,9 @@
  * the inputs (unseal the incoming value, decrypt the stored one). The one read it makes from the
  * API is a `valueFrom` source Secret whose version changed: the cache holds Secrets' metadata
  * only, never their data. apply is the only place that writes to the API, and it writes each
- * thing at most once per reconcile: the storage Secret, the status (only when changed), the
- * Events (failures and changes a person should see; never a routine first store).
+ * thing at most once per reconcile: the storage Secret (through ./storage.ts, which makes every
+ * such write conditional on what the decision saw), the status (only when changed), the Events
+ * (failures and changes a person should see; never a routine first store).
  */
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -15,7 +16,7 @@ import { decryptValue, encryptValue, envelopeKeyIdOf, sealedFor, unseal } from '
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName, toSecretName } from '../../core/names.js';
-import { createConflict, decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
+import { decide, type Incoming, type Observed, type Plan, type Stored } from './decide.js';
 import { statusCode, type PooledKubeConfig } from '../kube/client.js';
 import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -25,6 +26,7 @@ import type { DataKeyStore } from '../keys/datakeys.js';
 import type { KeyRingStore } from '../keys/ring.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
+import { CacheBehind, StorageWriter } from './storage.js';
 import { SourceIndex, sourceIdentity, sourceValue } from './sources.js';
 import { objectKey, splitKey, STORAGE_FOR_LABEL, storageName, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
@@ -43,22 +45,14 @@ export interface ControllerOptions {
 /** A key whose retry backoff has grown past this (about six retries, ~6 s) is not just briefly behind. */
 const STILL_BEHIND_MS = 5000;
 
-/**
- * The API holds a newer version of something than the cache does: the decision was made on a
- * stale view, so nothing is written and the key is retried once the watch has caught up.
- */
-class CacheBehind extends Error {
-  constructor(what: string) {
-    super(`${what} is newer than the cache; retrying once the cache has caught up`);
-  }
-}
-
 /** Reconciles OrkaSecrets into encrypted storage. */
 export class Controller {
   /** Replaced at each start of the workers: a queue that was shut down stays shut. */
   queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
   /** Writes and reads go over the fast path (kube/rest.ts): a stored value costs two writes. */
   private readonly api: KubeRest;
+  /** The one writer of storage Secrets (./storage.ts). */
+  private readonly storage: StorageWriter;
   private workers: Array<Promise<void>> = [];
   /** Per key: the input and storage version of the last reconcile that verified the stored value. */
   private readonly applied = new Map<string, string>();
@@ -73,12 +67,13 @@ export class Controller {
     kc: PooledKubeConfig,
     private readonly cache: ClusterCache,
     /** The ring unseals incoming values; the data keys encrypt and open stored ones. */
-    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'onDataKeyDeleted'> },
+    private readonly keys: { ring: Pick<KeyRingStore, 'require'>; dataKeys: Pick<DataKeyStore, 'dataKey' | 'dataKeyHolding' | 'onDataKeyDeleted'> },
     private readonly events: EventRecorder,
     private readonly metrics: OperatorMetrics,
     private readonly options: ControllerOptions,
   ) {
     this.api = kc.rest;
+    this.storage = new StorageWriter(this.api, () => this.checkFence());
     this.wire();
     metrics.onCollect(() => {
       metrics.queueDepth.set(this.queue.length);
@@ -259,12 +254,12 @@ export class Controller {
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
     try {
-      const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
       // Stored under a data key the tenant no longer has (the active one, or an earlier one a
       // rotation replaced and re-encryption has not yet moved it from): its Secret was deleted
       // (and perhaps a new one made since). Nothing can open it; decide stores it again from its source.
       const keyId = envelopeKeyIdOf(content.envelope);
-      if (dataKey === undefined || keyId === undefined || dataKey.lookup(keyId) === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
+      const dataKey = keyId === undefined ? undefined : await this.keys.dataKeys.dataKeyHolding(namespace, keyId, this.cache.namespaceUid(namespace));
+      if (dataKey === undefined) return { version: content.version, undecryptable: true, dataKeyLost: true };
       const value = decryptValue({ dataKeys: dataKey.lookup, tenant: namespace, name: secretName, version: content.version, stored: content.envelope });
       return { version: content.version, value };
     } catch (err) {
@@ -308,32 +303,6 @@ export class Controller {
     }
   }
 
-  /**
-   * Creates a storage Secret. When one is already there (409), the one found says why
-   * (`createConflict`): the cache is behind (retry, write nothing), or it is this OrkaSecret's
-   * storage with its labels edited away, which the label-selected cache can never see (replaced,
-   * labels included, instead of failing with 409 forever), or it is someone else's.
-   */
-  private async createStorage(owner: OrkaSecret, body: V1Secret): Promise<V1Secret> {
-    const namespace = owner.metadata.namespace;
-    const name = storageName(owner.metadata.name);
-    try {
-      return await this.api.send<V1Secret>({ method: 'POST', path: secretsPath(namespace), body });
-    } catch (err) {
-      if (statusCode(err) !== 409) throw err;
-      const found = await this.api.send<V1Secret>({ method: 'GET', path: secretsPath(namespace, name) });
-      const conflict = createConflict(found, owner.metadata.uid);
-      if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${name}`);
-      if (conflict === 'foreign') throw new Error(`Secret ${name} exists and is not this OrkaSecret's storage`, { cause: err });
-      this.checkFence();
-      return await this.api.send<V1Secret>({
-        method: 'PUT',
-        path: secretsPath(namespace, name),
-        body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
-      });
-    }
-  }
-
   /** Throws once this replica stepped down: called before every write. */
   private checkFence(): void {
     if (this.fenced) throw new Error('this replica stepped down; the new leader reconciles');
@@ -345,13 +314,7 @@ export class Controller {
     const object = this.cache.orkaSecrets.get(name, namespace);
     const existing = this.cache.storage.get(storageName(name), namespace);
     if (plan.storage.op === 'delete') {
-      try {
-        this.checkFence();
-        await this.api.send({ method: 'DELETE', path: secretsPath(namespace, storageName(name)) });
-        log.info('OrkaSecret gone: storage deleted');
-      } catch (err) {
-        if (statusCode(err) !== 404) throw err;
-      }
+      if (await this.storage.delete(namespace, name, existing)) log.info('OrkaSecret gone: storage deleted');
       return undefined;
     }
     if (object === undefined) return undefined;
@@ -362,16 +325,8 @@ export class Controller {
       if (dataKey === undefined) throw new Error('no data key');
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
       const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
-      // create when our cache has none, replace (with its resourceVersion) when it has one: a
-      // stale cache makes either fail with 409 (CacheBehind) and the key is retried, so nothing
-      // is stored twice.
-      this.checkFence();
-      const written =
-        existing === undefined
-          ? await this.createStorage(object, body)
-          : await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, storageName(name)), body }).catch((err: unknown) => {
-              throw statusCode(err) === 409 ? new CacheBehind(`storage Secret ${storageName(name)}`) : err;
-            });
+      // A stale cache makes the write fail (CacheBehind) and the key is retried: nothing is stored twice.
+      const written = await this.storage.write(object, body, existing);
       storageVersion = written.metadata?.resourceVersion;
       log.info({ version: plan.storage.version }, 'value stored');
     }

@@ -93,6 +93,20 @@ process.exit(0);`;
     const ns = out.trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n);
     expect(ns).toEqual([...Array(2000).keys()]);
   });
+
+  it('loses no line at exit while the thread pool is busy (a graceful stop of a busy operator)', () => {
+    // The operator's thread pool unseals (RSA) and makes key pairs: an asynchronous write queued
+    // behind that work had not happened yet when the process exited, and its lines were lost.
+    const script = `import { pbkdf2 } from 'node:crypto';
+import { batchedStdout, createLogger } from ${JSON.stringify(fileURLToPath(new URL('../../../src/core/logger.ts', import.meta.url)))};
+const log = createLogger({ name: 'operator' }, batchedStdout());
+for (let i = 0; i < 8; i++) pbkdf2('busy', 'pool', 200_000, 32, 'sha256', () => undefined);
+log.info('released the lease');
+log.info('stopped');
+process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '2' } });
+    expect(out.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['released the lease', 'stopped']);
+  });
 });
 
 describe('fixedLine', () => {

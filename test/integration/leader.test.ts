@@ -1,0 +1,80 @@
+/**
+ * The lease election (src/operator/kube/leader.ts) against the real apiserver. Where an
+ * interleaving must be staged, the elector's own client is wrapped so that one request waits for
+ * another; every request still goes to the apiserver.
+ */
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
+import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
+import { LeaderElector } from '../../src/operator/kube/leader.js';
+import { adminKubeConfig, createNamespace } from '../env/kube.js';
+import { eventually } from '../env/operator.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+
+beforeAll(() => {
+  kc = adminKubeConfig(cp);
+});
+
+/** Resolves after `ms`, or when `p` does, whichever is first (a staged order that may not come). */
+function orAfter(p: Promise<unknown>, ms: number): Promise<unknown> {
+  return Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
+}
+
+describe('the leader election', () => {
+  it('releases the lease on stop even when a renewal lands between its read and its write', async () => {
+    const namespace = await createNamespace(kc, { prefix: 'lease' });
+    const log = createLogger({ name: 'test', level: 'silent' });
+    let stopped = 0;
+    const elector = new LeaderElector(
+      kc as PooledKubeConfig,
+      { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
+      { onStartedLeading: () => undefined, onStoppedLeading: () => void stopped++ },
+    );
+    elector.start();
+    await eventually(() => elector.isLeader || undefined);
+
+    // The order staged: a renewal reads the lease; stop() reads it too; the renewal writes; then
+    // stop() writes, with the version it read, which is no longer the lease's.
+    const api = (elector as unknown as { api: CoordinationV1Api }).api;
+    const read = api.readNamespacedLease.bind(api);
+    const replace = api.replaceNamespacedLease.bind(api);
+    let stopping = false;
+    let renewalEntered!: () => void;
+    const renewalWaiting = new Promise<void>((r) => (renewalEntered = r));
+    let stopRead!: () => void;
+    const stopHasRead = new Promise<void>((r) => (stopRead = r));
+    let renewed!: () => void;
+    const renewalDone = new Promise<void>((r) => (renewed = r));
+    let writes = 0;
+    api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
+      const lease = await read(...args);
+      if (stopping) stopRead();
+      return lease;
+    };
+    api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
+      const n = ++writes;
+      if (n === 1) {
+        renewalEntered();
+        await orAfter(stopHasRead, 3000);
+        try {
+          return await replace(...args);
+        } finally {
+          renewed();
+        }
+      }
+      if (n === 2) await orAfter(renewalDone, 3000);
+      return await replace(...args);
+    };
+    await renewalWaiting;
+    stopping = true;
+    await elector.stop();
+
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
+    expect(lease.spec?.holderIdentity ?? '').toBe('');
+    expect(elector.isLeader).toBe(false);
+    expect(stopped).toBe(1);
+  });
+});

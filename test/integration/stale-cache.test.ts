@@ -1,0 +1,158 @@
+/**
+ * What the operator deletes, it deletes because the API says the owner is gone, not because its
+ * cache does. A cache behind the API (a new leader whose watch has not yet brought an object, a
+ * watch re-listing after a gap) must never cost a stored value or a tenant's data key.
+ *
+ * The caches here are stand-ins, so that their view can lag on cue (an informer's timing cannot
+ * be staged); every read and write goes to the real apiserver.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { API_VERSION, DATA_KEY_LABEL, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
+import { storageSecret } from '../../src/api/storage.js';
+import { tenancyOf } from '../../src/api/tenancy.js';
+import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
+import { encryptValue } from '../../src/core/envelope.js';
+import { createKeyRing, loadKeyRing } from '../../src/core/keyring.js';
+import { createLogger } from '../../src/core/logger.js';
+import type { ClusterCache } from '../../src/operator/kube/cache.js';
+import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
+import { EventRecorder } from '../../src/operator/kube/events.js';
+import type { Watched } from '../../src/operator/kube/informers.js';
+import { DataKeyStore, type TenantKeys } from '../../src/operator/keys/datakeys.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { Controller } from '../../src/operator/reconcile/controller.js';
+import { adminKubeConfig, createNamespace } from '../env/kube.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+const log = createLogger({ name: 'test', level: 'silent' });
+
+beforeAll(() => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+});
+
+/** A cache of fixed content: `get` by name, `list` all (informers' event hooks are not needed here). */
+function fixedCache<T extends { metadata?: { name?: string } }>(objects: T[]): Watched<never> {
+  const byName = (name: string) => objects.find((o) => o.metadata?.name === name);
+  return { get: byName, list: () => objects, on: () => undefined, synced: Promise.resolve(), confirmedAt: () => Date.now(), stop: async () => undefined } as unknown as Watched<never>;
+}
+
+async function exists(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}
+
+describe('a cache behind the API', () => {
+  it('never makes the controller delete the storage of an OrkaSecret that still exists', async () => {
+    const tenant = await createNamespace(kc, { prefix: 'stale', tenant: 'stale' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
+    // Its value, stored by a previous leader (no controller-manager runs here: nothing collects it).
+    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope: randomBytes(64) }) });
+    const namespace: V1Namespace = { metadata: { name: tenant, uid: 'irrelevant', labels: { [TENANT_LABEL]: 'stale' } } };
+    // The view: the storage Secret, but not (not yet, or no longer) the OrkaSecret.
+    const cache = {
+      orkaSecrets: fixedCache<OrkaSecret>([]),
+      storage: fixedCache([storage]),
+      namespaces: fixedCache([namespace]),
+      sources: fixedCache([]),
+      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, 'orka-system'),
+      namespaceUid: () => namespace.metadata?.uid,
+    } as unknown as ClusterCache;
+    const dataKeys = { dataKey: async () => undefined, dataKeyHolding: async () => undefined, onDataKeyDeleted: () => undefined };
+    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
+      workers: 1,
+      operatorNamespace: 'orka-system',
+      resyncPeriod: 3600,
+      log,
+    });
+    const key = objectKey(tenant, 'api-token');
+    const read = () => core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
+
+    await expect(controller.reconcile(key, log)).rejects.toThrow(/newer than the cache/);
+    expect(await exists(read)).toBe(true);
+
+    // Once the API agrees the OrkaSecret is gone, its storage goes too.
+    await custom.deleteNamespacedCustomObject({ ...coords, name: 'api-token' });
+    const plan = await controller.reconcile(key, log);
+    expect(plan.outcome).toBe('Deleted');
+    expect(await exists(read)).toBe(false);
+  });
+
+  it('never deletes the data key of a namespace that exists with the uid the key is bound to', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-dk', tenant: 'stale-dk' });
+    const uid = (await core.readNamespace({ name: tenant })).metadata?.uid as string;
+    const dataKeySecret = (forTenant: string, boundTo: string): V1Secret => ({
+      metadata: {
+        name: dataKeySecretName(forTenant),
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: forTenant },
+        annotations: { [NAMESPACE_UID_ANNOTATION]: boundTo },
+      },
+      data: { [ACTIVE_DATA_KEY_FIELD]: randomBytes(60).toString('base64') },
+    });
+    const live = await core.createNamespacedSecret({ namespace: opNamespace, body: dataKeySecret(tenant, uid) });
+    // Two that must go: a namespace that does not exist, and one recreated since its key was made.
+    const gone = await core.createNamespacedSecret({ namespace: opNamespace, body: dataKeySecret('never-existed', 'some-uid') });
+    const since = await createNamespace(kc, { prefix: 'stale-re', tenant: 'stale-re' });
+    const recreated = await core.createNamespacedSecret({ namespace: opNamespace, body: dataKeySecret(since, 'an-earlier-uid') });
+    const store = new DataKeyStore(kc, fixedCache([live, gone, recreated]), { require: () => expect.fail('no key is unwrapped here') }, { namespace: opNamespace, log });
+
+    // The namespace cache knows none of them (a new leader whose watch is behind).
+    await store.reconcile(() => undefined);
+
+    const names = (await core.listNamespacedSecret({ namespace: opNamespace })).items.map((s) => s.metadata?.name);
+    expect(names).toContain(dataKeySecretName(tenant));
+    expect(names).not.toContain(dataKeySecretName('never-existed'));
+    expect(names).not.toContain(dataKeySecretName(since));
+  });
+
+  it('never takes a data key it has not seen yet for a lost one (no value stored again)', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-dk' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-new', tenant: 'stale-new' });
+    const namespace = await core.readNamespace({ name: tenant });
+    const ring = loadKeyRing(createKeyRing(new Date()));
+    const keyRing = { require: () => ring };
+    // The tenant's data key, made by a previous leader: in the API, not (yet) in this one's cache.
+    const made = await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid });
+    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
+    // A value stored with it, from a source Secret.
+    const value = Buffer.from('a-value-from-its-source');
+    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
+    const envelope = encryptValue({ dataKey: made as TenantKeys, tenant, name: 'API_TOKEN', version: 1, value });
+    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
+    const cache = {
+      orkaSecrets: fixedCache([object]),
+      storage: fixedCache([storage]),
+      namespaces: fixedCache([namespace]),
+      sources: fixedCache([source]),
+      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
+      namespaceUid: () => namespace.metadata?.uid,
+    } as unknown as ClusterCache;
+    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
+      workers: 1,
+      operatorNamespace: opNamespace,
+      resyncPeriod: 3600,
+      log,
+    });
+
+    const plan = await controller.reconcile(objectKey(tenant, 'api-token'), log);
+
+    expect(plan.storage.op).toBe('keep');
+    const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
+    expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
+  });
+});

@@ -163,8 +163,15 @@ function isSensitiveField(field: string): boolean {
 export function fixedLine<F extends string>(logger: Logger, level: 'info' | 'warn', msg: string, fields: readonly F[]): (values: Readonly<Record<F, unknown>>) => void {
   const sensitive = fields.filter(isSensitiveField);
   if (sensitive.length > 0) throw new Error(`fixedLine: ${sensitive.join(', ')} would be redacted; log it through the logger`);
-  const { chindingsSym, lsCacheSym, streamSym, timeSym } = pino.symbols;
+  const { chindingsSym, lsCacheSym, streamSym, timeSym, mixinSym, messageKeySym, nestedKeySym, needsMetadataGsym } = pino.symbols;
   const internals = logger as unknown as Record<symbol, unknown>;
+  // What would make pino write another line than this one: refused, not imitated.
+  const formatters = internals[Symbol.for('pino.formatters')] as { log?: unknown } | undefined;
+  const hooks = internals[Symbol.for('pino.hooks')] as { streamWrite?: unknown } | undefined;
+  const stream = internals[streamSym] as DestinationStream & Record<symbol, unknown>;
+  if (internals[mixinSym] || formatters?.log || hooks?.streamWrite || internals[nestedKeySym] || internals[messageKeySym] !== 'msg' || stream[needsMetadataGsym]) {
+    throw new Error('fixedLine: the logger has a mixin, log formatter, write hook, nested key, other message key or a multistream destination');
+  }
   const levelValue = logger.levels.values[level] as number;
   const prefixes = fields.map((f) => `,${JSON.stringify(f)}:`);
   const end = `,"msg":${JSON.stringify(msg)}}\n`;
@@ -176,6 +183,6 @@ export function fixedLine<F extends string>(logger: Logger, level: 'info' | 'war
       const value = values[fields[i] as F];
       if (value !== undefined) line += prefixes[i] + JSON.stringify(value);
     }
-    (internals[streamSym] as DestinationStream).write(line + end);
+    stream.write(line + end);
   };
 }

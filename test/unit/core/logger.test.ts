@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
 import { BatchedDestination, createLogger, fixedLine } from '../../../src/core/logger.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
@@ -127,6 +128,11 @@ describe('fixedLine', () => {
     const out = capture();
     fixedLine(createLogger({ name: 'operator', level: 'warn' }, out.stream), 'info', 'resolve', fields)(values);
     expect(out.text()).toBe('');
+  });
+
+  it('refuses a logger whose lines pino would shape otherwise (a mixin, a log formatter)', () => {
+    expect(() => fixedLine(pino({ mixin: () => ({ extra: 1 }) }), 'info', 'resolve', fields)).toThrow(/mixin/);
+    expect(() => fixedLine(pino({ formatters: { log: (o) => o } }), 'info', 'resolve', fields)).toThrow(/log formatter/);
   });
 
   it('refuses a field the logger would redact', () => {

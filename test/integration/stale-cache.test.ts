@@ -155,4 +155,71 @@ describe('a cache behind the API', () => {
     const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
     expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
   });
+
+  it('never writes over a storage Secret the cache brought after the decision was made', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-win' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-win', tenant: 'stale-win' });
+    const namespace = await core.readNamespace({ name: tenant });
+    const ring = loadKeyRing(createKeyRing(new Date()));
+    const keyRing = { require: () => ring };
+    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
+    const made = (await dataKeys.dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid })) as TenantKeys;
+    const value = Buffer.from('a-value-from-its-source');
+    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
+    // Stored by the previous leader just before the handover.
+    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope: encryptValue({ dataKey: made, tenant, name: 'API_TOKEN', version: 1, value }) }) });
+    // The view: no storage Secret when the reconcile starts; the watch brings it while the
+    // source is being read (as it may while a sealed value is unsealed on the thread pool).
+    const rest = (kc as PooledKubeConfig).rest;
+    const send = rest.send.bind(rest);
+    let caughtUp = false;
+    rest.send = (async (req: Parameters<typeof send>[0]) => {
+      const answer: unknown = await send(req);
+      if (req.method === 'GET' && req.path.endsWith('/secrets/source')) caughtUp = true;
+      return answer;
+    }) as typeof rest.send;
+    const laggingStorage = { ...(fixedCache([]) as object), get: (name: string) => (caughtUp && name === storage.metadata?.name ? storage : undefined) } as unknown as Watched<V1Secret>;
+    const cache = {
+      orkaSecrets: fixedCache([object]),
+      storage: laggingStorage,
+      namespaces: fixedCache([namespace]),
+      sources: fixedCache([source]),
+      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
+      namespaceUid: () => namespace.metadata?.uid,
+    } as unknown as ClusterCache;
+    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
+      workers: 1,
+      operatorNamespace: opNamespace,
+      resyncPeriod: 3600,
+      log,
+    });
+    try {
+      await expect(controller.reconcile(objectKey(tenant, 'api-token'), log)).rejects.toThrow(/newer than the cache/);
+    } finally {
+      rest.send = send;
+    }
+    const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
+    expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
+  });
+
+  it('never replaces a live tenant\'s data key because the cache holds an earlier namespace of that name', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-uid' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-uid', tenant: 'stale-uid' });
+    const uid = (await core.readNamespace({ name: tenant })).metadata?.uid;
+    const ring = loadKeyRing(createKeyRing(new Date()));
+    const keyRing = { require: () => ring };
+    const made = (await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: uid })) as TenantKeys;
+    const secret = await core.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: opNamespace });
+    const store = new DataKeyStore(kc, fixedCache([secret]), keyRing, { namespace: opNamespace, log });
+
+    // The namespace cache still has the namespace this name had before (another uid).
+    const key = await store.dataKey(tenant, { create: true, namespaceUid: 'the-uid-of-an-earlier-namespace' });
+
+    expect(key?.id).toBe(made.id);
+    const after = await core.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: opNamespace });
+    expect(after.metadata?.uid).toBe(secret.metadata?.uid);
+  });
 });

@@ -77,4 +77,53 @@ describe('the leader election', () => {
     expect(elector.isLeader).toBe(false);
     expect(stopped).toBe(1);
   });
+
+  it('does not take the lease back with an attempt that was in flight when it stopped', async () => {
+    const namespace = await createNamespace(kc, { prefix: 'lease' });
+    const log = createLogger({ name: 'test', level: 'silent' });
+    const elector = new LeaderElector(
+      kc as PooledKubeConfig,
+      { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
+      { onStartedLeading: () => undefined, onStoppedLeading: () => undefined },
+    );
+    elector.start();
+    await eventually(() => elector.isLeader || undefined);
+
+    // The order staged: a renewal is about to read the lease; stop() reads and frees it; then the
+    // renewal reads it, free, and would acquire it again.
+    const api = (elector as unknown as { api: CoordinationV1Api }).api;
+    const read = api.readNamespacedLease.bind(api);
+    const replace = api.replaceNamespacedLease.bind(api);
+    let reads = 0;
+    let renewalEntered!: () => void;
+    const renewalWaiting = new Promise<void>((r) => (renewalEntered = r));
+    let released!: () => void;
+    const stopDone = new Promise<void>((r) => (released = r));
+    let lateWrite!: () => void;
+    const lateWriteDone = new Promise<void>((r) => (lateWrite = r));
+    let late = false;
+    api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
+      if (++reads === 1) {
+        renewalEntered();
+        await stopDone;
+        late = true;
+      }
+      return await read(...args);
+    };
+    api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
+      try {
+        return await replace(...args);
+      } finally {
+        if (late) lateWrite();
+      }
+    };
+    await renewalWaiting;
+    await elector.stop();
+    released();
+    // A late write, if there is one, comes within milliseconds of the late read.
+    await orAfter(lateWriteDone, 2000);
+
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
+    expect(lease.spec?.holderIdentity ?? '').toBe('');
+  });
 });

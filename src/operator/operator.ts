@@ -47,6 +47,12 @@ export class Operator {
   private readonly events: EventRecorder;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
+  /**
+   * The leadership term: lead() and follow() each begin a new one. What lead() does after an
+   * await belongs to its own term only: leadership lost meanwhile (follow() ran) must not be
+   * followed by workers started on a replica that no longer leads.
+   */
+  private term = 0;
   private synced = false;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
@@ -183,16 +189,19 @@ export class Operator {
   }
 
   private async lead(): Promise<void> {
+    const term = ++this.term;
     this.metrics.isLeader.set(1);
     try {
       await this.keyRing.ensure();
     } catch (err) {
       this.log.error({ err: { message: (err as Error).message } }, 'could not load or create the keys; retrying');
-      setTimeout(() => void (this.elector.isLeader && this.lead()), 2000).unref();
+      setTimeout(() => void (term === this.term && this.lead()), 2000).unref();
       return;
     }
+    if (term !== this.term) return;
     this.controller.startWorkers();
     await this.finishRotation();
+    if (term !== this.term) return;
     this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
@@ -200,6 +209,7 @@ export class Operator {
   }
 
   private async follow(reason: StepDownReason): Promise<void> {
+    this.term++;
     this.metrics.isLeader.set(0);
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     // Losing the lease means another replica may reconcile now: a write this replica started as

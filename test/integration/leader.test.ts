@@ -1,13 +1,19 @@
 /**
- * The lease election (src/operator/kube/leader.ts) against the real apiserver. Where an
+ * The lease election (src/operator/kube/leader.ts), and what the operator starts and stops with a
+ * leadership term (src/operator/operator.ts), against the real apiserver. Where an
  * interleaving must be staged, the elector's own client is wrapped so that one request waits for
  * another; every request still goes to the apiserver.
  */
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { KeyRing } from '../../src/core/keyring.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
+import { ClusterCache } from '../../src/operator/kube/cache.js';
 import { LeaderElector } from '../../src/operator/kube/leader.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { Operator } from '../../src/operator/operator.js';
 import { adminKubeConfig, createNamespace } from '../env/kube.js';
 import { eventually } from '../env/operator.js';
 
@@ -125,5 +131,31 @@ describe('the leader election', () => {
 
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
+  });
+
+  it('starts no reconcile workers for a term that ended while the keys were loading', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-term' });
+    const log = createLogger({ name: 'test', level: 'silent' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
+    try {
+      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());
+      // The elector's callbacks, called in the order staged: leadership begins, the keys take a
+      // while to load (a first start makes RSA key pairs), and leadership ends meanwhile.
+      const callbacks = operator as unknown as { lead: () => Promise<void>; follow: (reason: string) => Promise<void> };
+      let loaded!: () => void;
+      const keysLoaded = new Promise<void>((r) => (loaded = r));
+      operator.keyRing.ensure = async () => {
+        await keysLoaded;
+        return operator.keyRing.current() as KeyRing;
+      };
+      const leading = callbacks.lead();
+      await callbacks.follow('deadline');
+      loaded();
+      await leading;
+      expect((operator.controller as unknown as { running: boolean }).running).toBe(false);
+      await Promise.all([operator.controller.stopWorkers(), operator.reencryptor.stop()]);
+    } finally {
+      await cache.stop();
+    }
   });
 });

@@ -195,7 +195,7 @@ export class Controller {
           // retries (the backoff has grown past STILL_BEHIND_MS) is not routine: a person should see it.
           this.metrics.reconciles.inc({ result: 'Requeued' });
           if (delay < STILL_BEHIND_MS) log.debug({ retryInMs: delay }, err.message);
-          else log.warn({ retryInMs: delay }, `${err.message} (still, after several retries: is the storage watch delivering?)`);
+          else log.warn({ retryInMs: delay }, `${err.message} (still, after several retries: are the operator's watches delivering?)`);
           continue;
         }
         this.metrics.reconciles.inc({ result: 'Error' });

@@ -243,17 +243,26 @@ export class Operator {
     }
   }
 
-  /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */
+  /**
+   * Rotates when the period has passed or the keys Secret carries the rotate annotation: as the
+   * cache shows it (cheap, every 5 s), then as the API does (the cache can be behind a rotation
+   * another leader made).
+   */
   async maybeRotate(): Promise<void> {
     if (!this.elector.isLeader || this.rotating) return;
     const ring = this.keyRing.current();
     if (ring === undefined) return;
+    const period = this.config.ORKA_KEY_ROTATION_PERIOD;
     const requested = this.keyRing.annotation(ROTATE_ANNOTATION) !== undefined;
-    if (!requested && !rotationDue(ring, new Date(), this.config.ORKA_KEY_ROTATION_PERIOD)) return;
+    if (!requested && !rotationDue(ring, new Date(), period)) return;
     this.rotating = true;
     try {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
-      await this.rotation.rotate();
+      const rotated = await this.rotation.rotate((stored, annotations) => annotations[ROTATE_ANNOTATION] !== undefined || rotationDue(stored, new Date(), period));
+      if (rotated === undefined) {
+        this.log.info('no rotation after all: the keys Secret, read from the API, shows it was already made');
+        return;
+      }
       this.metrics.keyRotations.inc();
       this.reencryptor.kick();
     } catch (err) {

@@ -9,14 +9,16 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { API_VERSION, DATA_KEY_LABEL, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
+import { API_VERSION, DATA_KEY_LABEL, KEYS_SECRET, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
 import { storageSecret } from '../../src/api/storage.js';
 import { tenancyOf } from '../../src/api/tenancy.js';
 import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
 import { encryptValue } from '../../src/core/envelope.js';
 import { createKeyRing, loadKeyRing } from '../../src/core/keyring.js';
 import { createLogger } from '../../src/core/logger.js';
-import type { ClusterCache } from '../../src/operator/kube/cache.js';
+import { ClusterCache } from '../../src/operator/kube/cache.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
+import { Operator, ROTATE_ANNOTATION } from '../../src/operator/operator.js';
 import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
 import { EventRecorder } from '../../src/operator/kube/events.js';
 import type { Watched } from '../../src/operator/kube/informers.js';
@@ -221,5 +223,28 @@ describe('a cache behind the API', () => {
     expect(key?.id).toBe(made.id);
     const after = await core.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: opNamespace });
     expect(after.metadata?.uid).toBe(secret.metadata?.uid);
+  });
+
+  it('never rotates the keys again for a request another leader already carried out', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-rot' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
+    try {
+      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());
+      // The ring as the previous leader left it, rotated and its request annotation removed...
+      await operator.keyRing.ensure();
+      const before = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+      // ...and as this leader's cache still shows it: the request not yet carried out.
+      const stale = loadKeyRing(createKeyRing(new Date()));
+      operator.keyRing.current = () => stale;
+      operator.keyRing.annotation = (name) => (name === ROTATE_ANNOTATION ? 'requested' : undefined);
+      Object.defineProperty(operator.elector, 'isLeader', { get: () => true });
+
+      await operator.maybeRotate();
+
+      const after = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+      expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    } finally {
+      await cache.stop();
+    }
   });
 });

@@ -104,8 +104,15 @@ function checkValueSize(value: Buffer): void {
   }
 }
 
+/** KeyObjects already found to be AES-256 keys: a KeyObject is immutable, and its getters are calls into C++. */
+const checkedKeys = new WeakSet<KeyObject>();
+
 function isAesKey(key: AesKey): boolean {
-  return Buffer.isBuffer(key) ? key.length === AES_KEY_BYTES : key.type === 'secret' && key.symmetricKeySize === AES_KEY_BYTES;
+  if (Buffer.isBuffer(key)) return key.length === AES_KEY_BYTES;
+  if (checkedKeys.has(key)) return true;
+  if (key.type !== 'secret' || key.symmetricKeySize !== AES_KEY_BYTES) return false;
+  checkedKeys.add(key);
+  return true;
 }
 
 function checkKey(key: AesKey): void {
@@ -134,17 +141,37 @@ function gcmSeal(key: AesKey, aad: Buffer, plaintext: Buffer, random: RandomSour
   return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
 }
 
-/** Opens nonce || ciphertext || tag; any failure becomes DECRYPT_FAILED. */
-function gcmOpen(key: AesKey, aad: Buffer, body: Buffer): Buffer {
-  if (body.length < NONCE_BYTES + TAG_BYTES) throw decryptFailed();
+/** nonce || ciphertext || tag, split; undefined when too short to hold a nonce and a tag. */
+interface GcmParts {
+  nonce: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+function gcmParts(body: Buffer): GcmParts | undefined {
+  if (body.length < NONCE_BYTES + TAG_BYTES) return undefined;
+  return { nonce: body.subarray(0, NONCE_BYTES), ciphertext: body.subarray(NONCE_BYTES, body.length - TAG_BYTES), tag: body.subarray(body.length - TAG_BYTES) };
+}
+
+/** Opens split GCM parts; any failure becomes DECRYPT_FAILED. */
+function gcmOpenParts(key: AesKey, aad: Buffer, parts: GcmParts | undefined): Buffer {
+  if (parts === undefined) throw decryptFailed();
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+    const decipher = createDecipheriv('aes-256-gcm', key, parts.nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
-    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+    decipher.setAuthTag(parts.tag);
+    const plaintext = decipher.update(parts.ciphertext);
+    // final() checks the tag (it throws on a mismatch); GCM, a stream mode, has nothing left to give.
+    const rest = decipher.final();
+    return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest]);
   } catch (err) {
     throw decryptFailed(err);
   }
+}
+
+/** Opens nonce || ciphertext || tag; any failure becomes DECRYPT_FAILED. */
+function gcmOpen(key: AesKey, aad: Buffer, body: Buffer): Buffer {
+  return gcmOpenParts(key, aad, gcmParts(body));
 }
 
 /** The label that binds a sealed value to its tenant and secret name. */
@@ -337,19 +364,21 @@ export interface StoredValue {
   readonly keyId: string;
   readonly aad: Buffer;
   readonly body: Buffer;
+  /** `body` split into nonce, ciphertext and tag, once (undefined: too short to open). */
+  readonly parts: GcmParts | undefined;
 }
 
 /** Reads a stored value for tenant, name and version without opening it; throws DECRYPT_FAILED when it is no stored-value envelope. */
 export function readStoredValue(args: { tenant: string; name: string; version: number; stored: Buffer }): StoredValue {
   const { keyId, header: head, rest } = readHeader(args.stored, EnvelopeKind.Stored);
-  return { keyId, aad: Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), body: rest };
+  return { keyId, aad: Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), body: rest, parts: gcmParts(rest) };
 }
 
 /** Opens a stored value read by readStoredValue; throws DECRYPT_FAILED unless tenant, name, version and key all match. */
 export function openStoredValue(value: StoredValue, dataKeys: KeyLookup<AesKey>): Buffer {
   const key = dataKeys(value.keyId);
   if (key === undefined || !isAesKey(key)) throw decryptFailed();
-  return gcmOpen(key, value.aad, value.body);
+  return gcmOpenParts(key, value.aad, value.parts);
 }
 
 /** Decrypts a stored value; throws DECRYPT_FAILED unless tenant, name, version and key all match. */

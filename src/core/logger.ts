@@ -145,3 +145,37 @@ export function createLogger(options: { name: string; level?: string }, destinat
     destination,
   );
 }
+
+/** A sensitive field name (SENSITIVE above): never a field of a fixedLine. */
+function isSensitiveField(field: string): boolean {
+  return SENSITIVE.includes(field);
+}
+
+/**
+ * A writer of one kind of line, at one level with one message and fixed fields, through `logger`
+ * (its level, time, bindings and destination), in the same form as `logger[level](fields, msg)`
+ * writes it. For a line written on every request (the resolver's audit line): pino walks, checks
+ * and escapes each field of each line; this builds the line from its parts with one
+ * JSON.stringify per field. The fields are named once, here, and none may be a sensitive name
+ * (REDACT_PATHS): what they hold is written as it is, never redacted. Undefined values are left
+ * out, as pino does.
+ */
+export function fixedLine<F extends string>(logger: Logger, level: 'info' | 'warn', msg: string, fields: readonly F[]): (values: Readonly<Record<F, unknown>>) => void {
+  const sensitive = fields.filter(isSensitiveField);
+  if (sensitive.length > 0) throw new Error(`fixedLine: ${sensitive.join(', ')} would be redacted; log it through the logger`);
+  const { chindingsSym, lsCacheSym, streamSym, timeSym } = pino.symbols;
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const levelValue = logger.levels.values[level] as number;
+  const prefixes = fields.map((f) => `,${JSON.stringify(f)}:`);
+  const end = `,"msg":${JSON.stringify(msg)}}\n`;
+  return (values) => {
+    if (!logger.isLevelEnabled(level)) return;
+    // pino's own parts: the level's opening (`{"level":"info"`), the time, the bindings (child fields).
+    let line = (internals[lsCacheSym] as Record<number, string>)[levelValue] + (internals[timeSym] as () => string)() + (internals[chindingsSym] as string);
+    for (let i = 0; i < fields.length; i++) {
+      const value = values[fields[i] as F];
+      if (value !== undefined) line += prefixes[i] + JSON.stringify(value);
+    }
+    (internals[streamSym] as DestinationStream).write(line + end);
+  };
+}

@@ -14,15 +14,16 @@
  *
  * A resolve is the hot path (every cold name of every runner step), so `POST /v1/resolve` is served
  * on node:http (`resolveHandler`), not through express: express cost more than half of a resolve's
- * CPU (docs/capacity.md). Its answer is serialized once, and its audit line goes through a logger
- * that redacts only top-level fields: the line is built here from fixed fields, none of which can
- * hold a value. The change streams and every other path stay an express Router.
+ * CPU (docs/capacity.md). Its answer is serialized once, and its audit line is built from fixed
+ * fields, none of which can hold a value (core/logger.ts: fixedLine; refusals and failures go
+ * through a logger that redacts only top-level fields). The change streams and every other path
+ * stay an express Router.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
-import { REDACT_PATHS, type Logger } from '../../core/logger.js';
+import { fixedLine, REDACT_PATHS, type Logger } from '../../core/logger.js';
 import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
@@ -45,9 +46,11 @@ function sendError(res: Response, err: OrkaError): void {
   res.status(err.status).json(err.toBody());
 }
 
-/** Writes a JSON answer on node:http (the body serialized by the caller, once). */
-function writeJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Writes a JSON answer on node:http (the body serialized by the caller, once); `age`: the Age header, if any. */
+function writeJson(res: ServerResponse, status: number, body: string, age?: string): void {
+  res.writeHead(status, age === undefined ? { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) } : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), age });
   res.end(body);
 }
 
@@ -79,7 +82,8 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     req.on('end', () => {
       if (size > MAX_BODY_BYTES) return reject(new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large'));
       try {
-        resolve(JSON.parse(Buffer.concat(chunks, size).toString('utf8')));
+        // A small body comes in one chunk: no copy.
+        resolve(JSON.parse((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).toString('utf8')));
       } catch {
         reject(new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
       }
@@ -97,13 +101,26 @@ export function isResolveRequest(req: IncomingMessage): boolean {
 /** What one resolve answered, for metrics: its status, what it said was missing, how long it took. */
 export type ResolveObserver = (status: number, answer: { missing: readonly string[] } | undefined, seconds: number) => void;
 
+/** The fields of a resolve's audit line, in order. */
+const RESOLVE_AUDIT_FIELDS = ['tenant', 'pod', 'sa', 'names', 'missing', 'outcome'] as const;
+
 /**
  * `POST /v1/resolve` on node:http: the token first (an unauthenticated body is never read), then
- * the body, then the answer. One audit line per request.
+ * the body, then the answer. One audit line per request. The observer is told as the answer is
+ * written (per request: no listener, closure or BigInt to make).
  */
 export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; observe?: ResolveObserver }): (req: IncomingMessage, res: ServerResponse) => void {
   const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
-  const serve = async (req: IncomingMessage, res: ServerResponse, answered: (answer: { missing: readonly string[] }) => void): Promise<void> => {
+  // The line of every answered resolve, built from its fixed fields (core/logger.ts: fixedLine);
+  // the rarer refusals and failures go through the logger.
+  const resolved = fixedLine(deps.audit, 'info', 'resolve', RESOLVE_AUDIT_FIELDS);
+  const observe = deps.observe;
+  /** Writes an answer and tells the observer; `missing` only with a resolution. */
+  const answer = (res: ServerResponse, started: number, status: number, body: string, missing?: readonly string[], age?: string) => {
+    writeJson(res, status, body, age);
+    observe?.(status, missing === undefined ? undefined : { missing }, (performance.now() - started) / 1000);
+  };
+  const serve = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
     let identity: Identity;
     try {
       identity = await deps.auth.authenticate(bearer(req));
@@ -112,7 +129,7 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
       audit.warn({ path: '/v1/resolve', outcome: e.code }, 'request refused');
-      writeJson(res, e.status, JSON.stringify(e.toBody()));
+      answer(res, started, e.status, JSON.stringify(e.toBody()));
       return;
     }
     try {
@@ -120,25 +137,19 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
       if (!parsed.success) throw new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`);
       const { values, missing, revisions, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
       deps.usage.record(identity.namespace, Object.keys(values));
-      audit.info({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing, outcome: missing.length ? 'partial' : 'ok' }, 'resolve');
-      answered({ missing });
-      writeJson(res, 200, JSON.stringify({ values, missing, revisions }), { age: String(Math.ceil(ageMs / 1000)) });
+      resolved({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing, outcome: missing.length ? 'partial' : 'ok' });
+      answer(res, started, 200, JSON.stringify({ values, missing, revisions }), missing, String(Math.ceil(ageMs / 1000)));
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
       audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
-      writeJson(res, e.status, JSON.stringify(e.toBody()));
+      answer(res, started, e.status, JSON.stringify(e.toBody()));
     }
   };
   return (req, res) => {
-    const started = process.hrtime.bigint();
-    let answer: { missing: readonly string[] } | undefined;
-    if (deps.observe !== undefined) {
-      const observe = deps.observe;
-      res.once('finish', () => observe(res.statusCode, answer, Number(process.hrtime.bigint() - started) / 1e9));
-    }
-    serve(req, res, (a) => (answer = a)).catch(() => {
+    const started = performance.now();
+    serve(req, res, started).catch(() => {
       // Only a failed write to a connection already gone gets here.
-      if (!res.headersSent) writeJson(res, 500, JSON.stringify(new OrkaError('INTERNAL', 'resolution failed').toBody()));
+      if (!res.headersSent) answer(res, started, 500, JSON.stringify(new OrkaError('INTERNAL', 'resolution failed').toBody()));
     });
   };
 }

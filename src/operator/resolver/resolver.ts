@@ -8,7 +8,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { openStoredValue, readStoredValue, type StoredValue } from '../../core/envelope.js';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { assertSecretName, checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
+import { checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
 import type { Health } from '../health.js';
 import type { DataKeyStore } from '../keys/datakeys.js';
 import type { ClusterCache } from '../kube/cache.js';
@@ -110,14 +110,15 @@ export class Resolver {
 
   /** The values of `names` that exist in `namespace`, and the names that do not; `ageMs`: how old the view that answered is. */
   async resolve(namespace: string, names: readonly string[]): Promise<Resolution & { ageMs: number }> {
-    for (const name of names) assertSecretName(name);
+    // Each name checked (INVALID_SECRET_NAME) and mapped to its object name once; asked twice, answered once.
+    const asked = new Map<string, string>();
+    for (const name of names) if (!asked.has(name)) asked.set(name, toObjectName(name));
     const ageMs = this.assertCurrent();
     const values: Record<string, string> = {};
     const missing: string[] = [];
     const revisions: Record<string, string> = {};
     const dataKey = await this.keys.dataKey(namespace, { create: false, namespaceUid: this.cache.namespaceUid(namespace) });
-    for (const name of new Set(names)) {
-      const objectName = toObjectName(name);
+    for (const [name, objectName] of asked) {
       const object = this.cache.orkaSecrets.get(objectName, namespace);
       const storage = this.cache.storage.get(storageName(objectName), namespace);
       const revision = storage?.metadata?.resourceVersion;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { BatchedDestination, createLogger } from '../../../src/core/logger.js';
+import { BatchedDestination, createLogger, fixedLine } from '../../../src/core/logger.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
   const chunks: string[] = [];
@@ -106,5 +106,30 @@ log.info('stopped');
 process.exit(0);`;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '2' } });
     expect(out.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['released the lease', 'stopped']);
+  });
+});
+
+describe('fixedLine', () => {
+  const fields = ['tenant', 'pod', 'names', 'missing', 'outcome'] as const;
+  const values = { tenant: 'acme', pod: 'runner-1', names: ['API_KEY', 'DB_"PASS"\\'], missing: [], outcome: undefined };
+
+  it('writes the line the logger writes for the same fields, level and message (time aside)', () => {
+    const viaPino = capture();
+    const viaFixed = capture();
+    createLogger({ name: 'operator' }, viaPino.stream).child({ component: 'audit' }).info(values, 'resolve');
+    fixedLine(createLogger({ name: 'operator' }, viaFixed.stream).child({ component: 'audit' }), 'info', 'resolve', fields)(values);
+    const withoutTime = (text: string) => text.replace(/"time":"[^"]*"/, '"time":"T"');
+    expect(withoutTime(viaFixed.text())).toBe(withoutTime(viaPino.text()));
+    expect(viaFixed.lines()[0]).toMatchObject({ level: 'info', service: 'operator', component: 'audit', tenant: 'acme', names: ['API_KEY', 'DB_"PASS"\\'], missing: [], msg: 'resolve' });
+  });
+
+  it('respects the level', () => {
+    const out = capture();
+    fixedLine(createLogger({ name: 'operator', level: 'warn' }, out.stream), 'info', 'resolve', fields)(values);
+    expect(out.text()).toBe('');
+  });
+
+  it('refuses a field the logger would redact', () => {
+    expect(() => fixedLine(createLogger({ name: 'operator' }), 'info', 'resolve', ['tenant', 'values'])).toThrow(/values would be redacted/);
   });
 });

@@ -109,11 +109,35 @@ describe('POST /v1/resolve', () => {
     ['another shape', JSON.stringify({ names: [] }), {}, 400, /1 to 256 secret names/],
     ['an unknown field', JSON.stringify({ names: ['A'], extra: 1 }), {}, 400, /1 to 256 secret names/],
     ['more than 16 KiB', JSON.stringify({ names: ['A'], pad: 'x'.repeat(1024 * 1024) }), {}, 413, /too large/],
+    ['just over 16 KiB', JSON.stringify({ names: ['A'], pad: 'x'.repeat(16 * 1024) }), {}, 413, /too large/],
+    ['an empty body', '', {}, 400, /not valid JSON/],
   ] as const)('answers %s with a clear error and nothing resolved', async (_what, body, headers, status, message) => {
     const res = await post(body, headers);
     expect(res.status).toBe(status);
     expect(res.json.error?.message).toMatch(message);
     expect(recorded).toEqual([]);
+  });
+
+  it('reads a body that comes in pieces after its headers (a slow client)', async () => {
+    const slow = (body: string) =>
+      new Promise<{ status: number; json: { values?: Record<string, string>; error?: { message: string } } }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/v1/resolve', method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+        setTimeout(() => req.write(body.slice(0, 5)), 20);
+        setTimeout(() => req.end(body.slice(5)), 60);
+      });
+    const ok = await slow(JSON.stringify({ names: ['API_KEY'] }));
+    expect(ok.status).toBe(200);
+    expect(ok.json.values).toEqual({ API_KEY: VALUE });
+    const bad = await slow('{"names": [');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error?.message).toMatch(/not valid JSON/);
+    expect(observed.map((o) => o.status)).toEqual([200, 400]);
   });
 
   it('answers what the resolver refuses with its code (a stale view: 503)', async () => {

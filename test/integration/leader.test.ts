@@ -29,22 +29,30 @@ function orAfter(p: Promise<unknown>, ms: number): Promise<unknown> {
   return Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
 }
 
+const log = createLogger({ name: 'test', level: 'silent' });
+
+/**
+ * An elector that leads a lease of its own (renewing every 0.2 s, never expiring in a test), its
+ * client (to stage the order of its requests), and how many times it stepped down.
+ */
+async function leading(): Promise<{ namespace: string; elector: LeaderElector; api: CoordinationV1Api; stepDowns: () => number }> {
+  const namespace = await createNamespace(kc, { prefix: 'lease' });
+  let stepDowns = 0;
+  const elector = new LeaderElector(
+    kc as PooledKubeConfig,
+    { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
+    { onStartedLeading: () => undefined, onStoppedLeading: () => void stepDowns++ },
+  );
+  elector.start();
+  await eventually(() => elector.isLeader || undefined);
+  return { namespace, elector, api: (elector as unknown as { api: CoordinationV1Api }).api, stepDowns: () => stepDowns };
+}
+
 describe('the leader election', () => {
   it('releases the lease on stop even when a renewal lands between its read and its write', async () => {
-    const namespace = await createNamespace(kc, { prefix: 'lease' });
-    const log = createLogger({ name: 'test', level: 'silent' });
-    let stopped = 0;
-    const elector = new LeaderElector(
-      kc as PooledKubeConfig,
-      { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
-      { onStartedLeading: () => undefined, onStoppedLeading: () => void stopped++ },
-    );
-    elector.start();
-    await eventually(() => elector.isLeader || undefined);
-
+    const { namespace, elector, api, stepDowns } = await leading();
     // The order staged: a renewal reads the lease; stop() reads it too; the renewal writes; then
     // stop() writes, with the version it read, which is no longer the lease's.
-    const api = (elector as unknown as { api: CoordinationV1Api }).api;
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let stopping = false;
@@ -81,23 +89,13 @@ describe('the leader election', () => {
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
     expect(elector.isLeader).toBe(false);
-    expect(stopped).toBe(1);
+    expect(stepDowns()).toBe(1);
   });
 
   it('does not take the lease back with an attempt that was in flight when it stopped', async () => {
-    const namespace = await createNamespace(kc, { prefix: 'lease' });
-    const log = createLogger({ name: 'test', level: 'silent' });
-    const elector = new LeaderElector(
-      kc as PooledKubeConfig,
-      { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
-      { onStartedLeading: () => undefined, onStoppedLeading: () => undefined },
-    );
-    elector.start();
-    await eventually(() => elector.isLeader || undefined);
-
+    const { namespace, elector, api } = await leading();
     // The order staged: a renewal is about to read the lease; stop() reads and frees it; then the
     // renewal reads it, free, and would acquire it again.
-    const api = (elector as unknown as { api: CoordinationV1Api }).api;
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let reads = 0;
@@ -135,7 +133,6 @@ describe('the leader election', () => {
 
   it('starts no reconcile workers for a term that ended while the keys were loading', async () => {
     const opNamespace = await createNamespace(kc, { prefix: 'orka-term' });
-    const log = createLogger({ name: 'test', level: 'silent' });
     const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
     try {
       const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());

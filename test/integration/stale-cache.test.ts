@@ -43,6 +43,49 @@ function fixedCache<T extends { metadata?: { name?: string } }>(objects: T[]): W
   return { get: byName, list: () => objects, on: () => undefined, synced: Promise.resolve(), confirmedAt: () => Date.now(), stop: async () => undefined } as unknown as Watched<never>;
 }
 
+/** What a controller's caches show (the real apiserver answers every read and write). */
+interface View {
+  operatorNamespace: string;
+  namespace: V1Namespace;
+  orkaSecrets: OrkaSecret[];
+  storage: Watched<V1Secret>;
+  sources: V1Secret[];
+}
+
+/** A controller whose caches show `view`. */
+function controllerOver(view: View, keys: ConstructorParameters<typeof Controller>[2]): Controller {
+  const cache = {
+    orkaSecrets: fixedCache(view.orkaSecrets),
+    storage: view.storage,
+    namespaces: fixedCache([view.namespace]),
+    sources: fixedCache(view.sources),
+    tenancy: (ns: string) => tenancyOf(ns, view.namespace.metadata?.labels, view.operatorNamespace),
+    namespaceUid: () => view.namespace.metadata?.uid,
+  } as unknown as ClusterCache;
+  return new Controller(kc as PooledKubeConfig, cache, keys, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), { workers: 1, operatorNamespace: view.operatorNamespace, resyncPeriod: 3600, log });
+}
+
+/**
+ * A tenant whose value of API_TOKEN (from Secret `source`) a previous leader stored, under a data
+ * key it made: everything in the API, nothing in any cache yet.
+ */
+async function storedByPreviousLeader(prefix: string) {
+  const opNamespace = await createNamespace(kc, { prefix: `orka-${prefix}` });
+  const tenant = await createNamespace(kc, { prefix, tenant: prefix });
+  const namespace = await core.readNamespace({ name: tenant });
+  const ring = loadKeyRing(createKeyRing(new Date()));
+  const keyRing = { require: () => ring };
+  const made = (await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid })) as TenantKeys;
+  const value = Buffer.from('a-value-from-its-source');
+  const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
+  const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+  const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } };
+  const object = (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...coords, body })) as OrkaSecret;
+  const envelope = encryptValue({ dataKey: made, tenant, name: 'API_TOKEN', version: 1, value });
+  const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
+  return { opNamespace, tenant, namespace, keyRing, object, source, storage };
+}
+
 async function exists(read: () => Promise<unknown>): Promise<boolean> {
   try {
     await read();
@@ -63,21 +106,11 @@ describe('a cache behind the API', () => {
     const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope: randomBytes(64) }) });
     const namespace: V1Namespace = { metadata: { name: tenant, uid: 'irrelevant', labels: { [TENANT_LABEL]: 'stale' } } };
     // The view: the storage Secret, but not (not yet, or no longer) the OrkaSecret.
-    const cache = {
-      orkaSecrets: fixedCache<OrkaSecret>([]),
-      storage: fixedCache([storage]),
-      namespaces: fixedCache([namespace]),
-      sources: fixedCache([]),
-      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, 'orka-system'),
-      namespaceUid: () => namespace.metadata?.uid,
-    } as unknown as ClusterCache;
     const dataKeys = { dataKey: async () => undefined, dataKeyHolding: async () => undefined, onDataKeyDeleted: () => undefined };
-    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
-      workers: 1,
-      operatorNamespace: 'orka-system',
-      resyncPeriod: 3600,
-      log,
-    });
+    const controller = controllerOver(
+      { operatorNamespace: 'orka-system', namespace, orkaSecrets: [], storage: fixedCache([storage]), sources: [] },
+      { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys },
+    );
     const key = objectKey(tenant, 'api-token');
     const read = () => core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
 
@@ -120,36 +153,10 @@ describe('a cache behind the API', () => {
   });
 
   it('never takes a data key it has not seen yet for a lost one (no value stored again)', async () => {
-    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-dk' });
-    const tenant = await createNamespace(kc, { prefix: 'stale-new', tenant: 'stale-new' });
-    const namespace = await core.readNamespace({ name: tenant });
-    const ring = loadKeyRing(createKeyRing(new Date()));
-    const keyRing = { require: () => ring };
-    // The tenant's data key, made by a previous leader: in the API, not (yet) in this one's cache.
-    const made = await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid });
+    const { opNamespace, tenant, namespace, keyRing, object, source, storage } = await storedByPreviousLeader('stale-new');
+    // The data key the previous leader made is in the API, not (yet) in this one's cache.
     const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
-    // A value stored with it, from a source Secret.
-    const value = Buffer.from('a-value-from-its-source');
-    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
-    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
-    const envelope = encryptValue({ dataKey: made as TenantKeys, tenant, name: 'API_TOKEN', version: 1, value });
-    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
-    const cache = {
-      orkaSecrets: fixedCache([object]),
-      storage: fixedCache([storage]),
-      namespaces: fixedCache([namespace]),
-      sources: fixedCache([source]),
-      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
-      namespaceUid: () => namespace.metadata?.uid,
-    } as unknown as ClusterCache;
-    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
-      workers: 1,
-      operatorNamespace: opNamespace,
-      resyncPeriod: 3600,
-      log,
-    });
+    const controller = controllerOver({ operatorNamespace: opNamespace, namespace, orkaSecrets: [object], storage: fixedCache([storage]), sources: [source] }, { ring: keyRing, dataKeys });
 
     const plan = await controller.reconcile(objectKey(tenant, 'api-token'), log);
 
@@ -159,20 +166,9 @@ describe('a cache behind the API', () => {
   });
 
   it('never writes over a storage Secret the cache brought after the decision was made', async () => {
-    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-win' });
-    const tenant = await createNamespace(kc, { prefix: 'stale-win', tenant: 'stale-win' });
-    const namespace = await core.readNamespace({ name: tenant });
-    const ring = loadKeyRing(createKeyRing(new Date()));
-    const keyRing = { require: () => ring };
-    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
-    const made = (await dataKeys.dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid })) as TenantKeys;
-    const value = Buffer.from('a-value-from-its-source');
-    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
-    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
     // Stored by the previous leader just before the handover.
-    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope: encryptValue({ dataKey: made, tenant, name: 'API_TOKEN', version: 1, value }) }) });
+    const { opNamespace, tenant, namespace, keyRing, object, source, storage } = await storedByPreviousLeader('stale-win');
+    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
     // The view: no storage Secret when the reconcile starts; the watch brings it while the
     // source is being read (as it may while a sealed value is unsealed on the thread pool).
     const rest = (kc as PooledKubeConfig).rest;
@@ -184,20 +180,7 @@ describe('a cache behind the API', () => {
       return answer;
     }) as typeof rest.send;
     const laggingStorage = { ...(fixedCache([]) as object), get: (name: string) => (caughtUp && name === storage.metadata?.name ? storage : undefined) } as unknown as Watched<V1Secret>;
-    const cache = {
-      orkaSecrets: fixedCache([object]),
-      storage: laggingStorage,
-      namespaces: fixedCache([namespace]),
-      sources: fixedCache([source]),
-      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
-      namespaceUid: () => namespace.metadata?.uid,
-    } as unknown as ClusterCache;
-    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
-      workers: 1,
-      operatorNamespace: opNamespace,
-      resyncPeriod: 3600,
-      log,
-    });
+    const controller = controllerOver({ operatorNamespace: opNamespace, namespace, orkaSecrets: [object], storage: laggingStorage, sources: [source] }, { ring: keyRing, dataKeys });
     try {
       await expect(controller.reconcile(objectKey(tenant, 'api-token'), log)).rejects.toThrow(/newer than the cache/);
     } finally {

@@ -47,6 +47,12 @@ export class Operator {
   private readonly events: EventRecorder;
   private rotationTimer: NodeJS.Timeout | undefined;
   private rotating = false;
+  /**
+   * The leadership term: lead() and follow() each begin a new one. What lead() does after an
+   * await belongs to its own term only: leadership lost meanwhile (follow() ran) must not be
+   * followed by workers started on a replica that no longer leads.
+   */
+  private term = 0;
   private synced = false;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
@@ -183,16 +189,19 @@ export class Operator {
   }
 
   private async lead(): Promise<void> {
+    const term = ++this.term;
     this.metrics.isLeader.set(1);
     try {
       await this.keyRing.ensure();
     } catch (err) {
       this.log.error({ err: { message: (err as Error).message } }, 'could not load or create the keys; retrying');
-      setTimeout(() => void (this.elector.isLeader && this.lead()), 2000).unref();
+      setTimeout(() => void (term === this.term && this.lead()), 2000).unref();
       return;
     }
+    if (term !== this.term) return;
     this.controller.startWorkers();
     await this.finishRotation();
+    if (term !== this.term) return;
     this.reencryptor.start();
     void this.reconcileDataKeys();
     this.rotationTimer = setInterval(() => void this.maybeRotate(), 5000);
@@ -200,6 +209,7 @@ export class Operator {
   }
 
   private async follow(reason: StepDownReason): Promise<void> {
+    this.term++;
     this.metrics.isLeader.set(0);
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     // Losing the lease means another replica may reconcile now: a write this replica started as
@@ -233,17 +243,26 @@ export class Operator {
     }
   }
 
-  /** Rotates when the period has passed or the keys Secret carries the rotate annotation. */
+  /**
+   * Rotates when the period has passed or the keys Secret carries the rotate annotation: as the
+   * cache shows it (cheap, every 5 s), then as the API does (the cache can be behind a rotation
+   * another leader made).
+   */
   async maybeRotate(): Promise<void> {
     if (!this.elector.isLeader || this.rotating) return;
     const ring = this.keyRing.current();
     if (ring === undefined) return;
+    const period = this.config.ORKA_KEY_ROTATION_PERIOD;
     const requested = this.keyRing.annotation(ROTATE_ANNOTATION) !== undefined;
-    if (!requested && !rotationDue(ring, new Date(), this.config.ORKA_KEY_ROTATION_PERIOD)) return;
+    if (!requested && !rotationDue(ring, new Date(), period)) return;
     this.rotating = true;
     try {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
-      await this.rotation.rotate();
+      const rotated = await this.rotation.rotate((stored, annotations) => annotations[ROTATE_ANNOTATION] !== undefined || rotationDue(stored, new Date(), period));
+      if (rotated === undefined) {
+        this.log.info('no rotation after all: the keys Secret, read from the API, shows it was already made');
+        return;
+      }
       this.metrics.keyRotations.inc();
       this.reencryptor.kick();
     } catch (err) {

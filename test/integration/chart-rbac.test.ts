@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
 import { envelopeKeyId } from '../../src/core/envelope.js';
 import { parseKeyRing } from '../../src/core/keyring.js';
-import { KEYS_SECRET } from '../../src/api/resource.js';
+import { DATA_KEY_LABEL, dataKeySecretName, KEYS_SECRET, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, ROLE_LABEL } from '../../src/api/resource.js';
 import type { OrkaSecret } from '../../src/api/resource.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort, startControlPlane, type ControlPlane } from '../env/controlplane.js';
@@ -27,6 +28,8 @@ import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess 
 const shared = inject('controlPlane');
 const NS = 'orka-system';
 const RELEASE = 'orka-secrets';
+/** A tenant namespace that no longer exists, whose data key is left over. */
+const GONE = 'gone-tenant';
 let cp: ControlPlane;
 let kc: KubeConfig;
 let core: CoreV1Api;
@@ -89,6 +92,15 @@ beforeAll(async () => {
   // LD_PRELOAD names a path inside the image (jemalloc), not on this machine.
   const chartEnv = Object.fromEntries((deployment?.spec?.template.spec.containers[0]?.env ?? []).filter((e) => e.value !== undefined && e.name !== 'LD_PRELOAD').map((e) => [e.name, e.value as string]));
   expect(chartEnv.ORKA_WATCH_NAMESPACES).toBe('');
+  // The data key of a namespace deleted while no operator ran: the leader removes it once the API
+  // (not only its cache) says the namespace is gone.
+  await core.createNamespacedSecret({
+    namespace: NS,
+    body: {
+      metadata: { name: dataKeySecretName(GONE), labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROLE_LABEL]: 'data-key', [DATA_KEY_LABEL]: GONE }, annotations: { [NAMESPACE_UID_ANNOTATION]: 'a-namespace-long-gone' } },
+      data: { [ACTIVE_DATA_KEY_FIELD]: Buffer.from('never unwrapped').toString('base64') },
+    },
+  });
   const token = await requestToken(kc, { namespace: NS, serviceAccount, audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
   const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> };
   kubeconfig.users[0]!.user.token = token;
@@ -174,6 +186,11 @@ describe('the operator with only the chart RBAC, watching every namespace', () =
       const events = await core.listNamespacedEvent({ namespace: tenant, fieldSelector: 'involvedObject.name=db-password' });
       return events.items.some((e) => e.reason === 'Stored' && e.message === 'value stored as version 2') || undefined;
     }, 30_000);
+  });
+
+  it('removes the data key of a namespace that is gone, confirmed with the API', async () => {
+    await eventually(async () => ((await core.listNamespacedSecret({ namespace: NS })).items.some((s) => s.metadata?.name === dataKeySecretName(GONE)) ? undefined : true), 30_000);
+    expect(operator.logs.filter((l) => l.includes('could not tidy the data keys'))).toEqual([]);
   });
 
   it('deletes the storage with the OrkaSecret', async () => {

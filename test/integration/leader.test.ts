@@ -1,13 +1,19 @@
 /**
- * The lease election (src/operator/kube/leader.ts) against the real apiserver. Where an
+ * The lease election (src/operator/kube/leader.ts), and what the operator starts and stops with a
+ * leadership term (src/operator/operator.ts), against the real apiserver. Where an
  * interleaving must be staged, the elector's own client is wrapped so that one request waits for
  * another; every request still goes to the apiserver.
  */
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { KeyRing } from '../../src/core/keyring.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
+import { ClusterCache } from '../../src/operator/kube/cache.js';
 import { LeaderElector } from '../../src/operator/kube/leader.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
+import { createOperatorMetrics } from '../../src/operator/metrics.js';
+import { Operator } from '../../src/operator/operator.js';
 import { adminKubeConfig, createNamespace } from '../env/kube.js';
 import { eventually } from '../env/operator.js';
 
@@ -23,22 +29,30 @@ function orAfter(p: Promise<unknown>, ms: number): Promise<unknown> {
   return Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
 }
 
+const log = createLogger({ name: 'test', level: 'silent' });
+
+/**
+ * An elector that leads a lease of its own (renewing every 0.2 s, never expiring in a test), its
+ * client (to stage the order of its requests), and how many times it stepped down.
+ */
+async function leading(): Promise<{ namespace: string; elector: LeaderElector; api: CoordinationV1Api; stepDowns: () => number }> {
+  const namespace = await createNamespace(kc, { prefix: 'lease' });
+  let stepDowns = 0;
+  const elector = new LeaderElector(
+    kc as PooledKubeConfig,
+    { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
+    { onStartedLeading: () => undefined, onStoppedLeading: () => void stepDowns++ },
+  );
+  elector.start();
+  await eventually(() => elector.isLeader || undefined);
+  return { namespace, elector, api: (elector as unknown as { api: CoordinationV1Api }).api, stepDowns: () => stepDowns };
+}
+
 describe('the leader election', () => {
   it('releases the lease on stop even when a renewal lands between its read and its write', async () => {
-    const namespace = await createNamespace(kc, { prefix: 'lease' });
-    const log = createLogger({ name: 'test', level: 'silent' });
-    let stopped = 0;
-    const elector = new LeaderElector(
-      kc as PooledKubeConfig,
-      { namespace, name: 'the-lease', identity: 'replica-a', timing: { leaseDuration: 600, renewDeadline: 500, retryPeriod: 0.2 }, log },
-      { onStartedLeading: () => undefined, onStoppedLeading: () => void stopped++ },
-    );
-    elector.start();
-    await eventually(() => elector.isLeader || undefined);
-
+    const { namespace, elector, api, stepDowns } = await leading();
     // The order staged: a renewal reads the lease; stop() reads it too; the renewal writes; then
     // stop() writes, with the version it read, which is no longer the lease's.
-    const api = (elector as unknown as { api: CoordinationV1Api }).api;
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let stopping = false;
@@ -75,6 +89,70 @@ describe('the leader election', () => {
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
     expect(elector.isLeader).toBe(false);
-    expect(stopped).toBe(1);
+    expect(stepDowns()).toBe(1);
+  });
+
+  it('does not take the lease back with an attempt that was in flight when it stopped', async () => {
+    const { namespace, elector, api } = await leading();
+    // The order staged: a renewal is about to read the lease; stop() reads and frees it; then the
+    // renewal reads it, free, and would acquire it again.
+    const read = api.readNamespacedLease.bind(api);
+    const replace = api.replaceNamespacedLease.bind(api);
+    let reads = 0;
+    let renewalEntered!: () => void;
+    const renewalWaiting = new Promise<void>((r) => (renewalEntered = r));
+    let released!: () => void;
+    const stopDone = new Promise<void>((r) => (released = r));
+    let lateWrite!: () => void;
+    const lateWriteDone = new Promise<void>((r) => (lateWrite = r));
+    let late = false;
+    api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
+      if (++reads === 1) {
+        renewalEntered();
+        await stopDone;
+        late = true;
+      }
+      return await read(...args);
+    };
+    api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
+      try {
+        return await replace(...args);
+      } finally {
+        if (late) lateWrite();
+      }
+    };
+    await renewalWaiting;
+    await elector.stop();
+    released();
+    // A late write, if there is one, comes within milliseconds of the late read.
+    await orAfter(lateWriteDone, 2000);
+
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
+    expect(lease.spec?.holderIdentity ?? '').toBe('');
+  });
+
+  it('starts no reconcile workers for a term that ended while the keys were loading', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-term' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
+    try {
+      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());
+      // The elector's callbacks, called in the order staged: leadership begins, the keys take a
+      // while to load (a first start makes RSA key pairs), and leadership ends meanwhile.
+      const callbacks = operator as unknown as { lead: () => Promise<void>; follow: (reason: string) => Promise<void> };
+      let loaded!: () => void;
+      const keysLoaded = new Promise<void>((r) => (loaded = r));
+      operator.keyRing.ensure = async () => {
+        await keysLoaded;
+        return operator.keyRing.current() as KeyRing;
+      };
+      const leading = callbacks.lead();
+      await callbacks.follow('deadline');
+      loaded();
+      await leading;
+      expect((operator.controller as unknown as { running: boolean }).running).toBe(false);
+      await Promise.all([operator.controller.stopWorkers(), operator.reencryptor.stop()]);
+    } finally {
+      await cache.stop();
+    }
   });
 });

@@ -9,14 +9,16 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { API_VERSION, DATA_KEY_LABEL, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
+import { API_VERSION, DATA_KEY_LABEL, KEYS_SECRET, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
 import { storageSecret } from '../../src/api/storage.js';
 import { tenancyOf } from '../../src/api/tenancy.js';
 import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
 import { encryptValue } from '../../src/core/envelope.js';
 import { createKeyRing, loadKeyRing } from '../../src/core/keyring.js';
 import { createLogger } from '../../src/core/logger.js';
-import type { ClusterCache } from '../../src/operator/kube/cache.js';
+import { ClusterCache } from '../../src/operator/kube/cache.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
+import { Operator, ROTATE_ANNOTATION } from '../../src/operator/operator.js';
 import type { PooledKubeConfig } from '../../src/operator/kube/client.js';
 import { EventRecorder } from '../../src/operator/kube/events.js';
 import type { Watched } from '../../src/operator/kube/informers.js';
@@ -41,6 +43,49 @@ function fixedCache<T extends { metadata?: { name?: string } }>(objects: T[]): W
   return { get: byName, list: () => objects, on: () => undefined, synced: Promise.resolve(), confirmedAt: () => Date.now(), stop: async () => undefined } as unknown as Watched<never>;
 }
 
+/** What a controller's caches show (the real apiserver answers every read and write). */
+interface View {
+  operatorNamespace: string;
+  namespace: V1Namespace;
+  orkaSecrets: OrkaSecret[];
+  storage: Watched<V1Secret>;
+  sources: V1Secret[];
+}
+
+/** A controller whose caches show `view`. */
+function controllerOver(view: View, keys: ConstructorParameters<typeof Controller>[2]): Controller {
+  const cache = {
+    orkaSecrets: fixedCache(view.orkaSecrets),
+    storage: view.storage,
+    namespaces: fixedCache([view.namespace]),
+    sources: fixedCache(view.sources),
+    tenancy: (ns: string) => tenancyOf(ns, view.namespace.metadata?.labels, view.operatorNamespace),
+    namespaceUid: () => view.namespace.metadata?.uid,
+  } as unknown as ClusterCache;
+  return new Controller(kc as PooledKubeConfig, cache, keys, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), { workers: 1, operatorNamespace: view.operatorNamespace, resyncPeriod: 3600, log });
+}
+
+/**
+ * A tenant whose value of API_TOKEN (from Secret `source`) a previous leader stored, under a data
+ * key it made: everything in the API, nothing in any cache yet.
+ */
+async function storedByPreviousLeader(prefix: string) {
+  const opNamespace = await createNamespace(kc, { prefix: `orka-${prefix}` });
+  const tenant = await createNamespace(kc, { prefix, tenant: prefix });
+  const namespace = await core.readNamespace({ name: tenant });
+  const ring = loadKeyRing(createKeyRing(new Date()));
+  const keyRing = { require: () => ring };
+  const made = (await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid })) as TenantKeys;
+  const value = Buffer.from('a-value-from-its-source');
+  const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
+  const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
+  const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } };
+  const object = (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...coords, body })) as OrkaSecret;
+  const envelope = encryptValue({ dataKey: made, tenant, name: 'API_TOKEN', version: 1, value });
+  const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
+  return { opNamespace, tenant, namespace, keyRing, object, source, storage };
+}
+
 async function exists(read: () => Promise<unknown>): Promise<boolean> {
   try {
     await read();
@@ -61,21 +106,11 @@ describe('a cache behind the API', () => {
     const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope: randomBytes(64) }) });
     const namespace: V1Namespace = { metadata: { name: tenant, uid: 'irrelevant', labels: { [TENANT_LABEL]: 'stale' } } };
     // The view: the storage Secret, but not (not yet, or no longer) the OrkaSecret.
-    const cache = {
-      orkaSecrets: fixedCache<OrkaSecret>([]),
-      storage: fixedCache([storage]),
-      namespaces: fixedCache([namespace]),
-      sources: fixedCache([]),
-      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, 'orka-system'),
-      namespaceUid: () => namespace.metadata?.uid,
-    } as unknown as ClusterCache;
     const dataKeys = { dataKey: async () => undefined, dataKeyHolding: async () => undefined, onDataKeyDeleted: () => undefined };
-    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
-      workers: 1,
-      operatorNamespace: 'orka-system',
-      resyncPeriod: 3600,
-      log,
-    });
+    const controller = controllerOver(
+      { operatorNamespace: 'orka-system', namespace, orkaSecrets: [], storage: fixedCache([storage]), sources: [] },
+      { ring: { require: () => expect.fail('nothing is unsealed here') }, dataKeys },
+    );
     const key = objectKey(tenant, 'api-token');
     const read = () => core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
 
@@ -118,41 +153,81 @@ describe('a cache behind the API', () => {
   });
 
   it('never takes a data key it has not seen yet for a lost one (no value stored again)', async () => {
-    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-dk' });
-    const tenant = await createNamespace(kc, { prefix: 'stale-new', tenant: 'stale-new' });
-    const namespace = await core.readNamespace({ name: tenant });
-    const ring = loadKeyRing(createKeyRing(new Date()));
-    const keyRing = { require: () => ring };
-    // The tenant's data key, made by a previous leader: in the API, not (yet) in this one's cache.
-    const made = await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: namespace.metadata?.uid });
+    const { opNamespace, tenant, namespace, keyRing, object, source, storage } = await storedByPreviousLeader('stale-new');
+    // The data key the previous leader made is in the API, not (yet) in this one's cache.
     const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
-    // A value stored with it, from a source Secret.
-    const value = Buffer.from('a-value-from-its-source');
-    const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
-    const object = (await custom.createNamespacedCustomObject({ ...coords, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } } })) as OrkaSecret;
-    const envelope = encryptValue({ dataKey: made as TenantKeys, tenant, name: 'API_TOKEN', version: 1, value });
-    const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });
-    const cache = {
-      orkaSecrets: fixedCache([object]),
-      storage: fixedCache([storage]),
-      namespaces: fixedCache([namespace]),
-      sources: fixedCache([source]),
-      tenancy: (ns: string) => tenancyOf(ns, namespace.metadata?.labels, opNamespace),
-      namespaceUid: () => namespace.metadata?.uid,
-    } as unknown as ClusterCache;
-    const controller = new Controller(kc as PooledKubeConfig, cache, { ring: keyRing, dataKeys }, new EventRecorder(kc, log, 'test'), createOperatorMetrics(), {
-      workers: 1,
-      operatorNamespace: opNamespace,
-      resyncPeriod: 3600,
-      log,
-    });
+    const controller = controllerOver({ operatorNamespace: opNamespace, namespace, orkaSecrets: [object], storage: fixedCache([storage]), sources: [source] }, { ring: keyRing, dataKeys });
 
     const plan = await controller.reconcile(objectKey(tenant, 'api-token'), log);
 
     expect(plan.storage.op).toBe('keep');
     const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
     expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
+  });
+
+  it('never writes over a storage Secret the cache brought after the decision was made', async () => {
+    // Stored by the previous leader just before the handover.
+    const { opNamespace, tenant, namespace, keyRing, object, source, storage } = await storedByPreviousLeader('stale-win');
+    const dataKeys = new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log });
+    // The view: no storage Secret when the reconcile starts; the watch brings it while the
+    // source is being read (as it may while a sealed value is unsealed on the thread pool).
+    const rest = (kc as PooledKubeConfig).rest;
+    const send = rest.send.bind(rest);
+    let caughtUp = false;
+    rest.send = (async (req: Parameters<typeof send>[0]) => {
+      const answer: unknown = await send(req);
+      if (req.method === 'GET' && req.path.endsWith('/secrets/source')) caughtUp = true;
+      return answer;
+    }) as typeof rest.send;
+    const laggingStorage = { ...(fixedCache([]) as object), get: (name: string) => (caughtUp && name === storage.metadata?.name ? storage : undefined) } as unknown as Watched<V1Secret>;
+    const controller = controllerOver({ operatorNamespace: opNamespace, namespace, orkaSecrets: [object], storage: laggingStorage, sources: [source] }, { ring: keyRing, dataKeys });
+    try {
+      await expect(controller.reconcile(objectKey(tenant, 'api-token'), log)).rejects.toThrow(/newer than the cache/);
+    } finally {
+      rest.send = send;
+    }
+    const after = await core.readNamespacedSecret({ name: storageName('api-token'), namespace: tenant });
+    expect(after.metadata?.resourceVersion).toBe(storage.metadata?.resourceVersion);
+  });
+
+  it('never replaces a live tenant\'s data key because the cache holds an earlier namespace of that name', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-uid' });
+    const tenant = await createNamespace(kc, { prefix: 'stale-uid', tenant: 'stale-uid' });
+    const uid = (await core.readNamespace({ name: tenant })).metadata?.uid;
+    const ring = loadKeyRing(createKeyRing(new Date()));
+    const keyRing = { require: () => ring };
+    const made = (await new DataKeyStore(kc, fixedCache([]), keyRing, { namespace: opNamespace, log }).dataKey(tenant, { create: true, namespaceUid: uid })) as TenantKeys;
+    const secret = await core.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: opNamespace });
+    const store = new DataKeyStore(kc, fixedCache([secret]), keyRing, { namespace: opNamespace, log });
+
+    // The namespace cache still has the namespace this name had before (another uid).
+    const key = await store.dataKey(tenant, { create: true, namespaceUid: 'the-uid-of-an-earlier-namespace' });
+
+    expect(key?.id).toBe(made.id);
+    const after = await core.readNamespacedSecret({ name: dataKeySecretName(tenant), namespace: opNamespace });
+    expect(after.metadata?.uid).toBe(secret.metadata?.uid);
+  });
+
+  it('never rotates the keys again for a request another leader already carried out', async () => {
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-rot' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
+    try {
+      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());
+      // The ring as the previous leader left it, rotated and its request annotation removed...
+      await operator.keyRing.ensure();
+      const before = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+      // ...and as this leader's cache still shows it: the request not yet carried out.
+      const stale = loadKeyRing(createKeyRing(new Date()));
+      operator.keyRing.current = () => stale;
+      operator.keyRing.annotation = (name) => (name === ROTATE_ANNOTATION ? 'requested' : undefined);
+      Object.defineProperty(operator.elector, 'isLeader', { get: () => true });
+
+      await operator.maybeRotate();
+
+      const after = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+      expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    } finally {
+      await cache.stop();
+    }
   });
 });

@@ -120,10 +120,18 @@ export class KeyRingStore {
     return loadKeyRing(ringData(await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace: this.options.namespace })));
   }
 
-  /** Leader: a new active key of each kind written to the ring, the certificate published; the new ring. */
-  async rotate(): Promise<KeyRing> {
-    const pair = await generateRsaKeyPairAsync(SEALING_KEY_BITS);
+  /**
+   * Leader: a new active key of each kind written to the ring, the certificate published; the new
+   * ring. Only if `due` says so of the ring Secret as the API has it now (its ring and annotations):
+   * the cache can still show what another leader already rotated (the request annotation it
+   * removed, or the ring it replaced), and a rotation done twice replaces every data key twice.
+   * Undefined when it is no longer due.
+   */
+  async rotate(due: (ring: KeyRing, annotations: Readonly<Record<string, string>>) => boolean): Promise<KeyRing | undefined> {
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace: this.options.namespace });
+    if (!due(loadKeyRing(ringData(secret)), secret.metadata?.annotations ?? {})) return undefined;
+    // The write below is conditional on the version read here: a change meanwhile fails it (409).
+    const pair = await generateRsaKeyPairAsync(SEALING_KEY_BITS);
     const next = rotateKeyRing(ringData(secret), this.now(), randomBytes, pair);
     await this.write(next, secret.metadata?.resourceVersion);
     const ring = loadKeyRing(next);

@@ -25,8 +25,9 @@ export class KeyRotation {
    * the old KEK after this, so it leaves the ring at once: a leaked KEK opens nothing stored in
    * the cluster afterwards, and a leaked data key only what is not yet re-encrypted.
    */
-  async rotate(): Promise<{ kek: string; sealing: string; rewrapped: number }> {
-    const ring = await this.ring.rotate();
+  async rotate(due: Parameters<KeyRingStore['rotate']>[0]): Promise<{ kek: string; sealing: string; rewrapped: number } | undefined> {
+    const ring = await this.ring.rotate(due);
+    if (ring === undefined) return undefined;
     const rewrapped = await this.dataKeys.replaceAll(ring);
     const retired = await this.retireUnused();
     const kek = ring.activeKek().id;

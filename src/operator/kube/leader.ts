@@ -145,6 +145,7 @@ export class LeaderElector {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (httpCode(err) !== 404) throw err;
+      if (this.stopped) return 'taken';
       await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: this.spec(microTime(new Date(this.now())), 0) } });
       return 'held';
     }
@@ -155,6 +156,8 @@ export class LeaderElector {
     const expired = this.now() > this.observed.at + (spec.leaseDurationSeconds ?? this.options.timing.leaseDuration) * 1000;
     if (holder !== identity && holder !== '' && !expired) return 'taken';
     const acquiring = holder !== identity;
+    // An attempt in flight when stop() ran may read the lease stop() just freed: never take it back.
+    if (acquiring && this.stopped) return 'taken';
     const acquireTime = acquiring ? microTime(new Date(this.now())) : microTime(new Date(spec.acquireTime ?? this.now()));
     // replace carries the resourceVersion we read: if another replica wrote in between, this
     // fails with 409 and we try again next period. That is what makes the election safe.

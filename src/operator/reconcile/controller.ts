@@ -45,6 +45,16 @@ export interface ControllerOptions {
 /** A key whose retry backoff has grown past this (about six retries, ~6 s) is not just briefly behind. */
 const STILL_BEHIND_MS = 5000;
 
+/**
+ * The cached objects a reconcile decided from. apply writes against these, never against a newer
+ * copy the cache may have got meanwhile (gather waits on reads and unsealing): a write conditioned
+ * on a version the decision never saw could store a value a second time.
+ */
+interface Seen {
+  object: OrkaSecret | undefined;
+  storage: V1Secret | undefined;
+}
+
 /** Reconciles OrkaSecrets into encrypted storage. */
 export class Controller {
   /** Replaced at each start of the workers: a queue that was shut down stays shut. */
@@ -185,7 +195,7 @@ export class Controller {
           // retries (the backoff has grown past STILL_BEHIND_MS) is not routine: a person should see it.
           this.metrics.reconciles.inc({ result: 'Requeued' });
           if (delay < STILL_BEHIND_MS) log.debug({ retryInMs: delay }, err.message);
-          else log.warn({ retryInMs: delay }, `${err.message} (still, after several retries: is the storage watch delivering?)`);
+          else log.warn({ retryInMs: delay }, `${err.message} (still, after several retries: are the operator's watches delivering?)`);
           continue;
         }
         this.metrics.reconciles.inc({ result: 'Error' });
@@ -202,7 +212,7 @@ export class Controller {
   async reconcile(key: string, log: Logger): Promise<Plan> {
     const observed = await this.gather(key);
     const plan = decide(observed);
-    const storageVersion = await this.apply(key, plan, log);
+    const storageVersion = await this.apply(key, plan, observed.seen, log);
     // Remember which input gave the stored value, so that the reconcile our own writes trigger
     // (and every resync) needs no unsealing or decrypting when nothing changed.
     const verified = plan.outcome === 'Stored' && (observed.incoming.kind === 'value' || observed.incoming.kind === 'unchanged');
@@ -211,14 +221,17 @@ export class Controller {
     return plan;
   }
 
-  private async gather(key: string): Promise<Observed & { inputIdentity?: string }> {
+  private async gather(key: string): Promise<Observed & { inputIdentity?: string; seen: Seen }> {
     const { namespace, name } = splitKey(key);
     const raw = this.cache.orkaSecrets.get(name, namespace);
+    const storage = this.cache.storage.get(storageName(name), namespace);
+    const seen = { object: raw, storage };
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);
     const secretName = nameCheck.ok ? ({ ok: true, name: toSecretName(name) } as const) : ({ ok: false, message: `${nameCheck.message} (an OrkaSecret's name is its secret name in lower case with - for _)` } as const);
     const tenancy = this.cache.tenancy(namespace);
     const base = {
+      seen,
       namespace,
       object: object === undefined ? undefined : { generation: object.metadata.generation ?? 0, status: object.status },
       secretName,
@@ -226,13 +239,12 @@ export class Controller {
       now: this.now(),
     };
     const inputIdentity = object !== undefined && secretName.ok && tenancy.tenant ? this.inputIdentity(object) : undefined;
-    const storage = this.cache.storage.get(storageName(name), namespace);
     const content = readStorage(storage);
     if (inputIdentity !== undefined && content !== undefined && this.applied.get(key) === `${inputIdentity}|${storage?.metadata?.resourceVersion}`) {
       const source = object?.spec?.sealedValue !== undefined ? 'sealedValue' : 'valueFrom';
       return { ...base, inputIdentity, incoming: { kind: 'unchanged', source }, stored: { version: content.version, matchesIncoming: true } };
     }
-    const stored = await this.storedValue(namespace, name, secretName.ok ? secretName.name : undefined);
+    const stored = await this.storedValue(storage, namespace, secretName.ok ? secretName.name : undefined);
     if (inputIdentity === undefined || object === undefined || !secretName.ok) return { ...base, incoming: { kind: 'none' }, ...(stored === undefined ? {} : { stored }) };
     // The identity of what was actually read: a source read now may be newer than the cache.
     const { incoming, identity } = await this.incoming(object, secretName.name, inputIdentity);
@@ -248,8 +260,7 @@ export class Controller {
     return sourceIdentity(this.cache.sources.get(ref.name, object.metadata.namespace), ref.key);
   }
 
-  private async storedValue(namespace: string, objectName: string, secretName: string | undefined): Promise<Stored | undefined> {
-    const secret = this.cache.storage.get(storageName(objectName), namespace);
+  private async storedValue(secret: V1Secret | undefined, namespace: string, secretName: string | undefined): Promise<Stored | undefined> {
     if (secret === undefined || !isStorageSecret(secret)) return undefined;
     const content = readStorage(secret);
     if (content === undefined || secretName === undefined) return { version: content?.version ?? 0, undecryptable: true };
@@ -309,12 +320,12 @@ export class Controller {
   }
 
   /** Writes what the plan says; returns the storage Secret's resourceVersion afterwards (if any). */
-  private async apply(key: string, plan: Plan, log: Logger): Promise<string | undefined> {
+  private async apply(key: string, plan: Plan, seen: Seen, log: Logger): Promise<string | undefined> {
     const { namespace, name } = splitKey(key);
-    const object = this.cache.orkaSecrets.get(name, namespace);
-    const existing = this.cache.storage.get(storageName(name), namespace);
+    const { object, storage: existing } = seen;
     if (plan.storage.op === 'delete') {
-      if (await this.storage.delete(namespace, name, existing)) log.info('OrkaSecret gone: storage deleted');
+      // decide deletes only what it saw stored.
+      if (existing !== undefined && (await this.storage.delete(namespace, name, existing))) log.info('OrkaSecret gone: storage deleted');
       return undefined;
     }
     if (object === undefined) return undefined;
@@ -324,7 +335,7 @@ export class Controller {
       const dataKey = await this.keys.dataKeys.dataKey(namespace, { create: true, namespaceUid: this.cache.namespaceUid(namespace) });
       if (dataKey === undefined) throw new Error('no data key');
       const envelope = encryptValue({ dataKey, tenant: namespace, name: secretName, version: plan.storage.version, value: plan.storage.value });
-      const body = storageSecret(object, { version: plan.storage.version, envelope }, existing?.metadata?.resourceVersion);
+      const body = storageSecret(object, { version: plan.storage.version, envelope });
       // A stale cache makes the write fail (CacheBehind) and the key is retried: nothing is stored twice.
       const written = await this.storage.write(object, body, existing);
       storageVersion = written.metadata?.resourceVersion;

@@ -28,12 +28,16 @@ export class StorageWriter {
     private readonly checkFence: () => void,
   ) {}
 
-  /** Stores `body` (a storage Secret of `owner`): created when the cache had none (`seen`), else replaced at its version. */
+  /**
+   * Stores `body` (a storage Secret of `owner`) over `seen`, the one the decision saw: created
+   * when it saw none, else replaced at the version it saw.
+   */
   async write(owner: OrkaSecret, body: V1Secret, seen: V1Secret | undefined): Promise<V1Secret> {
     this.checkFence();
     if (seen === undefined) return await this.create(owner, body);
     const name = storageName(owner.metadata.name);
-    return await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(owner.metadata.namespace, name), body }).catch((err: unknown) => {
+    const replacement = { ...body, metadata: { ...body.metadata, resourceVersion: seen.metadata?.resourceVersion } };
+    return await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(owner.metadata.namespace, name), body: replacement }).catch((err: unknown) => {
       throw statusCode(err) === 409 ? new CacheBehind(`storage Secret ${name}`) : err;
     });
   }
@@ -70,14 +74,14 @@ export class StorageWriter {
    * and resourceVersion as preconditions), so one written meanwhile is never deleted with it.
    * False when it was gone already.
    */
-  async delete(namespace: string, name: string, seen: V1Secret | undefined): Promise<boolean> {
+  async delete(namespace: string, name: string, seen: V1Secret): Promise<boolean> {
     const owner = await this.api.send<OrkaSecret>({ method: 'GET', path: orkaSecretsPath(namespace, name) }).catch((err: unknown) => {
       if (statusCode(err) === 404) return undefined;
       throw err;
     });
     if (owner !== undefined && owner.metadata.deletionTimestamp === undefined) throw new CacheBehind(`OrkaSecret ${name}`);
     this.checkFence();
-    const preconditions = { uid: seen?.metadata?.uid, resourceVersion: seen?.metadata?.resourceVersion };
+    const preconditions = { uid: seen.metadata?.uid, resourceVersion: seen.metadata?.resourceVersion };
     try {
       await this.api.send({ method: 'DELETE', path: secretsPath(namespace, storageName(name)), body: { preconditions } });
       return true;

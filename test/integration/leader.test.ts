@@ -24,6 +24,13 @@ beforeAll(() => {
   kc = adminKubeConfig(cp);
 });
 
+/** A point in a staged order: `reached` marks it, `passed` resolves once it is marked. */
+function moment(): { reached: () => void; passed: Promise<void> } {
+  let reached!: () => void;
+  const passed = new Promise<void>((r) => (reached = r));
+  return { reached, passed };
+}
+
 /** Resolves after `ms`, or when `p` does, whichever is first (a staged order that may not come). */
 function orAfter(p: Promise<unknown>, ms: number): Promise<unknown> {
   return Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
@@ -56,33 +63,28 @@ describe('the leader election', () => {
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let stopping = false;
-    let renewalEntered!: () => void;
-    const renewalWaiting = new Promise<void>((r) => (renewalEntered = r));
-    let stopRead!: () => void;
-    const stopHasRead = new Promise<void>((r) => (stopRead = r));
-    let renewed!: () => void;
-    const renewalDone = new Promise<void>((r) => (renewed = r));
+    const [renewalWaiting, stopHasRead, renewalDone] = [moment(), moment(), moment()];
     let writes = 0;
     api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
       const lease = await read(...args);
-      if (stopping) stopRead();
+      if (stopping) stopHasRead.reached();
       return lease;
     };
     api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
       const n = ++writes;
       if (n === 1) {
-        renewalEntered();
-        await orAfter(stopHasRead, 3000);
+        renewalWaiting.reached();
+        await orAfter(stopHasRead.passed, 3000);
         try {
           return await replace(...args);
         } finally {
-          renewed();
+          renewalDone.reached();
         }
       }
-      if (n === 2) await orAfter(renewalDone, 3000);
+      if (n === 2) await orAfter(renewalDone.passed, 3000);
       return await replace(...args);
     };
-    await renewalWaiting;
+    await renewalWaiting.passed;
     stopping = true;
     await elector.stop();
 
@@ -99,17 +101,12 @@ describe('the leader election', () => {
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let reads = 0;
-    let renewalEntered!: () => void;
-    const renewalWaiting = new Promise<void>((r) => (renewalEntered = r));
-    let released!: () => void;
-    const stopDone = new Promise<void>((r) => (released = r));
-    let lateWrite!: () => void;
-    const lateWriteDone = new Promise<void>((r) => (lateWrite = r));
+    const [renewalWaiting, stopDone, lateWriteDone] = [moment(), moment(), moment()];
     let late = false;
     api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
       if (++reads === 1) {
-        renewalEntered();
-        await stopDone;
+        renewalWaiting.reached();
+        await stopDone.passed;
         late = true;
       }
       return await read(...args);
@@ -118,14 +115,14 @@ describe('the leader election', () => {
       try {
         return await replace(...args);
       } finally {
-        if (late) lateWrite();
+        if (late) lateWriteDone.reached();
       }
     };
-    await renewalWaiting;
+    await renewalWaiting.passed;
     await elector.stop();
-    released();
+    stopDone.reached();
     // A late write, if there is one, comes within milliseconds of the late read.
-    await orAfter(lateWriteDone, 2000);
+    await orAfter(lateWriteDone.passed, 2000);
 
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
@@ -139,15 +136,14 @@ describe('the leader election', () => {
       // The elector's callbacks, called in the order staged: leadership begins, the keys take a
       // while to load (a first start makes RSA key pairs), and leadership ends meanwhile.
       const callbacks = operator as unknown as { lead: () => Promise<void>; follow: (reason: string) => Promise<void> };
-      let loaded!: () => void;
-      const keysLoaded = new Promise<void>((r) => (loaded = r));
+      const keysLoaded = moment();
       operator.keyRing.ensure = async () => {
-        await keysLoaded;
+        await keysLoaded.passed;
         return operator.keyRing.current() as KeyRing;
       };
       const leading = callbacks.lead();
       await callbacks.follow('deadline');
-      loaded();
+      keysLoaded.reached();
       await leading;
       expect((operator.controller as unknown as { running: boolean }).running).toBe(false);
       await Promise.all([operator.controller.stopWorkers(), operator.reencryptor.stop()]);

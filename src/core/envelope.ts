@@ -363,15 +363,14 @@ export function encryptValue(
 export interface StoredValue {
   readonly keyId: string;
   readonly aad: Buffer;
-  readonly body: Buffer;
-  /** `body` split into nonce, ciphertext and tag, once (undefined: too short to open). */
+  /** The sealed body split into nonce, ciphertext and tag, once (undefined: too short to open). */
   readonly parts: GcmParts | undefined;
 }
 
 /** Reads a stored value for tenant, name and version without opening it; throws DECRYPT_FAILED when it is no stored-value envelope. */
 export function readStoredValue(args: { tenant: string; name: string; version: number; stored: Buffer }): StoredValue {
   const { keyId, header: head, rest } = readHeader(args.stored, EnvelopeKind.Stored);
-  return { keyId, aad: Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), body: rest, parts: gcmParts(rest) };
+  return { keyId, aad: Buffer.concat([head, storageBinding(args.tenant, args.name, args.version)]), parts: gcmParts(rest) };
 }
 
 /** Opens a stored value read by readStoredValue; throws DECRYPT_FAILED unless tenant, name, version and key all match. */

@@ -15,7 +15,7 @@ import type { PooledKubeConfig } from './kube/client.js';
 import type { ClusterCache } from './kube/cache.js';
 import { ApiserverProbe } from './kube/probe.js';
 import { LeaderElector, type StepDownReason } from './kube/leader.js';
-import { rotationDue } from '../core/keyring.js';
+import { rotationDue, type KeyRing } from '../core/keyring.js';
 import { KEYS_SECRET } from '../api/resource.js';
 import { KeyRingStore } from './keys/ring.js';
 import { DataKeyStore } from './keys/datakeys.js';
@@ -252,13 +252,13 @@ export class Operator {
     if (!this.elector.isLeader || this.rotating) return;
     const ring = this.keyRing.current();
     if (ring === undefined) return;
-    const period = this.config.ORKA_KEY_ROTATION_PERIOD;
+    const due = (keys: KeyRing, requested: boolean) => requested || rotationDue(keys, new Date(), this.config.ORKA_KEY_ROTATION_PERIOD);
     const requested = this.keyRing.annotation(ROTATE_ANNOTATION) !== undefined;
-    if (!requested && !rotationDue(ring, new Date(), period)) return;
+    if (!due(ring, requested)) return;
     this.rotating = true;
     try {
       this.log.info({ reason: requested ? `annotation ${ROTATE_ANNOTATION} on Secret ${KEYS_SECRET}` : 'rotation period elapsed' }, 'rotating keys');
-      const rotated = await this.rotation.rotate((stored, annotations) => annotations[ROTATE_ANNOTATION] !== undefined || rotationDue(stored, new Date(), period));
+      const rotated = await this.rotation.rotate((stored, annotations) => due(stored, annotations[ROTATE_ANNOTATION] !== undefined));
       if (rotated === undefined) {
         this.log.info('no rotation after all: the keys Secret, read from the API, shows it was already made');
         return;

@@ -129,10 +129,11 @@ export class KeyRingStore {
    */
   async rotate(due: (ring: KeyRing, annotations: Readonly<Record<string, string>>) => boolean): Promise<KeyRing | undefined> {
     const secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace: this.options.namespace });
-    if (!due(loadKeyRing(ringData(secret)), secret.metadata?.annotations ?? {})) return undefined;
+    const stored = ringData(secret);
+    if (!due(loadKeyRing(stored), secret.metadata?.annotations ?? {})) return undefined;
     // The write below is conditional on the version read here: a change meanwhile fails it (409).
     const pair = await generateRsaKeyPairAsync(SEALING_KEY_BITS);
-    const next = rotateKeyRing(ringData(secret), this.now(), randomBytes, pair);
+    const next = rotateKeyRing(stored, this.now(), randomBytes, pair);
     await this.write(next, secret.metadata?.resourceVersion);
     const ring = loadKeyRing(next);
     await this.publishCertificate(ring);

@@ -36,10 +36,14 @@ export class StorageWriter {
     this.checkFence();
     if (seen === undefined) return await this.create(owner, body);
     const name = storageName(owner.metadata.name);
-    const replacement = { ...body, metadata: { ...body.metadata, resourceVersion: seen.metadata?.resourceVersion } };
-    return await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(owner.metadata.namespace, name), body: replacement }).catch((err: unknown) => {
+    return await this.replace(owner.metadata.namespace, name, body, seen.metadata?.resourceVersion).catch((err: unknown) => {
       throw statusCode(err) === 409 ? new CacheBehind(`storage Secret ${name}`) : err;
     });
+  }
+
+  /** Replaces storage Secret `name` with `body` at `resourceVersion` (a change since fails with 409). */
+  private async replace(namespace: string, name: string, body: V1Secret, resourceVersion: string | undefined): Promise<V1Secret> {
+    return await this.api.send<V1Secret>({ method: 'PUT', path: secretsPath(namespace, name), body: { ...body, metadata: { ...body.metadata, resourceVersion } } });
   }
 
   /**
@@ -60,11 +64,7 @@ export class StorageWriter {
       if (conflict === 'cache-behind') throw new CacheBehind(`storage Secret ${name}`);
       if (conflict === 'foreign') throw new Error(`Secret ${name} exists and is not this OrkaSecret's storage`, { cause: err });
       this.checkFence();
-      return await this.api.send<V1Secret>({
-        method: 'PUT',
-        path: secretsPath(namespace, name),
-        body: { ...body, metadata: { ...body.metadata, resourceVersion: found.metadata?.resourceVersion } },
-      });
+      return await this.replace(namespace, name, body, found.metadata?.resourceVersion);
     }
   }
 

@@ -62,6 +62,10 @@ export const operatorEnv = z.object({
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),
+  ORKA_RESOLVE_MEMO_TTL: duration('30s', { zero: true }).describe(
+    'How long a value this replica opened for a resolve is kept in its memory, so resolving the same revision again skips the decrypt (the process holds every data key already: docs/capacity.md); a new revision, a deletion or a new data key is never answered from it; 0: off.',
+  ),
+  ORKA_RESOLVE_MEMO_MAX_BYTES: integer(16 * 1024 * 1024, 0, 1024 * 1024 * 1024).describe('Most bytes of opened values kept for ORKA_RESOLVE_MEMO_TTL (oldest dropped first); 0: off.'),
   ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe('Most change streams open at once on one replica (each holds a connection and memory).'),
   ORKA_MAX_STREAMS_PER_IDENTITY: integer(4, 1, 1000).describe('Most change streams one pod identity may hold open (a sidecar needs one).'),
   ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),

@@ -32,6 +32,10 @@ export interface OperatorMetrics {
   reencryptionPending: Gauge<'tenant'>;
   /** Stored values this replica re-encrypted to a new data key. */
   reencrypted: Counter;
+  /** Resolver memo lookups (./resolver/memo.ts) by result: hit (no decrypt) or miss (opened). */
+  resolveMemoLookups: Counter<'result'>;
+  /** Bytes of opened values the resolver memo holds (an upper bound). */
+  resolveMemoBytes: Gauge;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -88,8 +92,22 @@ export function createOperatorMetrics(): OperatorMetrics {
       registers: [registry],
     }),
     reencrypted: new Counter({ name: 'orka_operator_values_reencrypted_total', help: 'Stored values re-encrypted to a new data key by this replica.', registers: [registry] }),
+    resolveMemoLookups: new Counter({ name: 'orka_operator_resolve_memo_lookups_total', help: 'Resolver memo lookups by result: hit (value not decrypted again) or miss.', labelNames: ['result'], registers: [registry] }),
+    resolveMemoBytes: new Gauge({ name: 'orka_operator_resolve_memo_bytes', help: 'Bytes of opened values the resolver memo holds (an upper bound).', registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
+}
+
+/** Copies the resolver memo's counts into its metrics at each scrape (none is counted per lookup). */
+export function trackResolveMemo(metrics: OperatorMetrics, memo: { stats(): { hits: number; misses: number; bytes: number } }): void {
+  let told = { hits: 0, misses: 0 };
+  metrics.onCollect(() => {
+    const now = memo.stats();
+    metrics.resolveMemoLookups.inc({ result: 'hit' }, now.hits - told.hits);
+    metrics.resolveMemoLookups.inc({ result: 'miss' }, now.misses - told.misses);
+    metrics.resolveMemoBytes.set(now.bytes);
+    told = now;
+  });
 }
 
 /** Sets the certificate-expiry and key-age gauges at each scrape, from what is loaded then. */

@@ -21,7 +21,7 @@ import { KeyRingStore } from './keys/ring.js';
 import { DataKeyStore } from './keys/datakeys.js';
 import { KeyRotation } from './keys/rotation.js';
 import { Reencryptor } from './keys/reencrypt.js';
-import type { OperatorMetrics } from './metrics.js';
+import { trackResolveMemo, type OperatorMetrics } from './metrics.js';
 import { TokenAuthenticator, tokenReviewFn } from './kube/tokenreview.js';
 import { Resolver } from './resolver/resolver.js';
 import { UsageTracker } from './resolver/usage.js';
@@ -106,7 +106,9 @@ export class Operator {
     });
     this.keyRing.onChange(() => void this.maybeRotate());
     this.cache.namespaces.on('delete', () => void this.reconcileDataKeys());
-    this.resolver = new Resolver(this.cache, this.dataKeys, log.child({ component: 'resolver' }), () => this.view());
+    const memo = { ttlMs: config.ORKA_RESOLVE_MEMO_TTL * 1000, maxBytes: config.ORKA_RESOLVE_MEMO_MAX_BYTES };
+    this.resolver = new Resolver(this.cache, this.dataKeys, log.child({ component: 'resolver' }), () => this.view(), memo);
+    trackResolveMemo(metrics, this.resolver.memo);
     this.probe = new ApiserverProbe(kc, { periodMs: 2000, timeoutMs: 2000 });
     this.usage = new UsageTracker(kc, this.cache.orkaSecrets, { intervalSeconds: config.ORKA_USAGE_FLUSH_PERIOD, log: log.child({ component: 'usage' }) });
     this.certs = new CertManager(kc, this.cache.own, {

@@ -12,6 +12,10 @@
  *     without us; the baseline above uses the admin's static token, the cheapest to check);
  *   - apiserver CPU per TokenReview: what each review of the token cache's misses costs;
  *   - operator RSS with 0 and with N open change streams: memory per stream.
+ * A second operator row runs the same resolves on a second replica with the memo of opened values
+ * off (ORKA_RESOLVE_MEMO_TTL=0): every value decrypted on every resolve, the cold path; the first
+ * replica runs the chart's default, where a revision resolved again within the memo's TTL is not
+ * decrypted again.
  * A third row bounds the operator from below: a bare node:https server (the operator's certificate)
  * answering the same body with a constant of the same size: Node's own cost of a request here.
  * Env: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_STREAMS (default 500).
@@ -71,23 +75,29 @@ try {
   const opNamespace = await createNamespace(kc, { prefix: 'orka-bench' });
   const tenant = await createNamespace(kc, { prefix: 'bench', tenant: 'bench' });
   await createServiceAccount(kc, tenant, 'runner');
-  const operator = await startOperator({
-    kubeconfigPath: cp.kubeconfigPath,
-    namespace: opNamespace,
-    identity: 'bench',
-    build: 'dist',
-    nodeOptions: NODE_OPTIONS,
-    // info: the audit line of every resolve is written, as in production. One identity holds
-    // every stream of the memory measurement, so its per-identity limit is lifted.
-    env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info', ORKA_MAX_STREAMS: String(STREAMS + 10), ORKA_MAX_STREAMS_PER_IDENTITY: String(Math.min(1000, STREAMS + 10)) },
-  });
-  stops.push(() => operator.stop());
-  await operator.waitForLog(/resolver API and webhooks listening/);
+  const startReplica = async (identity: string, env: Record<string, string> = {}) => {
+    const replica = await startOperator({
+      kubeconfigPath: cp.kubeconfigPath,
+      namespace: opNamespace,
+      identity,
+      build: 'dist',
+      nodeOptions: NODE_OPTIONS,
+      // info: the audit line of every resolve is written, as in production. One identity holds
+      // every stream of the memory measurement, so its per-identity limit is lifted.
+      env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_LOG_LEVEL: 'info', ORKA_MAX_STREAMS: String(STREAMS + 10), ORKA_MAX_STREAMS_PER_IDENTITY: String(Math.min(1000, STREAMS + 10)), ...env },
+    });
+    stops.push(() => replica.stop());
+    await replica.waitForLog(/resolver API and webhooks listening/);
+    // The operator's stdout is a pipe to this process, which keeps every line: drop the audit lines
+    // as they come, or holding them would weigh on this process during the runs.
+    const keepLogs = setInterval(() => replica.logs.splice(0, Math.max(0, replica.logs.length - 100)), 1000);
+    stops.push(() => clearInterval(keepLogs));
+    return replica;
+  };
+  const operator = await startReplica('bench');
   const operatorPid = operator.proc.pid as number;
-  // The operator's stdout is a pipe to this process, which keeps every line: drop the audit lines
-  // as they come, or holding them would weigh on this process during the runs.
-  const keepLogs = setInterval(() => operator.logs.splice(0, Math.max(0, operator.logs.length - 100)), 1000);
-  stops.push(() => clearInterval(keepLogs));
+  // The same build as a second replica, with the memo of opened values off: the cold path.
+  const cold = await startReplica('bench-cold', { ORKA_RESOLVE_MEMO_TTL: '0' });
 
   const names = ['API_KEY', 'DB_PASSWORD', 'WEBHOOK_URL', 'TOKEN', 'SIGNING_SECRET'];
   progress(`creating ${names.length} OrkaSecrets and a plain Secret`);
@@ -109,11 +119,12 @@ try {
   const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
   const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'runner' });
   const resolverUrl = `https://127.0.0.1:${operator.resolverPort}`;
+  const coldUrl = `https://127.0.0.1:${cold.resolverPort}`;
   const resolveBody = JSON.stringify({ names });
   const agent = new Agent({ ca, keepAlive: false });
-  const post = () =>
+  const post = (url: string) =>
     new Promise<number>((resolve, reject) => {
-      const req = request(`${resolverUrl}/v1/resolve`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      const req = request(`${url}/v1/resolve`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve(res.statusCode === 200 && Object.keys((JSON.parse(body) as { values: object }).values).length === names.length ? 200 : (res.statusCode ?? 0)));
@@ -121,8 +132,8 @@ try {
       req.on('error', reject);
       req.end(resolveBody);
     });
-  progress('waiting until all 5 names resolve');
-  await eventually(async () => ((await post()) === 200 ? true : undefined), 60_000, 250);
+  progress('waiting until all 5 names resolve, on both replicas');
+  for (const url of [resolverUrl, coldUrl]) await eventually(async () => ((await post(url)) === 200 ? true : undefined), 60_000, 250);
 
   // Node's floor: a bare HTTPS server reading the body and answering a constant of the answer's size.
   const answer = JSON.stringify({ values: Object.fromEntries(names.map((n) => [n, `value-of-${n.toLowerCase().replaceAll('_', '-')}-${'x'.repeat(24)}`])), missing: [], revisions: Object.fromEntries(names.map((n) => [n, '12345'])) });
@@ -185,6 +196,10 @@ try {
       title: 'operator POST /v1/resolve, 5 names',
       opts: { url: `${resolverUrl}/v1/resolve`, method: 'POST' as const, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: resolveBody },
     },
+    resolveCold: {
+      title: 'the same, memo of opened values off (every value decrypted: cold)',
+      opts: { url: `${coldUrl}/v1/resolve`, method: 'POST' as const, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: resolveBody },
+    },
     review: {
       title: 'apiserver TokenReview (a token-cache miss)',
       opts: {
@@ -196,12 +211,13 @@ try {
     },
   };
   loadsBare.floor.opts.url = `https://127.0.0.1:${barePort}/`;
-  const pids = { bare: bare.pid as number, operator: operatorPid, apiserver: apiserverPid, etcd: etcdPid };
+  const pids = { bare: bare.pid as number, operator: operatorPid, cold: cold.proc.pid as number, apiserver: apiserverPid, etcd: etcdPid };
   const tallies: Record<keyof typeof loads, Tally> = {
     floor: { requests: 0, seconds: 0, cpu: {} },
     get: { requests: 0, seconds: 0, cpu: {} },
     getSa: { requests: 0, seconds: 0, cpu: {} },
     resolve: { requests: 0, seconds: 0, cpu: {} },
+    resolveCold: { requests: 0, seconds: 0, cpu: {} },
     review: { requests: 0, seconds: 0, cpu: {} },
   };
   const run = async (kind: keyof typeof loads, seconds: number) => {
@@ -221,12 +237,14 @@ try {
   progress('warm-up: 2 s of each');
   await run('get', 2);
   await run('resolve', 2);
+  await run('resolveCold', 2);
   await run('floor', 2);
   for (const t of Object.values(tallies)) Object.assign(t, { requests: 0, seconds: 0, cpu: {} });
   for (let round = 1; round <= ROUNDS; round++) {
-    progress(`round ${round}/${ROUNDS}: ${SECONDS} s apiserver GET, ${SECONDS} s resolve, ${SECONDS} s bare node:https, ${Math.ceil(SECONDS / 2)} s TokenReview, ${Math.ceil(SECONDS / 2)} s GET with the runner's token`);
+    progress(`round ${round}/${ROUNDS}: ${SECONDS} s apiserver GET, ${SECONDS} s resolve, ${SECONDS} s resolve with the memo off, ${SECONDS} s bare node:https, ${Math.ceil(SECONDS / 2)} s TokenReview, ${Math.ceil(SECONDS / 2)} s GET with the runner's token`);
     await run('get', SECONDS);
     await run('resolve', SECONDS);
+    await run('resolveCold', SECONDS);
     await run('floor', SECONDS);
     await run('review', Math.ceil(SECONDS / 2));
     await run('getSa', Math.ceil(SECONDS / 2));
@@ -236,13 +254,14 @@ try {
   const getUs = us('get', 'apiserver');
   const resolveUs = us('resolve', 'operator');
   console.log(`resolver cost, autocannon ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, Node ${process.version}, operator node options: ${NODE_OPTIONS.join(' ') || '(none)'}; CPU from /proc/PID/stat`);
+  const proc = (who: string) => ({ 'bare node': 'bare', 'operator, memo off': 'cold' })[who] ?? who;
   const row = (kind: keyof typeof loads, who: string, cpuUs: number, vs: string) => ({
     case: loads[kind].title,
     requests: tallies[kind].requests.toLocaleString('en-US'),
     'req/s': Math.round(tallies[kind].requests / tallies[kind].seconds).toLocaleString('en-US'),
     'CPU of': who,
     'CPU µs/req': cpuUs.toFixed(0),
-    'of it system': `${((100 * (tallies[kind].cpu[`${who === 'bare node' ? 'bare' : who} sys`] ?? 0)) / (tallies[kind].cpu[who === 'bare node' ? 'bare' : who] ?? 1)).toFixed(0)}%`,
+    'of it system': `${((100 * (tallies[kind].cpu[`${proc(who)} sys`] ?? 0)) / (tallies[kind].cpu[proc(who)] ?? 1)).toFixed(0)}%`,
     'etcd µs/req': us(kind, 'etcd').toFixed(0),
     'vs apiserver GET': vs,
     'per core req/s': Math.round(1e6 / cpuUs).toLocaleString('en-US'),
@@ -250,6 +269,7 @@ try {
   printTable([
     row('get', 'apiserver', getUs, '1.00x'),
     row('resolve', 'operator', resolveUs, `${(resolveUs / getUs).toFixed(2)}x`),
+    row('resolveCold', 'operator, memo off', us('resolveCold', 'cold'), `${(us('resolveCold', 'cold') / getUs).toFixed(2)}x`),
     row('floor', 'bare node', us('floor', 'bare'), `${(us('floor', 'bare') / getUs).toFixed(2)}x`),
     { ...row('resolve', 'apiserver', us('resolve', 'apiserver'), `${(us('resolve', 'apiserver') / getUs).toFixed(2)}x`), case: '  (the same resolves: apiserver, e.g. usage writes)', 'per core req/s': '' },
     row('getSa', 'apiserver', us('getSa', 'apiserver'), `${(us('getSa', 'apiserver') / getUs).toFixed(2)}x`),
@@ -258,6 +278,9 @@ try {
   // What the operator spends with no resolve at all (watches, lease, probes), for reading the row above.
   const idle = tallies.get;
   console.log(`operator CPU with no resolves (during the apiserver GET runs): ${(((idle.cpu.operator ?? 0) / idle.seconds) * 1000).toFixed(1)} ms per second`);
+  const memo = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
+  const lookups = (result: string) => Number(new RegExp(`^orka_operator_resolve_memo_lookups_total\\{result="${result}"\\} (\\d+)`, 'm').exec(memo)?.[1] ?? 0);
+  console.log(`memo of opened values (first replica): ${lookups('hit').toLocaleString('en-US')} hits, ${lookups('miss').toLocaleString('en-US')} misses`);
   printTable([
     { measure: 'operator RSS, no change stream open', 'RSS MiB': rssBefore.toFixed(1), 'per stream KiB': '' },
     { measure: `operator RSS, ${STREAMS} change streams open`, 'RSS MiB': rssStreams.toFixed(1), 'per stream KiB': (((rssStreams - rssBefore) * 1024) / STREAMS).toFixed(1) },

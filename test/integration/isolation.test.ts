@@ -11,7 +11,7 @@ import { startControllers } from '../env/controllers.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
@@ -108,7 +108,17 @@ beforeAll(async () => {
     namespace: opNamespace,
     identity: 'iso-op',
     // A short review cache, so that revocation shows within this test; small stream caps.
-    env: { ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace, recycled].join(','), ORKA_MUTATING_WEBHOOK: hookName, ORKA_VALIDATING_WEBHOOK: hookName, ORKA_TOKEN_CACHE_TTL: '4s', ORKA_MAX_STREAMS: '3', ORKA_MAX_STREAMS_PER_IDENTITY: '2' },
+    // The resolver's memo of opened values kept far longer than any test here, so that whatever
+    // it could serve past a deletion or a new data key, it would.
+    env: {
+      ORKA_WATCH_NAMESPACES: [tenant, nohook, opNamespace, recycled].join(','),
+      ORKA_MUTATING_WEBHOOK: hookName,
+      ORKA_VALIDATING_WEBHOOK: hookName,
+      ORKA_TOKEN_CACHE_TTL: '4s',
+      ORKA_MAX_STREAMS: '3',
+      ORKA_MAX_STREAMS_PER_IDENTITY: '2',
+      ORKA_RESOLVE_MEMO_TTL: '1h',
+    },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
   await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
@@ -389,19 +399,31 @@ describe('data keys follow their namespace', () => {
       throw err;
     }
   };
+  /** What a pod of the recycled namespace gets for API_KEY, twice (the second from the resolver's memo). */
+  const resolvedTwice = async () => {
+    const once = await resolveAsPod(kc, operator, opNamespace, recycled, ['API_KEY']);
+    expect(await resolveAsPod(kc, operator, opNamespace, recycled, ['API_KEY'])).toEqual(once);
+    return once;
+  };
   const make = async (uidNote: string) => {
     await core.createNamespace({ body: { metadata: { name: recycled, labels: { [TENANT_LABEL]: 'recycled' } } } });
-    const sealedValue = await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', canary(uidNote));
+    await createServiceAccount(kc, recycled, 'runner');
+    const value = canary(uidNote);
+    const sealedValue = await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', value);
     await custom.createNamespacedCustomObject({ ...osecCoords(recycled), body: JSON.parse(osecManifest(recycled, 'api-key', { sealedValue })) as object });
     await waitForReady(kc, recycled, 'api-key', 'Stored');
     const ns = await core.readNamespace({ name: recycled });
     const key = await dataKey(recycled);
     expect(key?.metadata?.annotations?.['orka.io/namespace-uid']).toBe(ns.metadata?.uid);
+    // Served, and kept in the operator's memo: a namespace made again must not get it.
+    expect(await resolvedTwice()).toMatchObject({ values: { API_KEY: value }, missing: [] });
     return key;
   };
 
   it('a deleted namespace takes its data key along; made again, it gets a new one', async () => {
     const first = await make('first');
+    // Its second resolve came from the memo: what follows runs with plaintext memoised.
+    expect(await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text()).toMatch(/^orka_operator_resolve_memo_lookups_total\{result="hit"\} [1-9]/m);
     // The namespace controller finishes the deletion (no controller-manager runs here otherwise).
     const controllers = await startControllers(cp, ['namespace']);
     try {
@@ -427,9 +449,13 @@ describe('data keys follow their namespace', () => {
     const current = await dataKey(recycled);
     const stale = { ...current?.metadata?.annotations, 'orka.io/namespace-uid': '00000000-0000-0000-0000-000000000000', 'orka.io/data-key-id': 'dk-stale' };
     await core.replaceNamespacedSecret({ name: `orka-dk-${recycled}`, namespace: opNamespace, body: { ...current, metadata: { ...current?.metadata, annotations: stale } } });
+    // Without a data key of this namespace, its value is missing: memoised plaintext or not.
+    await eventually(async () => ((await resolveAsPod(kc, operator, opNamespace, recycled, ['API_KEY'])).missing?.includes('API_KEY') ? true : undefined), 30_000, 250);
     // The resolver-facing read (no create) refuses it; the next write replaces it.
-    await custom.patchNamespacedCustomObject({ ...osecCoords(recycled), name: 'api-key', body: { spec: { sealedValue: await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', canary('third')) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const third = canary('third');
+    await custom.patchNamespacedCustomObject({ ...osecCoords(recycled), name: 'api-key', body: { spec: { sealedValue: await sealWithPublishedCert(kc, opNamespace, recycled, 'API_KEY', third) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     await waitForReady(kc, recycled, 'api-key', 'Stored', (o) => (o.status?.version ?? 0) >= 2);
+    expect(await resolvedTwice()).toMatchObject({ values: { API_KEY: third }, missing: [] });
     const replaced = await dataKey(recycled);
     expect(replaced?.metadata?.annotations?.['orka.io/data-key-id']).not.toBe('dk-stale');
     expect(replaced?.metadata?.annotations?.['orka.io/namespace-uid']).toBe((await core.readNamespace({ name: recycled })).metadata?.uid);

@@ -27,8 +27,10 @@ const values = new Map<string, Map<string, string>>();
 /** Values per tenant: with one re-encrypted per second, enough to stop the operator half-way. */
 const PER_TENANT = 4;
 
+// The resolver's memo of opened values outlasts the test: every resolve after the first of a
+// revision is answered from it, across the rotation.
 const start = (identity: string) =>
-  startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_REENCRYPT_RATE: '1' } });
+  startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: tenants.join(','), ORKA_REENCRYPT_RATE: '1', ORKA_RESOLVE_MEMO_TTL: '1h' } });
 
 async function put(namespace: string, objectName: string, value: string, create: boolean): Promise<void> {
   const secretName = objectName.toUpperCase().replaceAll('-', '_');

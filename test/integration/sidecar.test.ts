@@ -103,7 +103,9 @@ beforeAll(async () => {
     kubeconfigPath: cp.kubeconfigPath,
     namespace: opNamespace,
     identity: 'resolver-op',
-    env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(','), ORKA_USAGE_FLUSH_PERIOD: '1s' },
+    // The resolver's memo of opened values outlasts every wait here: an update or a delete it
+    // failed to see past would show.
+    env: { ORKA_WATCH_NAMESPACES: [tenantA, tenantB, plain].join(','), ORKA_USAGE_FLUSH_PERIOD: '1s', ORKA_RESOLVE_MEMO_TTL: '1h' },
   });
   operators.push(operator);
   await operator.waitForLog(/resolver API and webhooks listening/);

@@ -5,13 +5,14 @@
  * the cache and the keys, and knows nothing of reconciling.
  */
 import type { V1Secret } from '@kubernetes/client-node';
-import { openStoredValue, readStoredValue, type StoredValue } from '../../core/envelope.js';
+import { openStoredValue, readStoredValue, type AesKey, type KeyLookup, type StoredValue } from '../../core/envelope.js';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, toObjectName, toSecretName } from '../../core/names.js';
 import type { Health } from '../health.js';
 import type { DataKeyStore } from '../keys/datakeys.js';
 import type { ClusterCache } from '../kube/cache.js';
+import { OpenedValueMemo, type MemoOptions } from './memo.js';
 import { STORAGE_FOR_LABEL, storageName } from '../../api/resource.js';
 import { isStorageSecret, readStorage } from '../../api/storage.js';
 import type { Tenancy } from '../../api/tenancy.js';
@@ -62,6 +63,8 @@ export class Resolver {
    * update replaces and a deletion drops, and checked against its resourceVersion. Ciphertext only.
    */
   private readonly read = new WeakMap<V1Secret, ReadStorage>();
+  /** Values opened lately, by stored value (above) and data key: the only plaintext the resolver keeps. */
+  readonly memo: OpenedValueMemo<StoredValue, AesKey>;
 
   constructor(
     private readonly cache: ClusterCache,
@@ -69,7 +72,10 @@ export class Resolver {
     private readonly log: Logger,
     /** This replica's freshness: a stale view must not answer (it may miss a deletion). */
     private readonly health: () => Pick<Health, 'current' | 'viewAgeMs'> = () => ({ current: true, viewAgeMs: 0 }),
+    /** Bounds of the memo of opened values (./memo.ts); off unless given. */
+    memoBounds: MemoOptions = { ttlMs: 0, maxBytes: 0 },
   ) {
+    this.memo = new OpenedValueMemo(memoBounds);
     // A change carries the resourceVersion of what changed (a storage Secret, or the deletion of
     // an OrkaSecret): comparable with the revisions of answers, whichever replica gave them.
     for (const verb of ['add', 'update', 'delete'] as const) {
@@ -130,7 +136,7 @@ export class Resolver {
       }
       try {
         if ('error' in readout) throw readout.error;
-        values[name] = openStoredValue(readout.value, dataKey.lookup).toString('utf8');
+        values[name] = this.open(readout.value, dataKey.lookup);
       } catch (err) {
         if (!isOrkaError(err, 'DECRYPT_FAILED')) throw err;
         this.log.warn({ tenant: namespace, secret: name }, 'stored value cannot be decrypted; answered as missing');
@@ -138,6 +144,22 @@ export class Resolver {
       }
     }
     return { values, missing, revisions, ageMs };
+  }
+
+  /**
+   * The plaintext of a stored value: from the memo when this very stored value (this revision)
+   * was opened with this very data key lately, else opened now. Only the decrypt is skipped:
+   * the data key was looked up for this resolve as before, and a value that fails to open is
+   * never memoised.
+   */
+  private open(value: StoredValue, dataKeys: KeyLookup<AesKey>): string {
+    const key = dataKeys(value.keyId);
+    const known = key === undefined ? undefined : this.memo.get(value, key);
+    if (known !== undefined) return known;
+    const plaintext = openStoredValue(value, dataKeys);
+    const text = plaintext.toString('utf8');
+    if (key !== undefined) this.memo.set(value, key, text, plaintext.length);
+    return text;
   }
 
   /** The stored value of a storage Secret for `name` (read once: see `read`); undefined when it holds no storage content. */

@@ -74,6 +74,13 @@ describe('parseEnv', () => {
     for (const given of ['loud', '70000', 'two', 'sk_canary_ttl', 'maybe']) expect(err?.message).not.toContain(given);
   });
 
+  it('takes 0 for a duration only where it turns something off', () => {
+    const zeroable = z.object({ ORKA_OFF: duration('30s', { zero: true }), ORKA_TTL: duration('30s') });
+    expect(parseEnv(zeroable, { ORKA_OFF: '0' })).toEqual({ ORKA_OFF: 0, ORKA_TTL: 30 });
+    expect(() => parseEnv(zeroable, { ORKA_TTL: '0s' })).toThrow(/ORKA_TTL: is not a duration/);
+    expect(() => parseEnv(zeroable, { ORKA_OFF: '-1' })).toThrow(/ORKA_OFF: is not a duration such as 30s, 5m, 12h or 90d, or 0/);
+  });
+
   it('documents every variable with its default', () => {
     const docs = configDocs(schema);
     expect(docs.map((d) => d.variable)).toEqual(Object.keys(schema.shape));

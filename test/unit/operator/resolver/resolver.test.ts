@@ -7,6 +7,7 @@ import { storageSecret } from '../../../../src/api/storage.js';
 import type { DataKeyStore } from '../../../../src/operator/keys/datakeys.js';
 import type { ClusterCache } from '../../../../src/operator/kube/cache.js';
 import { Resolver } from '../../../../src/operator/resolver/resolver.js';
+import type { KeyObject } from 'node:crypto';
 import { Writable } from 'node:stream';
 
 // The resolver against a stand-in of the shared cache (a map per kind) and of the key store: what
@@ -26,12 +27,15 @@ function setup() {
     orkaSecrets: { get: (name: string) => objects.get(name), on: () => undefined },
     namespaceUid: () => 'ns-uid',
   } as unknown as ClusterCache;
-  const keys = { dataKey: async () => ({ id: key.id, key: key.key, lookup: (id: string) => (id === key.id ? key.key : undefined) }) } as unknown as DataKeyStore;
+  // The tenant's data keys as the key store gives them: a new object whenever its Secret changes.
+  let tenantKey: { id: string; key: KeyObject } | undefined = key;
+  const keys = { dataKey: async () => tenantKey && { id: tenantKey.id, key: tenantKey.key, lookup: (id: string) => (id === tenantKey?.id ? tenantKey.key : undefined) } } as unknown as DataKeyStore;
   const warnings: string[] = [];
   const log = createLogger({ name: 'test' }, new Writable({ write: (c: Buffer, _e, done) => (warnings.push(c.toString()), done()) }));
   let current = true;
-  const resolver = new Resolver(cache, keys, log, () => ({ current, viewAgeMs: current ? 10 : 99_000 }));
-  return { resolver, storage, objects, warnings, stale: () => (current = false) };
+  // With the memo on (as the operator runs it): every case below must hold through it.
+  const resolver = new Resolver(cache, keys, log, () => ({ current, viewAgeMs: current ? 10 : 99_000 }), { ttlMs: 60_000, maxBytes: 1 << 20 });
+  return { resolver, storage, objects, warnings, stale: () => (current = false), setKey: (k: typeof tenantKey) => (tenantKey = k) };
 }
 
 describe('Resolver', () => {
@@ -69,5 +73,22 @@ describe('Resolver', () => {
     await resolver.resolve('acme', ['API_KEY']);
     stale();
     await expect(resolver.resolve('acme', ['API_KEY'])).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  });
+
+  it('answers a memoised value again without opening it, and never past its data key', async () => {
+    const { resolver, storage, setKey } = setup();
+    storage.set('orkasecret-api-key', stored('first', 1, '10'));
+    for (let i = 0; i < 3; i++) expect((await resolver.resolve('acme', ['API_KEY'])).values).toEqual({ API_KEY: 'first' });
+    expect(resolver.memo.stats()).toMatchObject({ hits: 2, misses: 1 });
+    // The same data key unwrapped again (its Secret changed: a rotation): a new object, opened again.
+    setKey({ id: key.id, key: aesKey(key.key.export()) });
+    expect((await resolver.resolve('acme', ['API_KEY'])).values).toEqual({ API_KEY: 'first' });
+    expect(resolver.memo.stats()).toMatchObject({ hits: 2, misses: 2 });
+    // The tenant's data key gone (its namespace deleted, or the key Secret): missing, memo or not.
+    setKey(undefined);
+    expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ values: {}, missing: ['API_KEY'] });
+    // Another key under the same id (lost and made again): the old ciphertext no longer opens.
+    setKey({ id: key.id, key: aesKey(generateDataKey()) });
+    expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ values: {}, missing: ['API_KEY'] });
   });
 });

@@ -3,7 +3,7 @@ import { createServer, request, type Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admissionObserver, httpMetrics, resolveObserver, resolveOutcome } from '../../../../src/operator/http/metrics.js';
-import { createOperatorMetrics, trackCertificateAndKeys } from '../../../../src/operator/metrics.js';
+import { createOperatorMetrics, trackCertificateAndKeys, trackResolveMemo } from '../../../../src/operator/metrics.js';
 import { createCA } from '../../../../src/core/pki.js';
 
 describe('outcome labels', () => {
@@ -84,5 +84,19 @@ describe('certificate expiry and key age', () => {
     const expiry = Number(/^orka_operator_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
     expect(Math.abs(expiry - (now.getTime() / 1000 + 30 * 86400))).toBeLessThan(86400 * 1.01);
     expect(text).toMatch(/^orka_operator_key_age_seconds 777600$/m);
+  });
+});
+
+describe('resolver memo', () => {
+  it('counts hits and misses since the last scrape, and shows the bytes held', async () => {
+    const metrics = createOperatorMetrics();
+    const stats = { hits: 3, misses: 1, bytes: 500 };
+    trackResolveMemo(metrics, { stats: () => ({ ...stats }) });
+    expect(await metrics.registry.metrics()).toMatch(/^orka_operator_resolve_memo_lookups_total\{result="hit"\} 3$[^]*^orka_operator_resolve_memo_bytes 500$/m);
+    Object.assign(stats, { hits: 10, misses: 2, bytes: 0 });
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^orka_operator_resolve_memo_lookups_total\{result="hit"\} 10$/m);
+    expect(text).toMatch(/^orka_operator_resolve_memo_lookups_total\{result="miss"\} 2$/m);
+    expect(text).toMatch(/^orka_operator_resolve_memo_bytes 0$/m);
   });
 });

@@ -11,15 +11,15 @@ import { OrkaError } from './errors.js';
 
 export { parseDuration } from './duration.js';
 
-/** A duration variable, in seconds. */
-export const duration = (fallback: string) =>
+/** A duration variable, in seconds: more than zero, or zero too where `zero` says it means "none". */
+export const duration = (fallback: string, options: { zero?: boolean } = {}) =>
   z
     .string()
     .default(fallback)
     .transform((text, ctx) => {
       const seconds = parseDuration(text);
-      if (seconds === undefined || seconds <= 0) {
-        ctx.addIssue({ code: 'custom', message: 'is not a duration such as 30s, 5m, 12h or 90d' });
+      if (seconds === undefined || seconds < 0 || (seconds === 0 && options.zero !== true)) {
+        ctx.addIssue({ code: 'custom', message: options.zero === true ? 'is not a duration such as 0s, 5s or 1m' : 'is not a duration such as 30s, 5m, 12h or 90d' });
         return z.NEVER;
       }
       return seconds;

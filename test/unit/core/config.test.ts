@@ -32,6 +32,14 @@ describe('parseDuration', () => {
   });
 });
 
+describe('duration', () => {
+  it('refuses zero unless zero means "none" for that variable', () => {
+    expect(duration('5s').safeParse('0s').success).toBe(false);
+    expect(duration('5s', { zero: true }).safeParse('0s')).toEqual({ success: true, data: 0 });
+    expect(duration('5s', { zero: true }).safeParse('-1s').success).toBe(false);
+  });
+});
+
 describe('parseEnv', () => {
   it('applies defaults, ignores empty strings and other variables', () => {
     const config = parseEnv(schema, { ORKA_URL: 'https://op:8443', ORKA_PORT: '', HOME: '/root' });

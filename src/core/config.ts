@@ -11,7 +11,7 @@ import { OrkaError } from './errors.js';
 
 export { parseDuration } from './duration.js';
 
-/** A duration variable, in seconds; with `zero`, 0 is allowed too (it turns something off). */
+/** A duration variable, in seconds: more than zero, or zero too where `zero` says it means "none". */
 export const duration = (fallback: string, options: { zero?: boolean } = {}) =>
   z
     .string()
@@ -19,7 +19,7 @@ export const duration = (fallback: string, options: { zero?: boolean } = {}) =>
     .transform((text, ctx) => {
       const seconds = parseDuration(text);
       if (seconds === undefined || seconds < 0 || (seconds === 0 && options.zero !== true)) {
-        ctx.addIssue({ code: 'custom', message: `is not a duration such as 30s, 5m, 12h or 90d${options.zero === true ? ', or 0' : ''}` });
+        ctx.addIssue({ code: 'custom', message: options.zero === true ? 'is not a duration such as 0s, 5s or 1m' : 'is not a duration such as 30s, 5m, 12h or 90d' });
         return z.NEVER;
       }
       return seconds;

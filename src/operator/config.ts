@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { duration, flag, integer, list, logLevel, parseDuration, parseEnv, port } from '../core/config.js';
+import { OrkaError } from '../core/errors.js';
 
 /** Every variable the operator reads. */
 export const operatorEnv = z.object({
@@ -69,7 +70,10 @@ export const operatorEnv = z.object({
   ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe('Most change streams open at once on one replica (each holds a connection and memory).'),
   ORKA_MAX_STREAMS_PER_IDENTITY: integer(4, 1, 1000).describe('Most change streams one pod identity may hold open (a sidecar needs one).'),
   ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),
-  ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long to wait for reconciles in flight before exiting anyway.'),
+  ORKA_SHUTDOWN_DRAIN: duration('5s', { zero: true }).describe(
+    'On SIGTERM, after stepping down (not ready, lease released, no more reconciles), how long to keep answering resolves and webhooks while Kubernetes takes the pod out of the Service; each answer then asks the client to close its connection. 0 closes at once.',
+  ),
+  ORKA_SHUTDOWN_TIMEOUT: duration('25s').describe('On SIGTERM, how long the whole stop (reconciles in flight, the drain, the requests left) may take before exiting anyway; keep it under the pod termination grace period.'),
 });
 
 /** Where sidecars reach the operator: its Service, and loopback for local runs. */
@@ -84,5 +88,11 @@ export type OperatorConfig = z.output<typeof operatorEnv>;
 
 /** Parses the operator's configuration; throws one INVALID_CONFIG error listing every problem. */
 export function loadOperatorConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
-  return parseEnv(operatorEnv, env);
+  const config = parseEnv(operatorEnv, env);
+  // The drain is part of the stop: a drain as long as the timeout would end every stop in a forced exit.
+  if (config.ORKA_SHUTDOWN_DRAIN >= config.ORKA_SHUTDOWN_TIMEOUT) {
+    const problem = `ORKA_SHUTDOWN_DRAIN: must be shorter than ORKA_SHUTDOWN_TIMEOUT (${config.ORKA_SHUTDOWN_TIMEOUT}s), which it is part of`;
+    throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problem}`, { problems: [problem] });
+  }
+  return config;
 }

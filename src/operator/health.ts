@@ -5,8 +5,8 @@
  * - Is this replica's view current? Each cache was last confirmed current at some moment (see
  *   kube/informers.ts); the view is as old as its oldest cache. Past `maxStalenessMs` the replica
  *   may be missing a deletion: it fails /readyz, closes its change streams and refuses resolves.
- * - Is it ready? Its view is current, its caches synced, its keys loaded and the apiserver
- *   answers ready. An apiserver that cannot serve (etcd down) makes every replica unready, but a
+ * - Is it ready? It is not stopping, its view is current, its caches synced, its keys loaded and
+ *   the apiserver answers ready. An apiserver that cannot serve (etcd down) makes every replica unready, but a
  *   view that is still current keeps answering resolves: nothing can change while storage is down.
  */
 
@@ -20,6 +20,8 @@ export interface HealthInput {
   caches: ReadonlyArray<{ name: string; confirmedAt: number }>;
   apiserver: { lastOkAt: number; lastError: string | undefined };
   maxStalenessMs: number;
+  /** SIGTERM was received: stepped down, answering only until the drain ends. */
+  stopping?: boolean;
 }
 
 /** One line of the readiness report. */
@@ -77,6 +79,13 @@ export function assessHealth(input: HealthInput): Health {
         : `${input.apiserver.lastError ?? 'no answer'}; last answered ready ${input.apiserver.lastOkAt === 0 ? 'never' : `${seconds(sinceOk)} ago`}`,
     },
     { name: 'keys', ok: input.keysLoaded, detail: input.keysLoaded ? 'the key ring is loaded' : 'the key ring is not loaded yet' },
+    // Not ready from the first moment of a stop, so no new traffic is sent here while the drain
+    // still answers what arrives.
+    {
+      name: 'shutting-down',
+      ok: input.stopping !== true,
+      detail: input.stopping === true ? 'stopping: stepped down, answering resolves until the drain ends' : 'not stopping',
+    },
   ];
   return { ready: checks.every((c) => c.ok), current, viewAgeMs, checks };
 }

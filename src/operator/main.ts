@@ -3,6 +3,7 @@
  * server are made here and nowhere else. Exits non-zero with every configuration problem listed.
  */
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import express from 'express';
 import { isOrkaError } from '../core/errors.js';
@@ -18,6 +19,9 @@ import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp, isResolveRequest, resolveHandler, StreamLimiter } from './resolver/http.js';
 import { webhookHandler } from './admission/webhook.js';
+
+/** After the drain, how long requests already in flight (a resolve takes milliseconds) may take before their connections are closed. */
+const IN_FLIGHT_GRACE_MS = 1000;
 
 async function main(): Promise<void> {
   let config;
@@ -52,20 +56,34 @@ async function main(): Promise<void> {
   // Made now so shutdown can close it; it gets its certificate (setSecureContext) once loaded,
   // which is also how a renewed certificate will be swapped in without a restart.
   const resolverServer: HttpsServer = createHttpsServer(secureServerOptions);
+  // A stop in three steps. Kubernetes takes a terminating pod out of its Service at once, but
+  // every node's kube-proxy learns it a moment later, and connections keep arriving meanwhile:
+  // closing at once failed them (the e2e upgrade saw a sidecar's resolve answered 503).
+  // 1. Step down: not ready, no new reconciles, the lease released (another replica leads now).
+  // 2. Drain (ORKA_SHUTDOWN_DRAIN from the signal): resolves and webhooks are still answered,
+  //    each answer closing its connection so the client's next one goes through the Service.
+  // 3. Close: change streams end (sidecars reconnect elsewhere), requests in flight get a moment,
+  //    then every connection is closed and the caches stop.
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: no new work, finishing what is in flight, releasing the lease');
+    const signalled = Date.now();
+    log.info({ signal, drainSeconds: config.ORKA_SHUTDOWN_DRAIN }, 'shutting down: stepping down, answering until the drain ends, then closing');
     const deadline = setTimeout(() => {
       log.error('shutdown timed out; exiting');
       process.exit(1);
     }, config.ORKA_SHUTDOWN_TIMEOUT * 1000);
     deadline.unref();
+    await operator.stepDown();
+    await delay(Math.max(0, config.ORKA_SHUTDOWN_DRAIN * 1000 - (Date.now() - signalled)));
+    log.info('drain over: closing the servers');
+    operator.resolver.closeStreams();
+    const servers = [server, resolverServer];
+    const closed = Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+    for (const s of servers) s.closeIdleConnections();
+    await Promise.race([closed, delay(IN_FLIGHT_GRACE_MS)]);
+    for (const s of servers) s.closeAllConnections();
     await operator.stop();
-    for (const s of [server, resolverServer]) {
-      s.close();
-      s.closeAllConnections();
-    }
     log.info('stopped');
     process.exit(0);
   };
@@ -90,6 +108,8 @@ async function main(): Promise<void> {
   const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics) });
   const webhooks = webhookHandler({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }), observe: admissionObserver(metrics) });
   resolverServer.on('request', (req, res) => {
+    // Draining: answer, but have the client open its next connection through the Service.
+    if (stopping) res.setHeader('connection', 'close');
     if (isResolveRequest(req)) resolve(req, res);
     else if (!webhooks(req, res)) secureApp(req, res);
   });

@@ -54,6 +54,8 @@ export class Operator {
    */
   private term = 0;
   private synced = false;
+  /** stepDown() ran: /readyz fails from then on. */
+  private stopping = false;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
 
@@ -140,6 +142,7 @@ export class Operator {
       caches: this.cache.freshness(),
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
+      stopping: this.stopping,
     });
   }
 
@@ -285,14 +288,24 @@ export class Operator {
     );
   }
 
-  /** Graceful stop: no new work, finish what is in flight, release the lease, stop watching. */
-  async stop(): Promise<void> {
+  /**
+   * The first half of a graceful stop: not ready from now on, no new work, what is in flight
+   * finished, the lease released (another replica leads at once). The cache, the certificates and
+   * the resolver keep going: the drain still answers resolves and webhooks.
+   */
+  async stepDown(): Promise<void> {
+    this.stopping = true;
     if (this.rotationTimer) clearInterval(this.rotationTimer);
+    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
+    await this.elector.stop();
+  }
+
+  /** The rest, once nothing is served any more: usage flushed, watches and probes stopped. */
+  async stop(): Promise<void> {
+    if (!this.stopping) await this.stepDown();
     clearInterval(this.freshnessTimer);
     this.probe.stop();
-    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
     await this.usage.stop();
-    await this.elector.stop();
     await this.certs.stop();
     await this.cache.stop();
   }

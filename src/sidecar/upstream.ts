@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import { isErrorCode, OrkaError } from '../core/errors.js';
 
@@ -24,12 +25,25 @@ export interface NameChange {
   deleted: boolean;
 }
 
+/** Longest wait before asking again after a refused or cut connection, or a 503. */
+export const RETRY_CAP_MS = 400;
+
+/** The wait before resolve retry `attempt` (0-based): from a few ms, doubling, capped, fully jittered. */
+export function retryDelay(attempt: number, random: () => number = Math.random): number {
+  return jittered(attempt, 25, RETRY_CAP_MS, random);
+}
+
 /** Longest wait before reconnecting the change stream: back within a second of the operator. */
 export const RECONNECT_CAP_MS = 800;
 
 /** The wait before reconnect attempt `attempt` (0-based): exponential, capped, fully jittered so many sidecars spread out. */
 export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
-  return Math.round(random() * Math.min(RECONNECT_CAP_MS, 100 * 2 ** attempt));
+  return jittered(attempt, 100, RECONNECT_CAP_MS, random);
+}
+
+/** A random wait up to min(cap, base * 2^attempt): full jitter, so clients failing together do not retry together. */
+function jittered(attempt: number, baseMs: number, capMs: number, random: () => number): number {
+  return Math.round(random() * Math.min(capMs, baseMs * 2 ** attempt));
 }
 
 /** A change stream silent this long is dropped: two missed pings (the operator pings every 15 s). */
@@ -79,31 +93,54 @@ export class Upstream {
     return { url, method, agent: this.agent, headers: { authorization: `Bearer ${this.token()}`, ...extra } };
   }
 
-  /** Resolves names; throws UPSTREAM_UNAVAILABLE when the operator cannot answer. */
-  resolve(names: readonly string[]): Promise<Resolution> {
+  /**
+   * Resolves names; throws UPSTREAM_UNAVAILABLE when the operator cannot answer within the
+   * timeout. A connection refused or cut, or a replica answering 503 (stopping, or its view
+   * stale), is asked again on a new connection (the Service sends it to a replica that answers)
+   * after a short jittered wait, as long as the timeout leaves room: a resolve only reads.
+   */
+  async resolve(names: readonly string[]): Promise<Resolution> {
     const body = JSON.stringify({ names });
+    const until = Date.now() + this.options.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.resolveOnce(body, until - Date.now());
+      if ('resolution' in outcome) return outcome.resolution;
+      const wait = retryDelay(attempt);
+      if (!outcome.again || Date.now() + wait >= until) throw outcome.error;
+      await delay(wait);
+    }
+  }
+
+  /** One call; `again` says whether another replica, or a new connection, may answer. */
+  private resolveOnce(body: string, timeoutMs: number): Promise<{ resolution: Resolution } | { error: OrkaError; again: boolean }> {
     const { url, ...options } = this.requestOptions('/v1/resolve', 'POST', { 'content-type': 'application/json' });
-    return new Promise((resolve, reject) => {
-      const req = request(url, { ...options, timeout: this.options.timeoutMs }, (res) => {
+    return new Promise((resolve) => {
+      const fail = (error: OrkaError, again: boolean) => resolve({ error, again });
+      const req = request(url, { ...options, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
+        const status = res.statusCode ?? 0;
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
             const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
-            if (res.statusCode === 200 && parsed.values && Array.isArray(parsed.missing)) {
+            if (status === 200 && parsed.values && Array.isArray(parsed.missing)) {
               const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
-              return resolve({ values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs });
+              return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs } });
             }
-            reject(upstreamError(res.statusCode ?? 0, parsed.error?.code, parsed.error?.message));
+            fail(upstreamError(status, parsed.error?.code, parsed.error?.message), status === 503);
           } catch {
-            reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${res.statusCode} with no valid body`));
+            fail(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`), status === 503);
           }
         });
-        res.on('error', () => reject(new OrkaError('UPSTREAM_UNAVAILABLE', 'the operator connection failed')));
+        res.on('error', () => fail(new OrkaError('UPSTREAM_UNAVAILABLE', 'the operator connection failed'), true));
       });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (err) => reject(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator cannot be reached (${(err as NodeJS.ErrnoException).code ?? err.message})`)));
+      let timedOut = false;
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error('timeout'));
+      });
+      req.on('error', (err) => fail(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator cannot be reached (${(err as NodeJS.ErrnoException).code ?? err.message})`), !timedOut));
       req.end(body);
     });
   }

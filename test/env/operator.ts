@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -67,6 +68,8 @@ export async function startOperator(args: {
       ORKA_LEASE_DURATION: '4s',
       ORKA_LEASE_RENEW_DEADLINE: '3s',
       ORKA_LEASE_RETRY_PERIOD: '500ms',
+      // No Service routes here: nothing to drain (rollout.test.ts sets one).
+      ORKA_SHUTDOWN_DRAIN: '0s',
       ...args.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -148,15 +151,26 @@ export async function resolveAsPod(
   namespace: string,
   names: string[],
 ): Promise<{ values?: Record<string, string>; missing?: string[] }> {
+  return (await resolveExchange(kc, operator, operatorNamespace, namespace, names)).body;
+}
+
+/** As resolveAsPod, with the answer's status and headers: each call on a connection of its own. */
+export async function resolveExchange(
+  kc: KubeConfig,
+  operator: Pick<OperatorProcess, 'resolverPort'>,
+  operatorNamespace: string,
+  namespace: string,
+  names: string[],
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: { values?: Record<string, string>; missing?: string[] } }> {
   const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' });
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: operatorNamespace });
   const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
   return await new Promise((done, fail) => {
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers, agent: false }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => done(JSON.parse(text) as never));
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as never }));
     });
     req.on('error', fail);
     req.end(JSON.stringify({ names }));

@@ -23,6 +23,7 @@ describe('assessHealth', () => {
     ['exactly at the bound', { caches: [{ name: 'orkasecrets', confirmedAt: now - 15_000 }] }, { ready: true, current: true, failing: [] }],
     ['a cache never heard', { caches: [{ name: 'orkasecrets', confirmedAt: 0 }] }, { ready: false, current: false, failing: ['caches-current'] }],
     ['apiserver not ready (etcd down): unready, but the view still answers', { apiserver: { lastOkAt: now - 1000, lastError: 'the apiserver answers that it is not ready' } }, { ready: false, current: true, failing: ['apiserver'] }],
+    ['stopping (SIGTERM): unready, but the view still answers for the drain', { stopping: true }, { ready: false, current: true, failing: ['shutting-down'] }],
     ['apiserver silent past the bound', { apiserver: { lastOkAt: now - 16_000, lastError: undefined } }, { ready: false, current: true, failing: ['apiserver'] }],
   ] as Array<[string, Partial<HealthInput>, { ready: boolean; current: boolean; failing: string[] }]>)('%s', (_name, change, want) => {
     const h = assessHealth({ ...base, ...change });

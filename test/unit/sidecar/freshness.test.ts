@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NO_REVISION, ValueCache } from '../../../src/sidecar/cache.js';
-import { RECONNECT_CAP_MS, reconnectDelay } from '../../../src/sidecar/upstream.js';
+import { RECONNECT_CAP_MS, RETRY_CAP_MS, reconnectDelay, retryDelay } from '../../../src/sidecar/upstream.js';
 
 describe('reconnectDelay', () => {
   it.each([
@@ -17,6 +17,20 @@ describe('reconnectDelay', () => {
 
   it('never waits a second or more, however many attempts failed', () => {
     for (let attempt = 0; attempt < 100; attempt++) expect(reconnectDelay(attempt)).toBeLessThan(1000);
+  });
+});
+
+describe('retryDelay (a resolve asked again after a refused or cut connection, or a 503)', () => {
+  it.each([
+    [0, 1, 25],
+    [1, 1, 50],
+    [3, 1, 200],
+    [4, 1, RETRY_CAP_MS],
+    [30, 1, RETRY_CAP_MS],
+    [3, 0, 0],
+    [3, 0.5, 100],
+  ])('attempt %i with random %d waits %i ms', (attempt, random, want) => {
+    expect(retryDelay(attempt, () => random)).toBe(want);
   });
 });
 

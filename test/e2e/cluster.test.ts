@@ -2,7 +2,8 @@
  * End to end on a real single-node cluster (kubelet + Docker, scheduler, controller-manager,
  * kube-proxy): the image built from the Dockerfile, the chart installed, secrets created with the
  * CLI, a runner pod injected with the sidecar rendering a template over 127.0.0.1, a delete seen
- * as SECRET_NOT_FOUND in the pod (timed), the leader pod deleted, and an upgrade with changed values.
+ * as SECRET_NOT_FOUND in the pod (timed), the leader pod deleted, and an upgrade with changed values
+ * during which no request in the pod fails.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -275,16 +276,52 @@ describe('on a single-node cluster', () => {
     done.add('leader replaced');
   });
 
-  it('upgrades the release with changed values', async () => {
+  it('upgrades the release with changed values, failing no request in the pod on the way', async () => {
     needs('runner pod renders');
-    const t = Date.now();
-    install(['replicaCount=3', 'operator.logLevel=debug']);
-    await operatorReady(3);
-    timed('upgrade to 3 ready replicas (s)', t, undefined);
-    const pods = await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=operator' });
-    const running = pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-    expect(running).toHaveLength(3);
-    for (const p of running) expect(p.spec?.containers[0]?.env).toContainEqual({ name: 'ORKA_LOG_LEVEL', value: 'debug' });
+    // Asked all through the rollout, from inside the pod: a name the sidecar holds, and one that
+    // does not exist (never cached, so every ask reaches a replica through the Service, including
+    // replicas being replaced). Counts of "NAME status code" come back when stdin closes.
+    const poller = spawn('docker', ['exec', '-i', containerId('runner', 'runner'), 'node', '-e', `
+      const counts = {};
+      let open = true;
+      process.stdin.on('end', () => { open = false; }).resume();
+      (async () => {
+        while (open) {
+          for (const name of ['API_KEY', 'NEVER_CREATED']) {
+            const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/' + name, { headers: { 'x-orka-request': 'true' } });
+            const body = await r.json();
+            const key = name + ' ' + r.status + (body.error ? ' ' + body.error.code : '');
+            counts[key] = (counts[key] ?? 0) + 1;
+          }
+          await new Promise((ok) => setTimeout(ok, 25));
+        }
+        console.log(JSON.stringify(counts));
+      })();`]);
+    let out = '';
+    poller.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise((ok) => poller.on('exit', ok));
+    try {
+      const t = Date.now();
+      install(['replicaCount=3', 'operator.logLevel=debug']);
+      await operatorReady(3);
+      timed('upgrade to 3 ready replicas (s)', t, undefined);
+      // The rollout is over when the replaced replicas are gone, not merely unready.
+      const core = kc.makeApiClient(CoreV1Api);
+      const running = await eventually(async () => {
+        const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=operator' });
+        return pods.items.length === 3 && pods.items.every((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp) ? pods.items : undefined;
+      }, 120_000, 500);
+      timed('upgrade to the replaced replicas gone (s)', t, undefined);
+      for (const p of running) expect(p.spec?.containers[0]?.env).toContainEqual({ name: 'ORKA_LOG_LEVEL', value: 'debug' });
+    } finally {
+      poller.stdin.end();
+      await exited;
+    }
+    const counts = JSON.parse(out) as Record<string, number>;
+    expect(Object.keys(counts).sort(), out).toEqual(['API_KEY 200', 'NEVER_CREATED 404 SECRET_NOT_FOUND']);
+    // Enough asks to have spanned the rollout (each pair takes tens of ms).
+    expect(counts['NEVER_CREATED 404 SECRET_NOT_FOUND']).toBeGreaterThan(20);
+    timings['asks of a missing name in the pod during the upgrade, all 404'] = counts['NEVER_CREATED 404 SECRET_NOT_FOUND'] ?? 0;
     expect(render().status).toBe(200);
   });
 });

@@ -86,12 +86,16 @@ export function servingHosts(config: Pick<OperatorConfig, 'ORKA_SERVING_HOSTS' |
 /** The parsed configuration. */
 export type OperatorConfig = z.output<typeof operatorEnv>;
 
+/** Seconds of ORKA_SHUTDOWN_TIMEOUT kept for what follows the drain. */
+export const SHUTDOWN_AFTER_DRAIN_S = 5;
+
 /** Parses the operator's configuration; throws one INVALID_CONFIG error listing every problem. */
 export function loadOperatorConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
   const config = parseEnv(operatorEnv, env);
-  // The drain is part of the stop: a drain as long as the timeout would end every stop in a forced exit.
-  if (config.ORKA_SHUTDOWN_DRAIN >= config.ORKA_SHUTDOWN_TIMEOUT) {
-    const problem = `ORKA_SHUTDOWN_DRAIN: must be shorter than ORKA_SHUTDOWN_TIMEOUT (${config.ORKA_SHUTDOWN_TIMEOUT}s), which it is part of`;
+  // The drain is part of the stop, which still has requests in flight, the usage flush and the
+  // watches to end after it: a drain that leaves no room for them ends every stop in a forced exit.
+  if (config.ORKA_SHUTDOWN_DRAIN + SHUTDOWN_AFTER_DRAIN_S > config.ORKA_SHUTDOWN_TIMEOUT) {
+    const problem = `ORKA_SHUTDOWN_DRAIN: must leave at least ${SHUTDOWN_AFTER_DRAIN_S}s of ORKA_SHUTDOWN_TIMEOUT (${config.ORKA_SHUTDOWN_TIMEOUT}s) for the rest of the stop`;
     throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problem}`, { problems: [problem] });
   }
   return config;

@@ -75,12 +75,13 @@ async function main(): Promise<void> {
     }, config.ORKA_SHUTDOWN_TIMEOUT * 1000);
     deadline.unref();
     await operator.stepDown();
-    await delay(Math.max(0, config.ORKA_SHUTDOWN_DRAIN * 1000 - (Date.now() - signalled)));
+    // A replica stopped before its resolver listened was never in the Service: nothing to drain.
+    if (resolverServer.listening) await delay(Math.max(0, config.ORKA_SHUTDOWN_DRAIN * 1000 - (Date.now() - signalled)));
     log.info('drain over: closing the servers');
     operator.resolver.closeStreams();
     const servers = [server, resolverServer];
+    // close() stops accepting and closes idle connections; the ones in use get a moment.
     const closed = Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-    for (const s of servers) s.closeIdleConnections();
     await Promise.race([closed, delay(IN_FLIGHT_GRACE_MS)]);
     for (const s of servers) s.closeAllConnections();
     await operator.stop();

@@ -54,8 +54,8 @@ export class Operator {
    */
   private term = 0;
   private synced = false;
-  /** stepDown() ran: /readyz fails from then on. */
-  private stopping = false;
+  /** stepDown() was called (/readyz fails from then on), and when it is done. */
+  private steppingDown: Promise<void> | undefined;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
 
@@ -142,7 +142,7 @@ export class Operator {
       caches: this.cache.freshness(),
       apiserver: this.probe.state,
       maxStalenessMs: this.config.ORKA_MAX_STALENESS * 1000,
-      stopping: this.stopping,
+      stopping: this.steppingDown !== undefined,
     });
   }
 
@@ -293,16 +293,18 @@ export class Operator {
    * finished, the lease released (another replica leads at once). The cache, the certificates and
    * the resolver keep going: the drain still answers resolves and webhooks.
    */
-  async stepDown(): Promise<void> {
-    this.stopping = true;
-    if (this.rotationTimer) clearInterval(this.rotationTimer);
-    await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
-    await this.elector.stop();
+  stepDown(): Promise<void> {
+    this.steppingDown ??= (async () => {
+      if (this.rotationTimer) clearInterval(this.rotationTimer);
+      await Promise.all([this.controller.stopWorkers(), this.reencryptor.stop()]);
+      await this.elector.stop();
+    })();
+    return this.steppingDown;
   }
 
   /** The rest, once nothing is served any more: usage flushed, watches and probes stopped. */
   async stop(): Promise<void> {
-    if (!this.stopping) await this.stepDown();
+    await this.stepDown();
     clearInterval(this.freshnessTimer);
     this.probe.stop();
     await this.usage.stop();

@@ -50,7 +50,7 @@ export const sidecarEnv = {
   ORKA_CACHE_STALE_AFTER: { parse: duration, fallback: '30s', doc: 'A cached value is served only while it was fetched, or the change stream last heard from, within this.' },
   ORKA_REDACT_GRACE: { parse: duration, fallback: '10m', doc: 'How long /v1/redact still masks a value after it was replaced, deleted or pushed out of memory.' },
   ORKA_MAX_BODY_BYTES: { parse: integer(1024, 64 * 1024 * 1024), fallback: String(1024 * 1024), doc: 'Largest request body accepted.' },
-  ORKA_UPSTREAM_TIMEOUT: { parse: duration, fallback: '5s', doc: 'How long one resolve may take; within it, a connection refused or cut, or a replica answering 503 (stopping, view stale), is asked again on a new connection.' },
+  ORKA_UPSTREAM_TIMEOUT: { parse: duration, fallback: '5s', doc: 'How long one call to the operator may take, asking again included: a connection refused or cut is asked again on a new connection within it, a 503 once.' },
   ORKA_SHUTDOWN_TIMEOUT: { parse: duration, fallback: '10s', doc: 'On SIGTERM, how long requests in flight may take.' },
 } as const;
 

@@ -25,6 +25,12 @@ export interface NameChange {
   deleted: boolean;
 }
 
+/** Connection failures that mean the replica went away (or is not there yet): asked again. */
+const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** How many 503 answers a resolve is asked again after. */
+export const MAX_UNAVAILABLE_RETRIES = 1;
+
 /** Longest wait before asking again after a refused or cut connection, or a 503. */
 export const RETRY_CAP_MS = 400;
 
@@ -95,52 +101,65 @@ export class Upstream {
 
   /**
    * Resolves names; throws UPSTREAM_UNAVAILABLE when the operator cannot answer within the
-   * timeout. A connection refused or cut, or a replica answering 503 (stopping, or its view
-   * stale), is asked again on a new connection (the Service sends it to a replica that answers)
-   * after a short jittered wait, as long as the timeout leaves room: a resolve only reads.
+   * timeout. Asked again, on a new connection (which the Service may send to another replica),
+   * after a short jittered wait and while the timeout leaves room:
+   * - a connection refused or cut: the replica went away (a rollout, a crash) and costs nothing;
+   * - a 503 (this replica's view is stale, or it cannot review tokens), once only: another
+   *   replica may answer, but asking more would multiply the load on an operator in trouble.
+   * Nothing else: a refusal (401, 403, 400), a 500, a certificate that does not verify, or a
+   * timeout (the budget is spent) is the answer.
    */
   async resolve(names: readonly string[]): Promise<Resolution> {
     const body = JSON.stringify({ names });
     const until = Date.now() + this.options.timeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.resolveOnce(body, until - Date.now());
+    let unavailable = 0;
+    for (let attempt = 0, left = this.options.timeoutMs; ; attempt++) {
+      const outcome = await this.resolveOnce(body, left);
       if ('resolution' in outcome) return outcome.resolution;
-      const wait = retryDelay(attempt);
-      if (!outcome.again || Date.now() + wait >= until) throw outcome.error;
-      await delay(wait);
+      const again = outcome.again === 'connection' || (outcome.again === 'unavailable' && unavailable++ < MAX_UNAVAILABLE_RETRIES);
+      if (!again) throw outcome.error;
+      await delay(retryDelay(attempt));
+      // Measured after the wait: a busy event loop fires timers late.
+      left = until - Date.now();
+      if (left <= 0) throw outcome.error;
     }
   }
 
-  /** One call; `again` says whether another replica, or a new connection, may answer. */
-  private resolveOnce(body: string, timeoutMs: number): Promise<{ resolution: Resolution } | { error: OrkaError; again: boolean }> {
+  /** One call, and whether it may be asked again (see resolve). */
+  private resolveOnce(body: string, timeoutMs: number): Promise<{ resolution: Resolution } | { error: OrkaError; again?: 'connection' | 'unavailable' }> {
     const { url, ...options } = this.requestOptions('/v1/resolve', 'POST', { 'content-type': 'application/json' });
     return new Promise((resolve) => {
-      const fail = (error: OrkaError, again: boolean) => resolve({ error, again });
       const req = request(url, { ...options, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         const status = res.statusCode ?? 0;
+        // Taken now: by 'end' the response has handed its socket back to the agent's pool.
+        const socket = res.socket;
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: (Resolution & { error?: { code?: unknown; message?: string } }) | undefined;
           try {
-            const parsed = JSON.parse(text) as Resolution & { error?: { code?: unknown; message?: string } };
-            if (status === 200 && parsed.values && Array.isArray(parsed.missing)) {
-              const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
-              return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs } });
-            }
-            fail(upstreamError(status, parsed.error?.code, parsed.error?.message), status === 503);
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof parsed;
           } catch {
-            fail(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`), status === 503);
+            parsed = undefined;
           }
+          if (status === 200 && parsed?.values && Array.isArray(parsed.missing)) {
+            const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
+            return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs } });
+          }
+          const error = parsed === undefined ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`) : upstreamError(status, parsed.error?.code, parsed.error?.message);
+          if (status !== 503) return resolve({ error });
+          // Asked again on a new connection: this one leads to the replica that said 503.
+          socket.destroy();
+          resolve({ error, again: 'unavailable' });
         });
-        res.on('error', () => fail(new OrkaError('UPSTREAM_UNAVAILABLE', 'the operator connection failed'), true));
+        res.on('error', () => resolve({ error: new OrkaError('UPSTREAM_UNAVAILABLE', 'the operator connection failed'), again: 'connection' }));
       });
-      let timedOut = false;
-      req.on('timeout', () => {
-        timedOut = true;
-        req.destroy(new Error('timeout'));
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        const error = new OrkaError('UPSTREAM_UNAVAILABLE', `the operator cannot be reached (${code ?? err.message})`);
+        resolve(code !== undefined && CONNECTION_LOST.has(code) ? { error, again: 'connection' } : { error });
       });
-      req.on('error', (err) => fail(new OrkaError('UPSTREAM_UNAVAILABLE', `the operator cannot be reached (${(err as NodeJS.ErrnoException).code ?? err.message})`), !timedOut));
       req.end(body);
     });
   }

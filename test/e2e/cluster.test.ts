@@ -288,9 +288,12 @@ describe('on a single-node cluster', () => {
       (async () => {
         while (open) {
           for (const name of ['API_KEY', 'NEVER_CREATED']) {
-            const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/' + name, { headers: { 'x-orka-request': 'true' } });
-            const body = await r.json();
-            const key = name + ' ' + r.status + (body.error ? ' ' + body.error.code : '');
+            let key;
+            try {
+              const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/' + name, { headers: { 'x-orka-request': 'true' } });
+              const body = await r.json();
+              key = name + ' ' + r.status + (body.error ? ' ' + body.error.code : '');
+            } catch (err) { key = name + ' failed: ' + err.message; }
             counts[key] = (counts[key] ?? 0) + 1;
           }
           await new Promise((ok) => setTimeout(ok, 25));
@@ -298,8 +301,11 @@ describe('on a single-node cluster', () => {
         console.log(JSON.stringify(counts));
       })();`]);
     let out = '';
+    let err = '';
     poller.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise((ok) => poller.on('exit', ok));
+    poller.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    // 'close': stdout has been read to its end.
+    const exited = new Promise((ok) => poller.on('close', ok));
     try {
       const t = Date.now();
       install(['replicaCount=3', 'operator.logLevel=debug']);
@@ -317,6 +323,7 @@ describe('on a single-node cluster', () => {
       poller.stdin.end();
       await exited;
     }
+    expect(out, `the poller printed nothing; its stderr: ${err}`).not.toBe('');
     const counts = JSON.parse(out) as Record<string, number>;
     expect(Object.keys(counts).sort(), out).toEqual(['API_KEY 200', 'NEVER_CREATED 404 SECRET_NOT_FOUND']);
     // Enough asks to have spanned the rollout (each pair takes tens of ms).

@@ -151,23 +151,25 @@ export async function resolveAsPod(
   namespace: string,
   names: string[],
 ): Promise<{ values?: Record<string, string>; missing?: string[] }> {
-  return (await resolveExchange(kc, operator, operatorNamespace, namespace, names)).body;
+  return (await resolveExchange(await podCredentials(kc, operatorNamespace, namespace), operator, names)).body;
 }
 
-/** As resolveAsPod, with the answer's status and headers: each call on a connection of its own. */
-export async function resolveExchange(
-  kc: KubeConfig,
-  operator: Pick<OperatorProcess, 'resolverPort'>,
-  operatorNamespace: string,
-  namespace: string,
-  names: string[],
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: { values?: Record<string, string>; missing?: string[] } }> {
+/** What a pod of `namespace` (service account `runner`) calls the resolver with: its token, and the operator's CA. */
+export async function podCredentials(kc: KubeConfig, operatorNamespace: string, namespace: string): Promise<{ token: string; ca: string }> {
   const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' });
   const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: operatorNamespace });
-  const ca = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();
+  return { token, ca: Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString() };
+}
+
+/** POST /v1/resolve with `credentials`, on a connection of its own: the answer's status, headers and body. */
+export async function resolveExchange(
+  credentials: { token: string; ca: string },
+  operator: Pick<OperatorProcess, 'resolverPort'>,
+  names: string[],
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: { values?: Record<string, string>; missing?: string[] } }> {
   return await new Promise((done, fail) => {
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca, headers, agent: false }, (res) => {
+    const headers = { authorization: `Bearer ${credentials.token}`, 'content-type': 'application/json' };
+    const req = request({ host: '127.0.0.1', port: operator.resolverPort, path: '/v1/resolve', method: 'POST', ca: credentials.ca, headers, agent: false }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as never }));

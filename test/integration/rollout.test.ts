@@ -17,7 +17,7 @@ import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
-import { eventually, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 import { startTcpProxy, type TcpProxy } from '../env/tcp-proxy.js';
 
@@ -58,7 +58,7 @@ beforeAll(async () => {
   tenant = await createNamespace(kc, { prefix: 'roll', tenant: 'roll' });
   await createServiceAccount(kc, tenant, 'runner');
   dir = mkdtempSync(join(tmpdir(), 'orka-rollout-'));
-  const env = { ORKA_WATCH_NAMESPACES: tenant, ORKA_SHUTDOWN_DRAIN: '3s' };
+  const env = { ORKA_WATCH_NAMESPACES: tenant, ORKA_SHUTDOWN_DRAIN: '8s' };
   replicaA = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'roll-a', env });
   await replicaA.waitForLog(/resolver API and webhooks listening/);
   replicaB = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'roll-b', env });
@@ -107,6 +107,9 @@ describe('a replica going away while the Service still routes to it', () => {
     const holder = async () => (await leases.readNamespacedLease({ name: 'orka-secrets-operator', namespace: opNamespace })).spec?.holderIdentity ?? '';
     // B leads (A, killed, held the lease at most until it expired).
     await eventually(async () => ((await holder()) === stopping.identity ? true : undefined), 30_000, 200);
+    // Fetched before the stop, so the drain is spent on what it is for: a resolve's own review of the token.
+    const credentials = await podCredentials(kc, opNamespace, tenant);
+    const signalled = Date.now();
     const exited = stopping.stop('SIGTERM');
     // Not ready at once, with the reason.
     const readyz = await eventually(async () => {
@@ -117,12 +120,14 @@ describe('a replica going away while the Service still routes to it', () => {
     // The lease is released before the replica stops answering.
     await eventually(async () => ((await holder()) === '' ? true : undefined), 5_000, 100);
     // Still answering a new connection, and telling the client not to keep it.
-    const r = await resolveExchange(kc, stopping, opNamespace, tenant, ['FIRST', 'SECOND']);
+    const r = await resolveExchange(credentials, stopping, ['FIRST', 'SECOND']);
     expect(r.status).toBe(200);
     expect(r.body.values).toEqual(values);
     expect(r.headers.connection).toBe('close');
     expect(stopping.proc.exitCode).toBeNull();
     expect(await exited).toBe(0);
+    // It closed only once the drain was over (8 s from the signal), not when it had stepped down.
     expect(stopping.logs.some((l) => l.includes('drain over'))).toBe(true);
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(8000);
   });
 });

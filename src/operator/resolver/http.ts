@@ -230,7 +230,9 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
       sendError(res, isOrkaError(err) ? err : new OrkaError('INTERNAL', 'subscription failed'));
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    // No `connection` header of its own: a draining replica's `Connection: close` (main.ts) must
+    // hold, so the sidecar's next stream opens a new connection through the Service.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
     // Every frame says how old this replica's view is (`age`, seconds): the sidecar counts its
     // stale limit from there, not from when the frame arrived.
     const age = () => Math.ceil(deps.resolver.assertCurrent() / 1000);

@@ -7,8 +7,9 @@ describe('loadOperatorConfig: the shutdown drain is part of the shutdown timeout
     expect(loadOperatorConfig({ ORKA_SHUTDOWN_DRAIN: '0s' }).ORKA_SHUTDOWN_DRAIN).toBe(0);
   });
 
-  it('refuses a drain as long as the timeout, naming both', () => {
-    expect(() => loadOperatorConfig({ ORKA_SHUTDOWN_DRAIN: '25s' })).toThrow(/ORKA_SHUTDOWN_DRAIN: must be shorter than ORKA_SHUTDOWN_TIMEOUT \(25s\)/);
+  it('refuses a drain that leaves under 5 s of the timeout for the rest of the stop, naming both', () => {
+    expect(loadOperatorConfig({ ORKA_SHUTDOWN_DRAIN: '20s' }).ORKA_SHUTDOWN_DRAIN).toBe(20);
+    expect(() => loadOperatorConfig({ ORKA_SHUTDOWN_DRAIN: '21s' })).toThrow(/ORKA_SHUTDOWN_DRAIN: must leave at least 5s of ORKA_SHUTDOWN_TIMEOUT \(25s\)/);
     expect(() => loadOperatorConfig({ ORKA_SHUTDOWN_DRAIN: '10s', ORKA_SHUTDOWN_TIMEOUT: '5s' })).toThrow(/INVALID_CONFIG|invalid configuration/);
   });
 });

@@ -149,11 +149,15 @@ describe('Upstream connections', () => {
 });
 
 /**
- * A stand-in operator that answers the n-th resolve (0-based) with `answer(n)`: a status, 'cut'
- * (the connection destroyed without an answer) or 'silent' (never answers). Counts requests and
- * the distinct connections they came on.
+ * Runs `check` against a stand-in operator that answers the n-th resolve (0-based) with
+ * `answer(n)`: a status, 'cut' (the connection destroyed without an answer) or 'silent' (never
+ * answers); `asked` counts the requests and the distinct connections they came on.
  */
-async function scripted(answer: (n: number) => number | 'cut' | 'silent'): Promise<{ server: Server; requests: () => number; connections: () => number; upstream: (timeoutMs?: number) => Upstream }> {
+async function against(
+  answer: (n: number) => number | 'cut' | 'silent',
+  check: (upstream: Upstream, asked: () => { requests: number; connections: number }) => Promise<void>,
+  timeoutMs = 5000,
+): Promise<void> {
   let requests = 0;
   const sockets = new Set<unknown>();
   const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
@@ -169,85 +173,67 @@ async function scripted(answer: (n: number) => number | 'cut' | 'silent'): Promi
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, requests: () => requests, connections: () => sockets.size, upstream: (timeoutMs = 5000) => new Upstream({ baseUrl, tokenFile, caPem: ca.certPem, timeoutMs }) };
+  const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs });
+  try {
+    await check(upstream, () => ({ requests, connections: sockets.size }));
+  } finally {
+    upstream.close();
+    await stop(server);
+  }
 }
+
+/** The error a resolve fails with. */
+const failure = (upstream: Upstream): Promise<unknown> => upstream.resolve(['A']).then(() => undefined, (e: unknown) => e);
 
 describe('Upstream.resolve asks again only what another try may answer', () => {
   it.each([401, 403, 400, 500])('a %i is the answer: asked once', async (status) => {
-    const op = await scripted(() => status);
-    const upstream = op.upstream();
-    try {
-      const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
-      expect(isOrkaError(err)).toBe(true);
-      expect(op.requests()).toBe(1);
-    } finally {
-      upstream.close();
-      await stop(op.server);
-    }
+    await against(() => status, async (upstream, asked) => {
+      expect(isOrkaError(await failure(upstream))).toBe(true);
+      expect(asked().requests).toBe(1);
+    });
   });
 
   it('a 503 is asked again once, on a new connection', async () => {
-    const op = await scripted((n) => (n === 0 ? 503 : 200));
-    const upstream = op.upstream();
-    try {
+    await against((n) => (n === 0 ? 503 : 200), async (upstream, asked) => {
       expect((await upstream.resolve(['A'])).values).toEqual({ A: 'a' });
-      expect([op.requests(), op.connections()]).toEqual([2, 2]);
-    } finally {
-      upstream.close();
-      await stop(op.server);
-    }
+      expect(asked()).toEqual({ requests: 2, connections: 2 });
+    });
   });
 
   it('a 503 again is the answer: two asks, not a loop over the whole timeout', async () => {
-    const op = await scripted(() => 503);
-    const upstream = op.upstream();
-    try {
-      const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
+    await against(() => 503, async (upstream, asked) => {
+      const err = await failure(upstream);
       expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
-      expect(op.requests()).toBe(2);
-    } finally {
-      upstream.close();
-      await stop(op.server);
-    }
+      expect(asked().requests).toBe(2);
+    });
   });
 
   it('connections cut without an answer are asked again until one answers', async () => {
-    const op = await scripted((n) => (n < 3 ? 'cut' : 200));
-    const upstream = op.upstream();
-    try {
+    await against((n) => (n < 3 ? 'cut' : 200), async (upstream, asked) => {
       expect((await upstream.resolve(['A'])).values).toEqual({ A: 'a' });
-      expect([op.requests(), op.connections()]).toEqual([4, 4]);
-    } finally {
-      upstream.close();
-      await stop(op.server);
-    }
+      expect(asked()).toEqual({ requests: 4, connections: 4 });
+    });
+  });
+
+  it('a timeout is not asked again: the budget is spent', async () => {
+    await against(() => 'silent', async (upstream, asked) => {
+      const err = await failure(upstream);
+      expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(asked().requests).toBe(1);
+    }, 300);
   });
 
   it('a refused connection is asked again until the timeout, then UPSTREAM_UNAVAILABLE (never another error)', async () => {
-    const op = await scripted(() => 200);
-    const port = (op.server.address() as AddressInfo).port;
-    await stop(op.server);
+    const server = await operator();
+    const port = (server.address() as AddressInfo).port;
+    await stop(server);
     const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${port}`, tokenFile, caPem: ca.certPem, timeoutMs: 300 });
     try {
-      const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
+      const err = await failure(upstream);
       expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
       expect((err as Error).message).toContain('ECONNREFUSED');
     } finally {
       upstream.close();
-    }
-  });
-
-  it('a timeout is not asked again: the budget is spent', async () => {
-    const op = await scripted(() => 'silent');
-    const upstream = op.upstream(300);
-    try {
-      const err: unknown = await upstream.resolve(['A']).catch((e: unknown) => e);
-      expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
-      expect(op.requests()).toBe(1);
-    } finally {
-      upstream.close();
-      await stop(op.server);
     }
   });
 });

@@ -41,6 +41,7 @@ k8s-binaries: ## build and cache etcd + Kubernetes 1.20 binaries (about 10 minut
 
 .PHONY: test-integration
 test-integration: build ## integration tests against a real etcd + kube-apiserver (the sidecar runs compiled, as in the image)
+	@hack/apt-install.sh --why "the completion scripts are checked in each shell" zsh fish
 	@echo ">> Kubernetes binaries (built once from Debian's source package, then cached)"
 	@bin=$$(hack/k8s-binaries.sh); echo "   $$bin"; \
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
@@ -70,14 +71,13 @@ test-image: $(DEPS_STAMP) ## the image from the Dockerfile, exercised with testc
 test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image, chart, pods with the sidecar
 	@echo ">> Kubernetes binaries, Docker engine, base and pause images"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin hack/docker.sh >/dev/null; \
-	  dpkg -s conntrack >/dev/null 2>&1 || { echo ">> installing conntrack (kube-proxy)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack >/dev/null; }; \
+	  hack/apt-install.sh --why "kube-proxy" conntrack; \
 	  echo ">> e2e tests (single-node cluster: controller-manager, scheduler, kubelet, kube-proxy)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project e2e
 
 .PHONY: test-browser
 test-browser: build ## the Secrets page in Debian's Chromium (Playwright) against a real control plane, operator and sidecar
-	@command -v chromium >/dev/null || { echo ">> installing Debian's chromium (Playwright drives it; no browser download)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
+	@hack/apt-install.sh --why "Playwright drives Debian's Chromium; no browser download" chromium
 	@bin=$$(hack/k8s-binaries.sh); echo ">> browser tests (screenshots in test-results/dashboard/)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project browser
 
@@ -127,8 +127,7 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@echo ">> resolver cost: operator CPU per 5-name resolve vs apiserver CPU per Secret GET, memory per change stream"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/resolver.ts
 	@echo ">> operator memory across 2,000 change streams, before and after they close (glibc malloc vs the chart's jemalloc)"
-	@dpkg -s libjemalloc2 >/dev/null 2>&1 || { echo ">> installing Debian's libjemalloc2 (the allocator the image preloads into the operator)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null; }; }
+	@hack/apt-install.sh --why "the allocator the image preloads into the operator" libjemalloc2
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/streams.ts
 	@echo ">> pod admission through the webhook"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts

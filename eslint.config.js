@@ -14,6 +14,18 @@ export default tseslint.config(
     },
   },
   { files: ['src/cli/**', 'test/**', 'hack/**'], rules: { 'no-console': 'off' } },
+  // A focused or skipped test makes a green run that checked less than it says.
+  {
+    files: ['test/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['describe', 'it', 'test'].flatMap((object) =>
+          ['only', 'skip', 'skipIf', 'runIf', 'todo'].map((property) => ({ object, property, message: 'no focused, skipped or to-do tests: every test runs in CI' })),
+        ),
+      ],
+    },
+  },
   // The layers: core is pure, api is the contract every part imports, and nothing but the
   // operator itself (and tests) reaches into the operator's internals.
   {

@@ -10,13 +10,7 @@ BASE_IMAGE=orka-secrets-base:bookworm-node24
 log() { echo "docker: $*" >&2; }
 here=$(cd "$(dirname "$0")" && pwd)
 
-missing=()
-for p in docker.io debootstrap; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages: ${missing[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+"$here/apt-install.sh" docker.io debootstrap
 
 # Pods of the single-node cluster: the kubelet gives pod sandboxes oom_score_adj -998, which this
 # machine refuses ("can't get final child's PID from pipe"). dockerd runs containers through this

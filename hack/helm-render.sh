@@ -8,13 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src="$here/helm-render/main.go"
 out="$CACHE/helm-render-$(sha256sum "$src" | cut -c1-12)"
 if [ ! -x "$out" ]; then
-  missing=()
-  for p in golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "helm-render: installing Debian packages: ${missing[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
+  "$here/apt-install.sh" golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   echo "helm-render: building $out" >&2
   gopath=$(mktemp -d)
   # GOPATH mode over Debian's Go sources; the /v3 import paths of the modules are links.

@@ -16,15 +16,8 @@ out="$CACHE/k8s-$K8S_VERSION-r$RECIPE"
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 log() { echo "k8s-binaries: $*" >&2; }
 
-apt_install() { # installs the missing Debian packages among $@
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing Debian packages: ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || { log "need root to apt-get install ${missing[*]}"; exit 1; }
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-}
+here=$(cd "$(dirname "$0")" && pwd)
+apt_install() { "$here/apt-install.sh" "$@"; }
 
 apt_install etcd-server etcd-client util-linux strace   # etcdctl for the canary tests; setpriv (util-linux) so test processes die with their parent; strace for the no-disk test
 command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client

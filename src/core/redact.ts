@@ -3,9 +3,9 @@
  * JSON-escaped (as JavaScript writes it, with every non-ASCII character as `\uXXXX` as Python
  * writes it, with `<`, `>`, `&` as `\u003c`... as Go writes it, in both hex cases, and escaped
  * twice, as in a JSON log line holding a JSON body), URL-encoded (percent and form encoding, in
- * both hex cases), and base64 / base64url (whole, and the stable middle of the value's encoding
- * at each of the three byte alignments, so the value is caught inside a longer base64 blob such
- * as a Basic auth header).
+ * both hex cases), YAML single-quoted (a quote doubled), hex (both cases), and base64 / base64url
+ * (whole, and the stable middle of the value's encoding at each of the three byte alignments, so
+ * the value is caught inside a longer base64 blob such as a Basic auth header).
  *
  * Memory does not grow with the size of a value: a form is kept as a fingerprint (its length and
  * a 64-bit polynomial hash, two 32-bit lanes) indexed by the hash of its first ANCHOR characters,
@@ -88,7 +88,10 @@ function urlForms(value: string): string[] {
 export function valueForms(value: string): string[] {
   if (value.length === 0) return [];
   const bytes = Buffer.from(value, 'utf8');
-  const derived = [...jsonForms(value), ...urlForms(value), bytes.toString('base64'), bytes.toString('base64url'), ...base64Fragments(bytes)];
+  const hex = bytes.toString('hex');
+  // YAML single-quoted scalars double a quote (double-quoted ones escape as JSON does).
+  const yaml = value.includes("'") && !value.includes('\n') ? [value.replaceAll("'", "''")] : [];
+  const derived = [...jsonForms(value), ...urlForms(value), ...yaml, hex, hex.toUpperCase(), bytes.toString('base64'), bytes.toString('base64url'), ...base64Fragments(bytes)];
   return [...new Set([value, ...derived.filter((f) => f.length >= MIN_DERIVED)])];
 }
 

@@ -4,7 +4,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { valueForms } from '../../src/core/redact.js';
 
 /**
  * Characters that every encoding writes differently (JSON and Go's JSON escape `"` and `&`, URL
@@ -25,14 +24,54 @@ export function canaries(prefix = 'CANARY'): { make: (label: string) => string; 
   };
 }
 
+/** `\uXXXX` for one UTF-16 unit, in the given hex case. */
+const uEscape = (c: string, upper: boolean): string => {
+  const hex = c.charCodeAt(0).toString(16).padStart(4, '0');
+  return `\\u${upper ? hex.toUpperCase() : hex}`;
+};
+
+/** The base64 (std and url) text that encodes `bytes` wherever they sit in a longer byte string: whole, and at each byte alignment the characters made of the value's bits alone. */
+function base64Forms(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    // Character i of base64 carries bits [6i, 6i + 6); the value holds bits [8 offset, 8 (offset + length)).
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const core = encoded.slice(Math.ceil((offset * 8) / 6), Math.floor(((offset + bytes.length) * 8) / 6));
+    out.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
+  }
+  const whole = bytes.toString('base64');
+  out.push(whole, whole.replace(/=+$/, ''), bytes.toString('base64url'));
+  return out;
+}
+
 /**
- * Every form a value could take in text: the redactor's own list (raw, JSON-escaped, URL- and
- * form-encoded, base64 and base64url whole and at each byte alignment), plus Go's JSON escaping,
- * which also escapes `&`, `<` and `>` (how the apiserver writes custom resources to etcd).
+ * Every form a value could take in text, written here independently of the product's redactor
+ * (src/core/redact.ts): were a form dropped there, the searches of the tests would still see it,
+ * and test/unit/env/canary.test.ts checks that the redactor masks every form listed here.
+ * JSON as JavaScript writes it, escaped twice (a JSON body in a JSON log line), every non-ASCII
+ * character as `\uXXXX` (Python), Go's `<`, `>`, `&` as `\u003c`... (how the apiserver writes
+ * custom resources), each `\u` form in both hex cases; YAML single-quoted scalars (double-quoted
+ * ones are the JSON form);
+ * percent and form URL-encoding in both hex cases; hex in both cases; base64 and base64url whole
+ * and inside a longer blob.
  */
 export function leakForms(value: string): string[] {
-  const goJson = JSON.stringify(value).slice(1, -1).replaceAll('&', '\\u0026').replaceAll('<', '\\u003c').replaceAll('>', '\\u003e');
-  return [...new Set([...valueForms(value), goJson])];
+  const json = JSON.stringify(value).slice(1, -1);
+  const forms = [value, json, JSON.stringify(json).slice(1, -1)];
+  for (const upper of [false, true]) {
+    forms.push(json.replace(/[^\x20-\x7e]/g, (c) => uEscape(c, upper)));
+    forms.push(json.replace(/[<>&\u2028\u2029]/g, (c) => uEscape(c, upper)));
+  }
+  // YAML: a double-quoted scalar escapes as JSON does (above); a single-quoted one doubles `'`.
+  if (!value.includes('\n')) forms.push(value.replaceAll("'", "''"));
+  const bytes = Buffer.from(value, 'utf8');
+  const percent = [...bytes].map((b) => (/[A-Za-z0-9\-_.!~*'()]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`)).join('');
+  const form = [...bytes].map((b) => (b === 0x20 ? '+' : /[A-Za-z0-9\-_.*]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`)).join('');
+  const lowerHex = (s: string) => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase());
+  forms.push(percent, lowerHex(percent), form, lowerHex(form));
+  forms.push(bytes.toString('hex'), bytes.toString('hex').toUpperCase());
+  forms.push(...base64Forms(bytes));
+  return [...new Set(forms)].filter((f) => f.length > 0);
 }
 
 /** Where each value shows up in `text`, in any of its forms: one line per value found, empty if none. */

@@ -13,7 +13,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ACTIVE_DATA_KEY_FIELD } from '../../src/api/datakey.js';
 import { envelopeKeyId } from '../../src/core/envelope.js';
@@ -23,6 +23,7 @@ import type { OrkaSecret } from '../../src/api/resource.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort, startControlPlane, type ControlPlane } from '../env/controlplane.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, waitForReady } from '../env/kube.js';
+import { parseManifests } from '../env/manifests.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const shared = inject('controlPlane');
@@ -70,9 +71,7 @@ beforeAll(async () => {
   await installCrd(kc);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   const renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
-  const docs = parseAllDocuments(execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', RELEASE, '-namespace', NS]).toString())
-    .map((d) => d.toJS() as Doc)
-    .filter((d) => d !== null);
+  const docs = parseManifests<Doc>(execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', RELEASE, '-namespace', NS]).toString());
   // The chart's RBAC and ServiceAccount as rendered with the default values.
   const rbac = docs.filter((d) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(d.kind));
   const applied = kubectl(cp, ['apply', '-f', '-'], rbac.map((d) => stringify(d)).join('---\n'));

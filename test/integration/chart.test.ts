@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
+import { parseManifests } from '../env/manifests.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
@@ -48,7 +49,7 @@ function render(namespace: string, sets: string[] = [], options: RenderOptions =
   for (const api of options.apiVersions ?? []) args.push('-api-versions', api);
   if (options.kubeVersion) args.push('-kube-version', options.kubeVersion);
   const out = execFileSync(renderer, args).toString();
-  return parseAllDocuments(out).map((d) => d.toJS() as Doc).filter((d) => d !== null);
+  return parseManifests<Doc>(out);
 }
 
 /** kubectl's stderr without the warning it gives when applying over the CRD that installCrd created (no last-applied annotation). */

@@ -350,7 +350,8 @@ describe('orka-secrets CLI', () => {
     for (const shell of ['zsh', 'fish']) {
       const script = cli(['completion', shell]);
       expect(script.code).toBe(0);
-      if (spawnSync('which', [shell]).status !== 0) continue; // syntax-checked where the shell is installed
+      // make test-integration installs both shells: a missing one fails rather than skips the check.
+      expect(spawnSync('which', [shell]).status, `${shell} is not installed (make test-integration installs it)`).toBe(0);
       const file = join(dir, `completion.${shell}`);
       writeFileSync(file, script.stdout);
       const check = spawnSync(shell, ['-n', file], { encoding: 'utf8' });

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { Ajv } from 'ajv';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminKubeConfig, createNamespace, installCrd, kubectl } from '../env/kube.js';
+import { parseManifests } from '../env/manifests.js';
 import { restrictedViolations } from '../env/pod-security.js';
 
 const cp = inject('controlPlane');
@@ -28,7 +29,7 @@ function render(namespace: string, values?: object): { docs: Doc[]; stderr: stri
     args.push('-f', file);
   }
   const res = spawnSync(renderer, args, { encoding: 'utf8' });
-  const docs = res.status === 0 ? parseAllDocuments(res.stdout).map((d) => d.toJS() as Doc).filter((d) => d !== null) : [];
+  const docs = res.status === 0 ? parseManifests<Doc>(res.stdout) : [];
   return { docs, stderr: res.stderr, code: res.status ?? -1 };
 }
 

@@ -11,7 +11,7 @@ import { envelopeKeyId } from '../../src/core/envelope.js';
 import { parseKeyRing, rotateKeyRing } from '../../src/core/keyring.js';
 import { KEYS_SECRET, type OrkaSecret } from '../../src/api/resource.js';
 import { wrappedDataKeys } from '../../src/api/datakey.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -183,7 +183,10 @@ describe('rotation', () => {
     expect(metrics).not.toMatch(/orka_operator_reencryption_pending\{tenant="[^"]+"\} [1-9]/);
     // No value reached a log line.
     const logs = [...firstLogs, ...operator.logs].join('\n');
-    for (const v of planted.all) expect(logs).not.toContain(v);
+    // Every encoded form (pino writes JSON); the control, planted as pino would write it, proves the search sees.
+    expect(findLeaks(logs, planted.all)).toEqual([]);
+    const control = canaries('CONTROL-rotation').make('control');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control])).toHaveLength(1);
   }, 400_000);
 
   it('finishes a rotation that stopped between its writes (the ring rotated, the data keys not yet)', async () => {

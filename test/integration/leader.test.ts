@@ -31,6 +31,9 @@ function moment(): { reached: () => void; passed: Promise<void> } {
   return { reached, passed };
 }
 
+/** How long a staged step may wait for the one before it: generous; the test then asserts the order. */
+const STAGE_CEILING_MS = 20_000;
+
 /** Resolves after `ms`, or when `p` does, whichever is first (a staged order that may not come). */
 function orAfter(p: Promise<unknown>, ms: number): Promise<unknown> {
   return Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
@@ -65,29 +68,38 @@ describe('the leader election', () => {
     let stopping = false;
     const [renewalWaiting, stopHasRead, renewalDone] = [moment(), moment(), moment()];
     let writes = 0;
+    // What happened, in order: the test asserts the staged order really came about (a ceiling,
+    // not the order, would otherwise decide what the test saw).
+    const order: string[] = [];
     api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
       const lease = await read(...args);
-      if (stopping) stopHasRead.reached();
+      if (stopping) {
+        order.push('stop read');
+        stopHasRead.reached();
+      }
       return lease;
     };
     api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
       const n = ++writes;
       if (n === 1) {
         renewalWaiting.reached();
-        await orAfter(stopHasRead.passed, 3000);
+        await orAfter(stopHasRead.passed, STAGE_CEILING_MS);
         try {
+          order.push('renewal write');
           return await replace(...args);
         } finally {
           renewalDone.reached();
         }
       }
-      if (n === 2) await orAfter(renewalDone.passed, 3000);
+      if (n === 2) await orAfter(renewalDone.passed, STAGE_CEILING_MS);
+      order.push('stop write');
       return await replace(...args);
     };
     await renewalWaiting.passed;
     stopping = true;
     await elector.stop();
 
+    expect(order.slice(0, 3), 'the staged order').toEqual(['stop read', 'renewal write', 'stop write']);
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');
     expect(elector.isLeader).toBe(false);
@@ -101,28 +113,32 @@ describe('the leader election', () => {
     const read = api.readNamespacedLease.bind(api);
     const replace = api.replaceNamespacedLease.bind(api);
     let reads = 0;
-    const [renewalWaiting, stopDone, lateWriteDone] = [moment(), moment(), moment()];
+    const [renewalWaiting, stopDone, lateReadReturned] = [moment(), moment(), moment()];
     let late = false;
+    let lateWrites = 0;
     api.readNamespacedLease = async (...args: Parameters<typeof read>) => {
-      if (++reads === 1) {
-        renewalWaiting.reached();
-        await stopDone.passed;
-        late = true;
+      if (++reads !== 1) return await read(...args);
+      renewalWaiting.reached();
+      await stopDone.passed;
+      late = true;
+      try {
+        return await read(...args);
+      } finally {
+        lateReadReturned.reached();
       }
-      return await read(...args);
     };
     api.replaceNamespacedLease = async (...args: Parameters<typeof replace>) => {
-      try {
-        return await replace(...args);
-      } finally {
-        if (late) lateWriteDone.reached();
-      }
+      if (late) lateWrites++;
+      return await replace(...args);
     };
     await renewalWaiting.passed;
     await elector.stop();
     stopDone.reached();
-    // A late write, if there is one, comes within milliseconds of the late read.
-    await orAfter(lateWriteDone.passed, 2000);
+    // The attempt decides from the late read without any other I/O: once the read has returned
+    // and the microtasks after it have run, a write it were to make has been sent.
+    await lateReadReturned.passed;
+    await new Promise((r) => setImmediate(r));
+    expect(lateWrites, 'a write after the late read').toBe(0);
 
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'the-lease', namespace });
     expect(lease.spec?.holderIdentity ?? '').toBe('');

@@ -7,7 +7,7 @@
  * be staged); every read and write goes to the real apiserver.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { API_VERSION, DATA_KEY_LABEL, KEYS_SECRET, TENANT_LABEL, dataKeySecretName, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_UID_ANNOTATION, objectKey, PLURAL, ROLE_LABEL, storageName, VERSION, type OrkaSecret } from '../../src/api/resource.js';
 import { storageSecret } from '../../src/api/storage.js';
@@ -208,13 +208,25 @@ describe('a cache behind the API', () => {
     expect(after.metadata?.uid).toBe(secret.metadata?.uid);
   });
 
-  it('never rotates the keys again for a request another leader already carried out', async () => {
+  // The control: the same stale view, but the API still asks for the rotation. Without it, a
+  // rotation that failed early (its error logged and swallowed) would pass the stale case too.
+  it.each([
+    ['never rotates the keys again for a request another leader already carried out', false],
+    ['does rotate when the keys Secret read from the API still asks for it (the control)', true],
+  ])('%s', async (_title, stillRequested) => {
     const opNamespace = await createNamespace(kc, { prefix: 'orka-stale-rot' });
     const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [opNamespace] }, log);
+    const lines: string[] = [];
+    const recording = createLogger({ name: 'test', level: 'info' }, { write: (line: string) => void lines.push(line) });
     try {
-      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), log, createOperatorMetrics());
-      // The ring as the previous leader left it, rotated and its request annotation removed...
+      const metrics = createOperatorMetrics();
+      const operator = new Operator(kc as PooledKubeConfig, cache, loadOperatorConfig({ ORKA_NAMESPACE: opNamespace, ORKA_POD_NAME: 'replica-a' }), recording, metrics);
+      // The ring as the previous leader left it: rotated, and (unless this is the control) its
+      // request annotation removed...
       await operator.keyRing.ensure();
+      if (stillRequested) {
+        await core.patchNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace, body: { metadata: { annotations: { [ROTATE_ANNOTATION]: 'requested' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      }
       const before = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
       // ...and as this leader's cache still shows it: the request not yet carried out.
       const stale = loadKeyRing(createKeyRing(new Date()));
@@ -225,7 +237,19 @@ describe('a cache behind the API', () => {
       await operator.maybeRotate();
 
       const after = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
-      expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+      const rotations = (await metrics.keyRotations.get()).values[0]?.value ?? 0;
+      const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(messages).toContain('rotating keys');
+      expect(messages.filter((m) => /rotation failed/.test(m)), 'the rotation ran to its decision, no error swallowed').toEqual([]);
+      if (stillRequested) {
+        expect(after.metadata?.resourceVersion).not.toBe(before.metadata?.resourceVersion);
+        expect(rotations).toBe(1);
+      } else {
+        // Not rotated, and for the reason under test: the API showed it was already made.
+        expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+        expect(messages).toContain('no rotation after all: the keys Secret, read from the API, shows it was already made');
+        expect(rotations).toBe(0);
+      }
     } finally {
       await cache.stop();
     }

@@ -169,7 +169,10 @@ export class CertManager {
       else await this.core.replaceNamespacedSecret({ name: TLS_SECRET, namespace: this.options.namespace, body });
       this.options.log.info({ hosts: this.options.hosts, notAfter: certInfo(serving.certPem).notAfter, renewal: existing !== undefined }, existing ? 'serving certificate renewed' : 'serving certificate created');
     } catch (err) {
-      if (statusCode(err) !== 409) throw err; // another leader wrote it first; the watch brings it
+      if (statusCode(err) !== 409) throw err;
+      // Another leader (or this one, a moment earlier) wrote it first: keep that one, its pods
+      // trust its CA; the watch brings it.
+      this.options.log.info({ renewal: existing !== undefined }, 'serving certificate not written: the Secret changed since the decision; keeping the one written meanwhile');
     }
   }
 

@@ -41,7 +41,7 @@ k8s-binaries: ## build and cache etcd + Kubernetes 1.20 binaries (about 10 minut
 
 .PHONY: test-integration
 test-integration: build ## integration tests against a real etcd + kube-apiserver (the sidecar runs compiled, as in the image)
-	@hack/apt-install.sh --why "the completion scripts are checked in each shell" zsh fish
+	@hack/apt-install.sh --why "completion scripts checked in each shell; promtool checks the alerts and metrics" zsh fish prometheus
 	@echo ">> Kubernetes binaries (built once from Debian's source package, then cached)"
 	@bin=$$(hack/k8s-binaries.sh); echo "   $$bin"; \
 	  echo ">> integration tests (one control plane for the run, a namespace per test)"; \
@@ -111,6 +111,11 @@ build: $(DEPS_STAMP) ## compile TypeScript to dist/, bundle the Secrets page, an
 	npx tsc -p tsconfig.json
 	node hack/build-dashboard.mjs
 	node hack/build-bundle.mjs
+
+.PHONY: version
+version: ## stamp VERSION (X.Y.Z) into package.json, the chart and CHANGELOG.md: the one place a release's version is set
+	@test -n "$(VERSION)" || { echo "usage: make version VERSION=X.Y.Z"; exit 2; }
+	node hack/set-version.mjs $(VERSION)
 
 .PHONY: bench
 bench: build ## benchmarks: prints tables, each row against a baseline of the same run

@@ -16,6 +16,7 @@ import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, installCrd } from '../env/kube.js';
 import { startNode, type Node } from '../env/node.js';
 import { eventually } from '../env/operator.js';
+import { canaries, etcdText, findLeaks } from '../env/canary.js';
 
 const IMAGE_TAG = 'e2e';
 const NS = 'orka-system';
@@ -88,6 +89,70 @@ async function renderedOk(): Promise<ReturnType<typeof render>> {
     }
   }, 120_000, 1000);
 }
+
+/**
+ * What a strict poller inside the runner pod saw: for each name, the answers in order, as runs of
+ * the same answer ("200 expected", "200 another value", "404 SECRET_NOT_FOUND", "failed: ..."),
+ * each with how many asks it lasted and when (ms, the host's clock) it began.
+ */
+type Runs = Record<string, Array<{ answer: string; count: number; from: number }>>;
+
+/**
+ * Starts asking the sidecar for `names` every 25 ms from inside the runner pod until `stop()`,
+ * which resolves with every answer as runs. Unlike renderedOk, nothing is swallowed: a test
+ * asserts which answers, and which order of them, are allowed.
+ */
+function pollInPod(names: string[], expected: Record<string, string>): { stop: () => Promise<Runs>; runs: () => Runs } {
+  const poller = spawn('docker', ['exec', '-i', '-e', `EXPECTED=${JSON.stringify(expected)}`, containerId('runner', 'runner'), 'node', '-e', `
+    const names = ${JSON.stringify(names)}, expected = JSON.parse(process.env.EXPECTED), runs = {};
+    let open = true;
+    process.stdin.on('end', () => { open = false; }).resume();
+    (async () => {
+      while (open) {
+        for (const name of names) {
+          let answer;
+          try {
+            const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/' + name, { headers: { 'x-orka-request': 'true' } });
+            const body = await r.json();
+            answer = r.status + (body.error ? ' ' + body.error.code : body.value === expected[name] ? ' expected' : ' another value');
+          } catch (err) { answer = 'failed: ' + err.message; }
+          const mine = (runs[name] ??= []), last = mine[mine.length - 1];
+          if (last && last.answer === answer) last.count++;
+          else { mine.push({ answer, count: 1, from: Date.now() }); console.log(JSON.stringify({ name, answer, from: Date.now() })); }
+        }
+        await new Promise((ok) => setTimeout(ok, 25));
+      }
+      console.log(JSON.stringify({ done: runs }));
+    })();`]);
+  let out = '';
+  let err = '';
+  poller.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  poller.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  // 'close': stdout has been read to its end.
+  const closed = new Promise((ok) => poller.on('close', ok));
+  /** The runs so far, from the lines printed at each change of answer (counts are 1 until the end). */
+  const runs = (): Runs => {
+    const seen: Runs = {};
+    for (const line of out.split('\n').filter((l) => l.startsWith('{"name"'))) {
+      const { name, answer, from } = JSON.parse(line) as { name: string; answer: string; from: number };
+      (seen[name] ??= []).push({ answer, count: 1, from });
+    }
+    return seen;
+  };
+  return {
+    runs,
+    stop: async () => {
+      poller.stdin.end();
+      await closed;
+      const last = out.split('\n').find((l) => l.startsWith('{"done"'));
+      if (last === undefined) throw new Error(`the poller printed no result; its stderr: ${err}`);
+      return (JSON.parse(last) as { done: Runs }).done;
+    },
+  };
+}
+
+/** The answers of runs, in order (their counts left out). */
+const answers = (runs: Runs, name: string) => (runs[name] ?? []).map((r) => r.answer);
 
 beforeAll(async () => {
   const binDir = kubernetesBinDir();
@@ -207,105 +272,77 @@ describe('on a single-node cluster', () => {
     expect(statuses.map((c) => [c.name, c.state?.terminated?.exitCode]).sort()).toEqual([['orka-secrets', 0], ['runner', 0]]);
   });
 
-  it('answers SECRET_NOT_FOUND in the pod after the delete, having served the value before it', async () => {
+  it('answers SECRET_NOT_FOUND in the pod after the delete, having served the value before it, and never the value again', async () => {
     needs('runner pod renders');
-    // A poller inside the pod reports, as JSON lines, the first 200 with the right value, then the
-    // first 404 and when it came (wall clock of the same host). Neither status nor order is assumed.
-    const poller = spawn('docker', ['exec', '-e', `EXPECTED=${value}`, containerId('runner', 'runner'), 'node', '-e', `
-      const deadline = Date.now() + 120000;
-      let okAt;
-      (async () => { while (Date.now() < deadline) {
-        const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/API_KEY', { headers: { 'x-orka-request': 'true' } });
-        const body = await r.json();
-        if (r.status === 200 && body.value === process.env.EXPECTED) {
-          if (okAt === undefined) console.log(JSON.stringify({ event: 'served' }));
-          okAt = Date.now();
-        } else if (r.status === 404) { console.log(JSON.stringify({ event: 'gone', at: Date.now(), lastServedAt: okAt ?? null, body })); return; }
-        else console.log(JSON.stringify({ event: 'other', status: r.status }));
-        await new Promise((ok) => setTimeout(ok, 10));
-      } console.log(JSON.stringify({ event: 'timeout' })); })();`]);
-    const events: Array<{ event: string; at?: number; lastServedAt?: number | null; status?: number; body?: { error: { code: string; message: string } } }> = [];
-    let partial = '';
-    poller.stdout.on('data', (c: Buffer) => {
-      const lines = (partial + c.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines.filter(Boolean)) events.push(JSON.parse(line) as (typeof events)[number]);
-    });
-    const exited = new Promise((ok) => poller.on('exit', ok));
+    const poller = pollInPod(['API_KEY'], { API_KEY: value });
+    let runs: Runs;
+    let deletedAt: number;
     try {
       // Wait for the poller to have seen the value (the event itself, not a sleep).
-      await eventually(() => (events.some((e) => e.event === 'served') ? true : undefined), 60_000, 50);
-      expect(events.find((e) => e.event === 'gone'), 'a 404 before the delete').toBeUndefined();
+      await eventually(() => (answers(poller.runs(), 'API_KEY').includes('200 expected') ? true : undefined), 60_000, 50);
       // Timed from the delete request itself (the CLI's delete is covered by the integration tests;
       // its own start-up, about a second of Node loading, is not what this measures).
-      const deletedAt = Date.now();
+      deletedAt = Date.now();
       await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: 'acme', name: 'api-key' });
-      await exited;
-      const gone = events.find((e) => e.event === 'gone');
-      expect(gone, JSON.stringify(events.slice(-3))).toBeDefined();
-      expect(gone?.body?.error).toMatchObject({ code: 'SECRET_NOT_FOUND', message: 'secret API_KEY could not be found' });
-      expect(gone?.at as number).toBeGreaterThanOrEqual(deletedAt);
-      // Served the value until the delete, then never again: no other status in between.
-      expect(gone?.lastServedAt).toBeTypeOf('number');
-      expect(events.filter((e) => e.event === 'other')).toEqual([]);
-      timings['delete to SECRET_NOT_FOUND in the pod (ms)'] = (gone?.at as number) - deletedAt;
-      done.add('delete seen in the pod');
+      await eventually(() => (answers(poller.runs(), 'API_KEY').includes('404 SECRET_NOT_FOUND') ? true : undefined), 60_000, 50);
+      // Then keep asking: a value served again after the first 404 (another replica, a stale
+      // cache) fails the step. Five seconds span several change-stream pings and resolves.
+      const goneAt = poller.runs().API_KEY?.find((r) => r.answer.startsWith('404'))?.from as number;
+      await eventually(() => (Date.now() - goneAt > 5000 ? true : undefined), 10_000, 100);
     } finally {
-      poller.kill();
+      runs = await poller.stop();
     }
+    // Served the value until the delete, then SECRET_NOT_FOUND and nothing else, ever.
+    expect(answers(runs, 'API_KEY')).toEqual(['200 expected', '404 SECRET_NOT_FOUND']);
+    const gone = runs.API_KEY?.[1];
+    expect(gone?.from as number).toBeGreaterThanOrEqual(deletedAt);
+    expect(gone?.count as number).toBeGreaterThan(20);
+    // The bound: push invalidation normally takes about a second; without it the sidecar's own
+    // stale limit (ORKA_CACHE_STALE_AFTER, 30 s by default) ends a cached value.
+    const tookMs = (gone?.from as number) - deletedAt;
+    expect(tookMs).toBeLessThanOrEqual(30_000);
+    timings['delete to SECRET_NOT_FOUND in the pod (ms)'] = tookMs;
+    done.add('delete seen in the pod');
   });
 
   it('keeps resolving and reconciling when the leader pod is deleted', async () => {
     needs('runner pod renders', 'delete seen in the pod');
     const leader = await leaseHolder();
     expect(leader).not.toBe('');
-    await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ name: leader, namespace: NS });
-    // A released lease has an empty holder: wait for another replica to actually lead.
-    const successor = await eventually(async () => {
-      const h = await leaseHolder();
-      return h !== '' && h !== leader ? h : undefined;
-    }, 120_000, 500);
-    // Created only now (API_KEY was deleted by the previous step), so the successor stores it.
-    expect(orka(['create', 'API_KEY', '--from-stdin'], `${value}-2`).code).toBe(0);
-    const r = await eventually(async () => {
-      const x = await renderedOk();
-      return x.body.result === `Bearer ${value}-2` ? x : undefined;
-    }, 120_000, 1000);
-    expect(r.body.result).toBe(`Bearer ${value}-2`);
+    // Asked all through the change of leader: API_KEY (deleted by the previous step, created
+    // again below) and a name that never exists, which reaches a replica on every ask.
+    const poller = pollInPod(['API_KEY', 'NEVER_CREATED'], { API_KEY: `${value}-2` });
+    let runs: Runs;
+    let successor: string | undefined;
+    try {
+      await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ name: leader, namespace: NS });
+      // A released lease has an empty holder: wait for another replica to actually lead.
+      successor = await eventually(async () => {
+        const h = await leaseHolder();
+        return h !== '' && h !== leader ? h : undefined;
+      }, 120_000, 500);
+      // Created only now, so the successor stores it.
+      expect(orka(['create', 'API_KEY', '--from-stdin'], `${value}-2`).code).toBe(0);
+      await eventually(() => (answers(poller.runs(), 'API_KEY').includes('200 expected') ? true : undefined), 120_000, 200);
+    } finally {
+      runs = await poller.stop();
+    }
+    // Every answer was one of the two allowed, in order: never a failure, a 503 or a stale value.
+    expect(answers(runs, 'API_KEY')).toEqual(['404 SECRET_NOT_FOUND', '200 expected']);
+    expect(answers(runs, 'NEVER_CREATED')).toEqual(['404 SECRET_NOT_FOUND']);
+    expect(runs.NEVER_CREATED?.[0]?.count as number).toBeGreaterThan(20);
+    expect(render().body.result).toBe(`Bearer ${value}-2`);
     expect(await leaseHolder()).toBe(successor);
     done.add('leader replaced');
   });
 
   it('upgrades the release with changed values, failing no request in the pod on the way', async () => {
-    needs('runner pod renders');
+    needs('runner pod renders', 'leader replaced');
     // Asked all through the rollout, from inside the pod: a name the sidecar holds, and one that
     // does not exist (never cached, so every ask reaches a replica through the Service, including
-    // replicas being replaced). Counts of "NAME status code" come back when stdin closes.
-    const poller = spawn('docker', ['exec', '-i', containerId('runner', 'runner'), 'node', '-e', `
-      const counts = {};
-      let open = true;
-      process.stdin.on('end', () => { open = false; }).resume();
-      (async () => {
-        while (open) {
-          for (const name of ['API_KEY', 'NEVER_CREATED']) {
-            let key;
-            try {
-              const r = await fetch(process.env.ORKA_SECRETS_URL + '/v1/secrets/' + name, { headers: { 'x-orka-request': 'true' } });
-              const body = await r.json();
-              key = name + ' ' + r.status + (body.error ? ' ' + body.error.code : '');
-            } catch (err) { key = name + ' failed: ' + err.message; }
-            counts[key] = (counts[key] ?? 0) + 1;
-          }
-          await new Promise((ok) => setTimeout(ok, 25));
-        }
-        console.log(JSON.stringify(counts));
-      })();`]);
-    let out = '';
-    let err = '';
-    poller.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    poller.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    // 'close': stdout has been read to its end.
-    const exited = new Promise((ok) => poller.on('close', ok));
+    // replicas being replaced).
+    const poller = pollInPod(['API_KEY', 'NEVER_CREATED'], { API_KEY: `${value}-2` });
+    let runs: Runs;
     try {
       const t = Date.now();
       install(['replicaCount=3', 'operator.logLevel=debug']);
@@ -320,15 +357,47 @@ describe('on a single-node cluster', () => {
       timed('upgrade to the replaced replicas gone (s)', t, undefined);
       for (const p of running) expect(p.spec?.containers[0]?.env).toContainEqual({ name: 'ORKA_LOG_LEVEL', value: 'debug' });
     } finally {
-      poller.stdin.end();
-      await exited;
+      runs = await poller.stop();
     }
-    expect(out, `the poller printed nothing; its stderr: ${err}`).not.toBe('');
-    const counts = JSON.parse(out) as Record<string, number>;
-    expect(Object.keys(counts).sort(), out).toEqual(['API_KEY 200', 'NEVER_CREATED 404 SECRET_NOT_FOUND']);
+    expect(answers(runs, 'API_KEY'), JSON.stringify(runs)).toEqual(['200 expected']);
+    expect(answers(runs, 'NEVER_CREATED'), JSON.stringify(runs)).toEqual(['404 SECRET_NOT_FOUND']);
     // Enough asks to have spanned the rollout (each pair takes tens of ms).
-    expect(counts['NEVER_CREATED 404 SECRET_NOT_FOUND']).toBeGreaterThan(20);
-    timings['asks of a missing name in the pod during the upgrade, all 404'] = counts['NEVER_CREATED 404 SECRET_NOT_FOUND'] ?? 0;
+    const asks = runs.NEVER_CREATED?.[0]?.count ?? 0;
+    expect(asks).toBeGreaterThan(20);
+    timings['asks of a missing name in the pod during the upgrade, all 404'] = asks;
     expect(render().status).toBe(200);
+  });
+
+  it('leaves no value in any container log, Event, status or etcd (debug logs included)', async () => {
+    needs('runner pod renders');
+    const planted = [value, `${value}-2`];
+    // The control: a canary put where it must show (a description), so each search is seen to see.
+    const control = canaries('CONTROL-e2e').make('description');
+    expect(orka(['create', 'CONTROL_CANARY', '--from-stdin', '-d', control], 'not a canary').code).toBe(0);
+    await eventually(async () => {
+      const o = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: 'acme', name: 'control-canary' })) as OrkaSecret;
+      return o.status?.conditions?.[0]?.reason === 'Stored' ? true : undefined;
+    }, 60_000);
+    // Every container the kubelet ran, running or exited: operators (the replaced ones too, while
+    // Docker keeps them), sidecars, runners.
+    const containers = execFileSync('docker', ['ps', '-aq', '--filter', 'name=^k8s_']).toString().split('\n').filter(Boolean);
+    expect(containers.length).toBeGreaterThan(5);
+    const logs = containers.map((id) => {
+      const res = spawnSync('docker', ['logs', id], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024 });
+      return `${res.stdout}${res.stderr}`;
+    });
+    expect(logs.join('').length, 'the operators log at debug level after the upgrade').toBeGreaterThan(10_000);
+    const texts: Array<[string, string]> = [
+      ['container logs', logs.join('\n')],
+      ['Events', kubectl(['get', 'events', '-A', '-o', 'json'])],
+      ['OrkaSecrets (statuses)', kubectl(['get', 'orkasecrets', '-A', '-o', 'json'])],
+      ['etcd', etcdText(cp.etcdUrl)],
+    ];
+    for (const [where, text] of texts) expect(findLeaks(text, planted), where).toEqual([]);
+    // The control shows where it was put, as the apiserver and etcd write it (JSON, Go-escaped)...
+    expect(findLeaks(texts[2]?.[1] ?? '', [control])).toHaveLength(1);
+    expect(findLeaks(texts[3]?.[1] ?? '', [control])).toHaveLength(1);
+    // ...and the searches of logs and Events see a value written as a JSON log line would hold it.
+    for (const [where, text] of texts.slice(0, 2)) expect(findLeaks(`${text}\n${JSON.stringify({ msg: control })}`, [control]), where).toHaveLength(1);
   });
 });

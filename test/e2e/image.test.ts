@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../src/core/pki.js';
 
 const IMAGE = 'orka-secrets:e2e';
+// The locally built base (make test-image passes it); the Dockerfile's default is the public image.
 const BASE = process.env.ORKA_BASE_IMAGE ?? 'orka-secrets-base:bookworm-node24';
 
 /** GenericContainer with a read-only root filesystem (testcontainers has no option for it). */

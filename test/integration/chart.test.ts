@@ -3,7 +3,7 @@
  * checked against values.schema.json, every object accepted by the real apiserver, RBAC without
  * wildcards, and enough: the operator runs with nothing but the chart's ServiceAccount token.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -99,7 +99,14 @@ describe('values', () => {
     for (const key of Object.keys(values)) expect(text, key).toMatch(new RegExp(`# --[^\\n]*\\n(#[^\\n]*\\n)*${key}:|${key}:\\n(\\s+# --)`));
   });
 
+  it('accepts what a parent chart passes to a subchart (global, of any shape, and enabled), and renders with it', () => {
+    const values = { ...(parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as object), global: { imageRegistry: 'registry.example.com', storageClass: { name: 'fast' } }, enabled: true };
+    expect(validate(values), JSON.stringify(validate.errors)).toBe(true);
+    expect(render('orka-system', [], { values: { global: { imageRegistry: 'registry.example.com', labels: { team: 'platform' } }, enabled: true } }).map((x) => x.kind)).toContain('Deployment');
+  });
+
   it.each([
+    ['global that is not an object', { global: 'everything' }],
     ['replicaCount: 0', { replicaCount: 0 }],
     ['an unknown key', { replicas: 2 }],
     ['a bad failure policy', { webhook: { failurePolicy: 'Maybe' } }],
@@ -270,6 +277,81 @@ describe('alerts and dashboard', () => {
     const rules = (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; expr: string }>;
     expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['OrkaSecretsOperatorDown', 'OrkaSecretsNoLeader', 'OrkaSecretsReconcileErrors', 'OrkaSecretsCertificateExpiring', 'OrkaSecretsResolverErrors']));
     for (const rule of rules) check(rule.alert, rule.expr);
+  });
+
+  // promtool, Prometheus' own checker (Debian's prometheus package, installed by make
+  // test-integration): the rules load, and each alert fires on series that mean trouble and stays
+  // quiet on healthy ones.
+  describe('with promtool', () => {
+    const rulesOf = (docs: Doc[]) => (one(docs, 'PrometheusRule') as Obj).spec as { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations: Record<string, string>; labels: Record<string, string> }> }> };
+    const promtool = (args: string[], input?: string) => spawnSync('promtool', args, { input, encoding: 'utf8' });
+
+    it('check rules: the rendered PrometheusRule loads', () => {
+      const file = join(dir, 'rules.yaml');
+      writeFileSync(file, stringify(rulesOf(render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] }))));
+      const res = promtool(['check', 'rules', file]);
+      expect(res.status, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/SUCCESS: 7 rules found/);
+    });
+
+    it('test rules: every alert fires on its trouble, and none on a healthy operator', () => {
+      const docs = render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
+      const service = (docs.find((x) => x.kind === 'Service' && x.metadata.name.endsWith('-operator')) as Doc).metadata.name;
+      const sel = `namespace="orka-system",service="${service}"`;
+      const rules = rulesOf(docs).groups.flatMap((g) => g.rules);
+      const rulesFile = join(dir, 'alert-rules.yaml');
+      writeFileSync(rulesFile, stringify(rulesOf(docs)));
+      // Series at one-minute steps: each alert's trouble, and when it has lasted past its `for`.
+      const trouble: Record<string, { series: Array<[string, string]>; at: string }> = {
+        OrkaSecretsOperatorDown: { series: [[`up{${sel}}`, '0x20']], at: '10m' },
+        OrkaSecretsNoLeader: { series: [[`orka_operator_is_leader{${sel},pod="a"}`, '0x20']], at: '10m' },
+        OrkaSecretsReconcileErrors: { series: [[`orka_operator_reconciles_total{${sel},result="Error"}`, '0+10x40']], at: '30m' },
+        OrkaSecretsCertificateExpiring: { series: [[`orka_operator_certificate_expiry_timestamp_seconds{${sel}}`, '86400x180']], at: '2h' },
+        OrkaSecretsResolverErrors: { series: [[`orka_operator_resolver_requests_total{${sel},outcome="error"}`, '0+10x40'], [`orka_operator_resolver_requests_total{${sel},outcome="ok"}`, '0+10x40']], at: '30m' },
+        OrkaSecretsAdmissionErrors: { series: [[`orka_operator_admissions_total{${sel},result="error"}`, '0+1x40']], at: '30m' },
+        OrkaSecretsReencryptionStalled: { series: [[`orka_operator_reencryption_pending{${sel},tenant="t"}`, '5x120'], [`orka_operator_values_reencrypted_total{${sel}}`, '3x120']], at: '90m' },
+      };
+      expect(Object.keys(trouble).sort()).toEqual(rules.map((r) => r.alert).sort());
+      // Healthy: up, a leader, no errors, a certificate a year away, re-encryption done.
+      const healthy: Array<[string, string]> = [
+        [`up{${sel}}`, '1x120'],
+        [`orka_operator_is_leader{${sel},pod="a"}`, '1x120'],
+        [`orka_operator_reconciles_total{${sel},result="Error"}`, '0x120'],
+        [`orka_operator_certificate_expiry_timestamp_seconds{${sel}}`, `${365 * 86400}x120`],
+        [`orka_operator_resolver_requests_total{${sel},outcome="ok"}`, '0+10x120'],
+        [`orka_operator_resolver_requests_total{${sel},outcome="error"}`, '0x120'],
+        [`orka_operator_admissions_total{${sel},result="error"}`, '0x120'],
+        [`orka_operator_reencryption_pending{${sel},tenant="t"}`, '0x120'],
+      ];
+      const tests = [
+        ...rules.map((rule) => ({
+          interval: '1m',
+          input_series: (trouble[rule.alert]?.series ?? []).map(([series, values]) => ({ series, values })),
+          alert_rule_test: [{ eval_time: trouble[rule.alert]?.at, alertname: rule.alert, exp_alerts: [{ exp_labels: rule.labels, exp_annotations: rule.annotations }] }],
+        })),
+        { interval: '1m', input_series: healthy.map(([series, values]) => ({ series, values })), alert_rule_test: rules.map((rule) => ({ eval_time: '110m', alertname: rule.alert, exp_alerts: [] })) },
+      ];
+      const testFile = join(dir, 'alert-tests.yaml');
+      writeFileSync(testFile, stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests }));
+      const res = promtool(['test', 'rules', testFile]);
+      expect(res.status, res.stdout + res.stderr).toBe(0);
+      // The check can fail: the trouble of one alert left out, it does not fire and promtool says so.
+      const admission = tests[rules.findIndex((r) => r.alert === 'OrkaSecretsAdmissionErrors')];
+      writeFileSync(testFile, stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests: [{ ...admission, input_series: [] }] }));
+      expect(promtool(['test', 'rules', testFile]).status).not.toBe(0);
+    });
+
+    it('check metrics: what the operator and the sidecar serve on /metrics lints clean', async () => {
+      const operator = createOperatorMetrics();
+      // prom-client's default Node.js collectors name three gauges with _total (active handles,
+      // requests, resources): that is the library's naming, reported and left as it is.
+      const known = /^orka_operator_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+      for (const [who, text] of [['operator', await operator.registry.metrics()], ['sidecar', createSidecarMetrics().render()]] as const) {
+        const res = promtool(['check', 'metrics'], text);
+        const problems = `${res.stdout}${res.stderr}`.split('\n').filter((l) => l.trim() !== '' && !known.test(l.trim()));
+        expect(problems, who).toEqual([]);
+      }
+    });
   });
 
   it('the check can fail: a misspelt metric or label is caught', () => {

@@ -1,6 +1,6 @@
 /**
  * The OrkaSecret resource and the objects the operator owns, as TypeScript types and constants.
- * Shapes follow crds/orkasecret.yaml and ../shared/DESIGN.md.
+ * Shapes follow crds/orkasecret.yaml (every field and condition: docs/crd.md).
  */
 
 import type { V1ObjectMeta } from '@kubernetes/client-node';

@@ -69,11 +69,20 @@ export function parseEnv<S extends EnvSchema>(schema: S, env: Readonly<Record<st
   throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
 }
 
-/** Rows of (variable, default, description) for documentation. */
-export function configDocs(schema: EnvSchema): Array<{ variable: string; fallback: string; description: string }> {
+/**
+ * Rows of (variable, default as a person writes it, description) for documentation: a duration's
+ * default reads `10m`, not the seconds it parses to. `shown` names a default the schema computes
+ * (the host name, say), which would otherwise differ between machines.
+ */
+export function configDocs(schema: EnvSchema, shown: Readonly<Record<string, string>> = {}): Array<{ variable: string; fallback: string; description: string }> {
   return Object.entries(schema.shape).map(([variable, field]) => {
-    const parsed = field.safeParse(undefined);
-    const fallback = !parsed.success ? '(required)' : parsed.data === undefined ? '(unset)' : JSON.stringify(parsed.data);
-    return { variable, fallback, description: field.description ?? '' };
+    const description = field.description ?? '';
+    if (shown[variable] !== undefined) return { variable, fallback: shown[variable], description };
+    // A variable with a transform is a pipe: its input side holds the default as written.
+    const def = (field as unknown as { _zod: { def: { type: string; in?: z.ZodType } } })._zod.def;
+    const parsed = (def.type === 'pipe' && def.in ? def.in : field).safeParse(undefined);
+    const raw = parsed.success ? parsed.data : undefined;
+    const fallback = !parsed.success ? '(required)' : raw === undefined ? '(unset)' : raw === '' ? '(empty)' : typeof raw === 'string' ? raw : JSON.stringify(raw);
+    return { variable, fallback, description };
   });
 }

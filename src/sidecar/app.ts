@@ -1,5 +1,5 @@
 /**
- * The sidecar's HTTP API (../shared/DESIGN.md), as a node:http request listener (no listening):
+ * The sidecar's HTTP API (docs/runner-api.md), as a node:http request listener (no listening):
  *   GET  /v1/secrets/{NAME}  -> {"name", "value"}
  *   POST /v1/render          {"template": <string or JSON>} -> {"result": <same shape>}
  *   POST /v1/redact          {"text"} -> {"text"} with every served value masked

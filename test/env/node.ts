@@ -1,7 +1,7 @@
 /**
  * A single-node cluster on top of the test control plane: kube-controller-manager,
  * kube-scheduler, a kubelet running pods in the local Docker engine, and kube-proxy (iptables).
- * Recipe and pitfalls: ../shared/notes/local-kubernetes.md. Every process dies with the test
+ * Recipe and pitfalls: CONTRIBUTING.md, "A real cluster on one machine". Every process dies with the test
  * process (setpriv --pdeathsig), like the control plane's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

@@ -87,5 +87,8 @@ describe('parseEnv', () => {
     expect(docs.map((d) => d.variable)).toEqual(Object.keys(schema.shape));
     expect(docs.find((d) => d.variable === 'ORKA_PORT')).toEqual({ variable: 'ORKA_PORT', fallback: '8731', description: 'port' });
     expect(docs.find((d) => d.variable === 'ORKA_URL')?.fallback).toBe('(required)');
+    // As a person writes it, not as parsed: a duration in its unit, a string without quotes.
+    expect(docs.find((d) => d.variable === 'ORKA_TTL')?.fallback).toBe('30s');
+    expect(configDocs(schema, { ORKA_PORT: 'the port it was given' }).find((d) => d.variable === 'ORKA_PORT')?.fallback).toBe('the port it was given');
   });
 });

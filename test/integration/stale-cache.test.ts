@@ -59,6 +59,7 @@ function controllerOver(view: View, keys: ConstructorParameters<typeof Controlle
     storage: view.storage,
     namespaces: fixedCache([view.namespace]),
     sources: fixedCache(view.sources),
+    storageOf: async (name: string) => view.storage.get(storageName(name)),
     tenancy: (ns: string) => tenancyOf(ns, view.namespace.metadata?.labels, view.operatorNamespace),
     namespaceUid: () => view.namespace.metadata?.uid,
   } as unknown as ClusterCache;

@@ -56,7 +56,8 @@ interface View {
 function controllerOver(view: View, keys: ConstructorParameters<typeof Controller>[2]): Controller {
   const cache = {
     orkaSecrets: fixedCache(view.orkaSecrets),
-    storage: view.storage,
+    // Every storage Secret shown is held with its data (none is waiting to be read again).
+    storage: Object.assign(view.storage, { isPending: () => false, isWithheld: () => false }),
     namespaces: fixedCache([view.namespace]),
     sources: fixedCache(view.sources),
     storageOf: async (name: string) => view.storage.get(storageName(name)),

@@ -147,6 +147,13 @@ export class StorageCache implements Watched<V1Secret> {
     return this.reasons.has(secret);
   }
 
+  /** Whether this entry is held as metadata only though its OrkaSecret and namespace now admit it (a re-read failed, or is due). */
+  isPending(secret: V1Secret): boolean {
+    const why = this.reasons.get(secret);
+    const namespace = secret.metadata?.namespace;
+    return why !== undefined && mayBeAdmittedLater(why) && namespace !== undefined && this.view(secret) === secret && withheld(secret, 0, this.context(namespace)) === undefined;
+  }
+
   get(name: string, namespace?: string): V1Secret | undefined {
     return this.view(this.informer.get(name, namespace));
   }
@@ -234,7 +241,7 @@ export class ClusterCache {
   /**
    * The storage Secret of OrkaSecret `objectName`, once a re-read of it (StorageCache) is done:
    * for the reconciler, which must not take one the cache holds as metadata only for want of an
-   * OrkaSecret it knows now for a missing value.
+   * OrkaSecret it knows now for a missing value (if the read failed, StorageCache.isPending says so).
    */
   async storageOf(objectName: string, namespace: string): Promise<V1Secret | undefined> {
     const name = storageName(objectName);

@@ -225,6 +225,8 @@ export class Controller {
     const { namespace, name } = splitKey(key);
     const raw = this.cache.orkaSecrets.get(name, namespace);
     const storage = await this.cache.storageOf(name, namespace);
+    // Its data could not be read again yet: deciding on it would store the value a second time.
+    if (storage !== undefined && this.cache.storage.isPending(storage)) throw new CacheBehind(`storage Secret of ${name}`);
     const seen = { object: raw, storage };
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);

@@ -12,7 +12,7 @@ import { loadOperatorConfig } from './config.js';
 import { createHttpApp } from './http/probes.js';
 import { admissionObserver, httpMetrics, resolveObserver } from './http/metrics.js';
 import { secureServerOptions } from './http/server.js';
-import { createOperatorMetrics, trackCertificateAndKeys } from './metrics.js';
+import { createOperatorMetrics, trackCacheBytes, trackCertificateAndKeys } from './metrics.js';
 import { accessReviewFn } from './kube/accessreview.js';
 import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   // The one view of the cluster every part reads (see kube/cache.ts).
   const cache = new ClusterCache(kc, { operatorNamespace: config.ORKA_NAMESPACE, namespaces: config.ORKA_WATCH_NAMESPACES }, log.child({ component: 'cache' }));
   const operator = new Operator(kc, cache, config, log, metrics);
+  trackCacheBytes(metrics, cache);
   trackCertificateAndKeys(metrics, { certPem: () => operator.certs.material()?.certPem, keysSince: () => operator.keyRing.current()?.activeSince() });
 
   const app = createHttpApp({

@@ -36,6 +36,8 @@ export interface OperatorMetrics {
   resolveMemoLookups: Counter<'result'>;
   /** Bytes of opened values the resolver memo holds (an upper bound). */
   resolveMemoBytes: Gauge;
+  /** Bytes the operator's caches hold, by cache (storage, orkasecrets), as JSON characters. */
+  cacheBytes: Gauge<'cache'>;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -94,8 +96,16 @@ export function createOperatorMetrics(): OperatorMetrics {
     reencrypted: new Counter({ name: 'orka_operator_values_reencrypted_total', help: 'Stored values re-encrypted to a new data key by this replica.', registers: [registry] }),
     resolveMemoLookups: new Counter({ name: 'orka_operator_resolve_memo_lookups_total', help: 'Resolver memo lookups by result: hit (value not decrypted again) or miss.', labelNames: ['result'], registers: [registry] }),
     resolveMemoBytes: new Gauge({ name: 'orka_operator_resolve_memo_bytes', help: 'Bytes of opened values the resolver memo holds (an upper bound).', registers: [registry] }),
+    cacheBytes: new Gauge({ name: 'orka_operator_cache_bytes', help: 'Bytes the storage and OrkaSecret caches hold, as JSON (an estimate).', labelNames: ['cache'], registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
+}
+
+/** Sets the cache-size gauge at each scrape, from what the caches hold then. */
+export function trackCacheBytes(metrics: OperatorMetrics, cache: { heldBytes(): Array<{ cache: string; bytes: number }> }): void {
+  metrics.onCollect(() => {
+    for (const { cache: name, bytes } of cache.heldBytes()) metrics.cacheBytes.set({ cache: name }, bytes);
+  });
 }
 
 /** Copies the resolver memo's counts into its metrics at each scrape (none is counted per lookup). */

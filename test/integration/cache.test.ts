@@ -6,7 +6,7 @@
  */
 import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL } from '../../src/api/resource.js';
+import { MANAGED_BY, MANAGED_BY_LABEL, STORAGE_FOR_LABEL, type OrkaSecret } from '../../src/api/resource.js';
 import { ClusterCache } from '../../src/operator/kube/cache.js';
 import { createLogger } from '../../src/core/logger.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, requestToken, uniqueName } from '../env/kube.js';
@@ -35,15 +35,18 @@ beforeAll(async () => {
   opNamespace = await createNamespace(kc, { prefix: 'cache-op' });
   // Before the cache starts (the first list) ...
   await core.createNamespacedSecret({ namespace: other, body: secret('listed') });
-  await core.createNamespacedSecret({ namespace: tenant, body: secret('orkasecret-stored', { [MANAGED_BY_LABEL]: MANAGED_BY, [STORAGE_FOR_LABEL]: 'stored' }) });
   await core.createNamespacedSecret({ namespace: opNamespace, body: secret('orka-secrets-keys', { [MANAGED_BY_LABEL]: MANAGED_BY }) });
-  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+  const owner = (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
     group: 'orka.io',
     version: 'v1alpha1',
     plural: 'orkasecrets',
     namespace: tenant,
     body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'stored', annotations: { [LAST_APPLIED]: '{"spec":"again"}' } }, spec: { description: 'x' } },
-  });
+  })) as OrkaSecret;
+  // Storage as the operator writes it: under the storage name, its OrkaSecret the controller.
+  const stored = secret('orkasecret-stored', { [MANAGED_BY_LABEL]: MANAGED_BY, [STORAGE_FOR_LABEL]: 'stored' });
+  stored.metadata = { ...stored.metadata, ownerReferences: [{ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', name: 'stored', uid: owner.metadata.uid as string, controller: true }] };
+  await core.createNamespacedSecret({ namespace: tenant, body: stored });
   cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [] }, createLogger({ name: 'cache-test', level: 'silent' }));
   await cache.synced;
 });

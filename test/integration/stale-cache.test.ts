@@ -56,9 +56,11 @@ interface View {
 function controllerOver(view: View, keys: ConstructorParameters<typeof Controller>[2]): Controller {
   const cache = {
     orkaSecrets: fixedCache(view.orkaSecrets),
-    storage: view.storage,
+    // Every storage Secret shown is held with its data (none is waiting to be read again).
+    storage: Object.assign(view.storage, { isPending: () => false, isWithheld: () => false }),
     namespaces: fixedCache([view.namespace]),
     sources: fixedCache(view.sources),
+    storageOf: async (name: string) => view.storage.get(storageName(name)),
     tenancy: (ns: string) => tenancyOf(ns, view.namespace.metadata?.labels, view.operatorNamespace),
     namespaceUid: () => view.namespace.metadata?.uid,
   } as unknown as ClusterCache;

@@ -15,8 +15,11 @@
  * last-applied annotation (a second copy of the whole object, sealed value included) are dropped
  * before an object is cached; lists are read in pages, so a large namespace never arrives as
  * one response; and a cache may hold metadata only (PartialObjectMetadata: the apiserver sends
- * no data at all), for Secrets the operator only needs to notice changing.
+ * no data at all), for Secrets the operator only needs to notice changing. An OrkaSecret is cached
+ * with a digest of its sealed value (up to 120,000 characters) in place of the value; a cache may
+ * also reduce each object further as it arrives (`transform`: see kube/cache.ts for storage).
  */
+import { createHash } from 'node:crypto';
 import {
   ListWatch,
   Watch,
@@ -33,7 +36,7 @@ import {
 import type { Logger } from '../../core/logger.js';
 import { restOf } from './client.js';
 import { orkaSecretsPath, secretsPath } from './rest.js';
-import type { OrkaSecret } from '../../api/resource.js';
+import type { OrkaSecret, OrkaSecretSpec } from '../../api/resource.js';
 
 
 /** A cache of watched objects (one informer, or one per namespace) with change callbacks. */
@@ -111,6 +114,44 @@ export interface ObjectMeta extends KubernetesObject {
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
+/** Size (JSON characters, about bytes) of each object of the caches that measure theirs, as held. */
+const sizes = new WeakMap<object, number>();
+
+/** Records and returns the size of `obj` as a cache holds it (JSON characters; given when known). */
+export function measure(obj: object, bytes = JSON.stringify(obj).length): number {
+  sizes.set(obj, bytes);
+  return bytes;
+}
+
+/** The bytes a cache holds: the sum of the sizes `measure` recorded for its objects. */
+export function heldBytes(objects: Iterable<object>): number {
+  let total = 0;
+  for (const o of objects) total += sizes.get(o) ?? 0;
+  return total;
+}
+
+/**
+ * An OrkaSecret as the cache holds it: `spec.sealedValue` (up to 120,000 characters) replaced by
+ * its SHA-256 digest, enough to tell that it changed; the reconciler reads the value from the API
+ * when it unseals it.
+ */
+export type CachedOrkaSecret = Omit<OrkaSecret, 'spec'> & { spec?: Omit<OrkaSecretSpec, 'sealedValue'> & { sealedValue?: never; sealedValueDigest?: string } };
+
+/** The digest the OrkaSecret cache keeps of a sealed value (hex SHA-256 of its text). */
+export function sealedValueDigest(sealedValue: string): string {
+  return createHash('sha256').update(sealedValue).digest('hex');
+}
+
+/** Swaps an OrkaSecret's sealed value for its digest, in place (CachedOrkaSecret), and measures it. */
+function digestSealedValue(obj: unknown): void {
+  const spec = (obj as { spec?: { sealedValue?: unknown; sealedValueDigest?: string } } | undefined)?.spec;
+  if (spec !== undefined && typeof spec.sealedValue === 'string') {
+    spec.sealedValueDigest = sealedValueDigest(spec.sealedValue);
+    delete spec.sealedValue;
+  }
+  if (obj !== null && typeof obj === 'object') measure(obj);
+}
+
 /** Drops from an object, in place, what no part of the operator reads. */
 export function slim(obj: unknown): void {
   const meta = (obj as { metadata?: V1ObjectMeta } | undefined)?.metadata;
@@ -131,6 +172,18 @@ export function slimToIdentity(obj: unknown): void {
   const { name, namespace, uid, resourceVersion } = meta;
   for (const key of Object.keys(o)) if (key !== 'metadata') delete o[key];
   o.metadata = { name, namespace, uid, resourceVersion };
+}
+
+/** What each object arriving for these selectors goes through, in place. */
+function slimming(selectors: Selectors): (obj: unknown) => void {
+  const base = selectors.metadataOnly ? slimToIdentity : slim;
+  const { transform } = selectors;
+  return transform === undefined
+    ? base
+    : (obj) => {
+        base(obj);
+        transform(obj);
+      };
 }
 
 /** A list read page by page, each page slimmed as it arrives. */
@@ -156,6 +209,8 @@ interface Selectors {
   labelSelector?: string;
   fieldSelector?: string;
   metadataOnly?: boolean;
+  /** Reduces each object further, in place, after `slim`, as it arrives (list and watch alike). */
+  transform?: (obj: unknown) => void;
 }
 
 /** An informer on `path` whose cache tracks its own freshness. */
@@ -168,7 +223,7 @@ function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list
   // client-node's start() resolves even when its list failed (it reports the error to the 'error'
   // callbacks and returns): only a list that completed fills the cache.
   const listedOnce = new Promise<void>((resolve) => (firstList = resolve));
-  const watch = new HeartbeatWatch(kc, selectors.metadataOnly ? METADATA_WATCH : undefined, () => (confirmed = Date.now()), selectors.metadataOnly ? slimToIdentity : slim);
+  const watch = new HeartbeatWatch(kc, selectors.metadataOnly ? METADATA_WATCH : undefined, () => (confirmed = Date.now()), slimming(selectors));
   const listed: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
@@ -182,7 +237,7 @@ function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list
   return Object.assign(lw, { confirmedAt: () => confirmed, listedOnce });
 }
 
-function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what: string, log: Logger): Watched<T> {
+function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what: string, log: Logger, after: Promise<unknown> = Promise.resolve()): Watched<T> {
   let stopped = false;
   let onStop: () => void = () => undefined;
   const stoppedOnce = new Promise<void>((resolve) => (onStop = resolve));
@@ -194,7 +249,9 @@ function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what
     }, 2000).unref();
   });
   void (async () => {
+    await after;
     for (;;) {
+      if (stopped) return;
       try {
         await informer.start();
         return;
@@ -255,10 +312,11 @@ function listPage<T extends KubernetesObject>(kc: KubeConfig, path: string, quer
 }
 
 /** Watches OrkaSecrets in every namespace, or in the given ones. */
-export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = [], pageSize = LIST_PAGE_SIZE): Watched<OrkaSecret> {
+export function watchOrkaSecrets(kc: KubeConfig, log: Logger, namespaces: readonly string[] = [], pageSize = LIST_PAGE_SIZE): Watched<CachedOrkaSecret> {
   return scoped(namespaces, (namespace) => {
     const path = orkaSecretsPath(namespace);
-    return single(informer(kc, path, paged<OrkaSecret>(listPage(kc, path, { limit: pageSize }))), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
+    const selectors: Selectors = { transform: digestSealedValue };
+    return single(informer(kc, path, paged<CachedOrkaSecret>(listPage(kc, path, { limit: pageSize }), slimming(selectors)), selectors), `orkasecrets${namespace ? ` in ${namespace}` : ''}`, log);
   });
 }
 
@@ -276,6 +334,10 @@ export interface SecretWatchOptions {
   fieldSelector?: string;
   /** Objects per page of the list (default LIST_PAGE_SIZE). */
   pageSize?: number;
+  /** Reduces each Secret further, in place, as it arrives (after managed fields and the like are dropped). */
+  transform?: (secret: V1Secret) => void;
+  /** The first list waits for this (a transform that reads other caches waits for them to fill). */
+  after?: Promise<unknown>;
 }
 
 /** Watches Secrets, with their data, in every namespace (empty list) or in the given ones. */
@@ -289,11 +351,12 @@ export function watchSecretMetadata(kc: KubeConfig, log: Logger, options: Secret
 }
 
 function secretInformers<T extends KubernetesObject>(kc: KubeConfig, log: Logger, options: SecretWatchOptions, metadata: boolean): Watched<T> {
-  const { labelSelector, fieldSelector } = options;
+  const { labelSelector, fieldSelector, transform } = options;
   const what = `secrets${metadata ? ' (metadata)' : ''}${labelSelector ? ` ${labelSelector}` : ''}`;
   return scoped(options.namespaces ?? [], (namespace) => {
     const path = secretsPath(namespace);
-    const list = paged<T>(listPage(kc, path, { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE }, metadata ? METADATA_LIST : undefined), metadata ? slimToIdentity : slim);
-    return single(informer<T>(kc, path, list, { labelSelector, fieldSelector, metadataOnly: metadata }), `${what}${namespace ? ` in ${namespace}` : ''}`, log);
+    const selectors: Selectors = { labelSelector, fieldSelector, metadataOnly: metadata, ...(transform === undefined ? {} : { transform: (obj) => transform(obj as V1Secret) }) };
+    const list = paged<T>(listPage(kc, path, { labelSelector, fieldSelector, limit: options.pageSize ?? LIST_PAGE_SIZE }, metadata ? METADATA_LIST : undefined), slimming(selectors));
+    return single(informer<T>(kc, path, list, selectors), `${what}${namespace ? ` in ${namespace}` : ''}`, log, options.after);
   });
 }

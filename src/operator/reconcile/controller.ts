@@ -3,14 +3,14 @@
  * run gather -> decide (pure, ./decide.ts) -> apply for each key.
  *
  * gather reads the shared cache (src/operator/kube/cache.ts) and does the crypto that classifies
- * the inputs (unseal the incoming value, decrypt the stored one). The one read it makes from the
- * API is a `valueFrom` source Secret whose version changed: the cache holds Secrets' metadata
- * only, never their data. apply is the only place that writes to the API, and it writes each
+ * the inputs (unseal the incoming value, decrypt the stored one). It reads from the API what the
+ * cache does not hold: a `valueFrom` source Secret whose version changed (the cache holds
+ * Secrets' metadata only, never their data), and the spec of an OrkaSecret whose sealed value
+ * it must unseal (the cache holds a digest of it). apply is the only place that writes to the API, and it writes each
  * thing at most once per reconcile: the storage Secret (through ./storage.ts, which makes every
  * such write conditional on what the decision saw), the status (only when changed), the Events
  * (failures and changes a person should see; never a routine first store).
  */
-import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, envelopeKeyIdOf, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
@@ -21,14 +21,14 @@ import { statusCode, type PooledKubeConfig } from '../kube/client.js';
 import { orkaSecretsPath, secretsPath, type KubeRest } from '../kube/rest.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ClusterCache } from '../kube/cache.js';
-import type { ObjectMeta } from '../kube/informers.js';
+import { sealedValueDigest, type CachedOrkaSecret, type ObjectMeta } from '../kube/informers.js';
 import type { DataKeyStore } from '../keys/datakeys.js';
 import type { KeyRingStore } from '../keys/ring.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
 import { CacheBehind, StorageWriter } from './storage.js';
 import { SourceIndex, sourceIdentity, sourceValue } from './sources.js';
-import { objectKey, splitKey, STORAGE_FOR_LABEL, storageName, type OrkaSecret } from '../../api/resource.js';
+import { objectKey, splitKey, STORAGE_FOR_LABEL, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 
 /** Settings of the controller. */
@@ -51,7 +51,7 @@ const STILL_BEHIND_MS = 5000;
  * on a version the decision never saw could store a value a second time.
  */
 interface Seen {
-  object: OrkaSecret | undefined;
+  object: CachedOrkaSecret | undefined;
   storage: V1Secret | undefined;
 }
 
@@ -89,7 +89,7 @@ export class Controller {
       metrics.queueDepth.set(this.queue.length);
       metrics.storedByTenant.reset();
       for (const secret of this.cache.storage.list()) {
-        if (isStorageSecret(secret)) metrics.storedByTenant.inc({ tenant: secret.metadata?.namespace ?? '' });
+        if (isStorageSecret(secret) && !this.cache.storage.isWithheld(secret)) metrics.storedByTenant.inc({ tenant: secret.metadata?.namespace ?? '' });
       }
     });
   }
@@ -224,7 +224,9 @@ export class Controller {
   private async gather(key: string): Promise<Observed & { inputIdentity?: string; seen: Seen }> {
     const { namespace, name } = splitKey(key);
     const raw = this.cache.orkaSecrets.get(name, namespace);
-    const storage = this.cache.storage.get(storageName(name), namespace);
+    const storage = await this.cache.storageOf(name, namespace);
+    // Its data could not be read again yet: deciding on it would store the value a second time.
+    if (storage !== undefined && this.cache.storage.isPending(storage)) throw new CacheBehind(`storage Secret of ${name}`);
     const seen = { object: raw, storage };
     const object = raw === undefined || raw.metadata.deletionTimestamp ? undefined : raw;
     const nameCheck = checkObjectName(name);
@@ -241,7 +243,7 @@ export class Controller {
     const inputIdentity = object !== undefined && secretName.ok && tenancy.tenant ? this.inputIdentity(object) : undefined;
     const content = readStorage(storage);
     if (inputIdentity !== undefined && content !== undefined && this.applied.get(key) === `${inputIdentity}|${storage?.metadata?.resourceVersion}`) {
-      const source = object?.spec?.sealedValue !== undefined ? 'sealedValue' : 'valueFrom';
+      const source = object?.spec?.sealedValueDigest !== undefined ? 'sealedValue' : 'valueFrom';
       return { ...base, inputIdentity, incoming: { kind: 'unchanged', source }, stored: { version: content.version, matchesIncoming: true } };
     }
     const stored = await this.storedValue(storage, namespace, secretName.ok ? secretName.name : undefined);
@@ -252,9 +254,9 @@ export class Controller {
   }
 
   /** What identifies the value source without opening it: the sealed bytes, or the source Secret's version. */
-  private inputIdentity(object: OrkaSecret): string {
+  private inputIdentity(object: CachedOrkaSecret): string {
     const spec = object.spec ?? {};
-    if (spec.sealedValue !== undefined) return `sealed:${createHash('sha256').update(spec.sealedValue).digest('hex')}`;
+    if (spec.sealedValueDigest !== undefined) return `sealed:${spec.sealedValueDigest}`;
     const ref = spec.valueFrom?.secretKeyRef;
     if (ref === undefined) return 'none';
     return sourceIdentity(this.cache.sources.get(ref.name, object.metadata.namespace), ref.key);
@@ -280,12 +282,12 @@ export class Controller {
   }
 
   /** The incoming value, and the identity of the input it came from. */
-  private async incoming(object: OrkaSecret, secretName: string, identity: string): Promise<{ incoming: Incoming; identity: string }> {
+  private async incoming(object: CachedOrkaSecret, secretName: string, identity: string): Promise<{ incoming: Incoming; identity: string }> {
     const spec = object.spec ?? {};
     const namespace = object.metadata.namespace;
-    if (spec.sealedValue !== undefined && spec.valueFrom !== undefined) return { incoming: { kind: 'conflict' }, identity };
-    if (spec.sealedValue !== undefined) {
-      const sealed = Buffer.from(spec.sealedValue, 'base64');
+    if (spec.sealedValueDigest !== undefined && spec.valueFrom !== undefined) return { incoming: { kind: 'conflict' }, identity };
+    if (spec.sealedValueDigest !== undefined) {
+      const sealed = Buffer.from(await this.readSealedValue(object, spec.sealedValueDigest), 'base64');
       const claim = sealedFor(sealed);
       if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
       try {
@@ -302,6 +304,22 @@ export class Controller {
     if (!isSecretObjectName(ref.name) || !isSecretDataKey(ref.key)) return { incoming: { kind: 'source-invalid' }, identity };
     const source = await this.readSource(namespace, ref.name);
     return { incoming: sourceValue(source, ref), identity: sourceIdentity(source, ref.key) };
+  }
+
+  /**
+   * Reads the sealed value of an OrkaSecret from the API (the cache holds its digest only): the
+   * one the cached object names, else the cache is behind and the key is retried (the decision is
+   * made on the cached object, its generation and status).
+   */
+  private async readSealedValue(object: CachedOrkaSecret, digest: string): Promise<string> {
+    const { name, namespace, uid } = object.metadata;
+    const fresh = await this.api.send<OrkaSecret>({ method: 'GET', path: orkaSecretsPath(namespace, name) }).catch((err: unknown) => {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    });
+    const sealed = fresh?.spec?.sealedValue;
+    if (fresh === undefined || fresh.metadata.uid !== uid || typeof sealed !== 'string' || sealedValueDigest(sealed) !== digest) throw new CacheBehind(`OrkaSecret ${name}`);
+    return sealed;
   }
 
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */

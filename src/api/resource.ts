@@ -84,6 +84,10 @@ export const Reason = {
   NotATenant: 'NotATenant',
   NoValue: 'NoValue',
   SealedForAnotherSecret: 'SealedForAnotherSecret',
+  /** Sealed for this namespace and name, but for another tenant id than the namespace's orka.io/tenant label. */
+  SealedForAnotherTenant: 'SealedForAnotherTenant',
+  /** Sealed by an earlier release (bound to the namespace name only) where the namespace does not accept that format. */
+  NamespaceBoundSealedValue: 'NamespaceBoundSealedValue',
   SourceNotFound: 'SourceNotFound',
   DecryptFailed: 'DecryptFailed',
   ValueTooLarge: 'ValueTooLarge',

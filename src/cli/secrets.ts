@@ -7,7 +7,7 @@ import { checkNamespace, connect, fetchSealingCert, type Cluster, type GlobalOpt
 import { CliError, EXIT } from './errors.js';
 import { NAME_HELP, parseSecretName } from './names.js';
 import { ago, clean, print, ready, table } from './output.js';
-import { manifest, sealFor, sealingCert } from './sealing.js';
+import { manifest, sealFor, sealingCert, sealingTenant, TENANT_HELP } from './sealing.js';
 import { readValue, type ValueOptions } from './value.js';
 import { parseTimeout, WAIT_HELP, waitForReady } from './wait.js';
 
@@ -35,7 +35,13 @@ const valueOptions = (c: Command) =>
     .option('--from-file <path>', 'read the value from a file (every byte kept)')
     .option('--from-stdin', 'read the value from standard input (one trailing newline removed)')
     .option('--prompt', 'ask for the value without echoing it')
+    .option('--tenant <id>', TENANT_HELP)
     .addHelpText('after', `\n${NAME_HELP}.\nValues are UTF-8 text up to 64 KiB; base64 binary data first.`);
+
+/** --tenant, on every command that seals. */
+interface TenantOption {
+  tenant?: string;
+}
 
 /** Options of the commands that write (create, update). */
 interface WriteOptions {
@@ -71,25 +77,28 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
   const output = () => new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']);
 
   valueOptions(cli.command('seal <name>').description('seal a value for this namespace and name; prints an OrkaSecret manifest (safe to commit)'))
-    .option('--cert <path>', 'sealing certificate (default: fetched from the cluster)')
+    .option('--cert <path>', 'sealing certificate (default: fetched from the cluster); seals offline, so --tenant is required')
     .option('-d, --description <text>', 'description')
     .addOption(output().default('yaml'))
-    .action(async (rawName: string, opts: ValueOptions & { cert?: string; description?: string; output: string }) => {
+    .action(async (rawName: string, opts: ValueOptions & TenantOption & { cert?: string; description?: string; output: string }) => {
       const name = parseSecretName(rawName);
-      const value = (await readValue(opts, true)) as Buffer;
       const needCluster = opts.cert === undefined || g().namespace === undefined;
       const c = needCluster ? await connect(g()) : undefined;
       const namespace = c?.namespace ?? (g().namespace as string);
-      const sealedValue = sealFor(await sealingCert(c, opts.cert), namespace, name, value);
+      // With --cert nothing is read from the cluster (offline): the tenant id comes from --tenant.
+      const tenantId = await sealingTenant(opts.cert === undefined ? c : undefined, namespace, opts.tenant);
+      const value = (await readValue(opts, true)) as Buffer;
+      const sealedValue = sealFor(await sealingCert(c, opts.cert), tenantId, namespace, name, value);
       print(manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue }), opts.output);
     });
 
   valueOptions(writeOptions(cli.command('create <name>').description('seal a value and create the secret')))
     .option('-d, --description <text>', 'description')
-    .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
+    .action(async (rawName: string, opts: ValueOptions & TenantOption & WriteOptions & { description?: string }) => {
       const { name, timeoutMs, c, namespace } = await openTenantWrite(rawName, opts, g());
+      const tenantId = await sealingTenant(c, namespace, opts.tenant);
       const value = (await readValue(opts, true)) as Buffer;
-      const sealedValue = sealFor(await sealingCert(c, undefined), namespace, name, value);
+      const sealedValue = sealFor(await sealingCert(c, undefined), tenantId, namespace, name, value);
       const body = manifest(namespace, name, { ...(opts.description ? { description: opts.description } : {}), sealedValue });
       const created = (await c.call(`secret ${name} in ${namespace}`, () =>
         osecApi(c).createNamespacedCustomObject({ ...coords(namespace), body, fieldManager: FIELD_MANAGER, ...(opts.dryRun ? { dryRun: 'All' } : {}) }),
@@ -101,14 +110,14 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
 
   valueOptions(writeOptions(cli.command('update <name>').description('change the value and/or the description; without a value option the stored value is kept')))
     .option('-d, --description <text>', 'new description')
-    .action(async (rawName: string, opts: ValueOptions & WriteOptions & { description?: string }) => {
+    .action(async (rawName: string, opts: ValueOptions & TenantOption & WriteOptions & { description?: string }) => {
       const { name, timeoutMs, c, namespace } = await openTenantWrite(rawName, opts, g());
       const value = await readValue(opts, false);
       if (value === undefined && opts.description === undefined) throw new CliError('nothing to update: give a value option and/or --description', EXIT.input);
       const spec: Record<string, unknown> = {};
       if (opts.description !== undefined) spec.description = opts.description;
       if (value !== undefined) {
-        spec.sealedValue = sealFor(await sealingCert(c, undefined), namespace, name, value);
+        spec.sealedValue = sealFor(await sealingCert(c, undefined), await sealingTenant(c, namespace, opts.tenant), namespace, name, value);
         spec.valueFrom = null;
       }
       const updated = (await c.call(`secret ${name} in ${namespace}`, () =>

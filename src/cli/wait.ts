@@ -16,6 +16,8 @@ const INPUT_REASONS: readonly string[] = [
   Reason.NotATenant,
   Reason.NoValue,
   Reason.SealedForAnotherSecret,
+  Reason.SealedForAnotherTenant,
+  Reason.NamespaceBoundSealedValue,
   Reason.ValueTooLarge,
   Reason.ValueNotUTF8,
   Reason.ConflictingSources,

@@ -6,19 +6,30 @@
  *
  *   offset  size  field
  *   0       1     kind: 0x53 'S' sealed value, 0x56 'V' stored value, 0x4B 'K' wrapped data key
- *   1       1     layout version: 0x01
+ *   1       1     layout version: 0x02 for a sealed value (0x01 read, never written), else 0x01
  *   2       1     key id length L (1..255)
  *   3       L     key id (UTF-8): which key opens it (sealing key, data key, key-encryption key)
  *
- * Sealed value (CLI -> OrkaSecret.spec.sealedValue; hybrid, as in Bitnami Sealed Secrets):
+ * Sealed value, layout 2 (CLI and page -> OrkaSecret.spec.sealedValue; hybrid, as in Bitnami
+ * Sealed Secrets):
  *   3+L     2     label length B
- *   5+L     B     label "tenant/NAME" (UTF-8), in clear so the operator can say *whom* a value
- *                 was sealed for; authenticated below, so changing it breaks the envelope
+ *   5+L     B     label "TENANT/namespace/NAME" (UTF-8): TENANT is the tenant's id (the value of
+ *                 the namespace's orka.io/tenant label, which holds no "/"), so a later namespace
+ *                 of the same name given to another tenant opens nothing. In clear so the operator
+ *                 can say *whom* a value was sealed for; authenticated below, so changing it
+ *                 breaks the envelope
  *   5+L+B   2     wrapped session key length W
  *   7+L+B   W     RSA-OAEP-SHA256(OAEP label = the label) of a fresh 32-byte AES key
  *   7+L+B+W 12    nonce
  *   ...     n     AES-256-GCM ciphertext of the value
  *   ...     16    GCM tag; additional data = every byte before the wrapped-key length
+ *
+ * Sealed value, layout 1 (written by releases before tenant ids; read, never written): the same
+ * fields with version 0x01 and the label "namespace/NAME". It names no tenant, so it cannot tell
+ * the tenant it was sealed for from a later one given a namespace of the same name: `unseal`
+ * opens it only when its caller says the namespace accepts such values (the operator's rule is
+ * in docs/upgrade.md). The version byte is in both the GCM additional data and, through the
+ * label's form, the OAEP label, so a layout-2 value cannot be passed off as layout 1.
  *
  * Stored value (the storage Secret; one data key per tenant):
  *   3+L     12    nonce, fresh per encryption
@@ -51,7 +62,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { OrkaError } from './errors.js';
-import { checkSecretName, isNamespaceName } from './names.js';
+import { checkSecretName, isNamespaceName, isTenantId } from './names.js';
 
 /** A source of random bytes; defaults to the operating system's CSPRNG. */
 export type RandomSource = (size: number) => Buffer;
@@ -64,6 +75,9 @@ export const EnvelopeKind = { Sealed: 0x53, Stored: 0x56, DataKey: 0x4b } as con
 type Kind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
 
 const VERSION = 0x01;
+/** Sealed-value layouts: 1 bound to "namespace/NAME" (read only), 2 bound to "TENANT/namespace/NAME". */
+const SEALED_NAMESPACE_BOUND = 0x01;
+const SEALED_TENANT_BOUND = 0x02;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const AES_KEY_BYTES = 32;
@@ -90,12 +104,12 @@ function decryptFailed(cause?: unknown): OrkaError {
   return new OrkaError('DECRYPT_FAILED', DECRYPT_FAILED_MESSAGE, {}, { cause });
 }
 
-function header(kind: Kind, keyId: string): Buffer {
+function header(kind: Kind, keyId: string, version = VERSION): Buffer {
   const id = Buffer.from(keyId, 'utf8');
   if (id.length < 1 || id.length > 255) {
     throw new OrkaError('INVALID_REQUEST', `key id must be 1 to 255 bytes, got ${id.length}`);
   }
-  return Buffer.concat([Buffer.from([kind, VERSION, id.length]), id]);
+  return Buffer.concat([Buffer.from([kind, version, id.length]), id]);
 }
 
 function checkValueSize(value: Buffer): void {
@@ -125,9 +139,14 @@ export function aesKey(raw: Buffer): KeyObject {
   return createSecretKey(raw);
 }
 
+/** The layout versions read for each kind. */
+function readsVersion(kind: number, version: number | undefined): boolean {
+  return kind === EnvelopeKind.Sealed ? version === SEALED_TENANT_BOUND || version === SEALED_NAMESPACE_BOUND : version === VERSION;
+}
+
 /** Reads the header; throws DECRYPT_FAILED when it is not an envelope of `kind`. */
 function readHeader(data: Buffer, kind: Kind): { keyId: string; header: Buffer; rest: Buffer } {
-  if (data.length < 4 || data[0] !== kind || data[1] !== VERSION) throw decryptFailed();
+  if (data.length < 4 || data[0] !== kind || !readsVersion(kind, data[1])) throw decryptFailed();
   const length = data[2] as number;
   if (length < 1 || data.length < 3 + length) throw decryptFailed();
   const headerBytes = data.subarray(0, 3 + length);
@@ -174,9 +193,27 @@ function gcmOpen(key: AesKey, aad: Buffer, body: Buffer): Buffer {
   return gcmOpenParts(key, aad, gcmParts(body));
 }
 
-/** The label that binds a sealed value to its tenant and secret name. */
-export function sealingLabel(tenant: string, name: string): string {
-  return `${tenant}/${name}`;
+/**
+ * What a sealed value is bound to: the tenant's identity (the value of its namespace's
+ * `orka.io/tenant` label), the namespace and the secret name. The namespace stays in the binding
+ * so a value sealed for one of a tenant's namespaces does not open in another of its namespaces.
+ */
+export interface SealedBinding {
+  tenantId: string;
+  namespace: string;
+  name: string;
+}
+
+/** Whom a sealed value says it is for; no `tenantId`: layout 1, bound to the namespace name only. */
+export interface SealedClaim {
+  tenantId?: string;
+  namespace: string;
+  name: string;
+}
+
+/** The label of a layout-2 sealed value (its OAEP label, and in clear in the envelope). */
+function tenantLabel(b: SealedBinding): string {
+  return `${b.tenantId}/${b.namespace}/${b.name}`;
 }
 
 /** Returns the id of the key that opens an envelope of any kind, or throws DECRYPT_FAILED. */
@@ -195,15 +232,22 @@ export function envelopeKeyIdOf(data: Buffer): string | undefined {
   }
 }
 
-/** Seals a value for one tenant and name with the operator's public sealing key. */
-export function seal(
-  args: { publicKey: KeyObject | string; keyId: string; tenant: string; name: string; value: Buffer },
-  random: RandomSource = randomBytes,
-): Buffer {
+/** Why a binding cannot be sealed for (a caller error), or undefined. */
+function bindingProblem(b: SealedBinding): string | undefined {
+  if (!isTenantId(b.tenantId)) return 'the tenant id must be the value of the namespace\'s orka.io/tenant label: 1 to 63 letters, digits, -, _ or ., starting and ending with a letter or digit';
+  if (!isNamespaceName(b.namespace)) return 'the namespace must be a namespace name';
+  const name = checkSecretName(b.name);
+  return name.ok ? undefined : name.message;
+}
+
+/** Seals a value for one tenant, namespace and secret name with the operator's public sealing key (layout 2). */
+export function seal(args: { publicKey: KeyObject | string; keyId: string; value: Buffer } & SealedBinding, random: RandomSource = randomBytes): Buffer {
   checkValueSize(args.value);
-  const label = Buffer.from(sealingLabel(args.tenant, args.name), 'utf8');
+  const problem = bindingProblem(args);
+  if (problem !== undefined) throw new OrkaError('INVALID_REQUEST', problem);
+  const label = Buffer.from(tenantLabel(args), 'utf8');
   const publicKey = typeof args.publicKey === 'string' ? createPublicKey(args.publicKey) : args.publicKey;
-  const head = Buffer.concat([header(EnvelopeKind.Sealed, args.keyId), u16(label.length), label]);
+  const head = Buffer.concat([header(EnvelopeKind.Sealed, args.keyId, SEALED_TENANT_BOUND), u16(label.length), label]);
   const sessionKey = random(AES_KEY_BYTES);
   const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, sessionKey);
   const body = gcmSeal(sessionKey, head, args.value, random);
@@ -217,29 +261,38 @@ function u16(n: number): Buffer {
   return b;
 }
 
-/** Splits a sealed value into its authenticated head (with the label) and the rest. */
-function readSealed(sealed: Buffer): { keyId: string; label: string; head: Buffer; rest: Buffer } {
+/** Splits a sealed value into its layout, its authenticated head (with the label) and the rest. */
+function readSealed(sealed: Buffer): { keyId: string; layout: number; label: string; head: Buffer; rest: Buffer } {
   const { keyId, header: head, rest } = readHeader(sealed, EnvelopeKind.Sealed);
   if (rest.length < 2) throw decryptFailed();
   const labelLength = rest.readUInt16BE(0);
   if (rest.length < 2 + labelLength) throw decryptFailed();
   const label = rest.subarray(2, 2 + labelLength);
-  return { keyId, label: label.toString('utf8'), head: sealed.subarray(0, head.length + 2 + labelLength), rest: rest.subarray(2 + labelLength) };
+  return { keyId, layout: sealed[1] as number, label: label.toString('utf8'), head: sealed.subarray(0, head.length + 2 + labelLength), rest: rest.subarray(2 + labelLength) };
 }
 
 /**
  * Whom a sealed value says it was sealed for. This is a claim, not a proof: it is checked only
- * when the value is opened. It lets the operator tell "sealed for another tenant or name" apart
- * from "damaged". Undefined when the bytes are not a sealed value, or the label is not a valid
- * namespace/NAME pair.
+ * when the value is opened. It lets the operator tell "sealed for another tenant, namespace or
+ * name" apart from "damaged". Undefined when the bytes are not a sealed value, or the label is not
+ * a valid claim.
  */
-export function sealedFor(sealed: Buffer): { tenant: string; name: string } | undefined {
+export function sealedFor(sealed: Buffer): SealedClaim | undefined {
   const shape = inspectSealed(sealed);
-  return shape.ok ? { tenant: shape.tenant, name: shape.name } : undefined;
+  return shape.ok ? shape.claim : undefined;
 }
 
 /** What the clear-text part of a sealed value says, or why the bytes are not a sealed value. */
-export type SealedShape = { ok: true; keyId: string; tenant: string; name: string } | { ok: false; problem: string };
+export type SealedShape = { ok: true; keyId: string; claim: SealedClaim } | { ok: false; problem: string };
+
+/** The claim of a label in `layout`, or undefined when it is not one of valid names (clear text anyone can write). */
+function claimOf(layout: number, label: string): SealedClaim | undefined {
+  const parts = label.split('/');
+  const [tenantId, namespace, name] = layout === SEALED_TENANT_BOUND ? parts : [undefined, ...parts];
+  if (parts.length !== (layout === SEALED_TENANT_BOUND ? 3 : 2) || namespace === undefined || name === undefined) return undefined;
+  if ((tenantId !== undefined && !isTenantId(tenantId)) || !isNamespaceName(namespace) || !checkSecretName(name).ok) return undefined;
+  return tenantId === undefined ? { namespace, name } : { tenantId, namespace, name };
+}
 
 /**
  * Checks the layout of a sealed value without opening it (no key needed): header, label,
@@ -251,23 +304,21 @@ export function inspectSealed(data: Buffer): SealedShape {
   const fail = (problem: string): SealedShape => ({ ok: false, problem });
   if (data.length < 3) return fail('it is too short to be a sealed value');
   if (data[0] !== EnvelopeKind.Sealed) return fail('it does not start with the sealed-value marker (was it made by `orka-secrets seal`?)');
-  if (data[1] !== VERSION) return fail(`its layout version ${data[1]} is not one this operator reads (${VERSION})`);
+  if (!readsVersion(EnvelopeKind.Sealed, data[1])) return fail(`its layout version ${data[1]} is not one this operator reads (${SEALED_NAMESPACE_BOUND} or ${SEALED_TENANT_BOUND})`);
   const keyIdLength = data[2] as number;
   if (keyIdLength < 1 || data.length < 3 + keyIdLength + 2) return fail('it is truncated in its header');
   const keyId = data.subarray(3, 3 + keyIdLength).toString('utf8');
   const rest = data.subarray(3 + keyIdLength);
   const labelLength = rest.readUInt16BE(0);
   if (rest.length < 2 + labelLength + 2) return fail('it is truncated in its label');
-  const label = rest.subarray(2, 2 + labelLength).toString('utf8');
-  const slash = label.indexOf('/');
-  if (slash < 1 || slash === label.length - 1) return fail('its label is not "namespace/NAME"');
   // The label is clear text anyone can write: it is only a claim worth repeating (in a message,
-  // a condition or an event) when it is a real namespace and secret name, bounded in length.
-  if (!isNamespaceName(label.slice(0, slash)) || !checkSecretName(label.slice(slash + 1)).ok) return fail('its label is not a valid "namespace/NAME" pair');
+  // a condition or an event) when it is made of a real tenant id, namespace and secret name.
+  const claim = claimOf(data[1] as number, rest.subarray(2, 2 + labelLength).toString('utf8'));
+  if (claim === undefined) return fail(data[1] === SEALED_TENANT_BOUND ? 'its label is not a valid "tenant/namespace/NAME"' : 'its label is not a valid "namespace/NAME" pair');
   const wrappedLength = rest.readUInt16BE(2 + labelLength);
   const body = rest.length - (4 + labelLength + wrappedLength);
   if (wrappedLength < 1 || body < NONCE_BYTES + TAG_BYTES) return fail('it is truncated: the encrypted part is missing or cut short');
-  return { ok: true, keyId, tenant: label.slice(0, slash), name: label.slice(slash + 1) };
+  return { ok: true, keyId, claim };
 }
 
 /** RSA-OAEP-SHA256, the WebCrypto way: the algorithm a sealing key is used with. */
@@ -288,14 +339,18 @@ function decryptingKey(found: KeyObject | string): webcrypto.CryptoKey {
 
 /**
  * Opens a sealed value; rejects with DECRYPT_FAILED unless it was sealed for exactly this tenant
- * and name. The RSA private-key operation (1.5 ms of CPU for a 3072-bit key, the bulk of opening a
+ * id, namespace and name. A layout-1 value (bound to namespace and name only) opens only with
+ * `openNamespaceBound`, which the caller sets when the namespace accepts such values. The RSA private-key operation (1.5 ms of CPU for a 3072-bit key, the bulk of opening a
  * value) runs through WebCrypto, whose jobs run on libuv's thread pool: an operator storing many
  * values at once keeps its event loop (watches, writes, admission, resolves) free meanwhile, and
  * uses a second core when it has one. node:crypto's privateDecrypt would block the loop.
  */
-export async function unseal(args: { privateKeys: KeyLookup<KeyObject | string>; tenant: string; name: string; sealed: Buffer }): Promise<Buffer> {
-  const { keyId, label, head, rest } = readSealed(args.sealed);
-  const expected = sealingLabel(args.tenant, args.name);
+export async function unseal(args: { privateKeys: KeyLookup<KeyObject | string>; binding: SealedBinding; openNamespaceBound?: boolean; sealed: Buffer }): Promise<Buffer> {
+  const { keyId, layout, label, head, rest } = readSealed(args.sealed);
+  if (layout === SEALED_NAMESPACE_BOUND && args.openNamespaceBound !== true) throw decryptFailed();
+  const { binding } = args;
+  if (bindingProblem(binding) !== undefined) throw decryptFailed();
+  const expected = layout === SEALED_TENANT_BOUND ? tenantLabel(binding) : `${binding.namespace}/${binding.name}`;
   const found = args.privateKeys(keyId);
   if (found === undefined || label !== expected || rest.length < 2) throw decryptFailed();
   const wrappedLength = rest.readUInt16BE(0);

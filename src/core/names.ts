@@ -130,3 +130,8 @@ export function isSecretObjectName(s: string): boolean {
 export function isSecretDataKey(s: string): boolean {
   return s.length <= 253 && /^[-._a-zA-Z0-9]+$/.test(s);
 }
+
+/** Whether `s` is a tenant id: a non-empty Kubernetes label value (the `orka.io/tenant` label's), so it never holds a `/`. */
+export function isTenantId(s: string): boolean {
+  return s.length <= 63 && /^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$/.test(s);
+}

@@ -83,6 +83,8 @@ const REASON_WORDS: Record<string, string> = {
   NotATenant: 'Namespace is not a tenant',
   NoValue: 'No value given',
   SealedForAnotherSecret: 'Sealed for another secret',
+  SealedForAnotherTenant: 'Sealed for another tenant',
+  NamespaceBoundSealedValue: 'Sealed in an old format: seal again',
   SourceNotFound: 'Source Secret not found',
   DecryptFailed: 'Sealed value could not be opened',
   ValueTooLarge: 'Value too large',

@@ -13,7 +13,7 @@ import { sealingKeyIdOf } from '../core/keyring.js';
 import { CERT_CONFIGMAP } from '../api/resource.js';
 import { API_VERSION, GROUP, KIND, PLURAL, READY, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { MAX_DESCRIPTION, statusWords, type CreateRequest, type SecretRow, type TenantList, type UpdateRequest } from './api.js';
-import type { SealingKey } from './web/seal.js';
+import type { NamespaceSealingKey, SealingKey } from './web/seal.js';
 
 /** Namespaces that are never tenants, whatever their labels (DESIGN: authorization model). */
 const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease']);
@@ -107,7 +107,8 @@ function checkSealed(sealedValue: unknown, namespace: string, name: string): str
     throw new OrkaError('INVALID_REQUEST', 'the value must arrive sealed by the page (base64 envelope of at most 64 KiB of value)', { field: 'value' });
   }
   const target = sealedFor(Buffer.from(sealedValue, 'base64'));
-  if (target?.tenant !== namespace || target.name !== name) {
+  // The page seals for a tenant (layout 2); whether it is this namespace's tenant, the operator says.
+  if (target?.tenantId === undefined || target.namespace !== namespace || target.name !== name) {
     throw new OrkaError('INVALID_REQUEST', `the value was not sealed for ${namespace}/${name}: reload the page and try again`, { field: 'value' });
   }
   return sealedValue;
@@ -119,7 +120,7 @@ export interface ClusterAccess {
   user(): string | undefined;
   tenants(): Promise<TenantList>;
   list(namespace: string): Promise<SecretRow[]>;
-  sealingKey(): Promise<SealingKey>;
+  sealingKey(namespace: string): Promise<NamespaceSealingKey>;
   create(namespace: string, request: CreateRequest): Promise<SecretRow>;
   update(namespace: string, name: string, request: UpdateRequest): Promise<SecretRow>;
   remove(namespace: string, name: string): Promise<void>;
@@ -195,19 +196,24 @@ export class Cluster implements ClusterAccess {
     }
   }
 
-  /** Refuses namespaces that are not tenants, when the person may read the namespace (else the operator's status says it). */
-  private async assertTenant(namespace: string): Promise<void> {
+  /**
+   * Refuses namespaces that are not tenants, when the person may read the namespace (else the
+   * operator's status says it); returns the tenant id (undefined: the namespace cannot be read).
+   */
+  private async assertTenant(namespace: string): Promise<string | undefined> {
     if (!this.isCandidate(namespace)) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} is not a tenant: the operator's own and the system namespaces never are`);
     let labels: Record<string, string> | undefined;
     try {
       labels = (await this.kc.makeApiClient(CoreV1Api).readNamespace({ name: namespace })).metadata?.labels ?? {};
     } catch (err) {
       const code = (err as { code?: number }).code;
-      if (code === 403) return;
+      if (code === 403) return undefined;
       if (code === 404) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} does not exist`);
       throw clusterError(err, { verb: 'get', namespace, server: this.server });
     }
-    if (labels[TENANT_LABEL] === undefined) throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} is not a tenant: it has no ${TENANT_LABEL} label`);
+    const tenant = labels[TENANT_LABEL];
+    if (tenant === undefined || tenant === '') throw new OrkaError('NOT_A_TENANT', `namespace ${namespace} is not a tenant: it has no ${TENANT_LABEL} label`);
+    return tenant;
   }
 
   /** The secrets of one tenant, sorted by name. */
@@ -221,8 +227,23 @@ export class Cluster implements ClusterAccess {
     }
   }
 
-  /** The operator's public sealing key, from the certificate it publishes in the cluster. */
-  async sealingKey(): Promise<SealingKey> {
+  /**
+   * The operator's public sealing key, from the certificate it publishes in the cluster, with the
+   * tenant id of `tenantNamespace` (its orka.io/tenant label) that the page binds values to.
+   */
+  async sealingKey(tenantNamespace: string): Promise<NamespaceSealingKey> {
+    const tenant = await this.assertTenant(tenantNamespace);
+    if (tenant === undefined) {
+      throw new OrkaError(
+        'FORBIDDEN',
+        `Kubernetes RBAC does not allow you to get namespace ${tenantNamespace}, so the page cannot read its ${TENANT_LABEL} label, the tenant id every value sealed for it is bound to (verb "get" on namespaces; or seal with the CLI: orka-secrets seal --tenant)`,
+        { verb: 'get' },
+      );
+    }
+    return { ...(await this.publishedKey()), tenant };
+  }
+
+  private async publishedKey(): Promise<SealingKey> {
     const namespace = this.options.operatorNamespace;
     let pem: string | undefined;
     try {

@@ -18,7 +18,8 @@
  *   GET  /api/session     the session (CSRF token, user, cluster, expiry); 401 when signed out
  *   POST /api/session/end sign out
  *   GET  /api/tenants     tenant namespaces the person may list secrets in
- *   GET  /api/sealing-key the operator's public sealing key, from the cluster
+ *   GET  /api/tenants/:ns/sealing-key  the operator's public sealing key, from the cluster, with
+ *                         the namespace's tenant id (values the page seals are bound to it)
  *   GET|POST /api/tenants/:ns/secrets, PATCH|DELETE /api/tenants/:ns/secrets/:name
  */
 import { createHmac } from 'node:crypto';
@@ -225,8 +226,8 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
   api.get('/tenants', async (_req, res) => {
     res.json(await cluster(res).tenants());
   });
-  api.get('/sealing-key', async (_req, res) => {
-    res.json(await cluster(res).sealingKey());
+  api.get('/tenants/:ns/sealing-key', async (req, res) => {
+    res.json(await cluster(res).sealingKey(namespaceOf(req)));
   });
   api.get('/tenants/:ns/secrets', async (req, res) => {
     const namespace = namespaceOf(req);

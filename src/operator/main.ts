@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   // POST /v1/resolve, the hot path, and the admission webhooks, which the apiserver waits for,
   // are served on node:http without express (docs/capacity.md, docs/admission-latency.md).
   const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics) });
-  const webhooks = webhookHandler({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }), observe: admissionObserver(metrics) });
+  const webhooks = webhookHandler({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), namespace: (name) => cache.namespaces.get(name), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }), observe: admissionObserver(metrics) });
   resolverServer.on('request', (req, res) => {
     // Draining: answer, but have the client open its next connection through the Service.
     if (stopping) res.setHeader('connection', 'close');

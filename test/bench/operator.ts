@@ -101,14 +101,14 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPla
     tenants.push(await createNamespace(kc, { prefix: `bench-t${t}`, tenant: `t${t}` }));
     floorNamespaces.push(await createNamespace(kc, { prefix: `floor-t${t}`, tenant: `f${t}` }));
   }
-  const items = Array.from({ length: n }, (_, i) => ({ name: `secret-${i}`, tenant: tenants[i % TENANTS] as string, floor: floorNamespaces[i % TENANTS] as string }));
+  const items = Array.from({ length: n }, (_, i) => ({ name: `secret-${i}`, tenant: tenants[i % TENANTS] as string, tenantId: `t${i % TENANTS}`, floor: floorNamespaces[i % TENANTS] as string }));
 
   progress(`N=${n}: creating ${n} OrkaSecrets for the lower bound and ${n} sealed ones for the operator`);
   await pool(items, 16, async (it) => {
     const body = { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: it.name }, spec: {} };
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.floor, body });
     const secretName = it.name.toUpperCase().replaceAll('-', '_');
-    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenant: it.tenant, name: secretName, value: Buffer.from(randomBytes(24).toString('base64')) }).toString('base64');
+    const sealedValue = seal({ publicKey, keyId: ring.activeSealing().id, tenantId: it.tenantId, namespace: it.tenant, name: secretName, value: Buffer.from(randomBytes(24).toString('base64')) }).toString('base64');
     await custom.createNamespacedCustomObject({ ...osec, namespace: it.tenant, body: { ...body, spec: { sealedValue } } });
   });
 

@@ -241,7 +241,7 @@ try {
   const cm = await eventually(() => core.readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: 'orka-system' }));
   const certPem = cm.data?.['cert.pem'] as string;
   const sealing = { publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem) };
-  const sealedFor = (ns: string, name: string) => seal({ ...sealing, tenant: ns, name: toSecretName(name), value: Buffer.from('bench') }).toString('base64');
+  const sealedFor = (ns: string, name: string) => seal({ ...sealing, tenantId: 'bench', namespace: ns, name: toSecretName(name), value: Buffer.from('bench') }).toString('base64');
   type OrkaSecretVariant = 'plain' | 'validated';
   const createOrkaSecret = async (variant: OrkaSecretVariant, name: string, spec: (ns: string) => object) => {
     const namespace = variant === 'validated' ? hooked : skipped;

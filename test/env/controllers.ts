@@ -5,7 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { freePort } from './controlplane.js';
+import { eventually } from './operator.js';
 import type { ProvidedControlPlane } from './global-setup.js';
 
 /** Running controllers. */
@@ -32,4 +34,27 @@ export async function startControllers(cp: Pick<ProvidedControlPlane, 'kubeconfi
       await exited;
     },
   };
+}
+
+/**
+ * Deletes a namespace and waits (up to a minute) until it is gone: the namespace controller, run
+ * meanwhile, empties it first. `whileDeleting` waits for more in the same window.
+ */
+export async function deleteNamespace(cp: Pick<ProvidedControlPlane, 'kubeconfigPath' | 'binDir'>, kc: KubeConfig, name: string, whileDeleting?: () => Promise<void>): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const controllers = await startControllers(cp, ['namespace']);
+  try {
+    await core.deleteNamespace({ name });
+    await whileDeleting?.();
+    await eventually(async () => {
+      try {
+        await core.readNamespace({ name });
+        return undefined;
+      } catch (err) {
+        return (err as { code?: number }).code === 404 ? true : undefined;
+      }
+    }, 60_000, 250);
+  } finally {
+    await controllers.stop();
+  }
 }

@@ -135,12 +135,17 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
   }
 }
 
-/** Seals a value for a namespace and secret name with the certificate the operator published. */
-export async function sealWithPublishedCert(kc: KubeConfig, operatorNamespace: string, tenant: string, name: string, value: string): Promise<string> {
+/**
+ * Seals a value for a namespace and secret name with the certificate the operator published, for
+ * the namespace's tenant id as it is now (its orka.io/tenant label), or `tenantId` when given.
+ */
+export async function sealWithPublishedCert(kc: KubeConfig, operatorNamespace: string, namespace: string, name: string, value: string, tenantId?: string): Promise<string> {
   // The leader publishes the certificate just after it wins the election: wait for it.
   const cm = await eventually(() => kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: CERT_CONFIGMAP, namespace: operatorNamespace }));
   const certPem = cm.data?.['cert.pem'] as string;
-  return seal({ publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem), tenant, name, value: Buffer.from(value) }).toString('base64');
+  const tenant = tenantId ?? (await kc.makeApiClient(CoreV1Api).readNamespace({ name: namespace })).metadata?.labels?.['orka.io/tenant'];
+  if (tenant === undefined) throw new Error(`namespace ${namespace} has no tenant label to seal for`);
+  return seal({ publicKey: createPublicKey(certPem), keyId: sealingKeyIdOf(certPem), tenantId: tenant, namespace, name, value: Buffer.from(value) }).toString('base64');
 }
 
 /** POST /v1/resolve on a running operator, as a pod of `namespace` (service account `runner`, which must exist). */

@@ -134,7 +134,7 @@ describe('CLI value fidelity', () => {
     const offline = join(dir, 'offline-kubeconfig');
     writeFileSync(offline, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
     const value = 'offline/sealed+value"with&awkward chars';
-    const res = cli(['seal', 'OFFLINE_SEALED', '--from-stdin', '--cert', certFile], `${value}\n`, offline);
+    const res = cli(['seal', 'OFFLINE_SEALED', '--from-stdin', '--cert', certFile, '--tenant', 'fidelity'], `${value}\n`, offline);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).not.toContain(value);

@@ -331,7 +331,11 @@ describe('orka-secrets CLI', () => {
     writeFileSync(certFile, res.stdout);
     const unreachable = join(dir, 'offline-kubeconfig');
     writeFileSync(unreachable, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
-    const sealed = cli(['seal', 'OFFLINE_ONE', '--cert', certFile, '--from-stdin'], value('offline'), unreachable);
+    // Offline, the tenant id (the namespace's orka.io/tenant label) must be given.
+    const untargeted = cli(['seal', 'OFFLINE_ONE', '--cert', certFile, '--from-stdin'], value('offline'), unreachable);
+    expect(untargeted.code).toBe(2);
+    expect(untargeted.stderr).toMatch(new RegExp(`sealing with --cert needs the tenant id of namespace ${tenant}: give --tenant <id>`));
+    const sealed = cli(['seal', 'OFFLINE_ONE', '--cert', certFile, '--tenant', 'cli', '--from-stdin'], value('offline'), unreachable);
     expect(sealed.code).toBe(0);
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: parse(sealed.stdout) as OrkaSecret });
     await waitVersion('offline-one', 1);
@@ -398,13 +402,13 @@ describe('orka-secrets CLI', () => {
     const out = join(dir, 'prompt-sealed.json');
     // Typed: "pässwörd🔑ö", two backspaces (remove ö and 🔑), "ß", Enter.
     const typed = Buffer.concat([Buffer.from('pässwörd🔑ö'), Buffer.from([0x7f, 0x7f]), Buffer.from('ß\r')]);
-    const command = `'${process.execPath}' dist/src/cli/main.js -n acme seal PROMPTED --cert '${certFile}' --prompt -o json > '${out}'`;
+    const command = `'${process.execPath}' dist/src/cli/main.js -n acme seal PROMPTED --cert '${certFile}' --tenant acme-id --prompt -o json > '${out}'`;
     const res = spawnSync('python3', ['test/env/pty-run.py', 'not shown', typed.toString('hex'), '30', '--', 'sh', '-c', command], { encoding: 'utf8', timeout: 40_000 });
     expect(res.status).toBe(0);
     expect(res.stdout).not.toContain('pässw');
     const sealed = (JSON.parse(readFileSync(out, 'utf8')) as OrkaSecret).spec?.sealedValue as string;
     const keys = loadKeyRing(ring);
-    const opened = await unseal({ privateKeys: (id) => keys.sealingKey(id), tenant: 'acme', name: 'PROMPTED', sealed: Buffer.from(sealed, 'base64') });
+    const opened = await unseal({ privateKeys: (id) => keys.sealingKey(id), binding: { tenantId: 'acme-id', namespace: 'acme', name: 'PROMPTED' }, sealed: Buffer.from(sealed, 'base64') });
     expect(opened.toString('utf8')).toBe('pässwördß');
   });
 

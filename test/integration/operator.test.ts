@@ -199,7 +199,7 @@ describe('reconcile', () => {
     await createOsec(tenant, 'api.key', { sealedValue: Buffer.from('x').toString('base64') });
     const bad = await waitReady(tenant, 'api.key', 'InvalidName');
     expect(bad.status?.conditions?.[0]?.message).toMatch(/"\." at position 4/);
-    await createOsec(plain, 'token', { sealedValue: await sealWithPublishedCert(kc, opNamespace, plain, 'TOKEN', canary('not-tenant')) });
+    await createOsec(plain, 'token', { sealedValue: await sealWithPublishedCert(kc, opNamespace, plain, 'TOKEN', canary('not-tenant'), 'no-tenant-yet') });
     await waitReady(plain, 'token', 'NotATenant');
     expect(await storage(plain, 'token')).toBeUndefined();
   });

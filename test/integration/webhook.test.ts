@@ -25,9 +25,9 @@ let plain: string;
 const hookName = uniqueName('orka-secrets-test');
 
 const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-/** A sealed value for `name` in `namespace` (default: the tenant); admission reads only its clear-text label. */
-function sealedFor(namespace: string | undefined, name: string): () => string {
-  return () => seal({ publicKey, keyId: 'k', tenant: namespace ?? tenant, name, value: Buffer.from('v') }).toString('base64');
+/** A sealed value for `name` in `namespace` (default: the tenant) of tenant id `tenantId`; admission reads only its clear-text label. */
+function sealedFor(namespace: string | undefined, name: string, tenantId = 'hooks'): () => string {
+  return () => seal({ publicKey, keyId: 'k', tenantId, namespace: namespace ?? tenant, name, value: Buffer.from('v') }).toString('base64');
 }
 
 function runner(name: string, labels: Record<string, string>): V1Pod {
@@ -187,6 +187,8 @@ describe('OrkaSecret validation at kubectl apply time', () => {
     ['not-sealed', { sealedValue: 'AAAA' }, /spec\.sealedValue is not a well-formed sealed value: .*orka-secrets -n \S+ seal NOT_SEALED/],
     ['copied-key', { sealedValue: sealedFor('elsewhere', 'COPIED_KEY') }, /sealed for COPIED_KEY in namespace elsewhere, not for COPIED_KEY in namespace hook-tenant/],
     ['renamed-key', { sealedValue: sealedFor(undefined, 'OTHER_KEY') }, /sealed for OTHER_KEY in namespace hook-tenant-\w+, not for RENAMED_KEY/],
+    // The namesake: a value of tenant id "gone" in a namespace now labelled orka.io/tenant=hooks.
+    ['other-tenant', { sealedValue: sealedFor(undefined, 'OTHER_TENANT', 'gone') }, /sealed for tenant gone, and namespace hook-tenant-\w+ belongs to tenant hooks/],
   ])('refuses %s with the rule', (name, spec, message) => {
     const resolved = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, typeof v === 'function' ? (v as () => string)() : v]));
     const res = kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace: tenant }, spec: resolved }));

@@ -3,7 +3,7 @@
  * change carries the session's CSRF token. Values never pass here: only sealed envelopes.
  */
 import { CSRF_HEADER, type CreateRequest, type ErrorAnswer, type SecretList, type SecretRow, type SessionInfo, type TenantList, type UpdateRequest } from '../api.js';
-import type { SealingKey } from './seal.js';
+import type { NamespaceSealingKey } from './seal.js';
 
 /** A refusal or failure, with the server's stable code and message for a person. */
 export class ApiError extends Error {
@@ -60,8 +60,8 @@ export const startSession = (token: string): Promise<void> => call('POST', '/api
 export const signOut = (): Promise<void> => call('POST', '/api/session/end');
 /** Tenants the person may list secrets in. */
 export const getTenants = (): Promise<TenantList> => call('GET', '/api/tenants');
-/** The operator's public sealing key (from the cluster). */
-export const getSealingKey = (): Promise<SealingKey> => call('GET', '/api/sealing-key');
+/** The operator's public sealing key (from the cluster), with the tenant id of the namespace it seals for. */
+export const getSealingKey = (namespace: string): Promise<NamespaceSealingKey> => call('GET', `/api/tenants/${encodeURIComponent(namespace)}/sealing-key`);
 
 const secretsPath = (namespace: string) => `/api/tenants/${encodeURIComponent(namespace)}/secrets`;
 

@@ -116,7 +116,7 @@ export function NewSecretDialog({ namespace, onClose, onDone }: { namespace: str
     setBusy(true);
     setError(undefined);
     try {
-      const sealedValue = await sealValue(await getSealingKey(), namespace, name, value);
+      const sealedValue = await sealValue(await getSealingKey(namespace), namespace, name, value);
       const row = await createSecret(namespace, { name, description, sealedValue });
       setValue('');
       onDone(row);
@@ -182,7 +182,7 @@ export function EditSecretDialog({ namespace, row, onClose, onDone }: { namespac
     setBusy(true);
     setError(undefined);
     try {
-      const sealedValue = value === '' ? undefined : await sealValue(await getSealingKey(), namespace, row.name, value);
+      const sealedValue = value === '' ? undefined : await sealValue(await getSealingKey(namespace), namespace, row.name, value);
       const updated = await updateSecret(namespace, row.name, { description, ...(sealedValue ? { sealedValue } : {}) });
       setValue('');
       onDone(updated);

@@ -6,9 +6,10 @@
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
  *   POST /webhooks/validate-orkasecrets  refuses names that map to no secret name, two value
  *                                        sources, plain-text values, and sealed values that are
- *                                        malformed or sealed for another namespace or name
+ *                                        malformed or sealed for another tenant, namespace or
+ *                                        name
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import jsonpatch from 'fast-json-patch';
@@ -126,6 +127,8 @@ export interface WebhookDeps {
   injectConfig: () => InjectConfig;
   /** Whether a namespace is a tenant, and if not why. */
   tenancy: (namespace: string) => Tenancy;
+  /** A namespace as cached (its tenant id and annotations decide which sealed values it opens). */
+  namespace: (name: string) => V1Namespace | undefined;
   /** May this user do this? (SubjectAccessReview) */
   canI: AccessReviewFn;
   log: Logger;
@@ -197,7 +200,8 @@ async function validateOrkaSecretReview(deps: WebhookDeps, request: AdmissionReq
   };
   // Messages name rules and fields, never values: the object may carry a plain-text value.
   const object = (request.object ?? {}) as OrkaSecret;
-  const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, request.namespace ?? object.metadata?.namespace ?? '');
+  const where = request.namespace ?? object.metadata?.namespace ?? '';
+  const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, where, deps.namespace(where));
   if (problem !== undefined) return refuse(422, 'Invalid', problem);
   // Only where no label can ever help: an unlabelled namespace may become a tenant later.
   const tenancy = deps.tenancy(namespace);

@@ -11,7 +11,7 @@
  * such write conditional on what the decision saw), the status (only when changed), the Events
  * (failures and changes a person should see; never a routine first store).
  */
-import type { V1Secret } from '@kubernetes/client-node';
+import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { decryptValue, encryptValue, envelopeKeyIdOf, sealedFor, unseal } from '../../core/envelope.js';
 import { isOrkaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -30,6 +30,7 @@ import { CacheBehind, StorageWriter } from './storage.js';
 import { SourceIndex, sourceIdentity, sourceValue } from './sources.js';
 import { objectKey, splitKey, STORAGE_FOR_LABEL, type OrkaSecret } from '../../api/resource.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
+import { sealedMismatch, sealingTarget, type SealingTarget } from '../../api/sealing.js';
 
 /** Settings of the controller. */
 export interface ControllerOptions {
@@ -256,7 +257,7 @@ export class Controller {
   /** What identifies the value source without opening it: the sealed bytes, or the source Secret's version. */
   private inputIdentity(object: CachedOrkaSecret): string {
     const spec = object.spec ?? {};
-    if (spec.sealedValueDigest !== undefined) return `sealed:${spec.sealedValueDigest}`;
+    if (spec.sealedValueDigest !== undefined) return sealedIdentity(spec.sealedValueDigest, sealingTarget(this.cache.namespaces.get(object.metadata.namespace), ''));
     const ref = spec.valueFrom?.secretKeyRef;
     if (ref === undefined) return 'none';
     return sourceIdentity(this.cache.sources.get(ref.name, object.metadata.namespace), ref.key);
@@ -289,12 +290,19 @@ export class Controller {
     if (spec.sealedValueDigest !== undefined) {
       const sealed = Buffer.from(await this.readSealedValue(object, spec.sealedValueDigest), 'base64');
       const claim = sealedFor(sealed);
-      if (claim !== undefined && (claim.tenant !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', ...claim }, identity };
+      if (claim !== undefined && (claim.namespace !== namespace || claim.name !== secretName)) return { incoming: { kind: 'sealed-for-other', tenant: claim.namespace, name: claim.name }, identity };
+      const target = await this.sealingTargetNow(namespace, secretName);
+      const opened = sealedIdentity(spec.sealedValueDigest, target);
+      const mismatch = claim === undefined ? undefined : sealedMismatch(claim, target);
+      const { tenantId } = target.binding;
+      if (mismatch?.kind === 'other-tenant') return { incoming: { kind: 'sealed-for-other-tenant', sealedFor: mismatch.tenantId, tenantId }, identity: opened };
+      if (mismatch?.kind === 'namespace-bound') return { incoming: { kind: 'sealed-namespace-bound', tenantId }, identity: opened };
       try {
         const ring = this.keys.ring.require();
-        return { incoming: { kind: 'value', value: await unseal({ privateKeys: ring.sealingKey, tenant: namespace, name: secretName, sealed }), source: 'sealedValue' }, identity };
+        const value = await unseal({ privateKeys: ring.sealingKey, binding: target.binding, openNamespaceBound: target.openNamespaceBound, sealed });
+        return { incoming: { kind: 'value', value, source: 'sealedValue' }, identity: opened };
       } catch (err) {
-        if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity };
+        if (isOrkaError(err, 'DECRYPT_FAILED')) return { incoming: { kind: 'undecryptable' }, identity: opened };
         throw err;
       }
     }
@@ -320,6 +328,25 @@ export class Controller {
     const sealed = fresh?.spec?.sealedValue;
     if (fresh === undefined || fresh.metadata.uid !== uid || typeof sealed !== 'string' || sealedValueDigest(sealed) !== digest) throw new CacheBehind(`OrkaSecret ${name}`);
     return sealed;
+  }
+
+  /**
+   * What a sealed value must be bound to in `namespace`, from the namespace read now: a namespace
+   * deleted and made again for another tenant may not have reached the cache yet, and a value
+   * opened against the cached (earlier) namespace's tenant id would be stored in the new one.
+   * Read only when a sealed value is about to be opened (a new input), never on a resync.
+   */
+  private async sealingTargetNow(namespace: string, secretName: string): Promise<SealingTarget> {
+    let ns: V1Namespace | undefined;
+    try {
+      ns = await this.api.send<V1Namespace>({ method: 'GET', path: `/api/v1/namespaces/${encodeURIComponent(namespace)}` });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+    const target = sealingTarget(ns, secretName);
+    // Gone, unlabelled or made again since the cache saw it: decide on the cache once it has caught up.
+    if (target === undefined || ns?.metadata?.uid !== this.cache.namespaceUid(namespace)) throw new CacheBehind(`namespace ${namespace}`);
+    return target;
   }
 
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */
@@ -374,4 +401,10 @@ export class Controller {
     if (plan.events.length > 0) log.info({ outcome: plan.outcome }, plan.events.map((e) => e.reason).join(', '));
     return storageVersion;
   }
+}
+
+/** The identity of a sealed input: its bytes' digest (the cache keeps only that) and what they must open for (a relabelled namespace is a new input). */
+function sealedIdentity(sealedValueDigest: string, target: SealingTarget | undefined): string {
+  const binding = target === undefined ? '-' : `${target.binding.tenantId}|${target.openNamespaceBound ? 1 : 0}`;
+  return `sealed:${binding}:${sealedValueDigest}`;
 }

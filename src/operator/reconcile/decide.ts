@@ -11,6 +11,7 @@ import { referenceOf } from '../../core/names.js';
 import { MIN_DERIVED } from '../../core/redact.js';
 import { READY, Reason, type Condition, type OrkaSecretStatus } from '../../api/resource.js';
 import type { Tenancy } from '../../api/tenancy.js';
+import { mismatchWords } from '../../api/sealing.js';
 import { isStorageSecret } from '../../api/storage.js';
 import type { V1Secret } from '@kubernetes/client-node';
 
@@ -24,6 +25,10 @@ export type Incoming =
   | { kind: 'unchanged'; source: 'sealedValue' | 'valueFrom' }
   | { kind: 'value'; value: Buffer; source: 'sealedValue' | 'valueFrom' }
   | { kind: 'sealed-for-other'; tenant: string; name: string }
+  /** Sealed for tenant `sealedFor`, in a namespace whose tenant id is now `tenantId`. */
+  | { kind: 'sealed-for-other-tenant'; sealedFor: string; tenantId: string }
+  /** Sealed in layout 1 (namespace-bound) where the namespace of tenant `tenantId` does not accept it. */
+  | { kind: 'sealed-namespace-bound'; tenantId: string }
   | { kind: 'undecryptable' }
   /** Both sealedValue and valueFrom (the webhook refuses this; without it, nothing is stored). */
   | { kind: 'conflict' }
@@ -129,6 +134,14 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
           warning: true,
         },
       };
+    case 'sealed-for-other-tenant':
+    case 'sealed-namespace-bound': {
+      const binding = { tenantId: incoming.tenantId, namespace: o.namespace, name };
+      const other = incoming.kind === 'sealed-for-other-tenant';
+      const words = mismatchWords(other ? { kind: 'other-tenant', tenantId: incoming.sealedFor } : { kind: 'namespace-bound' }, binding);
+      const message = `${words}; seal the value again for tenant ${incoming.tenantId} (\`orka-secrets -n ${o.namespace} seal ${name}\`; nothing was stored)`;
+      return { verdict: { ready: false, reason: other ? Reason.SealedForAnotherTenant : Reason.NamespaceBoundSealedValue, message, warning: true } };
+    }
     case 'undecryptable':
       return {
         verdict: { ready: false, reason: Reason.DecryptFailed, message: 'spec.sealedValue could not be opened: it is damaged, or sealed with a key this operator does not have (nothing was stored)', warning: true },
@@ -175,6 +188,8 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
 /** Reasons that refuse a new value while the value stored earlier stays as it was. */
 const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
   Reason.SealedForAnotherSecret,
+  Reason.SealedForAnotherTenant,
+  Reason.NamespaceBoundSealedValue,
   Reason.DecryptFailed,
   Reason.ConflictingSources,
   Reason.ValueTooLarge,

@@ -14,8 +14,10 @@ import {
   unwrapDataKey,
   wrapDataKey,
   type RandomSource,
+  type SealedBinding,
 } from '../../../src/core/envelope.js';
 import { isOrkaError } from '../../../src/core/errors.js';
+import { sealNamespaceBound, sealWithLabel } from '../../env/raw-seal.js';
 
 /** A deterministic random source for repeatable envelopes (never for production). */
 function seeded(seed: string): RandomSource {
@@ -61,69 +63,117 @@ async function expectTamperProof(envelope: Buffer, open: (b: Buffer) => unknown)
 
 describe('sealed values', () => {
   const value = Buffer.from('sk_live_canary');
-  const sealed = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant: 'acme', name: 'API_KEY', value });
-  const open = (b: Buffer, tenant = 'acme', name = 'API_KEY') => unseal({ privateKeys, tenant, name, sealed: b });
+  const acme = { tenantId: 'tenant-x', namespace: 'acme', name: 'API_KEY' };
+  const sealed = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', ...acme, value });
+  const open = (b: Buffer, binding: Partial<SealedBinding> = {}) => unseal({ privateKeys, binding: { ...acme, ...binding }, sealed: b });
 
-  it('opens for the tenant and name it was sealed for, with a PEM key too', async () => {
+  it('opens for the tenant, namespace and name it was sealed for, with a PEM key too', async () => {
     expect(await open(sealed)).toEqual(value);
     const pem = sealing.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const fromPem = seal({ publicKey: pem, keyId: 'seal-1', tenant: 'acme', name: 'API_KEY', value });
+    const fromPem = seal({ publicKey: pem, keyId: 'seal-1', ...acme, value });
     expect(await open(fromPem)).toEqual(value);
     expect(envelopeKeyId(sealed)).toBe('seal-1');
+    expect([...sealed.subarray(0, 2)]).toEqual([0x53, 0x02]);
     expect(sealed.includes(value)).toBe(false);
   });
 
   it.each([
-    ['another tenant', 'globex', 'API_KEY'],
-    ['another name', 'acme', 'OTHER'],
-    ['a label that only moves the slash', 'acme/API', 'KEY'],
-  ])('fails when opened for %s', async (_what, tenant, name) => {
-    await expectDecryptFailed(() => open(sealed, tenant, name));
+    // The namesake: tenant-x was off-boarded and namespace acme given to another tenant.
+    ['another tenant in a namespace of the same name', { tenantId: 'tenant-y' }],
+    ['the same tenant in another of its namespaces', { namespace: 'acme-staging' }],
+    ['another name', { name: 'OTHER' }],
+    ['a binding that only moves a slash', { tenantId: 'tenant-x', namespace: 'acme', name: 'API' }],
+  ])('fails when opened for %s', async (_what, binding) => {
+    await expectDecryptFailed(() => open(sealed, binding));
+  });
+
+  it('opens for the same tenant, namespace and name in another cluster (a restored key ring, a new namespace object)', async () => {
+    // Nothing of the namespace object (its UID) is bound: only what a restore recreates.
+    expect(await unseal({ privateKeys: (id) => (id === 'seal-1' ? sealing.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() : undefined), binding: acme, sealed })).toEqual(value);
   });
 
   it('fails with an unknown key id or the wrong private key', async () => {
-    await expectDecryptFailed(() => unseal({ privateKeys: () => undefined, tenant: 'acme', name: 'API_KEY', sealed }));
-    await expectDecryptFailed(() => unseal({ privateKeys: () => otherSealing.privateKey, tenant: 'acme', name: 'API_KEY', sealed }));
+    await expectDecryptFailed(() => unseal({ privateKeys: () => undefined, binding: acme, sealed }));
+    await expectDecryptFailed(() => unseal({ privateKeys: () => otherSealing.privateKey, binding: acme, sealed }));
   });
 
   it('fails on any changed byte of any field, and on any truncation', async () => {
     await expectTamperProof(sealed, (b) => open(b));
   });
 
+  it('cannot be passed off as a namespace-bound (layout 1) value, even where those are accepted', async () => {
+    const downgraded = Buffer.from(sealed);
+    downgraded[1] = 0x01;
+    await expectDecryptFailed(() => unseal({ privateKeys, binding: acme, openNamespaceBound: true, sealed: downgraded }));
+  });
+
   it('says whom it was sealed for, a claim that opening checks', async () => {
-    expect(sealedFor(sealed)).toEqual({ tenant: 'acme', name: 'API_KEY' });
+    expect(sealedFor(sealed)).toEqual(acme);
     expect(sealedFor(Buffer.from('garbage'))).toBeUndefined();
-    // Rewriting the clear label to another name makes the envelope unopenable for both names.
-    const relabelled = Buffer.from(sealed.toString('latin1').replace('acme/API_KEY', 'acme/API_KEZ'), 'latin1');
-    expect(sealedFor(relabelled)).toEqual({ tenant: 'acme', name: 'API_KEZ' });
-    await expectDecryptFailed(() => open(relabelled, 'acme', 'API_KEZ'));
+    // Rewriting the clear label to another tenant makes the envelope unopenable for both.
+    const relabelled = Buffer.from(sealed.toString('latin1').replace('tenant-x/acme/API_KEY', 'tenant-y/acme/API_KEY'), 'latin1');
+    expect(sealedFor(relabelled)).toEqual({ ...acme, tenantId: 'tenant-y' });
+    await expectDecryptFailed(() => open(relabelled, { tenantId: 'tenant-y' }));
     await expectDecryptFailed(() => open(relabelled));
   });
 
   it.each([
-    ['control characters in the tenant', '\u001b[2J\u001b[31mevil', 'API_KEY'],
-    ['a forged event line in the name', 'acme', 'X\nNormal Stored value stored'],
-    ['a tenant that is no namespace name', 'Acme_Corp', 'API_KEY'],
-    ['an overlong name', 'acme', 'A'.repeat(20_000)],
-  ])('makes no claim from a label that is not a valid namespace/NAME pair: %s', async (_what, tenant, name) => {
-    const hostile = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant, name, value: Buffer.from('v') });
-    expect(sealedFor(hostile)).toBeUndefined();
+    ['control characters in the tenant', '\u001b[2J\u001b[31mevil/acme/API_KEY'],
+    ['a forged event line in the name', 't/acme/X\nNormal Stored value stored'],
+    ['a namespace that is no namespace name', 't/Acme_Corp/API_KEY'],
+    ['a tenant id that is no label value', '-t-/acme/API_KEY'],
+    ['an overlong name', `t/acme/${'A'.repeat(20_000)}`],
+    ['a missing tenant', 'acme/API_KEY'],
+    ['an extra part', 't/x/acme/API_KEY'],
+  ])('makes no claim from a label that is not a valid tenant/namespace/NAME: %s', async (_what, label) => {
+    expect(sealedFor(sealWithLabel({ publicKey: sealing.publicKey, keyId: 'seal-1', layout: 2, label, value: Buffer.from('v') }))).toBeUndefined();
+  });
+
+  it.each([
+    ['a tenant id that is no label value', { tenantId: 'a/b' }, /tenant id/],
+    ['an empty tenant id', { tenantId: '' }, /tenant id/],
+    ['a namespace that is no namespace name', { namespace: 'Acme' }, /namespace/],
+    ['a secret name that breaks the rule', { name: 'api-key' }, /API|api-key/],
+  ])('refuses to seal for %s, as a caller error', async (_what, binding, message) => {
+    expect(() => seal({ publicKey: sealing.publicKey, keyId: 'seal-1', ...acme, ...binding, value })).toThrow(message);
   });
 
   it('refuses values over the size limit', async () => {
     const big = Buffer.alloc(MAX_VALUE_BYTES + 1);
-    expect(() => seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant: 'acme', name: 'A', value: big })).toThrow(/at most 65536/);
+    expect(() => seal({ publicKey: sealing.publicKey, keyId: 'seal-1', ...acme, value: big })).toThrow(/at most 65536/);
   });
 
-  it('round-trips any value, tenant and name', async () => {
+  it('round-trips any value, for any tenant id', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), async (bytes, tenant, name) => {
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.stringMatching(/^[A-Za-z0-9]([-_.A-Za-z0-9]{0,20}[A-Za-z0-9])?$/), async (bytes, tenantId) => {
         const v = Buffer.from(bytes);
-        const s = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', tenant, name, value: v });
-        expect(await unseal({ privateKeys, tenant, name, sealed: s })).toEqual(v);
+        const s = seal({ publicKey: sealing.publicKey, keyId: 'seal-1', ...acme, tenantId, value: v });
+        expect(await unseal({ privateKeys, binding: { ...acme, tenantId }, sealed: s })).toEqual(v);
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe('namespace-bound sealed values (layout 1, before tenant ids)', () => {
+  const value = Buffer.from('sealed-by-an-earlier-release');
+  const old = sealNamespaceBound({ publicKey: sealing.publicKey, keyId: 'seal-1', namespace: 'acme', name: 'API_KEY', value });
+  const binding = { tenantId: 'tenant-x', namespace: 'acme', name: 'API_KEY' };
+
+  it('open only when the caller accepts them, whatever the tenant id (the layout names none)', async () => {
+    await expectDecryptFailed(() => unseal({ privateKeys, binding, sealed: old }));
+    await expectDecryptFailed(() => unseal({ privateKeys, binding: { ...binding, tenantId: 'tenant-y' }, sealed: old }));
+    expect(await unseal({ privateKeys, binding, openNamespaceBound: true, sealed: old })).toEqual(value);
+  });
+
+  it('still open only for their namespace and name', async () => {
+    await expectDecryptFailed(() => unseal({ privateKeys, binding: { ...binding, namespace: 'globex' }, openNamespaceBound: true, sealed: old }));
+    await expectDecryptFailed(() => unseal({ privateKeys, binding: { ...binding, name: 'OTHER' }, openNamespaceBound: true, sealed: old }));
+  });
+
+  it('say whom they were sealed for, without a tenant', () => {
+    expect(sealedFor(old)).toEqual({ namespace: 'acme', name: 'API_KEY' });
+    expect(sealedFor(sealWithLabel({ publicKey: sealing.publicKey, keyId: 'seal-1', layout: 1, label: 't/acme/API_KEY', value: Buffer.from('v') }))).toBeUndefined();
   });
 });
 
@@ -217,8 +267,8 @@ describe('hostile input', () => {
       fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), fc.constantFrom(0x53, 0x56, 0x4b), async (bytes, kind) => {
         const data = Buffer.from(bytes);
         if (data.length > 0) data[0] = kind;
-        if (data.length > 1) data[1] = 1;
-        await expectDecryptFailed(() => unseal({ privateKeys: () => sealing.privateKey, tenant: 't', name: 'N', sealed: data }));
+        if (data.length > 1) data[1] = kind === 0x53 ? 2 : 1;
+        await expectDecryptFailed(() => unseal({ privateKeys: () => sealing.privateKey, binding: { tenantId: 't', namespace: 'n', name: 'N' }, openNamespaceBound: true, sealed: data }));
         await expectDecryptFailed(() => unwrapDataKey({ keks: () => kek.key, tenant: 't', wrapped: data }));
         await expectDecryptFailed(() => decryptValue({ dataKeys: () => dataKey.key, tenant: 't', name: 'N', version: 1, stored: data }));
       }),

@@ -47,12 +47,12 @@ describe('key ring', () => {
 
   it('rotates to new active keys while old ones still open old data', async () => {
     const old = loadKeyRing(ring0);
-    const sealed = seal({ publicKey: createPublicKey(old.activeSealing().certPem), keyId: old.activeSealing().id, tenant: 't', name: 'N', value: Buffer.from('v') });
+    const sealed = seal({ publicKey: createPublicKey(old.activeSealing().certPem), keyId: old.activeSealing().id, tenantId: 't', namespace: 'n', name: 'N', value: Buffer.from('v') });
     const wrapped = wrapDataKey({ kek: old.activeKek(), tenant: 't', dataKey: generateDataKey() });
     const rotated = loadKeyRing(rotateKeyRing(ring0, new Date('2026-04-01T00:00:00Z')));
     expect(rotated.activeKek().id).not.toBe(old.activeKek().id);
     expect(rotated.activeSealing().id).not.toBe(old.activeSealing().id);
-    expect((await unseal({ privateKeys: rotated.sealingKey, tenant: 't', name: 'N', sealed })).toString()).toBe('v');
+    expect((await unseal({ privateKeys: rotated.sealingKey, binding: { tenantId: 't', namespace: 'n', name: 'N' }, sealed })).toString()).toBe('v');
     expect(unwrapDataKey({ keks: rotated.kek, tenant: 't', wrapped })).toHaveLength(32);
   });
 

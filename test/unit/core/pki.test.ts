@@ -97,7 +97,7 @@ describe('sealing certificate', () => {
     const info = certInfo(certPem);
     expect(info.publicKeyPem).toBe(keys.publicKeyPem);
     expect(new X509Certificate(certPem).verify(createPublicKey(keys.publicKeyPem))).toBe(true);
-    const sealed = seal({ publicKey: createPublicKey(certPem), keyId: 'k', tenant: 't', name: 'N', value: Buffer.from('v') });
-    expect((await unseal({ privateKeys: () => keys.privateKeyPem, tenant: 't', name: 'N', sealed })).toString()).toBe('v');
+    const sealed = seal({ publicKey: createPublicKey(certPem), keyId: 'k', tenantId: 't', namespace: 'n', name: 'N', value: Buffer.from('v') });
+    expect((await unseal({ privateKeys: () => keys.privateKeyPem, binding: { tenantId: 't', namespace: 'n', name: 'N' }, sealed })).toString()).toBe('v');
   });
 });

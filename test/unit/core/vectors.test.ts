@@ -1,6 +1,6 @@
 /**
- * Known-answer vectors for every stored format: key ring format 1 and layout version 1 of the
- * three envelopes (sealed value, stored value, wrapped data key). They were made once, by the
+ * Known-answer vectors for every stored format: key ring format 1, layout version 1 of the three
+ * envelopes (sealed value, stored value, wrapped data key) and layout 2 of the sealed value. They were made once, by the
  * code of the time, and are never regenerated: clusters hold data in these formats, so a change
  * that cannot open them (or writes different bytes from the same keys and nonces) must fail
  * here. The key material in the fixture is for these tests only.
@@ -23,6 +23,8 @@ interface Vectors {
   storedValueHex: string;
   storeNonceStart: number;
   sealedValueBase64: string;
+  sealedTenantId: string;
+  sealedValueLayout2Base64: string;
 }
 
 const v = JSON.parse(readFileSync(new URL('../fixtures/envelope-vectors.json', import.meta.url), 'utf8')) as Vectors;
@@ -76,13 +78,34 @@ describe('stored value, layout 1', () => {
   });
 });
 
-describe('sealed value, layout 1', () => {
+describe('sealed value, layout 1 (bound to the namespace name only)', () => {
   const sealed = Buffer.from(v.sealedValueBase64, 'base64');
+  const binding = { tenantId: 'any-tenant', namespace: v.tenant, name: v.name };
 
-  it('opens with the ring (RSA-OAEP padding is random, so only opening can be checked)', async () => {
+  it('opens with the ring where the namespace accepts the format (RSA-OAEP padding is random, so only opening can be checked)', async () => {
     expect(envelopeKeyId(sealed)).toBe(ring.activeSealing().id);
-    expect(sealedFor(sealed)).toEqual({ tenant: v.tenant, name: v.name });
-    expect((await unseal({ privateKeys: ring.sealingKey, tenant: v.tenant, name: v.name, sealed })).toString('utf8')).toBe(v.value);
+    expect(sealedFor(sealed)).toEqual({ namespace: v.tenant, name: v.name });
+    expect((await unseal({ privateKeys: ring.sealingKey, binding, openNamespaceBound: true, sealed })).toString('utf8')).toBe(v.value);
     expect([...sealed.subarray(0, 3)]).toEqual([EnvelopeKind.Sealed, 0x01, ring.activeSealing().id.length]);
+  });
+
+  it('opens nowhere else: it names no tenant, so a namesake namespace could not be told apart', async () => {
+    await expect(unseal({ privateKeys: ring.sealingKey, binding, sealed })).rejects.toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
+  });
+});
+
+describe('sealed value, layout 2 (bound to tenant id, namespace and name)', () => {
+  const sealed = Buffer.from(v.sealedValueLayout2Base64, 'base64');
+  const binding = { tenantId: v.sealedTenantId, namespace: v.tenant, name: v.name };
+
+  it('opens with the ring for its tenant id, namespace and name', async () => {
+    expect(envelopeKeyId(sealed)).toBe(ring.activeSealing().id);
+    expect(sealedFor(sealed)).toEqual(binding);
+    expect((await unseal({ privateKeys: ring.sealingKey, binding, sealed })).toString('utf8')).toBe(v.value);
+    expect([...sealed.subarray(0, 3)]).toEqual([EnvelopeKind.Sealed, 0x02, ring.activeSealing().id.length]);
+  });
+
+  it('opens for no other tenant id in the namespace of the same name', async () => {
+    await expect(unseal({ privateKeys: ring.sealingKey, binding: { ...binding, tenantId: 'tenant-other' }, sealed })).rejects.toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
   });
 });

@@ -27,7 +27,7 @@ const fakeFor = (token: string): ClusterAccess => ({
     return { tenants: [{ namespace: 'acme' }] };
   },
   list: async () => [],
-  sealingKey: async () => ({ keyId: 'k', spki: '' }),
+  sealingKey: async () => ({ keyId: 'k', spki: '', tenant: 't' }),
   create: async () => {
     throw new Error('unused');
   },

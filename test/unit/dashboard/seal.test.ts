@@ -16,10 +16,11 @@ const pair = generateRsaKeyPair(2048);
 const certPem = createSealingCert({ ...pair, commonName: `orka-secrets sealing key ${KEY_ID}`, now: new Date(), validDays: 30 });
 const privateKey = createPrivateKey(pair.privateKeyPem);
 const privateKeys = (id: string) => (id === KEY_ID ? privateKey : undefined);
-const key = sealingKeyOf(certPem);
+/** The key as the dashboard server hands it to the page for namespace acme, whose tenant id is tenant-x. */
+const key = { ...sealingKeyOf(certPem), tenant: 'tenant-x' };
 
-async function open(sealed: string, tenant: string, name: string): Promise<string> {
-  return (await unseal({ privateKeys, tenant, name, sealed: Buffer.from(sealed, 'base64') })).toString('utf8');
+async function open(sealed: string, namespace: string, name: string, tenantId = 'tenant-x'): Promise<string> {
+  return (await unseal({ privateKeys, binding: { tenantId, namespace, name }, sealed: Buffer.from(sealed, 'base64') })).toString('utf8');
 }
 
 describe('sealing in the page, opening with the core', () => {
@@ -39,19 +40,27 @@ describe('sealing in the page, opening with the core', () => {
     expect(await open(sealed, 'acme', 'STRIPE_API_KEY')).toBe(value);
   });
 
-  it('writes the core header: kind, layout version, key id and the label namespace/NAME', async () => {
+  it('writes the core header: kind, layout version 2, key id and the label tenant/namespace/NAME', async () => {
     const bytes = Buffer.from(await sealValue(key, 'acme', 'API_KEY', 'v'), 'base64');
-    expect([bytes[0], bytes[1]]).toEqual([0x53, 0x01]);
+    expect([bytes[0], bytes[1]]).toEqual([0x53, 0x02]);
     expect(envelopeKeyId(bytes)).toBe(KEY_ID);
-    expect(sealedFor(bytes)).toEqual({ tenant: 'acme', name: 'API_KEY' });
+    expect(sealedFor(bytes)).toEqual({ tenantId: 'tenant-x', namespace: 'acme', name: 'API_KEY' });
   });
 
   it.each([
-    ['another tenant', 'globex', 'API_KEY'],
-    ['another name', 'acme', 'OTHER_KEY'],
-  ])('cannot be opened for %s', async (_label, tenant, name) => {
+    ['another namespace', 'globex', 'API_KEY', 'tenant-x'],
+    ['another name', 'acme', 'OTHER_KEY', 'tenant-x'],
+    ['another tenant in a namespace of the same name', 'acme', 'API_KEY', 'tenant-y'],
+  ])('cannot be opened for %s', async (_label, namespace, name, tenantId) => {
     const sealed = await sealValue(key, 'acme', 'API_KEY', 'v');
-    await expect(open(sealed, tenant, name)).rejects.toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
+    await expect(open(sealed, namespace, name, tenantId)).rejects.toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
+  });
+
+  it.each([
+    ['no tenant id', ''],
+    ['a tenant id with a slash', 'a/b'],
+  ])('refuses to seal for %s', async (_label, tenant) => {
+    await expect(sealValue({ ...key, tenant }, 'acme', 'API_KEY', 'v')).rejects.toThrow(/tenant id/);
   });
 
   it('fails to open once any byte of the ciphertext or the authenticated head is changed', async () => {
@@ -61,7 +70,7 @@ describe('sealing in the page, opening with the core', () => {
       tampered[at] = (tampered[at] as number) ^ 1;
       let caught: unknown;
       try {
-        await unseal({ privateKeys, tenant: 'acme', name: 'API_KEY', sealed: tampered });
+        await unseal({ privateKeys, binding: { tenantId: 'tenant-x', namespace: 'acme', name: 'API_KEY' }, sealed: tampered });
       } catch (err) {
         caught = err;
       }

@@ -25,7 +25,7 @@ const fake = {
   user: () => 'alice',
   tenants: async () => ({ tenants: [{ namespace: 'acme', tenant: 'acme' }] }),
   list: async () => [row('API_KEY')],
-  sealingKey: async () => ({ keyId: 'k', spki: 'AA==' }),
+  sealingKey: async () => ({ keyId: 'k', spki: 'AA==', tenant: 't' }),
   async create(_ns: string, req: CreateRequest) {
     this.created.push(req);
     if (req.name === 'TAKEN') throw new OrkaError('ALREADY_EXISTS', 'a secret named TAKEN already exists in namespace acme', { field: 'name' });

@@ -50,7 +50,7 @@ describe('webhookHandler', () => {
   beforeAll(async () => {
     // Mounted as main.ts mounts it: first on the server, whatever it does not take goes on.
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
-    const webhooks = webhookHandler({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, canI: async () => true, log, observe: admissionObserver(metrics) });
+    const webhooks = webhookHandler({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, namespace: () => undefined, canI: async () => true, log, observe: admissionObserver(metrics) });
     server = createServer((req, res) => {
       if (!webhooks(req, res)) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_FOUND"}}');
     }).listen(0, '127.0.0.1');

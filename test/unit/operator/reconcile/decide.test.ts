@@ -119,6 +119,8 @@ describe('decide', () => {
     ['no value at all', { incoming: { kind: 'none' as const } }, 'NoValue', /no value yet/],
     ['a value sealed for another secret', { incoming: { kind: 'sealed-for-other' as const, tenant: 'globex', name: 'OTHER' } }, 'SealedForAnotherSecret', /sealed for OTHER in globex, not for API_KEY in acme/],
     ['a damaged sealed value', { incoming: { kind: 'undecryptable' as const } }, 'DecryptFailed', /could not be opened/],
+    ['a value sealed for another tenant', { incoming: { kind: 'sealed-for-other-tenant' as const, sealedFor: 'tenant-y', tenantId: 'tenant-x' } }, 'SealedForAnotherTenant', /sealed for tenant tenant-y, and namespace acme belongs to tenant tenant-x.*seal the value again for tenant tenant-x \(`orka-secrets -n acme seal API_KEY`; nothing was stored\)$/],
+    ['a value in the format of earlier releases', { incoming: { kind: 'sealed-namespace-bound' as const, tenantId: 'tenant-x' } }, 'NamespaceBoundSealedValue', /format of earlier releases, bound to the namespace name only.*seal the value again for tenant tenant-x/],
     ['a missing source Secret', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'secret' as const } }, 'SourceNotFound', /Secret creds does not exist/],
     ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
     ['a source Secret of a refused type', { incoming: { kind: 'source-refused' as const, secret: 'default-token-x', type: 'kubernetes.io/service-account-token' } }, 'SourceRefused', /never reads service-account tokens/],
@@ -142,6 +144,8 @@ describe('decide', () => {
 
   it.each<[string, Observed['incoming']]>([
     ['sealed for another secret', { kind: 'sealed-for-other', tenant: 'x', name: 'Y' }],
+    ['sealed for another tenant (the namespace was relabelled)', { kind: 'sealed-for-other-tenant', sealedFor: 'tenant-y', tenantId: 'tenant-x' }],
+    ['in the namespace-bound format', { kind: 'sealed-namespace-bound', tenantId: 'tenant-x' }],
     ['damaged', { kind: 'undecryptable' }],
     ['from a missing source', { kind: 'source-missing', secret: 'creds', key: 'k', missing: 'secret' }],
     ['too large', { kind: 'too-large', bytes: 70000, limit: 65536 }],

@@ -3,43 +3,33 @@
  * one document holding the key ring Secret and every tenant's data-key Secret, copied whole (so
  * whatever the key store records on them travels too). `verify` opens every stored value in the
  * cluster with the backup's keys and names those it cannot (a tenant added, or keys rotated, since
- * it was made; only the namespaces the operator holds data keys for are looked at); `restore` puts the Secrets back into a cluster that has no keys. The backup is as
- * secret as the values themselves: it is written with mode 0600 and never printed.
+ * it was made; only the namespaces the operator holds data keys for are looked at); `restore` puts
+ * the Secrets back into a cluster that has no keys, after showing the backup's age and key ids,
+ * and refuses (without --force) a backup that does not open what the cluster stores now. The
+ * backup is as secret as the values themselves: it is written to a new file only (mode 0600,
+ * exclusive, no symlink), carries an integrity check, may be encrypted to a passphrase
+ * (src/cli/backupfile.ts), and is never printed.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { parse, stringify } from 'yaml';
 import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
 import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
 import { wrappedDataKeys } from '../api/datakey.js';
 import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STORAGE_FOR_LABEL } from '../api/resource.js';
 import { readStorage } from '../api/storage.js';
+import { decodeBackup, encodeBackup, MIN_PASSPHRASE_CHARS, type BackupKeyIds, type KeptSecret, type KeysBackup, type ReadBackup } from './backupfile.js';
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
+import { writeNewFile } from './files.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './output.js';
+import { promptHidden } from './prompt.js';
+import { stripNewline } from './value.js';
 
-const FORMAT = 'orka-secrets/keys-backup/v1';
 const DATA_KEY_SELECTOR = `${ROLE_LABEL}=data-key`;
-
-/** One Secret as kept in a backup: what is needed to create it again. */
-interface KeptSecret {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  type: string;
-  data: Record<string, string>;
-}
-
-/** A backup document. */
-export interface KeysBackup {
-  format: typeof FORMAT;
-  createdAt: string;
-  operatorNamespace: string;
-  keyRing: KeptSecret;
-  dataKeys: KeptSecret[];
-}
+/** Environment variable a passphrase may come from (never a command-line argument: others can read those). */
+export const PASSPHRASE_ENV = 'ORKA_BACKUP_PASSPHRASE';
 
 function keep(s: V1Secret): KeptSecret {
   return { name: s.metadata?.name ?? '', labels: s.metadata?.labels ?? {}, annotations: s.metadata?.annotations ?? {}, type: s.type ?? 'Opaque', data: s.data ?? {} };
@@ -50,21 +40,68 @@ function ringOf(secret: KeptSecret | V1Secret): KeyRing {
   return loadKeyRing(parseKeyRing(json));
 }
 
-/** Reads a backup file; throws CliError (exit 2) when it is not one. */
-export function readBackup(file: string): KeysBackup {
-  let doc: KeysBackup;
-  try {
-    doc = parse(readFileSync(file, 'utf8')) as KeysBackup;
-  } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'not YAML or JSON'}`, EXIT.input);
+/** The key ids a backup holds (ids only: they open nothing). */
+export function keyIdsOf(backup: Pick<KeysBackup, 'keyRing' | 'dataKeys'>): BackupKeyIds {
+  const ring = ringOf(backup.keyRing).data;
+  const data: Record<string, string[]> = {};
+  for (const dk of backup.dataKeys) {
+    const tenant = dk.labels[DATA_KEY_LABEL];
+    if (tenant !== undefined) data[tenant] = wrappedDataKeys({ metadata: { annotations: dk.annotations }, data: dk.data }).map((k) => k.id);
   }
-  if (doc?.format !== FORMAT || doc.keyRing === undefined || !Array.isArray(doc.dataKeys)) throw new CliError(`${file} is not an Orka Secrets keys backup (format ${FORMAT})`, EXIT.input);
+  return { keyEncryption: ring.keks.map((k) => k.id), sealing: ring.sealing.map((k) => k.id), data };
+}
+
+/** Where a passphrase comes from: --passphrase-file, else $ORKA_BACKUP_PASSPHRASE, else a hidden prompt (asked twice when `confirm`). */
+export async function readPassphrase(opts: { passphraseFile?: string }, confirm: boolean, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
+  let passphrase: Buffer;
+  if (opts.passphraseFile !== undefined) {
+    try {
+      passphrase = stripNewline(readFileSync(opts.passphraseFile));
+    } catch (err) {
+      throw new CliError(`cannot read ${opts.passphraseFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, EXIT.input);
+    }
+  } else if (env[PASSPHRASE_ENV] !== undefined && env[PASSPHRASE_ENV] !== '') passphrase = Buffer.from(env[PASSPHRASE_ENV], 'utf8');
+  else {
+    if (!process.stdin.isTTY) throw new CliError(`no passphrase: give --passphrase-file FILE or set ${PASSPHRASE_ENV} (there is no terminal to ask on)`, EXIT.input);
+    passphrase = await promptHidden('Backup passphrase (not shown):');
+    if (confirm && !passphrase.equals(await promptHidden('The same passphrase again:'))) throw new CliError('the two passphrases differ', EXIT.input);
+  }
+  if (passphrase.length === 0) throw new CliError('the passphrase is empty', EXIT.input);
+  if (confirm && [...passphrase.toString('utf8')].length < MIN_PASSPHRASE_CHARS) throw new CliError(`the passphrase is too short: at least ${MIN_PASSPHRASE_CHARS} characters`, EXIT.input);
+  return passphrase;
+}
+
+/** Reads and checks a backup file (integrity; decryption with a passphrase when encrypted); throws CliError (exit 2) when it is not a sound one. */
+export async function readBackup(file: string, opts: { passphraseFile?: string } = {}): Promise<ReadBackup & { keyIds: BackupKeyIds }> {
+  let text: string;
   try {
-    ringOf(doc.keyRing);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, EXIT.input);
+  }
+  const read = await decodeBackup(text, file, () => readPassphrase(opts, false));
+  let keyIds: BackupKeyIds;
+  try {
+    keyIds = keyIdsOf(read.backup);
   } catch {
     throw new CliError(`${file}: the key ring in it is damaged`, EXIT.input);
   }
-  return doc;
+  return { ...read, keyIds };
+}
+
+/** What restore shows before acting: when the backup was made (and how long ago), and the ids of the keys in it. */
+export function describeBackup(read: ReadBackup & { keyIds: BackupKeyIds }, now: Date): string[] {
+  const made = new Date(read.backup.createdAt);
+  const hours = Math.max(0, Math.floor((now.getTime() - made.getTime()) / 3_600_000));
+  const age = hours < 48 ? `${hours} hour${hours === 1 ? '' : 's'}` : `${Math.floor(hours / 24)} days`;
+  const ids = read.keyIds;
+  const check = { sha256: 'integrity checked (SHA-256)', passphrase: 'decrypted and authenticated (passphrase)', none: 'an older format without an integrity check' }[read.protection];
+  return [
+    `backup of ${clean(read.backup.operatorNamespace)} made ${clean(read.backup.createdAt)} (${age} ago); ${check}`,
+    `  key-encryption keys: ${ids.keyEncryption.map(clean).join(', ')}`,
+    `  sealing keys: ${ids.sealing.map(clean).join(', ')}`,
+    ...Object.entries(ids.data).sort(([a], [b]) => a.localeCompare(b)).map(([tenant, dk]) => `  data keys of ${clean(tenant)}: ${dk.map(clean).join(', ')}`),
+  ];
 }
 
 /** Data keys of a backup by id: every one its key ring can unwrap. */
@@ -136,51 +173,64 @@ async function readKeySecrets(c: Cluster): Promise<{ ring: V1Secret | undefined;
   return { ring, dataKeys };
 }
 
+/** The stored values of this operator's tenants (those it holds a data key for, in the cluster or in the backup). */
+async function storedValues(c: Cluster, backup: KeysBackup, dataKeys: V1Secret[]): Promise<V1Secret[]> {
+  // Other operators' tenants on the same cluster are none of this one's business.
+  const tenants = new Set([...dataKeys.map((s) => s.metadata?.labels?.[DATA_KEY_LABEL]), ...backup.dataKeys.map((s) => s.labels[DATA_KEY_LABEL])].filter((t): t is string => t !== undefined));
+  const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${STORAGE_FOR_LABEL}`;
+  const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
+  const storage: V1Secret[] = [];
+  for (const namespace of [...tenants].sort()) {
+    const items = await c.call(`stored values in ${namespace}`, () => api.listNamespacedSecret({ namespace, labelSelector: selector })).then(
+      (l) => l.items,
+      (err: unknown) => {
+        if (err instanceof CliError && err.exitCode === EXIT.notFound) return []; // the namespace is gone
+        throw err;
+      },
+    );
+    storage.push(...items);
+  }
+  return storage;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Registers `keys backup|verify|restore`. */
 export function registerKeys(cli: Command, g: () => GlobalOptions): void {
   const keys = cli.command('keys').description("back up, check and restore the operator's keys (key ring and every tenant's data key)");
+  const passphraseHelp = `file holding the passphrase of an encrypted backup (else $${PASSPHRASE_ENV}, else a prompt; never on the command line)`;
 
   keys
     .command('backup')
-    .description('write one document with the key ring and every data key (mode 0600; keep it as secret as the values)')
-    .requiredOption('-o, --output <file>', 'file to write')
-    .action(async (opts: { output: string }) => {
+    .description('write one document with the key ring and every data key to a new file (mode 0600, never overwritten; keep it as secret as the values)')
+    .requiredOption('-o, --output <file>', 'new file to write (refused when it exists)')
+    .option('--encrypt', `encrypt the backup to a passphrase (scrypt + AES-256-GCM; at least ${MIN_PASSPHRASE_CHARS} characters)`)
+    .option('--passphrase-file <file>', passphraseHelp)
+    .action(async (opts: { output: string; encrypt?: boolean; passphraseFile?: string }) => {
+      if (opts.passphraseFile !== undefined && !opts.encrypt) throw new CliError('--passphrase-file is for --encrypt: give both, or neither', EXIT.input);
+      // Asked first: a refused passphrase should not cost a round trip to the cluster.
+      const passphrase = opts.encrypt ? await readPassphrase(opts, true) : undefined;
       const c = await connect(g());
       const { ring, dataKeys } = await readKeySecrets(c);
       if (ring === undefined) throw new CliError(`no key ring in ${c.operatorNamespace}: nothing to back up (is --operator-namespace right?)`, EXIT.notFound);
-      const backup: KeysBackup = { format: FORMAT, createdAt: new Date().toISOString(), operatorNamespace: c.operatorNamespace, keyRing: keep(ring), dataKeys: dataKeys.map(keep) };
-      const tmp = `${opts.output}.tmp-${process.pid}`;
-      writeFileSync(tmp, stringify(backup), { mode: 0o600 });
-      renameSync(tmp, opts.output);
-      process.stdout.write(`backed up the key ring and ${dataKeys.length} data key${dataKeys.length === 1 ? '' : 's'} from ${c.operatorNamespace} to ${opts.output}\n`);
+      const backup: KeysBackup = { createdAt: new Date().toISOString(), operatorNamespace: c.operatorNamespace, keyRing: keep(ring), dataKeys: dataKeys.map(keep) };
+      const text = encodeBackup(backup, keyIdsOf(backup), passphrase);
+      passphrase?.fill(0);
+      writeNewFile(opts.output, text, 'a keys backup');
+      process.stdout.write(`backed up the key ring and ${plural(dataKeys.length, 'data key')} from ${c.operatorNamespace} to ${opts.output}${opts.encrypt ? ' (encrypted)' : ''}\n`);
     });
 
   keys
     .command('verify <file>')
-    .description('say whether a backup still opens every value stored in the cluster, and which it does not (exit 3 when any)')
-    .action(async (file: string) => {
-      const backup = readBackup(file);
+    .description("check a backup's integrity, and say whether it still opens every value stored in the cluster and which it does not (exit 3 when any)")
+    .option('--passphrase-file <file>', passphraseHelp)
+    .action(async (file: string, opts: { passphraseFile?: string }) => {
+      const { backup } = await readBackup(file, opts);
       const c = await connect(g());
       const { ring, dataKeys } = await readKeySecrets(c);
-      // This operator's values live in the namespaces it holds a data key for (now, or when the
-      // backup was made): other operators' tenants on the same cluster are none of its business.
-      const tenants = new Set([...dataKeys.map((s) => s.metadata?.labels?.[DATA_KEY_LABEL]), ...backup.dataKeys.map((s) => s.labels[DATA_KEY_LABEL])].filter((t): t is string => t !== undefined));
-      const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${STORAGE_FOR_LABEL}`;
-      const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
-      const storage: V1Secret[] = [];
-      for (const namespace of [...tenants].sort()) {
-        const items = await c.call(`stored values in ${namespace}`, () => api.listNamespacedSecret({ namespace, labelSelector: selector })).then(
-          (l) => l.items,
-          (err: unknown) => {
-            if (err instanceof CliError && err.exitCode === EXIT.notFound) return []; // the namespace is gone
-            throw err;
-          },
-        );
-        storage.push(...items);
-      }
-      const v = verify(backup, storage, ring === undefined ? undefined : ringOf(ring));
+      const v = verify(backup, await storedValues(c, backup, dataKeys), ring === undefined ? undefined : ringOf(ring));
       const total = v.opened + v.notOpened.length;
-      const lines = [`the backup of ${clean(backup.createdAt)} opens ${v.opened} of ${total} stored value${total === 1 ? '' : 's'}`];
+      const lines = [`the backup of ${clean(backup.createdAt)} opens ${v.opened} of ${plural(total, 'stored value')}`];
       for (const n of v.notOpened) lines.push(`  cannot open ${n.namespace}/${n.name} (version ${n.version})`);
       if (v.missingKeys.length) lines.push(`the cluster has keys the backup lacks (rotated since): ${v.missingKeys.map(clean).join(', ')}`);
       const stale = v.notOpened.length > 0 || v.missingKeys.length > 0;
@@ -191,12 +241,25 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
 
   keys
     .command('restore <file>')
-    .description('put a backup back into a cluster that has no key ring (before the operator first starts there, or with it stopped)')
-    .action(async (file: string) => {
-      const backup = readBackup(file);
+    .description('put a backup back into a cluster that has no key ring (before the operator first starts there, or with it stopped); shows its age and key ids first')
+    .option('--passphrase-file <file>', passphraseHelp)
+    .option('--force', 'restore even a backup that does not open the values the cluster stores now (made before the last rotation)')
+    .action(async (file: string, opts: { passphraseFile?: string; force?: boolean }) => {
+      const read = await readBackup(file, opts);
+      const backup = read.backup;
+      process.stdout.write(`${describeBackup(read, new Date()).join('\n')}\n`);
       const c = await connect(g());
-      const { ring } = await readKeySecrets(c);
+      const { ring, dataKeys } = await readKeySecrets(c);
       if (ring !== undefined) throw new CliError(`${c.operatorNamespace} already has a key ring: restore only into a cluster without one (replacing keys would lose the values stored under them)`, EXIT.exists);
+      // The values stored now name the data keys they were written with: one the backup cannot
+      // open was written after it was made (a rotation, or a new tenant), and would be lost.
+      const { notOpened } = verify(backup, await storedValues(c, backup, dataKeys), undefined);
+      if (notOpened.length > 0) {
+        const names = notOpened.slice(0, 5).map((n) => `${n.namespace}/${n.name}`).join(', ');
+        const why = `the backup is older than the cluster's last key rotation (or a tenant added since): it cannot open ${plural(notOpened.length, 'stored value')} (${names}${notOpened.length > 5 ? ', ...' : ''})`;
+        if (!opts.force) throw new CliError(`${why}; restore a newer backup, or give --force to restore this one anyway (those values stay unreadable)`, EXIT.input);
+        process.stderr.write(`orka-secrets: warning: ${why}; restoring anyway (--force)\n`);
+      }
       const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
       const create = (s: KeptSecret) =>
         c.call(`Secret ${c.operatorNamespace}/${s.name}`, () =>
@@ -205,6 +268,6 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
       // Data keys first: an operator that sees the ring appear must find the tenants' keys too.
       for (const dk of backup.dataKeys) await create(dk);
       await create(backup.keyRing);
-      process.stdout.write(`restored the key ring and ${backup.dataKeys.length} data key${backup.dataKeys.length === 1 ? '' : 's'} into ${c.operatorNamespace}; start (or restart) the operator\n`);
+      process.stdout.write(`restored the key ring and ${plural(backup.dataKeys.length, 'data key')} into ${c.operatorNamespace}; start (or restart) the operator\n`);
     });
 }

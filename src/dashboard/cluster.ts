@@ -5,7 +5,8 @@
  * refused, which name is taken, which cluster cannot be reached); none carries a value.
  */
 import { X509Certificate } from 'node:crypto';
-import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { sealedFor } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
@@ -58,6 +59,33 @@ export function personKubeConfig(base: KubeConfig, token: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromClusterAndUser(cluster, { name: 'signed-in person', token });
   return kc;
+}
+
+/** The user name the apiserver takes from a kubeconfig user's client certificate (its subject's CN), if it has one. */
+export function clientCertUser(user: { certData?: string; certFile?: string } | null | undefined): string | undefined {
+  try {
+    const pem = user?.certData ? Buffer.from(user.certData, 'base64') : user?.certFile ? readFileSync(user.certFile) : undefined;
+    if (pem === undefined) return undefined;
+    return /^CN=(.+)$/m.exec(new X509Certificate(pem).subject)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The user name of a ServiceAccount token: its JWT subject, which the apiserver uses as the user
+ * name (`system:serviceaccount:NAMESPACE:NAME`). Read, not verified: it only names the person on
+ * the page; every call is still judged by the apiserver. Any other token gives undefined.
+ */
+export function serviceAccountUser(token: string | undefined): string | undefined {
+  const payload = token?.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const sub = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
+    return typeof sub === 'string' && /^system:serviceaccount:[a-z0-9-]+:[a-z0-9.-]+$/.test(sub) ? sub : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The public sealing key in a sealing certificate, in the form the page imports. */
@@ -117,7 +145,8 @@ function checkSealed(sealedValue: unknown, namespace: string, name: string): str
 /** What the page can ask of the cluster, as the signed-in person (the server depends on this only). */
 export interface ClusterAccess {
   readonly server: string;
-  user(): string | undefined;
+  /** Who the cluster says the person is (its user name), when it can tell; never the credential. */
+  whoAmI(): Promise<string | undefined>;
   tenants(): Promise<TenantList>;
   list(namespace: string): Promise<SecretRow[]>;
   sealingKey(namespace: string): Promise<NamespaceSealingKey>;
@@ -133,7 +162,16 @@ export class Cluster implements ClusterAccess {
 
   constructor(
     private readonly kc: KubeConfig,
-    private readonly options: { operatorNamespace: string; fallbackNamespaces: string[] },
+    private readonly options: {
+      operatorNamespace: string;
+      fallbackNamespaces: string[];
+      /**
+       * Who may review this person's bearer token (TokenReview) when the cluster has no
+       * SelfSubjectReview: in a cluster, the dashboard's own ServiceAccount (the chart lets it
+       * create TokenReviews and nothing else); locally, the person's own kubeconfig.
+       */
+      tokenReviewer?: KubeConfig;
+    },
   ) {
     this.server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
   }
@@ -156,9 +194,35 @@ export class Cluster implements ClusterAccess {
     }
   }
 
-  /** Who the kubeconfig says the person is. */
-  user(): string | undefined {
-    return this.kc.getCurrentUser()?.name;
+  /**
+   * Who the cluster says the person is, first answer wins:
+   *   1. a SelfSubjectReview with the person's own credentials (Kubernetes 1.28+; 1.27 as beta,
+   *      not asked): any credential, no rights needed;
+   *   2. else a TokenReview of the person's bearer token, made by `tokenReviewer`;
+   *   3. else what the credential itself names, as the apiserver reads it: the common name of a
+   *      client certificate, or the subject of a ServiceAccount token (`system:serviceaccount:...`).
+   * Undefined when none tells (for example an OIDC token that only a TokenReview could map).
+   */
+  async whoAmI(): Promise<string | undefined> {
+    try {
+      const review = await this.kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+      const user = review.status?.userInfo?.username;
+      if (user) return user;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      // 404: a cluster before 1.28; 403: one whose RBAC does not allow it. Anything else (unreachable) is asked again later.
+      if (code !== 404 && code !== 403) throw clusterError(err, { verb: 'get', namespace: '(all)', server: this.server });
+    }
+    const person = this.kc.getCurrentUser();
+    if (person?.token && this.options.tokenReviewer !== undefined) {
+      try {
+        const review = await this.options.tokenReviewer.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token: person.token } } });
+        if (review.status?.authenticated && review.status.user?.username) return review.status.user.username;
+      } catch {
+        // the reviewer may not review tokens (RBAC): fall through
+      }
+    }
+    return clientCertUser(person) ?? serviceAccountUser(person?.token);
   }
 
   private isCandidate(namespace: string): boolean {

@@ -2,7 +2,8 @@
  * The Secrets page in a cluster (the image's `dashboard` program; the chart's `dashboard.enabled`):
  * people sign in with a Kubernetes bearer token, or sit behind an auth proxy that sets
  * `Authorization: Bearer <OIDC token>`. Every Kubernetes call is made with that person's token,
- * never the dashboard's own ServiceAccount: RBAC alone decides what they see and do.
+ * never the dashboard's own ServiceAccount (which only reviews a person's token, to show who is
+ * signed in): RBAC alone decides what they see and do.
  */
 import { createServer } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -36,10 +37,11 @@ export type DashboardConfig = z.output<typeof dashboardEnv>;
 async function main(): Promise<void> {
   const config = parseEnv(dashboardEnv, process.env);
   const log = createLogger({ name: 'orka-dashboard', level: config.ORKA_LOG_LEVEL });
-  // The cluster's address and CA only: the ServiceAccount token of this pod is never used.
+  // The cluster's address and CA for every person's calls; this pod's own ServiceAccount token
+  // only reviews a person's token to show who they are (TokenReview, its only right).
   const base = new KubeConfig();
   base.loadFromCluster();
-  const clusterFor = (token: string) => new Cluster(personKubeConfig(base, token), { operatorNamespace: config.ORKA_NAMESPACE, fallbackNamespaces: [] });
+  const clusterFor = (token: string) => new Cluster(personKubeConfig(base, token), { operatorNamespace: config.ORKA_NAMESPACE, fallbackNamespaces: [], tokenReviewer: base });
   const scheme = config.ORKA_DASHBOARD_SECURE_COOKIE ? 'https' : 'http';
   const app = createDashboardApp<string>({
     sessions: new Sessions<string>({ sessionTtlMs: config.ORKA_DASHBOARD_SESSION_TTL_HOURS * 3_600_000, loginTtlMs: 60_000 }),

@@ -7,15 +7,21 @@
  *   - security headers: a strict Content-Security-Policy (only this origin's script and style, no
  *     inline code, nothing from elsewhere), no framing, no referrer, no caching of the API;
  *   - Host must be one this server answers to (DNS-rebinding guard);
+ *   - a request carrying the session cookie twice is refused (400): a sibling host or an
+ *     earlier path may have planted one, and which the browser sends first is not defined;
  *   - a change (POST, PATCH, DELETE) needs an Origin of this server, a live session and the
  *     session's CSRF token in the X-CSRF-Token header;
- *   - the session cookie is HttpOnly, SameSite=Strict, expires, and sign-out ends it.
+ *   - the session cookie is HttpOnly, SameSite=Strict, expires, and sign-out ends it; served over
+ *     HTTPS it is `__Host-` (Secure, Path=/, no Domain: no other host can set or shadow it),
+ *     locally its name is the process's own (two local dashboards in one browser do not share);
+ *   - sign-ins (a login link, a bearer token) are rate-limited per client address and in all
+ *     (429 with Retry-After).
  *
  * Routes:
  *   GET  /healthz         liveness and readiness (any Host: probes use the pod's address)
  *   GET  /login?token=T   spends a one-time login token: sets the session cookie, redirects to /
  *   POST /api/session/start {token}  in a cluster: signs in with a Kubernetes bearer token
- *   GET  /api/session     the session (CSRF token, user, cluster, expiry); 401 when signed out
+ *   GET  /api/session     the session (CSRF token, who the cluster says you are, cluster, expiry); 401 when signed out
  *   POST /api/session/end sign out
  *   GET  /api/tenants     tenant namespaces the person may list secrets in
  *   GET  /api/tenants/:ns/sealing-key  the operator's public sealing key, from the cluster, with
@@ -30,10 +36,33 @@ import { isOrkaError, OrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { CSRF_HEADER, type CreateRequest, type SessionInfo, type UpdateRequest } from './api.js';
 import { isNamespaceName, type ClusterAccess } from './cluster.js';
+import { SignInLimiter } from './ratelimit.js';
 import { csrfMatches, type Session, type Sessions } from './sessions.js';
 
-/** Name of the session cookie. */
+/** Base name of the session cookie. */
 export const SESSION_COOKIE = 'orka_dashboard_session';
+
+/**
+ * The session cookie's name. Served over HTTPS (`secure`): `__Host-orka_dashboard_session`, which
+ * the browser accepts only with Secure, Path=/ and no Domain, so another host of the same site
+ * cannot plant or shadow it. Otherwise, with an `instance` (the local form: one per process):
+ * `orka_dashboard_session_<instance>`, since cookies ignore the port and two dashboards on
+ * 127.0.0.1 would otherwise overwrite each other's session.
+ */
+export function sessionCookieName(args: { secure: boolean; instance?: string }): string {
+  if (args.secure) return `__Host-${SESSION_COOKIE}`;
+  return args.instance === undefined ? SESSION_COOKIE : `${SESSION_COOKIE}_${args.instance}`;
+}
+
+/** Every value of the cookie `name` in a Cookie header (a browser may send one name more than once). */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
+  }
+  return values;
+}
 
 /** What the app needs. */
 export interface DashboardDeps<C> {
@@ -46,10 +75,14 @@ export interface DashboardDeps<C> {
   hosts: string[];
   /** Origins allowed to make changes (for example http://127.0.0.1:8080). */
   origins: string[];
-  /** Set the cookie's Secure flag (served over HTTPS). */
+  /** Set the cookie's Secure flag (served over HTTPS); the cookie is then a `__Host-` one. */
   secureCookie: boolean;
+  /** The local form's per-process part of the cookie name (see sessionCookieName). */
+  cookieInstance?: string;
+  /** Sign-in rate limits (default: the documented ones, on the real clock). */
+  signInLimiter?: SignInLimiter;
   log: Logger;
-  /** Called after a sign-out (the local form prints a fresh login link). */
+  /** Called after a sign-out (the local form writes a new sign-in page). */
   onSignOut?: () => void;
   /**
    * In a cluster: how a person signs in. `token`: the page asks for a Kubernetes bearer token,
@@ -77,15 +110,9 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 };
 
-function cookieOf(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
 function fail(res: Response, err: OrkaError): void {
+  const retryAfter = err.details.retryAfterSeconds;
+  if (typeof retryAfter === 'number') res.set('Retry-After', String(retryAfter));
   res.status(err.status).json(err.toBody());
 }
 
@@ -101,6 +128,16 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     }
   }
   const cookieFlags = `HttpOnly; SameSite=Strict; Path=/${deps.secureCookie ? '; Secure' : ''}`;
+  const cookieName = sessionCookieName({ secure: deps.secureCookie, ...(deps.cookieInstance !== undefined ? { instance: deps.cookieInstance } : {}) });
+  /** The session cookie's value (the guard below has refused requests that carry it twice). */
+  const cookieOf = (req: Request): string | undefined => cookieValues(req.headers.cookie, cookieName)[0];
+  const setSession = (res: Response, id: string): void => void res.set('Set-Cookie', `${cookieName}=${id}; Max-Age=${deps.sessions.sessionTtlSeconds}; ${cookieFlags}`);
+  const limiter = deps.signInLimiter ?? new SignInLimiter();
+  /** Spends one sign-in attempt of the request's client; throws TOO_MANY_REQUESTS (429, Retry-After) past the limits. */
+  const limitSignIn = (req: Request): void => {
+    const wait = limiter.take(req.socket.remoteAddress ?? 'unknown');
+    if (wait > 0) throw new OrkaError('TOO_MANY_REQUESTS', `too many sign-in attempts: try again in ${wait} s`, { retryAfterSeconds: wait });
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -124,6 +161,10 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     if (!deps.hosts.includes(req.headers.host ?? '')) {
       return fail(res, new OrkaError('FORBIDDEN', `this dashboard answers only to ${deps.hosts.join(' or ')}; open the address it printed`));
     }
+    const sent = cookieValues(req.headers.cookie, cookieName).length;
+    if (sent > 1) {
+      return fail(res, new OrkaError('INVALID_REQUEST', `the browser sent ${sent} session cookies named ${cookieName} (another page on this site may have set one): clear this site's cookies, then sign in again`));
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const origin = req.headers.origin;
       const site = req.headers['sec-fetch-site'];
@@ -143,13 +184,14 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
   }
 
   app.get('/login', (req, res) => {
+    limitSignIn(req);
     const token = typeof req.query.token === 'string' ? req.query.token : '';
     const opened = token ? deps.sessions.redeem(token) : undefined;
     if (opened === undefined) {
       log.warn('a sign-in link was refused (already used, expired or unknown)');
       return void res.redirect(303, '/?signin=refused');
     }
-    res.set('Set-Cookie', `${SESSION_COOKIE}=${opened.id}; Max-Age=${deps.sessions.sessionTtlSeconds}; ${cookieFlags}`);
+    setSession(res, opened.id);
     res.redirect(303, '/');
   });
 
@@ -164,7 +206,7 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
   const proxySessions = new Map<string, Session<C>>();
   const sessionOf = (req: Request): Session<C> | undefined => {
     const token = proxyToken(req);
-    if (token === undefined || bearer === undefined) return deps.sessions.get(cookieOf(req, SESSION_COOKIE));
+    if (token === undefined || bearer === undefined) return deps.sessions.get(cookieOf(req));
     // Stateless: the CSRF token is derived from the bearer token (one-way), so it is the same on
     // every replica, and a page on another origin, which cannot read the token, cannot make it.
     const csrfToken = createHmac('sha256', 'orka-dashboard-csrf').update(token).digest('base64url');
@@ -180,13 +222,13 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
   if (bearer !== undefined) {
     // Before the session guard: there is no session yet. The Origin check above still applies.
     api.post('/session/start', async (req, res) => {
+      limitSignIn(req);
       const token = (req.body as { token?: unknown } | undefined)?.token;
       if (typeof token !== 'string' || !/^\S{8,8192}$/.test(token.trim())) {
         throw new OrkaError('INVALID_REQUEST', 'paste a Kubernetes bearer token (for example from kubectl create token, or your OIDC id-token)', { field: 'token' });
       }
       const credential = await bearer.verifyToken(token.trim());
-      const opened = deps.sessions.open(credential);
-      res.set('Set-Cookie', `${SESSION_COOKIE}=${opened.id}; Max-Age=${deps.sessions.sessionTtlSeconds}; ${cookieFlags}`);
+      setSession(res, deps.sessions.open(credential).id);
       res.status(204).end();
     });
   }
@@ -210,16 +252,21 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     return ns;
   };
 
-  api.get('/session', (_req, res) => {
+  api.get('/session', async (_req, res) => {
     const session = res.locals.session as Session<C>;
     const c = cluster(res);
-    const user = c.user();
+    // Asked once per session: who the cluster says the credential is (never the token itself).
+    session.who ??= await c.whoAmI().then(
+      (user) => (user === undefined ? {} : { user }),
+      () => undefined,
+    );
+    const user = session.who?.user;
     const info: SessionInfo = { csrfToken: session.csrfToken, cluster: c.server, expiresAt: session.expiresAt.toISOString(), ...(user ? { user } : {}) };
     res.json(info);
   });
   api.post('/session/end', (req, res) => {
-    deps.sessions.end(cookieOf(req, SESSION_COOKIE));
-    res.set('Set-Cookie', `${SESSION_COOKIE}=; Max-Age=0; ${cookieFlags}`);
+    deps.sessions.end(cookieOf(req));
+    res.set('Set-Cookie', `${cookieName}=; Max-Age=0; ${cookieFlags}`);
     res.status(204).end();
     deps.onSignOut?.();
   });

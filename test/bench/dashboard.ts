@@ -52,7 +52,7 @@ try {
     return ms;
   };
 
-  const dashboard = await startLocalDashboard({ kubeconfig: cp.kubeconfigPath, operatorNamespace: 'orka-system', out: () => undefined, log: createLogger({ name: 'bench', level: 'silent' }) });
+  const dashboard = await startLocalDashboard({ kubeconfig: cp.kubeconfigPath, operatorNamespace: 'orka-system', log: createLogger({ name: 'bench', level: 'silent' }) });
   const browser = await launchChromium();
   const api: number[] = [];
   const last = `SECRET_${String(N - 1).padStart(4, '0')}`;

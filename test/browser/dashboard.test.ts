@@ -5,11 +5,12 @@
  * messages; no value ever comes back in an HTTP response or a dashboard log line; keyboard-only
  * use and axe-core's checks pass. A screenshot of each screen goes to test-results/dashboard/.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import AxeBuilder from '@axe-core/playwright';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -168,9 +169,16 @@ describe('the Secrets page', () => {
   const second = planted.make('second\nline two');
   let page: Page;
 
-  it('prints a one-time sign-in link; a second use is refused', async () => {
+  it('signs in through the sign-in page it wrote (a 0600 file that sends the browser on); a second use is refused', async () => {
     expect(admin.signInUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/login\?token=[A-Za-z0-9_-]{43}$/);
-    page = await signIn(admin);
+    expect(statSync(admin.signInFile).mode & 0o777).toBe(0o600);
+    // What the command hands the browser: the file, whose refresh goes on to the one-time link.
+    page = await newPage();
+    await page.goto(pathToFileURL(admin.signInFile).href);
+    await page.getByRole('heading', { name: 'Secrets', level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/');
+    // The header names who the cluster says is signed in (the control plane's token user).
+    await page.getByText(/^Signed in as admin · https:\/\/127\.0\.0\.1:\d+$/).waitFor();
     const again = await newPage();
     await again.goto(admin.signInUrl);
     await again.getByText('That sign-in link was already used or has expired.').waitFor();
@@ -355,6 +363,8 @@ describe('the Secrets page', () => {
     dashboards.push(alice);
 
     const p = await signIn(alice);
+    // The cluster's name for the token (its ServiceAccount), not the kubeconfig entry's ("alice").
+    await p.getByText(`Signed in as system:serviceaccount:${people}:alice · `, { exact: false }).waitFor();
     await expect.poll(async () => await p.getByLabel('Tenant').locator('option').allTextContents()).toEqual([`${acme} (acme)`]);
     await p.locator('main').getByText(/Loading secrets/).waitFor({ state: 'detached' });
     await rowOf(p, 'WEBHOOK_URL').waitFor();
@@ -440,7 +450,7 @@ describe('the Secrets page', () => {
     await shot(page, '10-signed-out');
     expect(await axeFindings(page)).toEqual([]);
     expect((await page.request.get(new URL('/api/session', admin.url).toString())).status()).toBe(401);
-    await eventually(() => (admin.logs.some((l) => /^Signed out\. To sign in again, open http:\/\/127\.0\.0\.1:\d+\/login\?token=/.test(l)) ? true : undefined));
+    await eventually(() => (admin.logs.some((l) => /^Signed out\. To sign in again, open \/\S+\/sign-in-\d+\.html$/.test(l)) ? true : undefined));
   });
 
   it('never let a value reach an HTTP response, a request other than sealed, or a dashboard log', async () => {

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     await waitForReady(kc, 'acme', objectName, 'Stored');
   }
   const screenshot = process.env.ORKA_DASHBOARD_SCREENSHOT;
-  dashboard = await startLocalDashboard({ kubeconfig: cp.kubeconfigPath, operatorNamespace: 'orka-system', out: (line) => console.log(line), log: createLogger({ name: 'orka-dashboard', level: 'warn' }) });
+  dashboard = await startLocalDashboard({ kubeconfig: cp.kubeconfigPath, operatorNamespace: 'orka-system', onSignOut: () => console.log(`Signed out. To sign in again, open ${dashboard?.signInPage() ?? ''}`), log: createLogger({ name: 'orka-dashboard', level: 'warn' }) });
   if (screenshot) {
     const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 560 } });
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     await cleanup();
     return;
   }
-  console.log(`\nThe Secrets page, signed in as the control plane's admin (the link works once):\n\n  ${dashboard.signInLink()}\n`);
+  console.log(`\nThe Secrets page, as the control plane's admin: open this sign-in page (it works once, within 60 s):\n\n  ${dashboard.signInPage()}\n`);
   console.log(`kubectl works too: export KUBECONFIG=${cp.kubeconfigPath}; kubectl get osec -n acme`);
   console.log('Ctrl-C stops the dashboard, the operator and the control plane.');
   await new Promise<void>((resolve) => {

@@ -3,14 +3,16 @@
  * person's kubeconfig, and launches Debian's Chromium for Playwright (no browser download).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { chromium, type Browser } from 'playwright-core';
 
 /** A running dashboard. */
 export interface DashboardProcess {
-  /** The first http:// URL it printed: the one-time sign-in link. */
+  /** The one-time sign-in link, read from the sign-in page it wrote (it lives 60 s). */
   signInUrl: string;
+  /** The sign-in page it printed the path of (a 0600 file that sends the browser to the link). */
+  signInFile: string;
   /** The page's address without the token. */
   url: string;
   proc: ChildProcess;
@@ -21,30 +23,47 @@ export interface DashboardProcess {
 
 const ENTRY = 'dist/src/cli/main.js';
 
-/** Starts the dashboard and waits for its sign-in link. */
-export async function startDashboard(args: { kubeconfigPath: string; operatorNamespace: string; namespace?: string; extraArgs?: string[] }): Promise<DashboardProcess> {
+/** The one-time link a sign-in page sends the browser to. */
+export function linkOfSignInPage(file: string): string {
+  const link = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(readFileSync(file, 'utf8'))?.[1];
+  if (link === undefined) throw new Error(`${file} is not a sign-in page`);
+  return link.replaceAll('&amp;', '&');
+}
+
+/** Starts the dashboard and waits for its sign-in page. */
+export async function startDashboard(args: {
+  kubeconfigPath: string;
+  operatorNamespace: string;
+  namespace?: string;
+  extraArgs?: string[];
+  /** A directory put first on PATH holding a stand-in browser opener (xdg-open); without it, --no-browser. */
+  openerDir?: string;
+}): Promise<DashboardProcess> {
   if (!existsSync(ENTRY)) throw new Error(`${ENTRY} is missing: run make build (make test-browser does)`);
-  const cli = [ENTRY, '--kubeconfig', args.kubeconfigPath, '--operator-namespace', args.operatorNamespace, ...(args.namespace ? ['-n', args.namespace] : []), 'dashboard', '--no-browser', ...(args.extraArgs ?? [])];
-  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...cli], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = [ENTRY, '--kubeconfig', args.kubeconfigPath, '--operator-namespace', args.operatorNamespace, ...(args.namespace ? ['-n', args.namespace] : []), 'dashboard', ...(args.openerDir ? [] : ['--no-browser']), ...(args.extraArgs ?? [])];
+  const path = args.openerDir ? `${args.openerDir}:${process.env.PATH ?? ''}` : process.env.PATH;
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...cli], { env: { PATH: path, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   let stdout = '';
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.push(...chunk.split('\n').filter((l) => l.length > 0)));
-  const signInUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the dashboard printed no URL in 30 s; output:\n${stdout}\n${logs.join('\n')}`)), 30_000);
+  const signInFile = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the dashboard printed no sign-in page in 30 s; output:\n${stdout}\n${logs.join('\n')}`)), 30_000);
     proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       logs.push(...chunk.split('\n').filter((l) => l.length > 0));
-      const url = /http:\/\/\S+/.exec(stdout)?.[0];
-      if (url) {
+      const file = /^Sign-in page: (\S+)$/m.exec(stdout)?.[1];
+      if (file) {
         clearTimeout(timer);
-        resolve(url);
+        resolve(file);
       }
     });
     void exited.then((code) => reject(new Error(`the dashboard exited (${code}):\n${stdout}\n${logs.join('\n')}`)));
   });
+  const signInUrl = linkOfSignInPage(signInFile);
   return {
     signInUrl,
+    signInFile,
     url: new URL('/', signInUrl).toString(),
     proc,
     logs,

@@ -1,11 +1,14 @@
 /**
  * orka-secrets keys backup / verify / restore against the control plane and a running operator:
- * a backup made before a rotation and a new tenant is reported stale (naming the value it cannot
- * open and the keys it lacks); a fresh backup restored into a cluster whose keys were wiped opens
- * every stored value again and the operator works with it.
+ * a backup is written only to a new file (never over one, never through a symbolic link, mode
+ * 0600); a changed file fails its integrity check; an encrypted one opens with its passphrase
+ * only; a backup made before a rotation and a new tenant is reported stale (naming the value it
+ * cannot open and the keys it lacks) and restore refuses it without --force, after showing its age
+ * and key ids; a fresh backup restored into a cluster whose keys were wiped opens every stored
+ * value again and the operator works with it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
@@ -30,8 +33,8 @@ const outputs: string[] = [];
 const planted = canaries('CANARY-keys');
 const values = new Map<string, string>();
 
-function cli(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cp.kubeconfigPath, '--operator-namespace', opNamespace, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+function cli(args: string[], input?: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cp.kubeconfigPath, '--operator-namespace', opNamespace, ...args], { input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   outputs.push(res.stdout, res.stderr);
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
@@ -89,6 +92,47 @@ describe('orka-secrets keys', () => {
     expect(statSync(old).mode & 0o777).toBe(0o600);
     expect(cli(['keys', 'verify', old]).stdout).toMatch(/opens 1 of 1 stored value\n.*the backup is current/s);
 
+    // Never over a file, never through a symbolic link (a dangling one included).
+    const before = readFileSync(old, 'utf8');
+    const over = cli(['keys', 'backup', '-o', old]);
+    expect(over.code).toBe(5);
+    expect(over.stderr).toContain(`${old} already exists: a keys backup is written only to a new file`);
+    expect(readFileSync(old, 'utf8')).toBe(before);
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'not yours');
+    const link = join(dir, 'link.yaml');
+    symlinkSync(victim, link);
+    expect(cli(['keys', 'backup', '-o', link]).code).toBe(5);
+    expect(readFileSync(victim, 'utf8')).toBe('not yours');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    symlinkSync(join(dir, 'elsewhere.yaml'), join(dir, 'dangling.yaml'));
+    expect(cli(['keys', 'backup', '-o', join(dir, 'dangling.yaml')]).code).toBe(5);
+    expect(() => statSync(join(dir, 'elsewhere.yaml'))).toThrow();
+
+    // One changed character fails the integrity check, before anything is read from the file or the cluster.
+    const tampered = join(dir, 'tampered.yaml');
+    const wrapped = /"wrapped": "([A-Za-z0-9+/=]+)"/.exec(before)?.[1] as string;
+    writeFileSync(tampered, before.replace(wrapped, `${wrapped[0] === 'A' ? 'B' : 'A'}${wrapped.slice(1)}`), { mode: 0o600 });
+    for (const command of ['verify', 'restore']) {
+      const refused = cli(['keys', command, tampered]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`${tampered} failed its integrity check`);
+    }
+
+    // Encrypted to a passphrase (from the environment or a file, never argv): opens with it only.
+    const encrypted = join(dir, 'encrypted.yaml');
+    const passphrase = 'a passphrase long enough';
+    expect(cli(['keys', 'backup', '--encrypt', '-o', encrypted], undefined, { ORKA_BACKUP_PASSPHRASE: passphrase }).stdout).toMatch(/to .*encrypted\.yaml \(encrypted\)/);
+    expect(statSync(encrypted).mode & 0o777).toBe(0o600);
+    expect(readFileSync(encrypted, 'utf8')).not.toContain(wrapped);
+    const passphraseFile = join(dir, 'passphrase.txt');
+    writeFileSync(passphraseFile, `${passphrase}\n`, { mode: 0o600 });
+    expect(cli(['keys', 'verify', encrypted, '--passphrase-file', passphraseFile]).stdout).toMatch(/opens 1 of 1 stored value\n.*the backup is current/s);
+    const wrong = cli(['keys', 'verify', encrypted], undefined, { ORKA_BACKUP_PASSPHRASE: 'not the passphrase' });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('does not open with this passphrase');
+    expect(cli(['keys', 'verify', encrypted], undefined, { ORKA_BACKUP_PASSPHRASE: '' }).stderr).toMatch(/no passphrase: give --passphrase-file FILE or set ORKA_BACKUP_PASSPHRASE/);
+
     // Rotate, then add a tenant's first value: the old backup covers neither. (Rotation gives
     // each tenant a new data key and re-encrypts its values to it: wait until that is done.)
     const activeBefore = parseKeyRing(Buffer.from((await core.readNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace })).data?.['keyring.json'] ?? '', 'base64').toString()).activeKek;
@@ -116,9 +160,24 @@ describe('orka-secrets keys', () => {
     operator = undefined;
     await core.deleteNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
     for (const ns of [first, second]) await core.deleteNamespacedSecret({ name: `orka-dk-${ns}`, namespace: opNamespace });
+    // The backup from before the rotation would lose every value stored since: refused, after
+    // showing what it is, and nothing is created.
+    const older = cli(['keys', 'restore', old]);
+    expect(older.code).toBe(2);
+    expect(older.stdout).toMatch(new RegExp(`^backup of ${opNamespace} made \\S+ \\(0 hours ago\\); integrity checked \\(SHA-256\\)\n  key-encryption keys: kek-\\S+\n  sealing keys: seal-\\S+\n  data keys of ${first}: \\S+\n$`));
+    // Only the tenants it names are looked at (the data keys are gone): other operators' tenants may share the cluster.
+    expect(older.stderr).toContain(`the backup is older than the cluster's last key rotation (or a tenant added since): it cannot open 1 stored value (${first}/FIRST_KEY); restore a newer backup, or give --force`);
+    expect((await core.listNamespacedSecret({ namespace: opNamespace, labelSelector: 'orka.io/role=data-key' })).items).toEqual([]);
+    // --force restores it anyway, saying what stays unreadable; wiped again for the fresh one.
+    const forced = cli(['keys', 'restore', old, '--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/warning: the backup is older than the cluster's last key rotation .* restoring anyway \(--force\)/);
+    await core.deleteNamespacedSecret({ name: 'orka-secrets-keys', namespace: opNamespace });
+    await core.deleteNamespacedSecret({ name: `orka-dk-${first}`, namespace: opNamespace });
     const restored = cli(['keys', 'restore', fresh]);
     expect(restored.stderr).toBe('');
     expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(/^backup of .* made .*; integrity checked \(SHA-256\)\n/);
     expect(restored.stdout).toMatch(/restored the key ring and 2 data keys/);
     const again = cli(['keys', 'restore', fresh]);
     expect(again.code).toBe(5);
@@ -144,7 +203,11 @@ describe('orka-secrets keys', () => {
     const all = outputs.join('\n');
     expect(findLeaks(all, planted.all)).toEqual([]);
     const backup = readFileSync(join(dir, 'backup.yaml'), 'utf8');
-    const wrapped = /wrapped: (\S+)/.exec(backup)?.[1] as string;
+    const wrapped = /"wrapped": "([A-Za-z0-9+/=]+)"/.exec(backup)?.[1] as string;
+    const ring = /"keyring\.json": "([A-Za-z0-9+/=]+)"/.exec(backup)?.[1] as string;
+    expect(wrapped.length).toBeGreaterThan(40);
+    expect(ring.length).toBeGreaterThan(1000);
     expect(all).not.toContain(wrapped);
+    expect(all).not.toContain(ring);
   });
 });

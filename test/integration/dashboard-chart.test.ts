@@ -1,7 +1,8 @@
 /**
  * The chart's dashboard.enabled: rendered by hack/helm-render, accepted by the real apiserver
  * (server dry run), off by default, hosts required, pods within the restricted profile, and a
- * ServiceAccount bound to no role (the page acts with each person's own token).
+ * ServiceAccount whose only right is to review tokens (the page acts with each person's own token,
+ * and reviews it to show who is signed in).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,12 +65,12 @@ describe('chart: dashboard.enabled', () => {
     expect(stderr).toContain('dashboard.hosts: the host names people reach the page under');
   });
 
-  it('renders a Deployment, Service and rights-free ServiceAccount the apiserver accepts', async () => {
+  it('renders a Deployment, Service and a ServiceAccount that may only review tokens, which the apiserver accepts', async () => {
     const namespace = await createNamespace(adminKubeConfig(cp), { prefix: 'dash-chart' });
     const { docs, code, stderr } = render(namespace, { dashboard: { enabled: true, hosts: ['secrets.example.com', 'secrets.internal'], auth: 'proxy' } });
     expect(code, stderr).toBe(0);
     const mine = dashboardDocs(docs);
-    expect(mine.map((d) => d.kind).sort()).toEqual(['Deployment', 'Service', 'ServiceAccount']);
+    expect(mine.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Service', 'ServiceAccount']);
 
     const deployment = mine.find((d) => d.kind === 'Deployment') as unknown as V1Deployment;
     const pod = deployment.spec?.template.spec;
@@ -87,9 +88,10 @@ describe('chart: dashboard.enabled', () => {
     // The operator's Service must not pick the dashboard's pods, nor the dashboard's the operator's.
     const selectors = docs.filter((d) => d.kind === 'Service').map((d) => (d as unknown as { spec: { selector: Record<string, string> } }).spec.selector['app.kubernetes.io/component']);
     expect(selectors).toEqual(expect.arrayContaining(['operator', 'dashboard']));
-    // Bound to nothing: no binding in the chart names the dashboard's ServiceAccount.
-    const bindings = docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding');
-    expect(bindings.flatMap((b) => b.subjects ?? []).filter((s) => s.name.endsWith('-dashboard'))).toEqual([]);
+    // Its one binding gives it one right: create TokenReviews (to show who is signed in).
+    const bindings = docs.filter((d) => (d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding') && (d.subjects ?? []).some((s) => s.name.endsWith('-dashboard')));
+    expect(bindings.map((b) => `${b.kind}/${b.metadata.name} -> ${(b as unknown as { roleRef: { name: string } }).roleRef.name}`)).toEqual(['ClusterRoleBinding/page-orka-secrets-dashboard -> page-orka-secrets-dashboard']);
+    expect(mine.find((d) => d.kind === 'ClusterRole')?.rules).toEqual([{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }]);
 
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], mine.map((d) => stringify(d)).join('---\n'));
     expect(res.stderr).toBe('');

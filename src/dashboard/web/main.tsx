@@ -191,7 +191,7 @@ function SignedOut({ reason, signIn }: { reason: string; signIn: string | undefi
         <h2>You are signed out</h2>
         <p>{reason}</p>
         {signIn === 'token' ? <TokenSignIn /> : signIn === 'proxy' ? <p>Reload the page to sign in through your organisation's sign-in.</p> : (
-          <p>To sign in, open the link that <code>orka-secrets dashboard</code> printed in your terminal (each link works once).</p>
+          <p>To sign in, open the sign-in page that <code>orka-secrets dashboard</code> printed in your terminal (each works once, within a minute; press Enter there for a new one).</p>
         )}
       </div>
     </main>
@@ -284,7 +284,7 @@ function App() {
             <li aria-current="page">Secrets</li>
           </ol>
         </nav>
-        <span class="who">{session.data.user ? `${session.data.user} · ` : ''}{session.data.cluster}</span>
+        <span class="who">{session.data.user ? `Signed in as ${session.data.user} · ` : ''}{session.data.cluster}</span>
         <button
           type="button"
           onClick={() => void signOut().finally(() => void getSession().catch((err: unknown) => setSession({ state: 'error', error: new ApiError(401, 'UNAUTHENTICATED', 'You signed out.', undefined, asApiError(err).signIn) })))}

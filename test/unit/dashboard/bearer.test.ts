@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrkaError } from '../../../src/core/errors.js';
 import { createLogger } from '../../../src/core/logger.js';
 import type { ClusterAccess } from '../../../src/dashboard/cluster.js';
+import { SignInLimiter } from '../../../src/dashboard/ratelimit.js';
 import { createDashboardApp, SESSION_COOKIE } from '../../../src/dashboard/server.js';
 import { Sessions } from '../../../src/dashboard/sessions.js';
 
@@ -21,7 +22,7 @@ const GOOD = 'good-token-of-alice';
 const seen: string[] = [];
 const fakeFor = (token: string): ClusterAccess => ({
   server: 'https://k8s',
-  user: () => undefined,
+  whoAmI: async () => (token === GOOD ? 'system:serviceaccount:people:alice' : undefined),
   tenants: async () => {
     seen.push(token);
     return { tenants: [{ namespace: 'acme' }] };
@@ -36,13 +37,15 @@ const fakeFor = (token: string): ClusterAccess => ({
   },
   remove: async () => undefined,
 });
+let verified = 0;
 const verifyToken = async (token: string) => {
+  verified++;
   if (token !== GOOD) throw new OrkaError('UNAUTHENTICATED', 'the cluster did not accept this token');
   return token;
 };
 
 const servers: Server[] = [];
-async function serve(mode: 'token' | 'proxy'): Promise<number> {
+async function serve(mode: 'token' | 'proxy', options: { sessions?: Sessions<string>; signInLimiter?: SignInLimiter } = {}): Promise<number> {
   const assets = mkdtempSync(join(tmpdir(), 'orka-dashboard-assets-'));
   for (const f of ['index.html', 'app.js', 'app.css']) writeFileSync(join(assets, f), f);
   const server = createServer();
@@ -52,13 +55,14 @@ async function serve(mode: 'token' | 'proxy'): Promise<number> {
   server.on(
     'request',
     createDashboardApp<string>({
-      sessions: new Sessions<string>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000 }),
+      sessions: options.sessions ?? new Sessions<string>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000 }),
       clusterFor: fakeFor,
       assetsDir: assets,
       hosts: ['secrets.example.com'],
       origins: ['https://secrets.example.com'],
       secureCookie: true,
       log: createLogger({ name: 't', level: 'silent' }),
+      ...(options.signInLimiter ? { signInLimiter: options.signInLimiter } : {}),
       bearer: { mode, verifyToken },
     }),
   );
@@ -101,15 +105,43 @@ describe('sign-in with a Kubernetes token', () => {
     expect((await start('')).body.error).toMatchObject({ code: 'INVALID_REQUEST' });
   });
 
-  it('opens a Secure session whose calls carry that token', async () => {
+  it('opens a Secure __Host- session whose calls carry that token, and shows who the cluster says it is', async () => {
     const res = await start(GOOD);
     expect(res.status).toBe(204);
     const cookie = String(res.headers['set-cookie']?.[0]);
-    expect(cookie).toMatch(/HttpOnly; SameSite=Strict; Path=\/; Secure$/);
+    // __Host-: the browser keeps it only with Secure, Path=/ and no Domain, so no other host of the site can plant or shadow it.
+    expect(cookie).toMatch(new RegExp(`^__Host-${SESSION_COOKIE}=[A-Za-z0-9_-]{43}; Max-Age=3600; HttpOnly; SameSite=Strict; Path=/; Secure$`));
+    expect((await call(port, '/api/session', { headers: { cookie: cookie.split(';')[0] as string } })).body.user).toBe('system:serviceaccount:people:alice');
     const before = seen.length;
     const tenants = await call(port, '/api/tenants', { headers: { cookie: cookie.split(';')[0] as string } });
     expect(tenants.status).toBe(200);
     expect(seen.slice(before)).toEqual([GOOD]);
+  });
+});
+
+describe('bounds on token sign-ins', () => {
+  it("ends a token's oldest session when it signs in once more than its maximum", async () => {
+    const port = await serve('token', { sessions: new Sessions<string>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000, maxPerCredential: 2 }) });
+    const cookies: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await call(port, '/api/session/start', { method: 'POST', headers: { origin: 'https://secrets.example.com', 'content-type': 'application/json' }, body: JSON.stringify({ token: GOOD }) });
+      cookies.push(String(res.headers['set-cookie']?.[0]).split(';')[0] as string);
+    }
+    const status = await Promise.all(cookies.map(async (cookie) => (await call(port, '/api/tenants', { headers: { cookie } })).status));
+    expect(status).toEqual([401, 200, 200]);
+  });
+
+  it('rate-limits sign-ins per client before asking the cluster: 429 with Retry-After', async () => {
+    const port = await serve('token', { signInLimiter: new SignInLimiter({ perClient: { burst: 2, perMinute: 1 }, global: { burst: 100, perMinute: 100 } }) });
+    const start = () => call(port, '/api/session/start', { method: 'POST', headers: { origin: 'https://secrets.example.com', 'content-type': 'application/json' }, body: JSON.stringify({ token: 'guess-number-one' }) });
+    expect((await start()).status).toBe(401);
+    expect((await start()).status).toBe(401);
+    const before = verified;
+    const refused = await start();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(59);
+    expect(refused.body.error).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(verified).toBe(before);
   });
 });
 
@@ -123,6 +155,7 @@ describe('behind an auth proxy', () => {
     const auth = { authorization: `Bearer ${GOOD}` };
     const session = await call(port, '/api/session', { headers: auth });
     expect(session.status).toBe(200);
+    expect(session.body.user).toBe('system:serviceaccount:people:alice');
     const before = seen.length;
     expect((await call(port, '/api/tenants', { headers: auth })).status).toBe(200);
     expect(seen.slice(before)).toEqual([GOOD]);

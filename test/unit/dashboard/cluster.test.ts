@@ -1,10 +1,16 @@
 /**
  * The pure parts of the dashboard's cluster adapter: Kubernetes failures in words for a person,
- * and OrkaSecrets as rows (never a value, not even the sealed one).
+ * OrkaSecrets as rows (never a value, not even the sealed one), and the decision of who is signed
+ * in, against a stand-in apiserver of each age (the real 1.20 one: test/integration/dashboard.test.ts).
  */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { createCA } from '../../../src/core/pki.js';
 import { statusWords } from '../../../src/dashboard/api.js';
-import { clusterError, toRow } from '../../../src/dashboard/cluster.js';
+import { clientCertUser, Cluster, clusterError, serviceAccountUser, toRow } from '../../../src/dashboard/cluster.js';
 import type { OrkaSecret } from '../../../src/api/resource.js';
 
 const at = { namespace: 'acme', name: 'API_KEY', server: 'https://k8s.example:6443' };
@@ -71,5 +77,84 @@ describe('toRow', () => {
     [undefined, 'Pending'],
   ])('reason %s reads %s', (reason, words) => {
     expect(statusWords(reason)).toBe(words);
+  });
+});
+
+/** A stand-in apiserver answering the two reviews, as a cluster of a given age would. */
+async function reviewsServer(args: { selfSubjectReview: boolean; tokenReviews: boolean }): Promise<{ url: string; asked: string[]; close: () => void }> {
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && args.selfSubjectReview) {
+        return void res.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview', status: { userInfo: { username: 'oidc:alice@example.com' } } }));
+      }
+      if (req.url === '/apis/authentication.k8s.io/v1/tokenreviews' && args.tokenReviews) {
+        const token = (JSON.parse(body) as { spec: { token: string } }).spec.token;
+        return void res.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: token === 'alice-oidc-token' ? { authenticated: true, user: { username: 'oidc:alice@example.com' } } : { authenticated: false } }));
+      }
+      res.statusCode = 404;
+      res.end(JSON.stringify({ kind: 'Status', code: 404, message: 'the server could not find the requested resource' }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, close: () => server.close() };
+}
+
+function kubeConfig(server: string, token: string, user = 'my-kubeconfig-entry'): KubeConfig {
+  const kc = new KubeConfig();
+  // Plain HTTP to the stand-in: the client allows it only with skipTLSVerify.
+  kc.loadFromOptions({ clusters: [{ name: 'c', server, skipTLSVerify: true }], users: [{ name: user, token }], contexts: [{ name: 'x', cluster: 'c', user }], currentContext: 'x' });
+  return kc;
+}
+
+describe('who is signed in (never the kubeconfig entry name, never the token)', () => {
+  it('asks a SelfSubjectReview with the person\'s own credentials where the cluster has one (1.28+)', async () => {
+    const api = await reviewsServer({ selfSubjectReview: true, tokenReviews: true });
+    try {
+      const reviewer = kubeConfig(api.url, 'dashboard-sa-token');
+      expect(await new Cluster(kubeConfig(api.url, 'alice-oidc-token'), { operatorNamespace: 'o', fallbackNamespaces: [], tokenReviewer: reviewer }).whoAmI()).toBe('oidc:alice@example.com');
+      expect(api.asked).toEqual(['POST /apis/authentication.k8s.io/v1/selfsubjectreviews Bearer alice-oidc-token']);
+    } finally {
+      api.close();
+    }
+  });
+
+  it('else has the reviewer review the token (a 1.20 cluster: no SelfSubjectReview)', async () => {
+    const api = await reviewsServer({ selfSubjectReview: false, tokenReviews: true });
+    try {
+      const reviewer = kubeConfig(api.url, 'dashboard-sa-token');
+      expect(await new Cluster(kubeConfig(api.url, 'alice-oidc-token'), { operatorNamespace: 'o', fallbackNamespaces: [], tokenReviewer: reviewer }).whoAmI()).toBe('oidc:alice@example.com');
+      expect(api.asked[1]).toBe('POST /apis/authentication.k8s.io/v1/tokenreviews Bearer dashboard-sa-token');
+      // A token the cluster does not accept names nobody.
+      expect(await new Cluster(kubeConfig(api.url, 'forged'), { operatorNamespace: 'o', fallbackNamespaces: [], tokenReviewer: reviewer }).whoAmI()).toBeUndefined();
+    } finally {
+      api.close();
+    }
+  });
+
+  it('else reads what the credential names: a ServiceAccount token\'s subject', async () => {
+    const api = await reviewsServer({ selfSubjectReview: false, tokenReviews: false });
+    const jwt = (claims: object) => `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+    try {
+      const sa = jwt({ iss: 'https://kubernetes.default.svc', sub: 'system:serviceaccount:people:alice' });
+      expect(await new Cluster(kubeConfig(api.url, sa), { operatorNamespace: 'o', fallbackNamespaces: [] }).whoAmI()).toBe('system:serviceaccount:people:alice');
+      expect(await new Cluster(kubeConfig(api.url, jwt({ sub: 'alice' })), { operatorNamespace: 'o', fallbackNamespaces: [] }).whoAmI()).toBeUndefined();
+      expect(await new Cluster(kubeConfig(api.url, 'opaque-static-token'), { operatorNamespace: 'o', fallbackNamespaces: [] }).whoAmI()).toBeUndefined();
+    } finally {
+      api.close();
+    }
+  });
+
+  it('reads the user name of a client certificate from its common name', () => {
+    const ca = createCA({ commonName: 'system:admin', now: new Date(), validDays: 1 });
+    expect(clientCertUser({ certData: Buffer.from(ca.certPem).toString('base64') })).toBe('system:admin');
+    expect(clientCertUser({})).toBeUndefined();
+    expect(clientCertUser({ certData: 'bm90IGEgY2VydA==' })).toBeUndefined();
+    expect(serviceAccountUser(undefined)).toBeUndefined();
   });
 });

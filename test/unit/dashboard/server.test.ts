@@ -1,6 +1,7 @@
 /**
  * The dashboard's HTTP app with a hand-written fake cluster: the guards (CSP, Host, Origin,
- * CSRF, one-time sign-in, cookie flags, expiry, sign-out) and the error answers.
+ * CSRF, one-time sign-in, cookie name and flags, a doubled cookie, expiry, sign-out, sign-in
+ * rate limits), who is signed in, and the error answers.
  */
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
@@ -13,8 +14,12 @@ import { OrkaError } from '../../../src/core/errors.js';
 import { createLogger } from '../../../src/core/logger.js';
 import type { CreateRequest, SecretRow } from '../../../src/dashboard/api.js';
 import type { ClusterAccess } from '../../../src/dashboard/cluster.js';
-import { createDashboardApp, SESSION_COOKIE } from '../../../src/dashboard/server.js';
+import { SignInLimiter } from '../../../src/dashboard/ratelimit.js';
+import { createDashboardApp } from '../../../src/dashboard/server.js';
 import { Sessions } from '../../../src/dashboard/sessions.js';
+
+/** The local form's cookie: the base name and this process's part. */
+const COOKIE = 'orka_dashboard_session_a1b2c3';
 
 const row = (name: string): SecretRow => ({ name, description: '', created: '2026-01-01T00:00:00Z', reference: `{{secrets.${name}}}`, status: 'Ready', ready: true, version: 1 });
 
@@ -22,7 +27,12 @@ const row = (name: string): SecretRow => ({ name, description: '', created: '202
 const fake = {
   created: [] as CreateRequest[],
   server: 'https://cluster.example:6443',
-  user: () => 'alice',
+  /** Times the cluster was asked who the person is. */
+  reviews: 0,
+  async whoAmI() {
+    this.reviews++;
+    return 'system:serviceaccount:people:alice';
+  },
   tenants: async () => ({ tenants: [{ namespace: 'acme', tenant: 'acme' }] }),
   list: async () => [row('API_KEY')],
   sealingKey: async () => ({ keyId: 'k', spki: 'AA==', tenant: 't' }),
@@ -35,13 +45,15 @@ const fake = {
   remove: async (_ns: string, name: string) => {
     throw new OrkaError('FORBIDDEN', `Kubernetes RBAC does not allow you to delete secret ${name} in namespace acme`, { verb: 'delete' });
   },
-} satisfies ClusterAccess & { created: CreateRequest[] };
+} satisfies ClusterAccess & { created: CreateRequest[]; reviews: number };
 
 let now = new Date('2026-11-27T12:00:00Z');
 const sessions = new Sessions<null>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000, now: () => now });
 let server: Server;
 let port: number;
 let signOuts = 0;
+const assets = mkdtempSync(join(tmpdir(), 'orka-dashboard-assets-'));
+for (const f of ['index.html', 'app.js', 'app.css']) writeFileSync(join(assets, f), `/* ${f} */`);
 
 interface Answer {
   status: number;
@@ -50,10 +62,11 @@ interface Answer {
   text: string;
 }
 
-function call(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+function call(path: string, options: { method?: string; headers?: Record<string, string>; body?: string; port?: number } = {}): Promise<Answer> {
+  const to = options.port ?? port;
   return new Promise((resolve, reject) => {
-    const headers = { host: `127.0.0.1:${port}`, ...options.headers };
-    const req = request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers }, (res) => {
+    const headers = { host: `127.0.0.1:${to}`, ...options.headers };
+    const req = request({ host: '127.0.0.1', port: to, path, method: options.method ?? 'GET', headers }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => {
@@ -89,8 +102,6 @@ const change = (auth: { cookie: string; csrf: string }, extra: Record<string, st
 });
 
 beforeAll(async () => {
-  const assets = mkdtempSync(join(tmpdir(), 'orka-dashboard-assets-'));
-  for (const f of ['index.html', 'app.js', 'app.css']) writeFileSync(join(assets, f), `/* ${f} */`);
   server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -104,6 +115,9 @@ beforeAll(async () => {
       hosts: [`127.0.0.1:${port}`, `localhost:${port}`],
       origins: [`http://127.0.0.1:${port}`, `http://localhost:${port}`],
       secureCookie: false,
+      cookieInstance: 'a1b2c3',
+      // These tests sign in often; the limits have their own test below.
+      signInLimiter: new SignInLimiter({ perClient: { burst: 1000, perMinute: 1000 }, global: { burst: 1000, perMinute: 1000 } }),
       log: createLogger({ name: 't', level: 'silent' }),
       onSignOut: () => signOuts++,
     }),
@@ -153,7 +167,8 @@ describe('dashboard server', () => {
     expect(first.status).toBe(303);
     expect(first.headers.location).toBe('/');
     const cookie = String(first.headers['set-cookie']?.[0]);
-    expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=[A-Za-z0-9_-]{43};`));
+    // Named after this process: cookies ignore the port, so two local dashboards must not share a name.
+    expect(cookie).toMatch(new RegExp(`^${COOKIE}=[A-Za-z0-9_-]{43};`));
     expect(cookie).toContain('HttpOnly');
     expect(cookie).toContain('SameSite=Strict');
     expect(cookie).toContain('Max-Age=3600');
@@ -211,8 +226,62 @@ describe('dashboard server', () => {
     const auth = await signIn();
     const res = await call('/api/session/end', { method: 'POST', headers: change(auth) });
     expect(res.status).toBe(204);
-    expect(String(res.headers['set-cookie']?.[0])).toMatch(new RegExp(`^${SESSION_COOKIE}=; Max-Age=0`));
+    expect(String(res.headers['set-cookie']?.[0])).toMatch(new RegExp(`^${COOKIE}=; Max-Age=0`));
     expect(signOuts).toBeGreaterThan(0);
     expect((await call('/api/session', { headers: { cookie: auth.cookie } })).status).toBe(401);
+  });
+
+  it('refuses a request that carries the session cookie twice, with a message', async () => {
+    const auth = await signIn();
+    const other = await signIn();
+    for (const cookie of [`${auth.cookie}; ${other.cookie}`, `${auth.cookie}; ${auth.cookie}`]) {
+      const res = await call('/api/tenants', { headers: { cookie } });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringMatching(new RegExp(`sent 2 session cookies named ${COOKIE}.*clear this site's cookies`)) });
+    }
+    // Another dashboard's cookie (another name) is no concern of this one.
+    expect((await call('/api/tenants', { headers: { cookie: `${auth.cookie}; orka_dashboard_session_ffffff=x` } })).status).toBe(200);
+  });
+
+  it('shows who the cluster says is signed in, asked once per session', async () => {
+    const before = fake.reviews;
+    const auth = await signIn(); // reads /api/session once
+    const first = await call('/api/session', { headers: { cookie: auth.cookie } });
+    const second = await call('/api/session', { headers: { cookie: auth.cookie } });
+    expect(first.body.user).toBe('system:serviceaccount:people:alice');
+    expect(second.body.user).toBe('system:serviceaccount:people:alice');
+    expect(fake.reviews - before).toBe(1);
+  });
+
+  it('rate-limits sign-in links per client: 429 with Retry-After', async () => {
+    let clock = 0;
+    const limited = createServer(
+      createDashboardApp({
+        sessions,
+        clusterFor: () => fake,
+        assetsDir: assets,
+        hosts: ['127.0.0.1:0'],
+        origins: [],
+        secureCookie: false,
+        signInLimiter: new SignInLimiter({ perClient: { burst: 2, perMinute: 2 }, global: { burst: 100, perMinute: 100 }, now: () => clock }),
+        log: createLogger({ name: 't', level: 'silent' }),
+      }),
+    );
+    limited.listen(0, '127.0.0.1');
+    await once(limited, 'listening');
+    const to = (limited.address() as AddressInfo).port;
+    try {
+      const login = () => call(`/login?token=${sessions.issueLoginToken(null)}`, { port: to, headers: { host: '127.0.0.1:0' } });
+      expect((await login()).status).toBe(303);
+      expect((await login()).status).toBe(303);
+      const refused = await login();
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toBe('30');
+      expect(refused.body.error).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: 'too many sign-in attempts: try again in 30 s' });
+      clock += 30_000;
+      expect((await login()).status).toBe(303);
+    } finally {
+      limited.close();
+    }
   });
 });

@@ -72,6 +72,16 @@ export class ClusterCache {
     return this.all().map(([name, w]) => ({ name, confirmedAt: w.confirmedAt() }));
   }
 
+  /**
+   * This replica's view revision: the newest resourceVersion the caches a resolve reads
+   * (OrkaSecrets and storage Secrets) have processed (kube/informers.ts, core/revision.ts). Every
+   * change up to it that concerns a resolve is in what this replica answers, provided each of
+   * those caches is current (the freshness bound, health.ts, refuses resolves otherwise).
+   */
+  viewRevision(): number {
+    return Math.max(this.orkaSecrets.processed(), this.storage.processed());
+  }
+
   /** Whether a namespace is a tenant, as last seen, and if not why. */
   tenancy(namespace: string): Tenancy {
     return tenancyOf(namespace, this.namespaces.get(namespace)?.metadata?.labels, this.scope.operatorNamespace);

@@ -5,15 +5,22 @@
  *     stream never saw a deletion: the deleted value is never served;
  *   - a secret deleted while the operator was down is SECRET_NOT_FOUND once it is back, not
  *     UPSTREAM_UNAVAILABLE for as long as the sidecar remembers the name;
- *   - a resolve right after an OrkaSecret turns Ready is answered with its value by every replica.
+ *   - a resolve right after an OrkaSecret turns Ready is answered with its value by every replica,
+ *     and a replica whose storage cache is behind its OrkaSecret cache waits for it (staged).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
 import { OrkaSecretsClient } from '../../src/client/index.js';
+import { createLogger } from '../../src/core/logger.js';
+import { DataKeyStore } from '../../src/operator/keys/datakeys.js';
+import { KeyRingStore } from '../../src/operator/keys/ring.js';
+import { ClusterCache } from '../../src/operator/kube/cache.js';
+import type { Watched } from '../../src/operator/kube/informers.js';
+import { Resolver } from '../../src/operator/resolver/resolver.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';
@@ -51,6 +58,13 @@ async function operator(args: Parameters<typeof startOperator>[0]): Promise<Oper
   const op = await startOperator(args);
   operators.push(op);
   await op.waitForLog(/resolver API and webhooks listening/, 90_000);
+  return op;
+}
+
+/** The first replica of an installation, watching its tenant, once it leads. */
+async function leader(opNamespace: string, tenant: string, identity: string): Promise<OperatorProcess> {
+  const op = await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity, env: { ORKA_WATCH_NAMESPACES: tenant } });
+  await op.waitForLog(/became leader/, 30_000);
   return op;
 }
 
@@ -102,17 +116,38 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe("a replica's view revision", () => {
+  it('is the revision of the list at first, then of each change its caches apply, a deletion included', { timeout: 120_000 }, async () => {
+    const tenant = await createNamespace(kc, { prefix: 'view', tenant: 'view' });
+    const opNamespace = await createNamespace(kc, { prefix: 'orka-view' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [tenant] }, createLogger({ name: 'test', level: 'silent' }));
+    try {
+      await cache.synced;
+      const listed = cache.viewRevision();
+      expect(listed).toBeGreaterThan(0);
+      const created = (await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'counted' }, spec: { description: 'x' } } })) as OrkaSecret;
+      const revision = Number(created.metadata.resourceVersion);
+      expect(revision).toBeGreaterThan(listed);
+      await eventually(() => (cache.orkaSecrets.get('counted', tenant) !== undefined ? true : undefined));
+      expect(cache.viewRevision()).toBe(revision);
+      await custom.deleteNamespacedCustomObject({ ...osecCoords(tenant), name: 'counted' });
+      await eventually(() => (cache.orkaSecrets.get('counted', tenant) === undefined ? true : undefined));
+      expect(cache.viewRevision()).toBeGreaterThan(revision);
+    } finally {
+      await cache.stop();
+    }
+  });
+});
+
 describe('a replica held behind', () => {
   it('never serves a deleted secret to a sidecar that never saw the deletion, its resolve landing on that replica', { timeout: 240_000 }, async () => {
     const { opNamespace, tenant, tokenFile, caFile } = await install('held');
-    const env = { ORKA_WATCH_NAMESPACES: tenant };
-    const current = await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'held-a', env });
-    await current.waitForLog(/became leader/, 30_000);
+    const current = await leader(opNamespace, tenant, 'held-a');
     // Replica B reaches the apiserver through a proxy that can freeze; it keeps answering from
     // its frozen view for 10 minutes (its freshness bound) instead of 15 s: a replica held behind.
     const freezer = await startFreezingProxy(hostPort(cp.server));
     proxies.push(freezer);
-    const behind = await operator({ kubeconfigPath: kubeconfigThrough(cp.kubeconfigPath, freezer, join(dir, 'held-b.kubeconfig')), namespace: opNamespace, identity: 'held-b', env: { ...env, ORKA_MAX_STALENESS: '600s' } });
+    const behind = await operator({ kubeconfigPath: kubeconfigThrough(cp.kubeconfigPath, freezer, join(dir, 'held-b.kubeconfig')), namespace: opNamespace, identity: 'held-b', env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_MAX_STALENESS: '600s' } });
     await writeCa(opNamespace, caFile);
 
     const value = planted.make('held');
@@ -150,9 +185,7 @@ describe('a replica held behind', () => {
 describe('a secret deleted while the operator was down', () => {
   it('is SECRET_NOT_FOUND once the operator is back and current, not UPSTREAM_UNAVAILABLE', { timeout: 240_000 }, async () => {
     const { opNamespace, tenant, tokenFile, caFile } = await install('gone');
-    const env = { ORKA_WATCH_NAMESPACES: tenant };
-    const first = await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'gone-a', env });
-    await first.waitForLog(/became leader/, 30_000);
+    const first = await leader(opNamespace, tenant, 'gone-a');
     await writeCa(opNamespace, caFile);
     const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${first.resolverPort}`, tokenFile, caFile });
     sidecars.push(sidecar);
@@ -167,7 +200,7 @@ describe('a secret deleted while the operator was down', () => {
 
     await first.stop('SIGKILL');
     await custom.deleteNamespacedCustomObject({ ...osecCoords(tenant), name: 'vanished' });
-    const back = await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'gone-a', env, ports: { port: first.port, resolverPort: first.resolverPort } });
+    const back = await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'gone-a', env: { ORKA_WATCH_NAMESPACES: tenant }, ports: { port: first.port, resolverPort: first.resolverPort } });
     await eventually(async () => ((await fetch(`http://127.0.0.1:${back.port}/readyz`)).status === 200 ? true : undefined), 60_000);
     // The new leader removes the storage Secret of the deleted OrkaSecret.
     await eventually(() => storageGone(tenant, 'vanished'), 60_000);
@@ -213,6 +246,51 @@ describe('Ready means resolvable', () => {
       expect(results).toHaveLength(COUNT * 2);
     } finally {
       watch.abort();
+    }
+  });
+
+  it('a replica whose storage cache is behind its OrkaSecret cache waits for it: the value, not missing', { timeout: 180_000 }, async () => {
+    // The race of the case above, staged: a replica's caches (real informers on the real
+    // apiserver), its storage cache held back on cue for one name, as a slower watch would be.
+    // A real operator process stores the value and reports it Ready.
+    const { opNamespace, tenant } = await install('lagging');
+    await operator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'lagging-a', env: { ORKA_WATCH_NAMESPACES: tenant } });
+    const log = createLogger({ name: 'test', level: 'silent' });
+    const cache = new ClusterCache(kc, { operatorNamespace: opNamespace, namespaces: [tenant] }, log);
+    try {
+      await cache.synced;
+      const held = new Set<string>(['orkasecret-late']);
+      const handlers: Array<(s: V1Secret) => void> = [];
+      const storage: Watched<V1Secret> = {
+        ...cache.storage,
+        get: (name, namespace) => (held.has(name) ? undefined : cache.storage.get(name, namespace)),
+        on: (verb, cb) => {
+          if (verb !== 'delete') handlers.push(cb);
+          cache.storage.on(verb, (s) => (held.has(s.metadata?.name ?? '') ? undefined : cb(s)));
+        },
+      };
+      const lagging = Object.assign(Object.create(cache) as ClusterCache, { storage });
+      const ring = new KeyRingStore(kc, cache.own, { namespace: opNamespace, log });
+      const resolver = new Resolver(lagging, new DataKeyStore(kc, cache.own, ring, { namespace: opNamespace, log }), log);
+
+      const readyHere = new Promise<void>((resolve) =>
+        cache.orkaSecrets.on('update', (o) => {
+          if (o.metadata.name === 'late' && o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) resolve();
+        }),
+      );
+      await put(opNamespace, tenant, 'late', 'the-late-value');
+      await readyHere;
+      // Ready in this replica's OrkaSecret cache; its storage cache has not brought the value yet.
+      const answer = resolver.resolve(tenant, ['LATE']);
+      await eventually(() => (cache.storage.get('orkasecret-late', tenant) !== undefined ? true : undefined));
+      setTimeout(() => {
+        held.clear();
+        const arrived = cache.storage.get('orkasecret-late', tenant) as V1Secret;
+        for (const cb of handlers) cb(arrived);
+      }, 300);
+      expect(await answer).toMatchObject({ values: { LATE: 'the-late-value' }, missing: [] });
+    } finally {
+      await cache.stop();
     }
   });
 });

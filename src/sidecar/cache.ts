@@ -1,8 +1,9 @@
 /**
  * The sidecar's value cache, in memory only: bounded (least recently used goes first), entries
- * forgotten the moment the change stream names them, and an entry is served only while it was
- * fetched, or the change stream was last heard from (a ping counts), within `staleAfterMs`: past
- * that the sidecar cannot know it is still current, whether the stream closed or went silent.
+ * forgotten the moment the change stream names them, and an entry is served only while its own
+ * age (from the operator view that answered it) is within `staleAfterMs`, stream or no stream: a
+ * healthy stream on one replica says nothing about a change the sidecar never saw (one made while
+ * the stream was down, answered by a replica behind), so its pings do not extend an entry's life.
  * It also remembers which values it has served, for /v1/redact: the current value of each name
  * served, and a value replaced, deleted or pushed out for `redactGraceMs` more (log lines written
  * just before a change still hold it), then it is dropped.
@@ -11,9 +12,10 @@
  * may reach different operator replicas, one behind the other. Every change event and every
  * answer carries a revision (a Kubernetes resourceVersion: one etcd counter, so comparable across
  * objects); the cache remembers the last change seen per name and never takes an answer older
- * than it (`judge`).
+ * than it (`judge`), unless the answer's view (src/core/revision.ts) already holds that change.
  */
 import { ValueMatcher, valueIdentity, type ValueHandle } from '../core/redact.js';
+import { NO_REVISION } from '../core/revision.js';
 
 interface Entry {
   value: string;
@@ -41,15 +43,6 @@ interface Change {
  */
 export type Verdict = 'fresh' | 'deleted' | 'stale';
 
-/** An answer without a revision (an older operator): older than any change seen. */
-export const NO_REVISION = -1;
-
-/** A resourceVersion as a number; NO_REVISION when absent or not a decimal counter. */
-export function parseRevision(revision: unknown): number {
-  if (typeof revision !== 'string' || !/^[0-9]{1,15}$/.test(revision)) return NO_REVISION;
-  return Number(revision);
-}
-
 /** How many last changes are remembered per cached entry allowed (a bound on their memory). */
 const CHANGES_PER_ENTRY = 4;
 
@@ -64,7 +57,6 @@ export class ValueCache {
   private readonly retired: Array<{ handle: ValueHandle; until: number }> = [];
   private streamUp = false;
   private heldBytes = 0;
-  private lastHeard = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly options: {
@@ -88,7 +80,7 @@ export class ValueCache {
   get(name: string): string | undefined {
     const entry = this.entries.get(name);
     if (entry === undefined) return undefined;
-    if (this.now() - Math.max(entry.at, this.lastHeard) > this.options.staleAfterMs) {
+    if (this.now() - entry.at > this.options.staleAfterMs) {
       this.drop(name);
       return undefined;
     }
@@ -97,10 +89,14 @@ export class ValueCache {
     return entry.value;
   }
 
-  /** How an answer for `name` at `revision` compares with the last change seen for it. */
-  judge(name: string, revision: number): Verdict {
+  /**
+   * How an answer for `name` at `revision`, from a replica whose view was `view`, compares with the
+   * last change seen for it: a view that reached that change holds it, whatever the name's own
+   * revision (a name deleted has none).
+   */
+  judge(name: string, revision: number, view: number = NO_REVISION): Verdict {
     const change = this.changes.get(name);
-    if (change === undefined || revision >= change.revision) return 'fresh';
+    if (change === undefined || revision >= change.revision || view >= change.revision) return 'fresh';
     return change.deleted ? 'deleted' : 'stale';
   }
 
@@ -159,14 +155,6 @@ export class ValueCache {
       this.heldBytes = 0;
     }
     this.streamUp = up;
-  }
-
-  /**
-   * The change stream said something (an event or a ping): what is cached is current as of when
-   * the operator's view was, `ageMs` ago.
-   */
-  heard(ageMs = 0): void {
-    this.lastHeard = Math.max(this.lastHeard, this.now() - ageMs);
   }
 
   get isStreamUp(): boolean {

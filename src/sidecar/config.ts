@@ -47,10 +47,10 @@ export const sidecarEnv = {
   ORKA_CA_PEM: { parse: text, optional: true, doc: "The operator's CA certificate inline (the injector sets it; a CA certificate is public)." },
   ORKA_CACHE_MAX_ENTRIES: { parse: integer(1, 100_000), fallback: '1000', doc: 'Most values kept in memory.' },
   ORKA_CACHE_MAX_BYTES: { parse: integer(1024 * 1024, 1024 * 1024 * 1024), fallback: String(16 * 1024 * 1024), doc: 'Most bytes of values kept in memory; past it the least recently used values are dropped (and fetched again when needed).' },
-  ORKA_CACHE_STALE_AFTER: { parse: duration, fallback: '30s', doc: 'A cached value is served only while it was fetched, or the change stream last heard from, within this.' },
+  ORKA_CACHE_STALE_AFTER: { parse: duration, fallback: '30s', doc: 'A cached value is served at most this long after the operator view that answered it, whether or not the change stream is up (then it is fetched again).' },
   ORKA_REDACT_GRACE: { parse: duration, fallback: '10m', doc: 'How long /v1/redact still masks a value after it was replaced, deleted or pushed out of memory.' },
   ORKA_MAX_BODY_BYTES: { parse: integer(1024, 64 * 1024 * 1024), fallback: String(1024 * 1024), doc: 'Largest request body accepted.' },
-  ORKA_UPSTREAM_TIMEOUT: { parse: duration, fallback: '5s', doc: 'How long one call to the operator may take, asking again included: a connection refused or cut is asked again on a new connection within it, a 503 once.' },
+  ORKA_UPSTREAM_TIMEOUT: { parse: duration, fallback: '5s', doc: 'How long one call to the operator may take, asking again included: a connection refused or cut, or an answer from a replica behind the newest view this sidecar has heard, is asked again on a new connection within it, a 503 once.' },
   ORKA_SHUTDOWN_TIMEOUT: { parse: duration, fallback: '10s', doc: 'On SIGTERM, how long requests in flight may take.' },
 } as const;
 

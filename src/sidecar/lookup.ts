@@ -1,17 +1,20 @@
 /**
  * How the sidecar finds values: memory first, the rest from the operator. Three promises live
  * here, in one place:
- *   - never older than a change seen: an answer older than the last change the stream reported
- *     for a name is not taken (ValueCache.judge); when the name was deleted since, it is missing,
- *     otherwise the operator is asked again (another replica, or the same one caught up) for a
- *     bounded time;
+ *   - never older than a change seen: an answer from a view behind the highest this sidecar has
+ *     heard is asked again by the upstream client (src/core/revision.ts); an answer older than the
+ *     last change the stream reported for a name (and from a view that does not hold it: an
+ *     operator from before views) is not taken (ValueCache.judge); when the name was deleted
+ *     since, it is missing, otherwise the operator is asked again (another replica, or the same
+ *     one caught up) for a bounded time;
  *   - the answer never depends on what is cached: names are sent upstream in batches of at most
  *     the resolver's limit per call;
  *   - one upstream call per name in flight: a lookup of a name already being fetched waits for
  *     that fetch instead of starting another.
  */
 import { OrkaError } from '../core/errors.js';
-import { parseRevision, type ValueCache } from './cache.js';
+import { parseRevision } from '../core/revision.js';
+import type { ValueCache } from './cache.js';
 import type { SidecarMetrics } from './metrics.js';
 import type { Resolution } from './upstream.js';
 
@@ -97,7 +100,7 @@ export class Lookup {
       const stale: string[] = [];
       for (const name of ask) {
         const revision = parseRevision(answer.revisions[name]);
-        const verdict = cache.judge(name, revision);
+        const verdict = cache.judge(name, revision, answer.view);
         const value = Object.hasOwn(answer.values, name) ? answer.values[name] : undefined;
         if (verdict === 'stale') stale.push(name);
         else if (verdict === 'deleted' || value === undefined) out.set(name, undefined);

@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createSidecarApp } from './app.js';
-import { parseRevision, ValueCache } from './cache.js';
+import { parseRevision } from '../core/revision.js';
+import { ValueCache } from './cache.js';
 import { loadSidecarConfig } from './config.js';
 import { Lookup } from './lookup.js';
 import { createSidecarMetrics } from './metrics.js';
@@ -41,7 +42,13 @@ async function main(): Promise<void> {
       budgetWarned = true;
     },
   });
-  const upstream = new Upstream({ baseUrl: config.ORKA_OPERATOR_URL, tokenFile: config.ORKA_TOKEN_FILE, caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'), timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
+  const upstream = new Upstream({
+    baseUrl: config.ORKA_OPERATOR_URL,
+    tokenFile: config.ORKA_TOKEN_FILE,
+    caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'),
+    timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000,
+    onBehind: (names) => metrics.staleAnswers.inc(names),
+  });
   const stream = upstream.follow(
     (change) => cache.changed(change.name, parseRevision(change.revision), change.deleted),
     (up) => {
@@ -49,7 +56,6 @@ async function main(): Promise<void> {
       cache.setStreamUp(up);
       metrics.streamUp.set(up ? 1 : 0);
     },
-    (ageMs) => cache.heard(ageMs),
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log, quit: () => shutdown('POST /v1/quit') });

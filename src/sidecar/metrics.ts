@@ -92,7 +92,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     cacheHits: counter(`${PREFIX}cache_hits_total`, 'Names answered from memory.'),
     cacheMisses: counter(`${PREFIX}cache_misses_total`, 'Names fetched from the operator.'),
     upstreamErrors: counter(`${PREFIX}upstream_errors_total`, 'Failed calls to the operator.'),
-    staleAnswers: counter(`${PREFIX}stale_answers_total`, 'Names the operator answered with a state older than a change already seen (asked again).'),
+    staleAnswers: counter(`${PREFIX}stale_answers_total`, 'Names the operator answered with a state older than a change or a view already seen (asked again).'),
     budgetEvictions: counter(`${PREFIX}cache_budget_evictions_total`, 'Values dropped from memory to stay within ORKA_CACHE_MAX_BYTES (fetched again when needed).'),
     streamUp: { set: (v) => void (streamUp = v) },
     render,

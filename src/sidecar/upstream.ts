@@ -8,6 +8,7 @@ import { Agent, request, type RequestOptions } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import { isErrorCode, OrkaError } from '../core/errors.js';
+import { NO_REVISION, parseRevision, ViewFloor } from '../core/revision.js';
 
 /** The operator's answer; `revisions` (resourceVersions per name) orders it against changes. */
 export interface Resolution {
@@ -16,6 +17,8 @@ export interface Resolution {
   revisions: Record<string, string>;
   /** How old (ms) the answering replica's view was, from the `Age` header: cached values age from then. */
   ageMs?: number;
+  /** The answering replica's view revision (NO_REVISION from operators before views), at least this sidecar's floor. */
+  view?: number;
 }
 
 /** A change event: `name` changed, or was deleted, at `revision` (absent from older operators). */
@@ -70,11 +73,17 @@ export interface UpstreamOptions {
   tokenFile: string;
   caPem: string;
   timeoutMs: number;
+  /** The highest view heard from any replica (answers and frames raise it); default: this client's own. */
+  floor?: ViewFloor;
+  /** Told of each answer asked again because its view was behind the floor, with how many names it answered. */
+  onBehind?: (names: number) => void;
 }
 
 /** Client of the operator's resolver API. */
 export class Upstream {
   private readonly agent: Agent;
+  /** The highest view revision heard from any replica (src/core/revision.ts). */
+  readonly floor: ViewFloor;
 
   constructor(private readonly options: UpstreamOptions) {
     // One TLS context for every connection. Given `ca` instead, tls.connect builds a new context
@@ -84,6 +93,7 @@ export class Upstream {
     // announced idle limit, whichever is first. Requests set their own (resolve: timeoutMs; the
     // change stream: STREAM_SILENCE_MS), which apply while a connection is in use.
     this.agent = new Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS, secureContext: createSecureContext({ ca: options.caPem }), maxSockets: 16 });
+    this.floor = options.floor ?? new ViewFloor();
   }
 
   private token(): string {
@@ -105,9 +115,12 @@ export class Upstream {
    * after a short jittered wait and while the timeout leaves room:
    * - a connection refused or cut: the replica went away (a rollout, a crash) and costs nothing;
    * - a 503 (this replica's view is stale, or it cannot review tokens), once only: another
-   *   replica may answer, but asking more would multiply the load on an operator in trouble.
+   *   replica may answer, but asking more would multiply the load on an operator in trouble;
+   * - an answer from a view older than the floor (a replica behind what this sidecar has already
+   *   heard: it may lack a deletion or an update), until the timeout: each costs the replica a
+   *   cache read, and a replica behind catches up as its watch brings the changes.
    * Nothing else: a refusal (401, 403, 400), a 500, a certificate that does not verify, or a
-   * timeout (the budget is spent) is the answer.
+   * timeout (the budget is spent) is the answer. An answer taken raises the floor to its view.
    */
   async resolve(names: readonly string[]): Promise<Resolution> {
     const body = JSON.stringify({ names });
@@ -115,8 +128,12 @@ export class Upstream {
     let unavailable = 0;
     for (let attempt = 0, left = this.options.timeoutMs; ; attempt++) {
       const outcome = await this.resolveOnce(body, left);
-      if ('resolution' in outcome) return outcome.resolution;
-      const again = outcome.again === 'connection' || (outcome.again === 'unavailable' && unavailable++ < MAX_UNAVAILABLE_RETRIES);
+      if ('resolution' in outcome) {
+        this.floor.hear(outcome.resolution.view ?? NO_REVISION);
+        return outcome.resolution;
+      }
+      if (outcome.again === 'behind') this.options.onBehind?.(names.length);
+      const again = outcome.again === 'connection' || outcome.again === 'behind' || (outcome.again === 'unavailable' && unavailable++ < MAX_UNAVAILABLE_RETRIES);
       if (!again) throw outcome.error;
       await delay(retryDelay(attempt));
       // Measured after the wait: a busy event loop fires timers late.
@@ -126,7 +143,9 @@ export class Upstream {
   }
 
   /** One call, and whether it may be asked again (see resolve). */
-  private resolveOnce(body: string, timeoutMs: number): Promise<{ resolution: Resolution } | { error: OrkaError; again?: 'connection' | 'unavailable' }> {
+  private resolveOnce(body: string, timeoutMs: number): Promise<{ resolution: Resolution } | { error: OrkaError; again?: 'connection' | 'unavailable' | 'behind' }> {
+    // Taken when asked: the floor may rise while the answer travels.
+    const floor = this.floor.value;
     const { url, ...options } = this.requestOptions('/v1/resolve', 'POST', { 'content-type': 'application/json' });
     return new Promise((resolve) => {
       const req = request(url, { ...options, timeout: timeoutMs }, (res) => {
@@ -136,15 +155,22 @@ export class Upstream {
         const socket = res.socket;
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          let parsed: (Resolution & { error?: { code?: unknown; message?: string } }) | undefined;
+          let parsed: (Omit<Resolution, 'view'> & { view?: unknown; error?: { code?: unknown; message?: string } }) | undefined;
           try {
             parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof parsed;
           } catch {
             parsed = undefined;
           }
           if (status === 200 && parsed?.values && Array.isArray(parsed.missing)) {
-            const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
-            return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs } });
+            const view = parseRevision(parsed.view);
+            if (view === NO_REVISION || view >= floor) {
+              const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
+              return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs, view } });
+            }
+            // Behind what this sidecar has heard: asked again on a new connection (this one leads
+            // to the replica behind), which the Service may send to another replica.
+            socket.destroy();
+            return resolve({ error: new OrkaError('UPSTREAM_UNAVAILABLE', `the operator replicas that answered have not caught up with revision ${floor}, which this sidecar has already seen; try again`), again: 'behind' });
           }
           const error = parsed === undefined ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`) : upstreamError(status, parsed.error?.code, parsed.error?.message);
           if (status !== 503) return resolve({ error });
@@ -165,12 +191,11 @@ export class Upstream {
   }
 
   /**
-   * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onAlive`
-   * is called whenever a frame (a ping too) arrives, with how old (ms) the operator's view was
-   * then (`age` in the frame's data, seconds); `onState` tells when the stream is connected
-   * (true) or lost (false).
+   * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onState`
+   * tells when the stream is connected (true) or lost (false). Every frame's view revision (a
+   * ping's too) raises the floor, before the frame is acted on.
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: (ageMs: number) => void = () => undefined): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void): { stop: () => void } {
     let stopped = false;
     let attempt = 0;
     let current: ReturnType<typeof request> | undefined;
@@ -198,7 +223,7 @@ export class Upstream {
             buffer = buffer.slice(end + 2);
             const event = /^event: (.+)$/m.exec(frame)?.[1];
             const data = /^data: (.*)$/m.exec(frame)?.[1];
-            onAlive(frameAgeMs(data));
+            this.floor.hear(frameView(data));
             if (event === 'ready') {
               attempt = 0;
               onState(true);
@@ -246,14 +271,13 @@ export class Upstream {
   }
 }
 
-/** The `age` (seconds) a frame's JSON data carries, in ms; 0 when it has none (older operators). */
-function frameAgeMs(data: string | undefined): number {
-  if (data === undefined) return 0;
+/** The view revision a frame's JSON data carries; NO_REVISION when it has none (older operators) or is malformed. */
+function frameView(data: string | undefined): number {
+  if (data === undefined) return NO_REVISION;
   try {
-    const age = (JSON.parse(data) as { age?: unknown }).age;
-    return typeof age === 'number' && Number.isFinite(age) && age > 0 ? age * 1000 : 0;
+    return parseRevision((JSON.parse(data) as { view?: unknown }).view);
   } catch {
-    return 0;
+    return NO_REVISION;
   }
 }
 

@@ -175,6 +175,10 @@ export class StorageCache implements Watched<V1Secret> {
     return this.informer.confirmedAt();
   }
 
+  processed(): number {
+    return this.informer.processed();
+  }
+
   async stop(): Promise<void> {
     await this.informer.stop();
   }
@@ -231,6 +235,16 @@ export class ClusterCache {
   /** When each cache was last known to be current (epoch ms), by name. */
   freshness(): Array<{ name: string; confirmedAt: number }> {
     return this.all().map(([name, w]) => ({ name, confirmedAt: w.confirmedAt() }));
+  }
+
+  /**
+   * This replica's view revision: the newest resourceVersion the caches a resolve reads
+   * (OrkaSecrets and storage Secrets) have processed (kube/informers.ts, core/revision.ts). Every
+   * change up to it that concerns a resolve is in what this replica answers, provided each of
+   * those caches is current (the freshness bound, health.ts, refuses resolves otherwise).
+   */
+  viewRevision(): number {
+    return Math.max(this.orkaSecrets.processed(), this.storage.processed());
   }
 
   /** Whether a namespace is a tenant, as last seen, and if not why. */

@@ -11,6 +11,14 @@
  * it holds. A healthy cache is thus confirmed at least every `WATCH_TIMEOUT_SECONDS` plus a second;
  * a cache whose connection froze is not, whatever its sockets say.
  *
+ * View revision: each cache also knows the newest resourceVersion it has processed (`processed`):
+ * the list it last applied, or the last object it applied from the watch, deletions included.
+ * Everything up to it is in the cache (a watch delivers a kind's events in order). Bookmarks do
+ * not count: they carry the revision of the last change of the whole kind anywhere in the
+ * cluster, which two replicas hear seconds apart, so a replica that merely missed a bookmark
+ * would look behind another. The events a cache applies are the same on every current replica
+ * within milliseconds, so current replicas report the same view (src/core/revision.ts).
+ *
  * Memory: a cache holds what the operator reads and no more. Managed fields and kubectl's
  * last-applied annotation (a second copy of the whole object, sealed value included) are dropped
  * before an object is cached; lists are read in pages, so a large namespace never arrives as
@@ -34,6 +42,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/logger.js';
+import { parseRevision } from '../../core/revision.js';
 import { restOf } from './client.js';
 import { orkaSecretsPath, secretsPath } from './rest.js';
 import type { OrkaSecret, OrkaSecretSpec } from '../../api/resource.js';
@@ -46,6 +55,8 @@ export interface Watched<T extends KubernetesObject> extends ObjectCache<T> {
   synced: Promise<void>;
   /** When (epoch ms) the cache was last known to be current; 0 before the first list. */
   confirmedAt(): number;
+  /** The newest resourceVersion the cache has applied (a list, or a watch event; bookmarks aside), as a number; -1 before the first list. */
+  processed(): number;
   stop(): Promise<void>;
 }
 
@@ -64,6 +75,10 @@ class HeartbeatWatch extends Watch {
     private readonly accept: string | undefined,
     private readonly heard: () => void,
     private readonly slim: (obj: unknown) => void,
+    /** Told when ListWatch opens a watch: any list it read before is applied by then. */
+    private readonly opening: () => void,
+    /** Told each object (resourceVersion) ListWatch has applied from the watch. */
+    private readonly applied: (resourceVersion: unknown) => void,
   ) {
     super(kc);
   }
@@ -75,6 +90,7 @@ class HeartbeatWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     let ended = false;
+    this.opening();
     const query = new URLSearchParams({ watch: 'true' });
     for (const [key, value] of Object.entries({ ...queryParams, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS })) {
       if (value !== undefined) query.set(key, String(value));
@@ -88,6 +104,8 @@ class HeartbeatWatch extends Watch {
           this.slim(event.object);
         }
         callback(event.type, event.object, event);
+        // ListWatch applies an event synchronously (its handler awaits nothing): it is in the cache now.
+        if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') this.applied((event.object as { metadata?: V1ObjectMeta } | undefined)?.metadata?.resourceVersion);
       },
       (err) => {
         ended = true;
@@ -213,28 +231,41 @@ interface Selectors {
   transform?: (obj: unknown) => void;
 }
 
-/** An informer on `path` whose cache tracks its own freshness. */
-/** An informer that says when it was last current and when its first list completed. */
-type HeartbeatInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T> & { confirmedAt(): number; listedOnce: Promise<void> };
+/** An informer that says when it was last current, what it has processed, and when its first list completed. */
+type HeartbeatInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T> & { confirmedAt(): number; processed(): number; listedOnce: Promise<void> };
 
 function informer<T extends KubernetesObject>(kc: KubeConfig, path: string, list: ListPromise<T>, selectors: Selectors = {}): HeartbeatInformer<T> {
   let confirmed = 0;
+  let processed = -1;
+  // The revision of the last list read: applied by ListWatch once it opens the next watch.
+  let listed = -1;
   let firstList: () => void = () => undefined;
   // client-node's start() resolves even when its list failed (it reports the error to the 'error'
   // callbacks and returns): only a list that completed fills the cache.
   const listedOnce = new Promise<void>((resolve) => (firstList = resolve));
-  const watch = new HeartbeatWatch(kc, selectors.metadataOnly ? METADATA_WATCH : undefined, () => (confirmed = Date.now()), slimming(selectors));
-  const listed: ListPromise<T> = async () => {
+  const advance = (revision: number) => {
+    if (revision > processed) processed = revision;
+  };
+  const watch = new HeartbeatWatch(
+    kc,
+    selectors.metadataOnly ? METADATA_WATCH : undefined,
+    () => (confirmed = Date.now()),
+    slimming(selectors),
+    () => advance(listed),
+    (resourceVersion) => advance(parseRevision(resourceVersion)),
+  );
+  const listThenMark: ListPromise<T> = async () => {
     const startedAt = Date.now();
     const result = await list();
     confirmed = Math.max(confirmed, startedAt);
+    listed = parseRevision(result.metadata?.resourceVersion);
     firstList();
     return result;
   };
   // client-node backs reconnects off up to 30 s after each watch that ended without an event;
   // ours end every few seconds by design, so the wait is capped at one second.
-  const lw = new ListWatch<T>(path, watch, listed, false, selectors.labelSelector, selectors.fieldSelector, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
-  return Object.assign(lw, { confirmedAt: () => confirmed, listedOnce });
+  const lw = new ListWatch<T>(path, watch, listThenMark, false, selectors.labelSelector, selectors.fieldSelector, { delayFn: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 1000))) });
+  return Object.assign(lw, { confirmedAt: () => confirmed, processed: () => processed, listedOnce });
 }
 
 function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what: string, log: Logger, after: Promise<unknown> = Promise.resolve()): Watched<T> {
@@ -271,6 +302,7 @@ function single<T extends KubernetesObject>(informer: HeartbeatInformer<T>, what
     on: (verb, cb) => informer.on(verb, cb),
     synced,
     confirmedAt: () => informer.confirmedAt(),
+    processed: () => informer.processed(),
     stop: async () => {
       stopped = true;
       onStop();
@@ -287,6 +319,13 @@ function across<T extends KubernetesObject>(parts: Map<string, Watched<T>>): Wat
     on: (verb, cb) => parts.forEach((p) => p.on(verb, cb)),
     synced: Promise.all([...parts.values()].map((p) => p.synced)).then(() => undefined),
     confirmedAt: () => Math.min(...[...parts.values()].map((p) => p.confirmedAt())),
+    // Every part's watch delivers the same revisions' order; the newest any part applied (asked
+    // on every resolve: a loop, no array).
+    processed: () => {
+      let newest = -1;
+      for (const p of parts.values()) newest = Math.max(newest, p.processed());
+      return newest;
+    },
     stop: async () => {
       await Promise.all([...parts.values()].map((p) => p.stop()));
     },

@@ -1,13 +1,22 @@
 /**
  * The resolver API that sidecars call (served over HTTPS by every replica):
  *   POST /v1/resolve   {"names": [...]}  ->  {"values": {NAME: value}, "missing": [...],
- *                      "revisions": {NAME: resourceVersion}}
- *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted"}
- *                      whenever a secret of the caller's tenant changes or goes away; `event:
- *                      ready` once subscribed. Revisions order answers and changes (../resolver.ts).
+ *                      "revisions": {NAME: resourceVersion}, "view": resourceVersion}
+ *   GET  /v1/changes   text/event-stream: `event: changed` with {"name", "revision", "deleted",
+ *                      "view"} whenever a secret of the caller's tenant changes or goes away;
+ *                      `event: ready` once subscribed and `event: ping` every 15 s, each with
+ *                      {"age", "view"}. Revisions order answers and changes (./resolver.ts).
+ * `view` (in every answer and every frame) is the replica's view revision: the newest
+ * resourceVersion its caches have processed (src/core/revision.ts). A sidecar keeps the highest it
+ * has heard from any replica; an answer from an older view is asked again on a new connection, an
+ * answer from a view at least as new is authoritative, a missing name included (so a secret
+ * deleted while the sidecar was not listening is SECRET_NOT_FOUND, not UPSTREAM_UNAVAILABLE).
  * A replica whose view of the cluster is stale answers both with UPSTREAM_UNAVAILABLE and ends
  * the streams it had open. A resolve answer carries the standard `Age` header: how many seconds
- * old (rounded up) the replica's view was, so a sidecar ages what it caches from that moment.
+ * old (rounded up) the replica's view was, so a sidecar ages what it caches from that moment; a
+ * frame's `age` is the same in seconds (sidecars from before `view` extended their cache by it).
+ * A resolve for a name whose OrkaSecret is Ready at a version this replica's storage cache has not
+ * brought yet waits for it (up to 2 s), then answers UPSTREAM_UNAVAILABLE: never missing.
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
  * pod, names, outcome; never a value.
@@ -135,10 +144,10 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
     try {
       const parsed = resolveBody.safeParse(await readJson(req));
       if (!parsed.success) throw new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`);
-      const { values, missing, revisions, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
+      const { values, missing, revisions, view, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
       deps.usage.record(identity.namespace, Object.keys(values));
       resolved({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, names: parsed.data.names, missing, outcome: missing.length ? 'partial' : 'ok' });
-      answer(res, started, 200, JSON.stringify({ values, missing, revisions }), missing, String(Math.ceil(ageMs / 1000)));
+      answer(res, started, 200, JSON.stringify({ values, missing, revisions, view }), missing, String(Math.ceil(ageMs / 1000)));
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'resolution failed');
       audit.warn({ tenant: identity.namespace, pod: identity.pod, outcome: e.code }, 'resolve failed');
@@ -233,13 +242,13 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
     // No `connection` header of its own: a draining replica's `Connection: close` (main.ts) must
     // hold, so the sidecar's next stream opens a new connection through the Service.
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-    // Every frame says how old this replica's view is (`age`, seconds): the sidecar counts its
-    // stale limit from there, not from when the frame arrived.
-    const age = () => Math.ceil(deps.resolver.assertCurrent() / 1000);
-    res.write(`event: ready\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+    // Every frame says how old this replica's view is (`age`, seconds) and which revision it has
+    // reached (`view`): the sidecar's floor of views rises with it.
+    const frame = () => JSON.stringify({ age: Math.ceil(deps.resolver.assertCurrent() / 1000), view: deps.resolver.view() });
+    res.write(`event: ready\ndata: ${frame()}\n\n`);
     const heartbeat = setInterval(() => {
       try {
-        res.write(`event: ping\ndata: ${JSON.stringify({ age: age() })}\n\n`);
+        res.write(`event: ping\ndata: ${frame()}\n\n`);
       } catch {
         res.end(); // stale: the freshness monitor is closing every stream anyway
       }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NO_REVISION, ValueCache } from '../../../src/sidecar/cache.js';
+import { NO_REVISION, parseRevision, ViewFloor } from '../../../src/core/revision.js';
+import { ValueCache } from '../../../src/sidecar/cache.js';
 import { RECONNECT_CAP_MS, RETRY_CAP_MS, reconnectDelay, retryDelay } from '../../../src/sidecar/upstream.js';
 
 describe('reconnectDelay', () => {
@@ -48,18 +49,86 @@ describe('ValueCache ages a value from the operator view it came from', () => {
   });
 });
 
-describe('ValueCache counts a ping from the view it reports', () => {
-  it('a ping from a replica whose view is 25 s old keeps a value only 5 s more', () => {
+describe('ValueCache: an entry lives ORKA_CACHE_STALE_AFTER of its own age, stream or no stream', () => {
+  it('a value fetched while the stream is up is not served past the limit, the stream still up', () => {
     let now = 100_000;
     const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000, now: () => now });
     cache.setStreamUp(true);
-    cache.set('A', 'a', NO_REVISION, 0);
-    now += 40_000;
-    cache.heard(25_000);
-    cache.setStreamUp(false);
-    now += 4_000;
+    cache.set('A', 'a', 7, 0);
+    now += 30_000;
     expect(cache.get('A')).toBe('a');
-    now += 1_001;
+    now += 1;
     expect(cache.get('A')).toBeUndefined();
+    expect(cache.isStreamUp).toBe(true);
+  });
+});
+
+describe('parseRevision: resourceVersions compared as integers (etcd3)', () => {
+  it.each([
+    ['123', 123],
+    ['0', 0],
+    ['999999999999999', 999_999_999_999_999],
+    ['9999999999999999', NO_REVISION], // past 2^53: not comparable as a number
+    ['', NO_REVISION],
+    ['12a', NO_REVISION],
+    ['-1', NO_REVISION],
+    [undefined, NO_REVISION],
+    [42, NO_REVISION],
+  ])('%j is %d', (text, want) => {
+    expect(parseRevision(text)).toBe(want);
+  });
+
+  it('orders numerically, not as text', () => {
+    expect(parseRevision('10') > parseRevision('9')).toBe(true);
+  });
+});
+
+describe('ViewFloor', () => {
+  it('rises to the highest view heard, never falls', () => {
+    const floor = new ViewFloor();
+    expect(floor.value).toBe(NO_REVISION);
+    floor.hear(100);
+    floor.hear(90);
+    expect(floor.value).toBe(100);
+    floor.hear(NO_REVISION);
+    expect(floor.value).toBe(100);
+  });
+
+  it('judges an answer from an older view behind, one at the floor or newer not', () => {
+    const floor = new ViewFloor();
+    expect(floor.behind(5)).toBe(false); // nothing heard yet
+    floor.hear(100);
+    expect(floor.behind(99)).toBe(true);
+    expect(floor.behind(100)).toBe(false);
+    expect(floor.behind(101)).toBe(false);
+  });
+
+  it('does not judge an answer without a view (an operator from before views)', () => {
+    const floor = new ViewFloor();
+    floor.hear(100);
+    expect(floor.behind(NO_REVISION)).toBe(false);
+  });
+});
+
+describe('ValueCache.judge with the answer\'s view', () => {
+  it('takes a missing name from a view that holds its last change: deleted, not stale', () => {
+    const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000 });
+    // Seen changing at 50 (the stream was up then), deleted later while the stream was down.
+    cache.changed('X', 50, false);
+    // The answer: missing (no revision for the name) from a view at 60.
+    expect(cache.judge('X', NO_REVISION, 60)).toBe('fresh');
+    expect(cache.judge('X', NO_REVISION, 50)).toBe('fresh');
+    // From a view before the change it saw: not to be taken.
+    expect(cache.judge('X', NO_REVISION, 49)).toBe('stale');
+    // An operator from before views: the name's own revision alone decides, as before.
+    expect(cache.judge('X', NO_REVISION)).toBe('stale');
+    expect(cache.judge('X', 50)).toBe('fresh');
+  });
+
+  it('a deletion seen is still a deletion for an older view', () => {
+    const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000 });
+    cache.changed('X', 50, true);
+    expect(cache.judge('X', 40, 45)).toBe('deleted');
+    expect(cache.judge('X', 40, 55)).toBe('fresh');
   });
 });

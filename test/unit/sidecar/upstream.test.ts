@@ -151,24 +151,28 @@ describe('Upstream connections', () => {
 /**
  * Runs `check` against a stand-in operator that answers the n-th resolve (0-based) with
  * `answer(n)`: a status, 'cut' (the connection destroyed without an answer) or 'silent' (never
- * answers); `asked` counts the requests and the distinct connections they came on.
+ * answers), a 200 from the view `view(n)` when given; `asked` counts the requests and the
+ * distinct connections they came on.
  */
 async function against(
   answer: (n: number) => number | 'cut' | 'silent',
   check: (upstream: Upstream, asked: () => { requests: number; connections: number }) => Promise<void>,
   timeoutMs = 5000,
+  view?: (n: number) => string,
 ): Promise<void> {
   let requests = 0;
   const sockets = new Set<unknown>();
   const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
     sockets.add(req.socket);
-    const what = answer(requests++);
+    const n = requests++;
+    const what = answer(n);
     req.resume();
     req.on('end', () => {
       if (what === 'silent') return;
       if (what === 'cut') return req.socket.destroy();
       res.writeHead(what, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(what === 200 ? { values: { A: 'a' }, missing: [], revisions: {} } : { error: { code: what === 400 ? 'INVALID_REQUEST' : 'UPSTREAM_UNAVAILABLE', message: `answered ${what}` } }));
+      const found = { values: { A: 'a' }, missing: [], revisions: {}, ...(view === undefined ? {} : { view: view(n) }) };
+      res.end(JSON.stringify(what === 200 ? found : { error: { code: what === 400 ? 'INVALID_REQUEST' : 'UPSTREAM_UNAVAILABLE', message: `answered ${what}` } }));
     });
   });
   server.listen(0, '127.0.0.1');
@@ -234,6 +238,69 @@ describe('Upstream.resolve asks again only what another try may answer', () => {
       expect((err as Error).message).toContain('ECONNREFUSED');
     } finally {
       upstream.close();
+    }
+  });
+});
+
+describe('Upstream.resolve and the floor of views', () => {
+  it('asks an answer from a view behind the floor again, on a new connection, and takes the next one at the floor', async () => {
+    await against(() => 200, async (upstream, asked) => {
+      upstream.floor.hear(100);
+      const answer = await upstream.resolve(['A']);
+      expect(answer.view).toBe(100);
+      expect(asked()).toEqual({ requests: 3, connections: 3 });
+      // Taken answers raise the floor.
+      expect(upstream.floor.value).toBe(100);
+    }, 5000, (n) => (n < 2 ? '90' : '100'));
+  });
+
+  it('gives up with UPSTREAM_UNAVAILABLE once the timeout is spent, if every replica stays behind', async () => {
+    await against(() => 200, async (upstream, asked) => {
+      upstream.floor.hear(100);
+      const err = await failure(upstream);
+      expect(isOrkaError(err) && err.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/not caught up with revision 100/);
+      expect(asked().requests).toBeGreaterThan(1);
+    }, 600, () => '99');
+  });
+
+  it('raises the floor with a newer answer, and takes an answer without a view (an operator from before views)', async () => {
+    await against(() => 200, async (upstream) => {
+      upstream.floor.hear(100);
+      expect((await upstream.resolve(['A'])).view).toBe(120);
+      expect(upstream.floor.value).toBe(120);
+    }, 5000, () => '120');
+    await against(() => 200, async (upstream, asked) => {
+      upstream.floor.hear(100);
+      expect((await upstream.resolve(['A'])).values).toEqual({ A: 'a' });
+      expect(asked().requests).toBe(1);
+    });
+  });
+
+  it('raises the floor with every frame of the change stream, pings included', async () => {
+    const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {"age":0,"view":"10"}\n\n');
+      res.write('event: ping\ndata: {"age":0,"view":"12"}\n\n');
+      res.write('event: changed\ndata: {"name":"A","revision":"14","deleted":true,"view":"15"}\n\n');
+      res.write('event: ping\ndata: {"age":0}\n\n');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000 });
+    const changes: unknown[] = [];
+    const stream = upstream.follow(
+      (change) => changes.push(change),
+      () => undefined,
+    );
+    try {
+      await until(() => changes.length === 1, 'the change');
+      await until(() => upstream.floor.value === 15, 'the floor to rise');
+      expect(changes).toEqual([{ name: 'A', revision: '14', deleted: true }]);
+    } finally {
+      stream.stop();
+      upstream.close();
+      await stop(server);
     }
   });
 });

@@ -6,7 +6,7 @@ import type { OrkaSecret } from '../../../../src/api/resource.js';
 import { storageSecret } from '../../../../src/api/storage.js';
 import type { DataKeyStore } from '../../../../src/operator/keys/datakeys.js';
 import type { ClusterCache } from '../../../../src/operator/kube/cache.js';
-import { Resolver } from '../../../../src/operator/resolver/resolver.js';
+import { Resolver, STORAGE_CATCH_UP_MS } from '../../../../src/operator/resolver/resolver.js';
 import type { KeyObject } from 'node:crypto';
 import { Writable } from 'node:stream';
 
@@ -22,10 +22,14 @@ function stored(value: string, version: number, resourceVersion: string): V1Secr
 function setup() {
   const storage = new Map<string, V1Secret>();
   const objects = new Map<string, OrkaSecret>([['api-key', owner]]);
+  // The storage cache's handlers, to apply a storage Secret as an informer does (map, then handlers).
+  const storageHandlers: Array<(s: V1Secret) => void> = [];
+  let view = 0;
   const cache = {
-    storage: { get: (name: string) => storage.get(name), on: () => undefined },
+    storage: { get: (name: string) => storage.get(name), on: (verb: string, cb: (s: V1Secret) => void) => verb === 'update' && storageHandlers.push(cb) },
     orkaSecrets: { get: (name: string) => objects.get(name), on: () => undefined },
     namespaceUid: () => 'ns-uid',
+    viewRevision: () => view,
   } as unknown as ClusterCache;
   // The tenant's data keys as the key store gives them: a new object whenever its Secret changes.
   let tenantKey: { id: string; key: KeyObject } | undefined = key;
@@ -35,7 +39,11 @@ function setup() {
   let current = true;
   // With the memo on (as the operator runs it): every case below must hold through it.
   const resolver = new Resolver(cache, keys, log, () => ({ current, viewAgeMs: current ? 10 : 99_000 }), { ttlMs: 60_000, maxBytes: 1 << 20 });
-  return { resolver, storage, objects, warnings, stale: () => (current = false), setKey: (k: typeof tenantKey) => (tenantKey = k) };
+  const apply = (secret: V1Secret) => {
+    storage.set(secret.metadata?.name as string, secret);
+    for (const cb of storageHandlers) cb(secret);
+  };
+  return { resolver, storage, objects, warnings, apply, setView: (v: number) => (view = v), stale: () => (current = false), setKey: (k: typeof tenantKey) => (tenantKey = k) };
 }
 
 describe('Resolver', () => {
@@ -90,5 +98,59 @@ describe('Resolver', () => {
     // Another key under the same id (lost and made again): the old ciphertext no longer opens.
     setKey({ id: key.id, key: aesKey(generateDataKey()) });
     expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ values: {}, missing: ['API_KEY'] });
+  });
+});
+
+/** `owner` as its status says once version `version` is stored: Ready. */
+function readyAt(version: number): OrkaSecret {
+  const condition = { type: 'Ready', status: 'True' as const, reason: 'Stored', message: 'stored', lastTransitionTime: '2026-01-01T00:00:00Z' };
+  return { ...owner, status: { version, conditions: [condition] } };
+}
+
+describe('Resolver view revision', () => {
+  it('answers with the view its caches had when it read them, a missing name included', async () => {
+    const { resolver, setView } = setup();
+    setView(1234);
+    expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ values: {}, missing: ['API_KEY'], view: '1234' });
+  });
+});
+
+describe('Resolver: Ready means resolvable', () => {
+  it('waits for the storage cache to bring the version the status reports Ready, woken by the update (not missing, not the old value)', async () => {
+    const { resolver, objects, storage, apply } = setup();
+    storage.set('orkasecret-api-key', stored('first', 1, '10'));
+    objects.set('api-key', readyAt(2));
+    let settled = false;
+    const pending = resolver.resolve('acme', ['API_KEY']).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    apply(stored('second', 2, '11'));
+    expect(await pending).toMatchObject({ values: { API_KEY: 'second' }, missing: [], revisions: { API_KEY: '11' } });
+  });
+
+  it('waits for a first store too (Ready, no storage Secret in the cache yet)', async () => {
+    const { resolver, objects, apply } = setup();
+    objects.set('api-key', readyAt(1));
+    const pending = resolver.resolve('acme', ['API_KEY', 'OTHER']);
+    setTimeout(() => apply(stored('first', 1, '10')), 20);
+    expect(await pending).toMatchObject({ values: { API_KEY: 'first' }, missing: ['OTHER'] });
+  });
+
+  it('answers UPSTREAM_UNAVAILABLE, never missing, when the cache does not catch up within the bound', { timeout: STORAGE_CATCH_UP_MS + 5000 }, async () => {
+    const { resolver, objects } = setup();
+    objects.set('api-key', readyAt(1));
+    const started = Date.now();
+    await expect(resolver.resolve('acme', ['API_KEY'])).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(STORAGE_CATCH_UP_MS - 50);
+  });
+
+  it('does not wait for an OrkaSecret that is not Ready, nor when the cache holds that version or newer', async () => {
+    const { resolver, objects, storage } = setup();
+    const failing = { type: 'Ready', status: 'False' as const, reason: 'SourceNotFound', message: 'no source', lastTransitionTime: '2026-01-01T00:00:00Z' };
+    objects.set('api-key', { ...owner, status: { version: 1, conditions: [failing] } });
+    expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ missing: ['API_KEY'] });
+    objects.set('api-key', readyAt(1));
+    storage.set('orkasecret-api-key', stored('second', 2, '11'));
+    expect(await resolver.resolve('acme', ['API_KEY'])).toMatchObject({ values: { API_KEY: 'second' } });
   });
 });

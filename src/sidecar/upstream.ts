@@ -47,6 +47,30 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return jittered(attempt, 100, RECONNECT_CAP_MS, random);
 }
 
+/** Statuses by which the operator refuses this pod (token, tenancy) or its tenant (a limit): backed off, not retried at once. */
+const REFUSED = new Set([401, 403, 429]);
+
+/** The first wait after a refusal; it doubles with each refusal in a row, up to the cap (ORKA_REFUSED_BACKOFF_MAX). */
+export const REFUSAL_BASE_MS = 1000;
+
+/**
+ * The wait before opening the change stream again after `refusals` refusals in a row (0-based):
+ * from REFUSAL_BASE_MS, doubling, capped at `capMs`, with half of it random (never less than half:
+ * a refused sidecar must not come back at once); at least the Retry-After the operator gave (up to
+ * the cap), spread by up to a fifth so that sidecars refused together do not return together.
+ */
+export function refusalDelay(refusals: number, retryAfterMs: number, capMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(capMs, REFUSAL_BASE_MS * 2 ** refusals);
+  const backoff = ceiling / 2 + (random() * ceiling) / 2;
+  const asked = Math.min(capMs, retryAfterMs * (1 + random() / 5));
+  return Math.round(Math.max(backoff, asked));
+}
+
+/** A Retry-After header in ms (delay-seconds only, which is what the operator sends); 0 when absent or not a number. */
+export function retryAfterMs(header: string | undefined): number {
+  return header !== undefined && /^\s*\d{1,7}\s*$/.test(header) ? Number(header) * 1000 : 0;
+}
+
 /** A random wait up to min(cap, base * 2^attempt): full jitter, so clients failing together do not retry together. */
 function jittered(attempt: number, baseMs: number, capMs: number, random: () => number): number {
   return Math.round(random() * Math.min(capMs, baseMs * 2 ** attempt));
@@ -70,11 +94,24 @@ export interface UpstreamOptions {
   tokenFile: string;
   caPem: string;
   timeoutMs: number;
+  /** Longest wait before opening the change stream again after a refusal (401, 403, 429); default 30 s. */
+  refusedBackoffMaxMs?: number;
+}
+
+/** A refusal of the change stream, for the sidecar's (throttled) warning: never a value or a token. */
+export interface StreamRefusal {
+  status: number;
+  code?: string;
+  message?: string;
+  /** How long the sidecar waits before asking again. */
+  retryInMs: number;
 }
 
 /** Client of the operator's resolver API. */
 export class Upstream {
   private readonly agent: Agent;
+  /** Until when (ms since the epoch) the operator asked this tenant not to resolve (a 429): answered here, not sent. */
+  private limitedUntil = 0;
 
   constructor(private readonly options: UpstreamOptions) {
     // One TLS context for every connection. Given `ca` instead, tls.connect builds a new context
@@ -110,12 +147,16 @@ export class Upstream {
    * timeout (the budget is spent) is the answer.
    */
   async resolve(names: readonly string[]): Promise<Resolution> {
+    // Rate-limited: every call until the Retry-After would be refused again; refused here instead.
+    const limited = this.limitedUntil - Date.now();
+    if (limited > 0) throw tooManyRequests(Math.ceil(limited / 1000));
     const body = JSON.stringify({ names });
     const until = Date.now() + this.options.timeoutMs;
     let unavailable = 0;
     for (let attempt = 0, left = this.options.timeoutMs; ; attempt++) {
       const outcome = await this.resolveOnce(body, left);
       if ('resolution' in outcome) return outcome.resolution;
+      if (outcome.error.code === 'TOO_MANY_REQUESTS') this.limitedUntil = Date.now() + Number(outcome.error.details.retryAfter ?? 1) * 1000;
       const again = outcome.again === 'connection' || (outcome.again === 'unavailable' && unavailable++ < MAX_UNAVAILABLE_RETRIES);
       if (!again) throw outcome.error;
       await delay(retryDelay(attempt));
@@ -146,7 +187,12 @@ export class Upstream {
             const ageMs = Math.max(0, Number(res.headers.age ?? 0) * 1000 || 0);
             return resolve({ resolution: { values: parsed.values, missing: parsed.missing, revisions: parsed.revisions ?? {}, ageMs } });
           }
-          const error = parsed === undefined ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`) : upstreamError(status, parsed.error?.code, parsed.error?.message);
+          const error =
+            status === 429
+              ? tooManyRequests(Math.max(1, retryAfterMs(res.headers['retry-after']) / 1000))
+              : parsed === undefined
+                ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`)
+                : upstreamError(status, parsed.error?.code, parsed.error?.message);
           if (status !== 503) return resolve({ error });
           // Asked again on a new connection: this one leads to the replica that said 503.
           socket.destroy();
@@ -168,11 +214,18 @@ export class Upstream {
    * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onAlive`
    * is called whenever a frame (a ping too) arrives, with how old (ms) the operator's view was
    * then (`age` in the frame's data, seconds); `onState` tells when the stream is connected
-   * (true) or lost (false).
+   * (true) or lost (false); `onRefused` when the operator refuses the stream (401, 403, 429), which
+   * is asked again only after refusalDelay (Retry-After honoured), not at once.
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onAlive: (ageMs: number) => void = () => undefined): { stop: () => void } {
+  follow(
+    onChange: (change: NameChange) => void,
+    onState: (up: boolean) => void,
+    onAlive: (ageMs: number) => void = () => undefined,
+    onRefused: (refusal: StreamRefusal) => void = () => undefined,
+  ): { stop: () => void } {
     let stopped = false;
     let attempt = 0;
+    let refusals = 0;
     let current: ReturnType<typeof request> | undefined;
     const connect = () => {
       if (stopped) return;
@@ -184,7 +237,29 @@ export class Upstream {
       }
       const { url, ...rest } = options;
       const req = request(url, rest, (res) => {
-        if (res.statusCode !== 200) {
+        const status = res.statusCode ?? 0;
+        if (REFUSED.has(status)) {
+          // The body says why (a code and a message, never a value); read to its end, so the
+          // connection goes back to the pool.
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text = (text + chunk).slice(0, 4096)));
+          res.on('end', () => {
+            let error: { code?: unknown; message?: unknown } | undefined;
+            try {
+              error = (JSON.parse(text) as { error?: typeof error }).error;
+            } catch {
+              error = undefined;
+            }
+            const wait = refusalDelay(refusals++, retryAfterMs(res.headers['retry-after']), this.options.refusedBackoffMaxMs ?? 30_000);
+            onRefused({ status, retryInMs: wait, ...(typeof error?.code === 'string' ? { code: error.code } : {}), ...(typeof error?.message === 'string' ? { message: error.message } : {}) });
+            retry(wait);
+          });
+          // Cut before its end: a lost connection, reconnected as such.
+          res.on('close', () => retry());
+          return;
+        }
+        if (status !== 200) {
           res.resume();
           return retry();
         }
@@ -201,6 +276,7 @@ export class Upstream {
             onAlive(frameAgeMs(data));
             if (event === 'ready') {
               attempt = 0;
+              refusals = 0;
               onState(true);
             } else if (event === 'changed' && data !== undefined) {
               try {
@@ -222,7 +298,8 @@ export class Upstream {
       req.end();
     };
     let retrying = false;
-    const retry = () => {
+    /** Connects again after `waitMs` (a refusal's backoff), or else the reconnect delay. */
+    const retry = (waitMs?: number) => {
       if (retrying) return;
       retrying = true;
       onState(false);
@@ -230,7 +307,7 @@ export class Upstream {
       setTimeout(() => {
         retrying = false;
         connect();
-      }, reconnectDelay(attempt++)).unref();
+      }, waitMs ?? reconnectDelay(attempt++)).unref();
     };
     connect();
     return {
@@ -255,6 +332,12 @@ function frameAgeMs(data: string | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** The operator rate-limits this tenant's resolves: the runner is told so, and when to try again. */
+function tooManyRequests(seconds: number): OrkaError {
+  const retryAfter = Math.ceil(seconds);
+  return new OrkaError('TOO_MANY_REQUESTS', `the operator is limiting this tenant's resolves; retry after ${retryAfter} s`, { retryAfter });
 }
 
 function upstreamError(status: number, code: unknown, message: string | undefined): OrkaError {

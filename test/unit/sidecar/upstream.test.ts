@@ -307,49 +307,54 @@ describe('refusalDelay: the change stream after a refusal (401, 403, 429)', () =
   });
 });
 
+/** Answers a change stream that says `ready`. */
+function ready(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write('event: ready\ndata: {}\n\n');
+}
+
+/** Follows the change stream until it is up; the refusals the upstream told of on the way. */
+async function followUntilUp(upstream: Upstream): Promise<StreamRefusal[]> {
+  const refusals: StreamRefusal[] = [];
+  let up = false;
+  const stream = upstream.follow(() => undefined, (u) => (up = u), undefined, (r) => refusals.push(r));
+  try {
+    await until(() => up, 'the stream after its refusals');
+  } finally {
+    stream.stop();
+  }
+  return refusals;
+}
+
 describe('Upstream.follow backs off when the operator refuses the stream', () => {
   it('waits at least the backoff between refusals (401, 403) and says why, once per refusal', { timeout: 30_000 }, async () => {
-    const refusals: StreamRefusal[] = [];
+    const answers: Array<[number, string]> = [
+      [401, 'UNAUTHENTICATED'],
+      [403, 'FORBIDDEN'],
+      [401, 'UNAUTHENTICATED'],
+    ];
     await standIn(
-      (n, _req, res) => (n < 3 ? refuse(res, n === 1 ? 403 : 401, n === 1 ? 'FORBIDDEN' : 'UNAUTHENTICATED') : (res.writeHead(200, { 'content-type': 'text/event-stream' }), res.write('event: ready\ndata: {}\n\n'))),
+      (n, _req, res) => (n < answers.length ? refuse(res, ...(answers[n] as [number, string])) : ready(res)),
       async (upstream, at) => {
-        let up = false;
-        const stream = upstream.follow(() => undefined, (u) => (up = u), undefined, (r) => refusals.push(r));
-        try {
-          await until(() => up, 'the stream after three refusals');
-          // Before: the next attempt within 100, 200, 400 ms (the reconnect delay), forever.
-          expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(500 - 5);
-          expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1000 - 5);
-          expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(1500 - 5);
-          expect(refusals.map((r) => [r.status, r.code])).toEqual([
-            [401, 'UNAUTHENTICATED'],
-            [403, 'FORBIDDEN'],
-            [401, 'UNAUTHENTICATED'],
-          ]);
-          expect(refusals.map((r) => r.retryInMs)).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
-        } finally {
-          stream.stop();
-        }
+        const refusals = await followUntilUp(upstream);
+        // Before: the next attempt within 100, 200, 400 ms (the reconnect delay), for ever.
+        expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(500 - 5);
+        expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1000 - 5);
+        expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(1500 - 5);
+        expect(refusals.map((r) => [r.status, r.code])).toEqual(answers);
       },
       { refusedBackoffMaxMs: 3000 },
     );
   });
 
   it('honours the Retry-After of a 429', { timeout: 30_000 }, async () => {
-    const refusals: StreamRefusal[] = [];
     await standIn(
-      (n, _req, res) => (n === 0 ? refuse(res, 429, 'TOO_MANY_REQUESTS', 2) : (res.writeHead(200, { 'content-type': 'text/event-stream' }), res.write('event: ready\ndata: {}\n\n'))),
+      (n, _req, res) => (n === 0 ? refuse(res, 429, 'TOO_MANY_REQUESTS', 2) : ready(res)),
       async (upstream, at) => {
-        let up = false;
-        const stream = upstream.follow(() => undefined, (u) => (up = u), undefined, (r) => refusals.push(r));
-        try {
-          await until(() => up, 'the stream after a 429');
-          expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(2000 - 5);
-          expect(refusals).toEqual([{ status: 429, code: 'TOO_MANY_REQUESTS', message: 'refused with 429', retryInMs: expect.any(Number) }]);
-          expect(refusals[0]!.retryInMs).toBeGreaterThanOrEqual(2000);
-        } finally {
-          stream.stop();
-        }
+        const refusals = await followUntilUp(upstream);
+        expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(2000 - 5);
+        expect(refusals).toEqual([{ status: 429, code: 'TOO_MANY_REQUESTS', message: 'refused with 429', retryInMs: expect.any(Number) }]);
+        expect(refusals[0]!.retryInMs).toBeGreaterThanOrEqual(2000);
       },
     );
   });

@@ -67,8 +67,14 @@ export const operatorEnv = z.object({
     'How long a value this replica opened for a resolve is kept in its memory, so resolving the same revision again skips the decrypt (the process holds every data key already: docs/capacity.md); a new revision, a deletion or a new data key is never answered from it; 0: off.',
   ),
   ORKA_RESOLVE_MEMO_MAX_BYTES: integer(16 * 1024 * 1024, 0, 1024 * 1024 * 1024).describe('Most bytes of opened values kept for ORKA_RESOLVE_MEMO_TTL (oldest dropped first); 0: off.'),
-  ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe('Most change streams open at once on one replica (each holds a connection and memory).'),
+  ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe(
+    'Most change streams open at once on one replica (each holds a connection and memory). Shared fairly: when the replica is full, a tenant holding fewer than this divided by the tenants holding streams takes a slot from the tenant holding the most; a tenant at or above that share is refused (429).',
+  ),
   ORKA_MAX_STREAMS_PER_IDENTITY: integer(4, 1, 1000).describe('Most change streams one pod identity may hold open (a sidecar needs one).'),
+  ORKA_RESOLVE_RATE: integer(200, 0, 1_000_000).describe(
+    "Resolves per second one tenant (namespace) may make on one replica, on average (a resolve is one call, up to 256 names); more: 429 with Retry-After. Each replica counts its own, so a tenant's total is this times the replicas it reaches. 0: no limit.",
+  ),
+  ORKA_RESOLVE_BURST: integer(400, 1, 1_000_000).describe('Resolves one tenant may make at once on one replica above ORKA_RESOLVE_RATE (a token bucket of this size), such as every runner pod starting together.'),
   ORKA_USAGE_FLUSH_PERIOD: duration('60s').describe('How often usage counts are written to status.usage (at most once per period per secret).'),
   ORKA_SHUTDOWN_DRAIN: duration('5s', { zero: true }).describe(
     'On SIGTERM, after stepping down (not ready, lease released, no more reconciles), how long to keep answering resolves and webhooks while Kubernetes takes the pod out of the Service; each answer then asks the client to close its connection. 0 closes at once.',

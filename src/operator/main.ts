@@ -17,7 +17,8 @@ import { accessReviewFn } from './kube/accessreview.js';
 import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
-import { createResolverApp, isResolveRequest, resolveHandler, StreamLimiter } from './resolver/http.js';
+import { createResolverApp, isResolveRequest, resolveHandler } from './resolver/http.js';
+import { ResolveRateLimiter, StreamLimiter } from './resolver/limits.js';
 import { webhookHandler } from './admission/webhook.js';
 
 /** After the drain, how long requests already in flight (a resolve takes milliseconds) may take before their connections are closed. */
@@ -107,7 +108,8 @@ async function main(): Promise<void> {
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, streams, audit: log.child({ component: 'audit' }) }));
   // POST /v1/resolve, the hot path, and the admission webhooks, which the apiserver waits for,
   // are served on node:http without express (docs/capacity.md, docs/admission-latency.md).
-  const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics) });
+  const rate = config.ORKA_RESOLVE_RATE > 0 ? new ResolveRateLimiter({ rate: config.ORKA_RESOLVE_RATE, burst: config.ORKA_RESOLVE_BURST }) : undefined;
+  const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics), rate });
   const webhooks = webhookHandler({ injectConfig: () => operator.injectConfig(), tenancy: (ns) => cache.tenancy(ns), namespace: (name) => cache.namespaces.get(name), canI: accessReviewFn(kc), log: log.child({ component: 'webhook' }), observe: admissionObserver(metrics) });
   resolverServer.on('request', (req, res) => {
     // Draining: answer, but have the client open its next connection through the Service.

@@ -7,7 +7,9 @@
  *   GET  /healthz, /readyz
  * Every /v1/ request needs `X-Orka-Request: true` and a Host of 127.0.0.1:<port> or
  * localhost:<port> (SSRF and DNS-rebinding guard); a request with an Origin header (a browser) is
- * refused. Errors are {"error": {"code", "message", ...}}, unknown routes and methods included.
+ * refused. Errors are {"error": {"code", "message", ...}}, unknown routes and methods included;
+ * a resolve the operator refused as over the tenant's rate is 429 TOO_MANY_REQUESTS with
+ * `retryAfter` (seconds) and the Retry-After header, not UPSTREAM_UNAVAILABLE: the operator is up.
  *
  * Plain node:http rather than express: five routes, and every runner pod pays for the sidecar's
  * memory (express costs about 26 MiB of RSS) and its speed (README, "Sidecar footprint").
@@ -48,6 +50,8 @@ function send(res: ServerResponse, status: number, body: unknown, noStore = fals
 }
 
 function fail(res: ServerResponse, err: OrkaError): void {
+  // The operator rate-limits the tenant: the runner learns when to try again, as it would from the operator.
+  if (typeof err.details.retryAfter === 'number') res.setHeader('retry-after', String(err.details.retryAfter));
   send(res, err.status, err.toBody());
 }
 

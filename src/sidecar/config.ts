@@ -51,6 +51,11 @@ export const sidecarEnv = {
   ORKA_REDACT_GRACE: { parse: duration, fallback: '10m', doc: 'How long /v1/redact still masks a value after it was replaced, deleted or pushed out of memory.' },
   ORKA_MAX_BODY_BYTES: { parse: integer(1024, 64 * 1024 * 1024), fallback: String(1024 * 1024), doc: 'Largest request body accepted.' },
   ORKA_UPSTREAM_TIMEOUT: { parse: duration, fallback: '5s', doc: 'How long one call to the operator may take, asking again included: a connection refused or cut, or an answer from a replica behind the newest view this sidecar has heard, is asked again on a new connection within it, a 503 once.' },
+  ORKA_REFUSED_BACKOFF_MAX: {
+    parse: duration,
+    fallback: '30s',
+    doc: 'Longest wait before opening the change stream again after the operator refused it (401, 403, 429): from 1 s, doubling, half of it random; a Retry-After is honoured up to this. One warning per minute while refused.',
+  },
   ORKA_SHUTDOWN_TIMEOUT: { parse: duration, fallback: '10s', doc: 'On SIGTERM, how long requests in flight may take.' },
 } as const;
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isOrkaError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { Throttle } from '../core/throttle.js';
 import { createSidecarApp } from './app.js';
 import { parseRevision } from '../core/revision.js';
 import { ValueCache } from './cache.js';
@@ -14,6 +15,9 @@ import { loadSidecarConfig } from './config.js';
 import { Lookup } from './lookup.js';
 import { createSidecarMetrics } from './metrics.js';
 import { Upstream } from './upstream.js';
+
+/** While the operator refuses the change stream, one warning per this interval (the rest counted in it). */
+const REFUSED_WARNING_INTERVAL_MS = 60_000;
 
 // node:http through require, not import: an ES import builds the module's whole namespace, whose
 // lazy getters (WebSocket and friends) load undici: 13 MiB of RSS in every runner pod, measured.
@@ -47,14 +51,21 @@ async function main(): Promise<void> {
     tokenFile: config.ORKA_TOKEN_FILE,
     caPem: config.ORKA_CA_PEM ?? readFileSync(config.ORKA_CA_FILE, 'utf8'),
     timeoutMs: config.ORKA_UPSTREAM_TIMEOUT * 1000,
+    refusedBackoffMaxMs: config.ORKA_REFUSED_BACKOFF_MAX * 1000,
     onBehind: (names) => metrics.staleAnswers.inc(names),
   });
+  const refusedWarnings = new Throttle({ intervalMs: REFUSED_WARNING_INTERVAL_MS });
   const stream = upstream.follow(
     (change) => cache.changed(change.name, parseRevision(change.revision), change.deleted),
     (up) => {
       if (up !== cache.isStreamUp) log.info({ changeStream: up ? 'up' : 'down' }, up ? 'change stream connected' : 'change stream lost; cached values expire after ORKA_CACHE_STALE_AFTER');
       cache.setStreamUp(up);
       metrics.streamUp.set(up ? 1 : 0);
+    },
+    (refusal) => {
+      const held = refusedWarnings.pass('stream');
+      if (held === undefined) return;
+      log.warn({ status: refusal.status, code: refusal.code, reason: refusal.message, retryInSeconds: Math.round(refusal.retryInMs / 1000), ...(held > 0 ? { suppressed: held } : {}) }, 'the operator refused the change stream; asking again with backoff (values are fetched on each use meanwhile, after ORKA_CACHE_STALE_AFTER)');
     },
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });

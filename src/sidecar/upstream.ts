@@ -50,6 +50,30 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return jittered(attempt, 100, RECONNECT_CAP_MS, random);
 }
 
+/** Statuses by which the operator refuses this pod (token, tenancy) or its tenant (a limit): backed off, not retried at once. */
+const REFUSED = new Set([401, 403, 429]);
+
+/** The first wait after a refusal; it doubles with each refusal in a row, up to the cap (ORKA_REFUSED_BACKOFF_MAX). */
+export const REFUSAL_BASE_MS = 1000;
+
+/**
+ * The wait before opening the change stream again after `refusals` refusals in a row (0-based):
+ * from REFUSAL_BASE_MS, doubling, capped at `capMs`, with half of it random (never less than half:
+ * a refused sidecar must not come back at once); at least the Retry-After the operator gave (up to
+ * the cap), spread by up to a fifth so that sidecars refused together do not return together.
+ */
+export function refusalDelay(refusals: number, retryAfterMs: number, capMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(capMs, REFUSAL_BASE_MS * 2 ** refusals);
+  const backoff = ceiling / 2 + (random() * ceiling) / 2;
+  const asked = Math.min(capMs, retryAfterMs * (1 + random() / 5));
+  return Math.round(Math.max(backoff, asked));
+}
+
+/** A Retry-After header in ms (delay-seconds only, which is what the operator sends); 0 when absent or not a number. */
+export function retryAfterMs(header: string | undefined): number {
+  return header !== undefined && /^\s*\d{1,7}\s*$/.test(header) ? Number(header) * 1000 : 0;
+}
+
 /** A random wait up to min(cap, base * 2^attempt): full jitter, so clients failing together do not retry together. */
 function jittered(attempt: number, baseMs: number, capMs: number, random: () => number): number {
   return Math.round(random() * Math.min(capMs, baseMs * 2 ** attempt));
@@ -77,6 +101,17 @@ export interface UpstreamOptions {
   floor?: ViewFloor;
   /** Told of each answer asked again because its view was behind the floor, with how many names it answered. */
   onBehind?: (names: number) => void;
+  /** Longest wait before opening the change stream again after a refusal (401, 403, 429); default 30 s. */
+  refusedBackoffMaxMs?: number;
+}
+
+/** A refusal of the change stream, for the sidecar's (throttled) warning: never a value or a token. */
+export interface StreamRefusal {
+  status: number;
+  code?: string;
+  message?: string;
+  /** How long the sidecar waits before asking again. */
+  retryInMs: number;
 }
 
 /** Client of the operator's resolver API. */
@@ -84,6 +119,8 @@ export class Upstream {
   private readonly agent: Agent;
   /** The highest view revision heard from any replica (src/core/revision.ts). */
   readonly floor: ViewFloor;
+  /** Until when (ms since the epoch) the operator asked this tenant not to resolve (a 429): answered here, not sent. */
+  private limitedUntil = 0;
 
   constructor(private readonly options: UpstreamOptions) {
     // One TLS context for every connection. Given `ca` instead, tls.connect builds a new context
@@ -123,6 +160,9 @@ export class Upstream {
    * timeout (the budget is spent) is the answer. An answer taken raises the floor to its view.
    */
   async resolve(names: readonly string[]): Promise<Resolution> {
+    // Rate-limited: every call until the Retry-After would be refused again; refused here instead.
+    const limited = this.limitedUntil - Date.now();
+    if (limited > 0) throw tooManyRequests(Math.ceil(limited / 1000));
     const body = JSON.stringify({ names });
     const until = Date.now() + this.options.timeoutMs;
     let unavailable = 0;
@@ -133,6 +173,7 @@ export class Upstream {
         return outcome.resolution;
       }
       if (outcome.again === 'behind') this.options.onBehind?.(names.length);
+      if (outcome.error.code === 'TOO_MANY_REQUESTS') this.limitedUntil = Date.now() + Number(outcome.error.details.retryAfter ?? 1) * 1000;
       const again = outcome.again === 'connection' || outcome.again === 'behind' || (outcome.again === 'unavailable' && unavailable++ < MAX_UNAVAILABLE_RETRIES);
       if (!again) throw outcome.error;
       await delay(retryDelay(attempt));
@@ -172,7 +213,12 @@ export class Upstream {
             socket.destroy();
             return resolve({ error: new OrkaError('UPSTREAM_UNAVAILABLE', `the operator replicas that answered have not caught up with revision ${floor}, which this sidecar has already seen; try again`), again: 'behind' });
           }
-          const error = parsed === undefined ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`) : upstreamError(status, parsed.error?.code, parsed.error?.message);
+          const error =
+            status === 429
+              ? tooManyRequests(Math.max(1, retryAfterMs(res.headers['retry-after']) / 1000))
+              : parsed === undefined
+                ? new OrkaError('UPSTREAM_UNAVAILABLE', `the operator answered ${status} with no valid body`)
+                : upstreamError(status, parsed.error?.code, parsed.error?.message);
           if (status !== 503) return resolve({ error });
           // Asked again on a new connection: this one leads to the replica that said 503.
           socket.destroy();
@@ -192,12 +238,15 @@ export class Upstream {
 
   /**
    * Follows the change stream, reconnecting with backoff. `onChange` gets each change; `onState`
-   * tells when the stream is connected (true) or lost (false). Every frame's view revision (a
-   * ping's too) raises the floor, before the frame is acted on.
+   * tells when the stream is connected (true) or lost (false); `onRefused` when the operator
+   * refuses the stream (401, 403, 429), which is asked again only after refusalDelay (Retry-After
+   * honoured), not at once. Every frame's view revision (a ping's too) raises the floor, before
+   * the frame is acted on.
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void): { stop: () => void } {
+  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onRefused: (refusal: StreamRefusal) => void = () => undefined): { stop: () => void } {
     let stopped = false;
     let attempt = 0;
+    let refusals = 0;
     let current: ReturnType<typeof request> | undefined;
     const connect = () => {
       if (stopped) return;
@@ -209,7 +258,29 @@ export class Upstream {
       }
       const { url, ...rest } = options;
       const req = request(url, rest, (res) => {
-        if (res.statusCode !== 200) {
+        const status = res.statusCode ?? 0;
+        if (REFUSED.has(status)) {
+          // The body says why (a code and a message, never a value); read to its end, so the
+          // connection goes back to the pool.
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text = (text + chunk).slice(0, 4096)));
+          res.on('end', () => {
+            let error: { code?: unknown; message?: unknown } | undefined;
+            try {
+              error = (JSON.parse(text) as { error?: typeof error }).error;
+            } catch {
+              error = undefined;
+            }
+            const wait = refusalDelay(refusals++, retryAfterMs(res.headers['retry-after']), this.options.refusedBackoffMaxMs ?? 30_000);
+            onRefused({ status, retryInMs: wait, ...(typeof error?.code === 'string' ? { code: error.code } : {}), ...(typeof error?.message === 'string' ? { message: error.message } : {}) });
+            retry(wait);
+          });
+          // Cut before its end: a lost connection, reconnected as such.
+          res.on('close', () => retry());
+          return;
+        }
+        if (status !== 200) {
           res.resume();
           return retry();
         }
@@ -226,6 +297,7 @@ export class Upstream {
             this.floor.hear(frameView(data));
             if (event === 'ready') {
               attempt = 0;
+              refusals = 0;
               onState(true);
             } else if (event === 'changed' && data !== undefined) {
               try {
@@ -247,7 +319,8 @@ export class Upstream {
       req.end();
     };
     let retrying = false;
-    const retry = () => {
+    /** Connects again after `waitMs` (a refusal's backoff), or else the reconnect delay. */
+    const retry = (waitMs?: number) => {
       if (retrying) return;
       retrying = true;
       onState(false);
@@ -255,7 +328,7 @@ export class Upstream {
       setTimeout(() => {
         retrying = false;
         connect();
-      }, reconnectDelay(attempt++)).unref();
+      }, waitMs ?? reconnectDelay(attempt++)).unref();
     };
     connect();
     return {
@@ -279,6 +352,12 @@ function frameView(data: string | undefined): number {
   } catch {
     return NO_REVISION;
   }
+}
+
+/** The operator rate-limits this tenant's resolves: the runner is told so, and when to try again. */
+function tooManyRequests(seconds: number): OrkaError {
+  const retryAfter = Math.ceil(seconds);
+  return new OrkaError('TOO_MANY_REQUESTS', `the operator is limiting this tenant's resolves; retry after ${retryAfter} s`, { retryAfter });
 }
 
 function upstreamError(status: number, code: unknown, message: string | undefined): OrkaError {

@@ -28,6 +28,7 @@ import { startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
 import { startOperator } from '../env/operator.js';
+import { pool } from './pool.js';
 import { printTable } from './table.js';
 
 const WORKERS = 4;
@@ -36,16 +37,6 @@ const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^
 const TENANTS = 10;
 const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const osec = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' };
-
-/** Runs fn over items with at most `concurrency` in flight. */
-async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
-}
 
 function progress(line: string): void {
   process.stderr.write(`[bench operator] ${line}\n`);

@@ -20,6 +20,7 @@ import { startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { pool } from './pool.js';
 import { printTable } from './table.js';
 
 const N = Number(process.env.BENCH_STREAMS_N ?? 1000);
@@ -31,21 +32,6 @@ const GOAL = 1.25; // after close, RSS within +25% of base
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 const MiB = 1024 * 1024;
 const progress = (line: string) => process.stderr.write(`[bench streams] ${line}\n`);
-
-/** Runs fn over items with at most `concurrency` in flight. */
-async function pool<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
 
 interface Sample {
   rss: number;

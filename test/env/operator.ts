@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { join } from 'node:path';
 import { request } from 'node:https';
 import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -48,12 +49,15 @@ export async function startOperator(args: {
   nodeOptions?: string[];
   /** Listen on these ports (a restart on the same address, as a pod's Service would give); default: free ones. */
   ports?: { port: number; resolverPort: number };
+  /** Run another checkout's build (a bench's baseline: its `dist`); default: this one. */
+  cwd?: string;
 }): Promise<OperatorProcess> {
   const port = args.ports?.port ?? (await freePort());
   const resolverPort = args.ports?.resolverPort ?? (await freePort());
   const entry = { dist: [BUNDLE, 'operator'], tsc: ['dist/src/operator/main.js'], src: ['--import', 'tsx', 'src/operator/main.ts'] }[args.build ?? 'src'];
-  if (args.build !== undefined && args.build !== 'src' && !existsSync(entry[0] as string)) throw new Error(`${entry[0]} is missing: run make build`);
+  if (args.build !== undefined && args.build !== 'src' && !existsSync(join(args.cwd ?? '.', entry[0] as string))) throw new Error(`${entry[0]} is missing: run make build`);
   const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...(args.nodeOptions ?? []), ...entry], {
+    ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort } from './controlplane.js';
 import { BUNDLE, eventually } from './operator.js';
 
@@ -18,9 +19,9 @@ export interface SidecarProcess {
 }
 
 
-/** Starts a sidecar for a token file and CA file; waits until it listens. */
-export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string }): Promise<SidecarProcess> {
-  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
+/** Starts a sidecar for a token file and CA file; waits until it listens. `cwd`: another checkout whose build to run (a bench's baseline). */
+export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string; cwd?: string }): Promise<SidecarProcess> {
+  if (!existsSync(join(args.cwd ?? '.', BUNDLE))) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
   const port = await freePort();
   const metricsPort = await freePort();
   const node = [process.execPath, BUNDLE, 'sidecar'];
@@ -30,6 +31,7 @@ export async function startSidecar(args: { operatorUrl: string; tokenFile: strin
     ? ['setpriv', '--pdeathsig', 'SIGKILL', '--', 'strace', '-f', '-qq', '-e', 'trace=%file,%desc', '-o', args.straceOutput, ...node]
     : ['setpriv', '--pdeathsig', 'SIGKILL', '--', ...node];
   const proc = spawn(command[0] as string, command.slice(1), {
+    ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
     env: {
       PATH: process.env.PATH,
       ORKA_OPERATOR_URL: args.operatorUrl,

@@ -14,6 +14,7 @@ export function resolveOutcome(status: number, body: unknown): string {
   if (status === 401) return 'unauthenticated';
   if (status === 403) return 'forbidden';
   if (status === 400 || status === 413) return 'invalid';
+  if (status === 429) return 'limited';
   if (status === 503) return 'unavailable';
   return 'error';
 }

@@ -19,7 +19,9 @@
  * brought yet waits for it (up to 2 s), then answers UPSTREAM_UNAVAILABLE: never missing.
  * Callers authenticate with a service-account token for the audience `orka-secrets`; the tenant
  * is the token's namespace, which must be a tenant namespace. One audit line per request: tenant,
- * pod, names, outcome; never a value.
+ * pod, names, outcome; never a value. Refusals (a token refused, a tenant over its resolve rate or
+ * its share of streams: limits.ts) are logged once per caller per REFUSAL_LOG_INTERVAL_MS, with
+ * how many were held back, so a refused client retrying cannot flood the log.
  *
  * A resolve is the hot path (every cold name of every runner step), so `POST /v1/resolve` is served
  * on node:http (`resolveHandler`), not through express: express cost more than half of a resolve's
@@ -33,7 +35,9 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { isOrkaError, OrkaError } from '../../core/errors.js';
 import { fixedLine, REDACT_PATHS, type Logger } from '../../core/logger.js';
+import { Throttle } from '../../core/throttle.js';
 import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
+import type { ResolveRateLimiter, StreamLimiter } from './limits.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
 /** Records resolutions for usage tracking. */
@@ -50,6 +54,23 @@ const AUDIT_REDACT = { paths: REDACT_PATHS.filter((path) => !path.includes('*'))
 const MAX_BODY_BYTES = 16 * 1024;
 
 type Authed = Request & { identity?: Identity };
+
+/** A refused caller's audit line is written at most once per this interval (the rest are counted in it). */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/** Seconds a refused change stream is told to wait (Retry-After): the sidecar backs off further on its own. */
+export const STREAM_RETRY_AFTER_S = 5;
+
+/** Whom an audit line of a refusal is about: the pod identity, or for a token refused, the code and peer address. */
+function callerKey(req: IncomingMessage, identity: Identity | undefined, code: string): string {
+  return identity === undefined ? `${code}@${req.socket.remoteAddress ?? ''}` : `${code}:${identity.namespace}/${identity.serviceAccount}/${identity.pod}`;
+}
+
+/** Writes a refusal's audit line unless one for the same caller went out within REFUSAL_LOG_INTERVAL_MS. */
+function auditRefusal(audit: Logger, throttle: Throttle, key: string, fields: Record<string, unknown>, msg: string): void {
+  const held = throttle.pass(key);
+  if (held !== undefined) audit.warn(held > 0 ? { ...fields, suppressed: held } : fields, msg);
+}
 
 function sendError(res: Response, err: OrkaError): void {
   res.status(err.status).json(err.toBody());
@@ -118,8 +139,9 @@ const RESOLVE_AUDIT_FIELDS = ['tenant', 'pod', 'sa', 'names', 'missing', 'outcom
  * the body, then the answer. One audit line per request. The observer is told as the answer is
  * written (per request: no listener, closure or BigInt to make).
  */
-export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; observe?: ResolveObserver }): (req: IncomingMessage, res: ServerResponse) => void {
+export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; observe?: ResolveObserver; rate?: ResolveRateLimiter }): (req: IncomingMessage, res: ServerResponse) => void {
   const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
+  const refusals = new Throttle({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
   // The line of every answered resolve, built from its fixed fields (core/logger.ts: fixedLine);
   // the rarer refusals and failures go through the logger.
   const resolved = fixedLine(deps.audit, 'info', 'resolve', RESOLVE_AUDIT_FIELDS);
@@ -130,15 +152,25 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
     observe?.(status, missing === undefined ? undefined : { missing }, (performance.now() - started) / 1000);
   };
   const serve = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
-    let identity: Identity;
+    let identity: Identity | undefined;
     try {
       identity = await deps.auth.authenticate(bearer(req));
       const tenancy = deps.resolver.tenancy(identity.namespace);
       if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
-      audit.warn({ path: '/v1/resolve', outcome: e.code }, 'request refused');
+      auditRefusal(audit, refusals, callerKey(req, identity, e.code), { path: '/v1/resolve', outcome: e.code }, 'request refused');
       answer(res, started, e.status, JSON.stringify(e.toBody()));
+      return;
+    }
+    // The tenant's rate before its body is read: a refused resolve costs no parse.
+    const waitMs = deps.rate?.take(identity.namespace) ?? 0;
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      auditRefusal(audit, refusals, callerKey(req, identity, 'rate'), { tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'resolve refused: the tenant is over its resolve rate');
+      const body = JSON.stringify(new OrkaError('TOO_MANY_REQUESTS', `this tenant is over its resolve rate on this replica; retry after ${seconds} s`, { retryAfter: seconds }).toBody());
+      res.setHeader('retry-after', String(seconds));
+      answer(res, started, 429, body);
       return;
     }
     try {
@@ -163,58 +195,24 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
   };
 }
 
-/**
- * Counts open change streams per identity and in total, so that one tenant cannot exhaust the
- * operator's memory by opening thousands of them.
- */
-export class StreamLimiter {
-  private total = 0;
-  private readonly perIdentity = new Map<string, number>();
-
-  constructor(private readonly limits: { total: number; perIdentity: number }) {}
-
-  /** A release function when a stream may open for `identity`, or why not. */
-  acquire(identity: string): { release: () => void } | { refusal: string } {
-    const mine = this.perIdentity.get(identity) ?? 0;
-    if (mine >= this.limits.perIdentity) return { refusal: `this pod already holds ${mine} change streams, the most one identity may open` };
-    if (this.total >= this.limits.total) return { refusal: 'the operator holds as many change streams as it may; retry later' };
-    this.total++;
-    this.perIdentity.set(identity, mine + 1);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.total--;
-        const left = (this.perIdentity.get(identity) ?? 1) - 1;
-        if (left === 0) this.perIdentity.delete(identity);
-        else this.perIdentity.set(identity, left);
-      },
-    };
-  }
-
-  /** Streams open now. */
-  get open(): number {
-    return this.total;
-  }
-}
-
 /** Builds the rest of the resolver API (change streams, refusals) as a router for the operator's HTTPS app (no listening). */
 export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthenticator; audit: Logger; streams: StreamLimiter; heartbeatMs?: number }): Router {
   const app = express.Router();
   const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
+  const refusals = new Throttle({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
 
   // Authentication first, for every path.
   app.use(async (req: Authed, res: Response, next: NextFunction) => {
+    let identity: Identity | undefined;
     try {
-      const identity = await deps.auth.authenticate(bearer(req));
+      identity = await deps.auth.authenticate(bearer(req));
       const tenancy = deps.resolver.tenancy(identity.namespace);
       if (!tenancy.tenant) throw new OrkaError('FORBIDDEN', tenancy.reason);
       req.identity = identity;
       next();
     } catch (err) {
       const e = isOrkaError(err) ? err : new OrkaError('INTERNAL', 'authentication failed');
-      audit.warn({ path: req.path, outcome: e.code, sa: req.identity?.serviceAccount }, 'request refused');
+      auditRefusal(audit, refusals, callerKey(req, identity, e.code), { path: req.path, outcome: e.code, sa: identity?.serviceAccount }, 'request refused');
       sendError(res, e);
     }
   });
@@ -222,10 +220,17 @@ export function createResolverApp(deps: { resolver: Resolver; auth: TokenAuthent
   app.get('/v1/changes', (req: Authed, res: Response) => {
     const identity = req.identity as Identity;
     const token = bearer(req);
-    const slot = deps.streams.acquire(`${identity.namespace}/${identity.serviceAccount}/${identity.pod}`);
+    const who = { tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount };
+    // Closed when a tenant below its fair share needs this slot (limits.ts); the sidecar reconnects.
+    const evict = () => {
+      audit.info({ ...who, outcome: 'EVICTED' }, 'change stream closed: its slot went to a tenant below its fair share');
+      res.end();
+    };
+    const slot = deps.streams.acquire(identity.namespace, `${identity.namespace}/${identity.serviceAccount}/${identity.pod}`, evict);
     if ('refusal' in slot) {
-      audit.warn({ tenant: identity.namespace, pod: identity.pod, sa: identity.serviceAccount, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
-      sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal));
+      auditRefusal(audit, refusals, callerKey(req, identity, 'stream'), { ...who, outcome: 'TOO_MANY_REQUESTS' }, 'change stream refused');
+      res.setHeader('retry-after', String(STREAM_RETRY_AFTER_S));
+      sendError(res, new OrkaError('TOO_MANY_REQUESTS', slot.refusal, { retryAfter: STREAM_RETRY_AFTER_S }));
       return;
     }
     let unsubscribe: () => void;

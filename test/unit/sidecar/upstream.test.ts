@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as httpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -13,8 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOrkaError } from '../../../src/core/errors.js';
+import { createLogger } from '../../../src/core/logger.js';
 import { createCA, issueServingCert, type CertifiedKey } from '../../../src/core/pki.js';
-import { Upstream } from '../../../src/sidecar/upstream.js';
+import { createSidecarApp } from '../../../src/sidecar/app.js';
+import { ValueCache } from '../../../src/sidecar/cache.js';
+import { Lookup } from '../../../src/sidecar/lookup.js';
+import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
+import { refusalDelay, retryAfterMs, Upstream, type StreamRefusal } from '../../../src/sidecar/upstream.js';
 
 // The CommonJS module object: node's TLS socket code calls createSecureContext through it, so
 // wrapping it here counts the contexts that connections build (the Upstream's own, made through
@@ -302,5 +308,158 @@ describe('Upstream.resolve and the floor of views', () => {
       upstream.close();
       await stop(server);
     }
+  });
+});
+
+/** A stand-in operator whose every request is answered by `handle`; `at` holds when each came (ms, performance.now). */
+async function standIn(handle: (n: number, req: IncomingMessage, res: ServerResponse) => void, check: (upstream: Upstream, at: number[]) => Promise<void>, options: { refusedBackoffMaxMs?: number } = {}): Promise<void> {
+  const at: number[] = [];
+  const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+    at.push(performance.now());
+    req.resume();
+    req.on('end', () => handle(at.length - 1, req, res));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000, ...options });
+  try {
+    await check(upstream, at);
+  } finally {
+    upstream.close();
+    await stop(server);
+  }
+}
+
+/** Answers an error body with its status (and a Retry-After when given). */
+function refuse(res: ServerResponse, status: number, code: string, retryAfter?: number): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) });
+  res.end(JSON.stringify({ error: { code, message: `refused with ${status}`, ...(retryAfter === undefined ? {} : { retryAfter }) } }));
+}
+
+describe('refusalDelay: the change stream after a refusal (401, 403, 429)', () => {
+  const CAP = 30_000;
+  it.each([
+    // refusals in a row, Retry-After ms, random -> wait
+    [0, 0, 0, 500],
+    [0, 0, 1, 1000],
+    [1, 0, 0, 1000],
+    [3, 0, 1, 8000],
+    [4, 0, 0.5, 12_000],
+    [5, 0, 1, CAP],
+    [40, 0, 0, CAP / 2],
+    [0, 5000, 0, 5000], // Retry-After honoured
+    [0, 5000, 1, 6000], // and spread by up to a fifth
+    [4, 5000, 0, 8000], // the backoff, when longer
+    [0, 600_000, 1, CAP], // capped
+  ])('refusal %i, Retry-After %i ms, random %d: waits %i ms', (refusals, retryAfter, random, want) => {
+    expect(refusalDelay(refusals, retryAfter, CAP, () => random)).toBe(want);
+  });
+
+  it('never comes back within half a second, never waits past the cap', () => {
+    for (let n = 0; n < 60; n++) {
+      const wait = refusalDelay(n, n * 1000, CAP);
+      expect(wait).toBeGreaterThanOrEqual(500);
+      expect(wait).toBeLessThanOrEqual(CAP);
+    }
+  });
+
+  it.each([
+    ['5', 5000],
+    [' 12 ', 12_000],
+    [undefined, 0],
+    ['Wed, 21 Oct 2015 07:28:00 GMT', 0],
+    ['-3', 0],
+  ])('reads Retry-After %j as %i ms', (header, ms) => {
+    expect(retryAfterMs(header)).toBe(ms);
+  });
+});
+
+/** Answers a change stream that says `ready`. */
+function ready(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write('event: ready\ndata: {}\n\n');
+}
+
+/** Follows the change stream until it is up; the refusals the upstream told of on the way. */
+async function followUntilUp(upstream: Upstream): Promise<StreamRefusal[]> {
+  const refusals: StreamRefusal[] = [];
+  let up = false;
+  const stream = upstream.follow(() => undefined, (u) => (up = u), (r) => refusals.push(r));
+  try {
+    await until(() => up, 'the stream after its refusals');
+  } finally {
+    stream.stop();
+  }
+  return refusals;
+}
+
+describe('Upstream.follow backs off when the operator refuses the stream', () => {
+  it('waits at least the backoff between refusals (401, 403) and says why, once per refusal', { timeout: 30_000 }, async () => {
+    const answers: Array<[number, string]> = [
+      [401, 'UNAUTHENTICATED'],
+      [403, 'FORBIDDEN'],
+      [401, 'UNAUTHENTICATED'],
+    ];
+    await standIn(
+      (n, _req, res) => (n < answers.length ? refuse(res, ...(answers[n] as [number, string])) : ready(res)),
+      async (upstream, at) => {
+        const refusals = await followUntilUp(upstream);
+        // Before: the next attempt within 100, 200, 400 ms (the reconnect delay), for ever.
+        expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(500 - 5);
+        expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1000 - 5);
+        expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(1500 - 5);
+        expect(refusals.map((r) => [r.status, r.code])).toEqual(answers);
+      },
+      { refusedBackoffMaxMs: 3000 },
+    );
+  });
+
+  it('honours the Retry-After of a 429', { timeout: 30_000 }, async () => {
+    await standIn(
+      (n, _req, res) => (n === 0 ? refuse(res, 429, 'TOO_MANY_REQUESTS', 2) : ready(res)),
+      async (upstream, at) => {
+        const refusals = await followUntilUp(upstream);
+        expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(2000 - 5);
+        expect(refusals).toEqual([{ status: 429, code: 'TOO_MANY_REQUESTS', message: 'refused with 429', retryInMs: expect.any(Number) }]);
+        expect(refusals[0]!.retryInMs).toBeGreaterThanOrEqual(2000);
+      },
+    );
+  });
+});
+
+describe('a resolve refused with 429', () => {
+  it('is TOO_MANY_REQUESTS with retryAfter, and not sent again until then', async () => {
+    await standIn(
+      (_n, _req, res) => refuse(res, 429, 'TOO_MANY_REQUESTS', 3),
+      async (upstream, at) => {
+        for (let i = 0; i < 3; i++) {
+          const err = await failure(upstream);
+          expect(isOrkaError(err) && [err.code, err.status, err.details.retryAfter]).toEqual(['TOO_MANY_REQUESTS', 429, i === 0 ? 3 : expect.any(Number)]);
+        }
+        expect(at).toHaveLength(1);
+      },
+    );
+  });
+
+  it('reaches the runner as 429 TOO_MANY_REQUESTS with Retry-After, through the sidecar API', async () => {
+    await standIn(
+      (_n, _req, res) => refuse(res, 429, 'TOO_MANY_REQUESTS', 7),
+      async (upstream) => {
+        const cache = new ValueCache({ maxEntries: 10, staleAfterMs: 30_000 });
+        const metrics = createSidecarMetrics();
+        const lookup = new Lookup({ cache, resolve: (n) => upstream.resolve(n), metrics, staleWaitMs: 400 });
+        const app = httpServer(createSidecarApp({ maxBodyBytes: 65_536, cache, lookup, metrics, log: createLogger({ name: 't', level: 'silent' }) })).listen(0, '127.0.0.1');
+        await once(app, 'listening');
+        try {
+          const port = (app.address() as AddressInfo).port;
+          const res = await fetch(`http://127.0.0.1:${port}/v1/secrets/API_KEY`, { headers: { 'x-orka-request': 'true' } });
+          expect(res.status).toBe(429);
+          expect(res.headers.get('retry-after')).toBe('7');
+          expect(((await res.json()) as { error: { code: string; retryAfter: number } }).error).toMatchObject({ code: 'TOO_MANY_REQUESTS', retryAfter: 7 });
+        } finally {
+          app.close();
+        }
+      },
+    );
   });
 });

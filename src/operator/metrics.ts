@@ -36,6 +36,10 @@ export interface OperatorMetrics {
   resolveMemoLookups: Counter<'result'>;
   /** Bytes of opened values the resolver memo holds (an upper bound). */
   resolveMemoBytes: Gauge;
+  /** Request-body bytes each listener (resolver, webhooks, http) holds now: at most its body budget (http/server.ts). */
+  httpBodyBytes: Gauge<'listener'>;
+  /** What each listener refused, by reason (connections, timeout, bad-request, too-large, body-budget, wrong-port). */
+  httpRefusals: Counter<'listener' | 'reason'>;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -94,6 +98,8 @@ export function createOperatorMetrics(): OperatorMetrics {
     reencrypted: new Counter({ name: 'orka_operator_values_reencrypted_total', help: 'Stored values re-encrypted to a new data key by this replica.', registers: [registry] }),
     resolveMemoLookups: new Counter({ name: 'orka_operator_resolve_memo_lookups_total', help: 'Resolver memo lookups by result: hit (value not decrypted again) or miss.', labelNames: ['result'], registers: [registry] }),
     resolveMemoBytes: new Gauge({ name: 'orka_operator_resolve_memo_bytes', help: 'Bytes of opened values the resolver memo holds (an upper bound).', registers: [registry] }),
+    httpBodyBytes: new Gauge({ name: 'orka_operator_http_body_bytes_in_flight', help: 'Request-body bytes a listener holds now, across its requests (at most its body budget).', labelNames: ['listener'], registers: [registry] }),
+    httpRefusals: new Counter({ name: 'orka_operator_http_refusals_total', help: 'Connections and requests a listener refused, by reason.', labelNames: ['listener', 'reason'], registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { createPublicKey } from 'node:crypto';
@@ -47,6 +48,8 @@ export async function startOperator(args: {
    * the sources through tsx.
    */
   build?: 'src' | 'dist' | 'tsc';
+  /** Where the sources (or builds) are: another checkout (a bench's "before"); default: this one. */
+  cwd?: string;
   nodeOptions?: string[];
   /** Listen on these ports (a restart on the same address, as a pod's Service would give); default: free ones. */
   ports?: { port: number; resolverPort: number; webhookPort?: number };
@@ -55,7 +58,7 @@ export async function startOperator(args: {
   const resolverPort = args.ports?.resolverPort ?? (await freePort());
   const webhookPort = args.ports?.webhookPort ?? (await freePort());
   const entry = { dist: [BUNDLE, 'operator'], tsc: ['dist/src/operator/main.js'], src: ['--import', 'tsx', 'src/operator/main.ts'] }[args.build ?? 'src'];
-  if (args.build !== undefined && args.build !== 'src' && !existsSync(entry[0] as string)) throw new Error(`${entry[0]} is missing: run make build`);
+  if (args.build !== undefined && args.build !== 'src' && !existsSync(join(args.cwd ?? '.', entry[0] as string))) throw new Error(`${entry[0]} is missing: run make build`);
   const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...(args.nodeOptions ?? []), ...entry], {
     env: {
       PATH: process.env.PATH,
@@ -78,6 +81,7 @@ export async function startOperator(args: {
       ...args.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
   });
   const logs: string[] = [];
   const listeners = new Set<() => void>();

@@ -1,6 +1,7 @@
 /**
- * The operator's composition root: configuration, Kubernetes client, logger, metrics and HTTP
- * server are made here and nowhere else. Exits non-zero with every configuration problem listed.
+ * The operator's composition root: configuration, Kubernetes client, logger, metrics and the three
+ * listeners (http/server.ts: resolver API, webhooks, probes and metrics) are made here and nowhere
+ * else. Exits non-zero with every configuration problem listed.
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
     process.stderr.write(`orka-secrets operator: ${err.message}\n`);
     process.exit(2);
   }
+  // Read now, so that a file that cannot be read stops the start before anything listens.
+  const clientCa = webhookClientCa(config);
   // Batched: every resolve writes an audit line (core/logger.ts).
   const log = createLogger({ name: 'operator', level: config.ORKA_LOG_LEVEL }, batchedStdout());
   const kc = new PooledKubeConfig();
@@ -62,7 +65,6 @@ async function main(): Promise<void> {
   // have a listener of their own, for the apiserver only (a NetworkPolicy can keep it so; a client
   // certificate can be required), so the resolver's port, open to every tenant's pods, never reads
   // an AdmissionReview.
-  const clientCa = webhookClientCa(config);
   const resolverEvents = listenerEvents(metrics, 'resolver');
   const resolverListener = secureListener(limits.resolver, resolverEvents);
   const webhookListener = secureListener(limits.webhooks, listenerEvents(metrics, 'webhooks'), clientCa === undefined ? {} : { requestCert: true, rejectUnauthorized: true, ca: clientCa });

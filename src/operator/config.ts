@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { duration, flag, integer, list, logLevel, parseDuration, parseEnv, port } from '../core/config.js';
 import { OrkaError } from '../core/errors.js';
+import { APISERVER_IDLE_CONNECTION_MS, type ListenerLimits } from './http/server.js';
 
 /** Every variable the operator reads. */
 export const operatorEnv = z.object({
@@ -41,6 +42,20 @@ export const operatorEnv = z.object({
   ORKA_HTTP_PORT: port(8080).describe('Port of the HTTP server.'),
   ORKA_RESOLVER_ADDRESS: z.string().default('0.0.0.0').describe('Address of the resolver API (HTTPS) that sidecars call.'),
   ORKA_RESOLVER_PORT: port(8443).describe('Port of the resolver API.'),
+  ORKA_WEBHOOK_ADDRESS: z.string().default('0.0.0.0').describe('Address of the admission webhooks (HTTPS, a listener of their own) that the apiserver calls.'),
+  ORKA_WEBHOOK_PORT: port(8444).describe('Port of the admission webhooks; the resolver port does not serve them.'),
+  ORKA_WEBHOOK_CLIENT_CA: z
+    .string()
+    .optional()
+    .describe('Path of a PEM file of CA certificates: the webhook listener then requires a client certificate signed by one of them (the apiserver presents one when its AdmissionConfiguration says so: docs/install.md); unset: no client certificate asked for.'),
+  ORKA_HTTP_HEADERS_TIMEOUT: duration('10s').describe('On every listener, the TLS handshake and the request headers must arrive within this, or the connection is closed.'),
+  ORKA_HTTP_REQUEST_TIMEOUT: duration('30s').describe('On every listener, a whole request (body included) must arrive within this, or it is answered 408 and its connection closed; answers (change streams) may last longer.'),
+  ORKA_HTTP_IDLE_TIMEOUT: duration('120s').describe("On every listener, an idle keep-alive connection is closed after this; keep it over 90s, the apiserver's own idle limit for webhook connections."),
+  ORKA_HTTP_MAX_CONNECTIONS: integer(64, 1, 100_000).describe('Most connections open at once on the HTTP listener (probes, metrics, /v1/cert.pem); it takes no request body.'),
+  ORKA_RESOLVER_MAX_CONNECTIONS: integer(2048, 2, 1_000_000).describe('Most connections open at once on the resolver listener; more than ORKA_MAX_STREAMS, so that streams leave room for resolves.'),
+  ORKA_RESOLVER_BODY_BUDGET: integer(4 * 1024 * 1024, 16 * 1024, 1024 * 1024 * 1024).describe('Most request-body bytes the resolver listener holds at once, across its requests (a resolve body is at most 16 KiB); past it: 503 and the connection closed.'),
+  ORKA_WEBHOOK_MAX_CONNECTIONS: integer(256, 1, 1_000_000).describe('Most connections open at once on the webhook listener.'),
+  ORKA_WEBHOOK_BODY_BUDGET: integer(16 * 1024 * 1024, 3 * 1024 * 1024, 1024 * 1024 * 1024).describe('Most request-body bytes the webhook listener holds at once, across its requests (an AdmissionReview is at most 3 MiB); past it: 503 and the connection closed.'),
   ORKA_SERVING_HOSTS: list().describe('DNS names and IPs of the serving certificate; empty: orka-secrets-operator.<namespace>.svc (and .cluster.local), localhost, 127.0.0.1.'),
   ORKA_TLS_MANAGED: flag(true).describe('Make, renew and publish the serving certificate (Secret orka-secrets-tls); false: it comes from elsewhere (cert-manager), the operator only loads and watches it.'),
   ORKA_CERT_VALIDITY: duration('365d').describe('Validity of the serving certificates the operator issues.'),
@@ -98,11 +113,44 @@ export const SHUTDOWN_AFTER_DRAIN_S = 5;
 /** Parses the operator's configuration; throws one INVALID_CONFIG error listing every problem. */
 export function loadOperatorConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
   const config = parseEnv(operatorEnv, env);
+  const problems: string[] = [];
   // The drain is part of the stop, which still has requests in flight, the usage flush and the
   // watches to end after it: a drain that leaves no room for them ends every stop in a forced exit.
   if (config.ORKA_SHUTDOWN_DRAIN + SHUTDOWN_AFTER_DRAIN_S > config.ORKA_SHUTDOWN_TIMEOUT) {
-    const problem = `ORKA_SHUTDOWN_DRAIN: must leave at least ${SHUTDOWN_AFTER_DRAIN_S}s of ORKA_SHUTDOWN_TIMEOUT (${config.ORKA_SHUTDOWN_TIMEOUT}s) for the rest of the stop`;
-    throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problem}`, { problems: [problem] });
+    problems.push(`ORKA_SHUTDOWN_DRAIN: must leave at least ${SHUTDOWN_AFTER_DRAIN_S}s of ORKA_SHUTDOWN_TIMEOUT (${config.ORKA_SHUTDOWN_TIMEOUT}s) for the rest of the stop`);
   }
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+  if (config.ORKA_HTTP_HEADERS_TIMEOUT > config.ORKA_HTTP_REQUEST_TIMEOUT) {
+    problems.push(`ORKA_HTTP_HEADERS_TIMEOUT: must not be longer than ORKA_HTTP_REQUEST_TIMEOUT (${config.ORKA_HTTP_REQUEST_TIMEOUT}s)`);
+  }
+  // The apiserver keeps an idle webhook connection 90 s and sends its next call on it: a listener
+  // that closes first races that call (http/server.ts).
+  if (config.ORKA_HTTP_IDLE_TIMEOUT * 1000 <= APISERVER_IDLE_CONNECTION_MS) {
+    problems.push(`ORKA_HTTP_IDLE_TIMEOUT: must be longer than ${APISERVER_IDLE_CONNECTION_MS / 1000}s, the apiserver's idle limit for webhook connections`);
+  }
+  // Every sidecar holds a stream and opens connections to resolve: streams alone must not take every connection.
+  if (config.ORKA_RESOLVER_MAX_CONNECTIONS <= config.ORKA_MAX_STREAMS) {
+    problems.push(`ORKA_RESOLVER_MAX_CONNECTIONS: must be more than ORKA_MAX_STREAMS (${config.ORKA_MAX_STREAMS}), or open streams leave no connection to resolve on`);
+  }
+  const ports: Array<[string, number]> = [
+    ['ORKA_HTTP_PORT', config.ORKA_HTTP_PORT],
+    ['ORKA_RESOLVER_PORT', config.ORKA_RESOLVER_PORT],
+    ['ORKA_WEBHOOK_PORT', config.ORKA_WEBHOOK_PORT],
+  ];
+  for (const [i, [name, value]] of ports.entries()) {
+    const same = ports.slice(0, i).find(([, other]) => other === value);
+    if (same !== undefined) problems.push(`${name}: ${value} is also ${same[0]}; each listener needs its own port`);
+  }
+  if (problems.length > 0) throw new OrkaError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
   return config;
+}
+
+/** The limits of each listener (http/server.ts), from the configuration. */
+export function listenerLimits(config: OperatorConfig): Record<'http' | 'resolver' | 'webhooks', ListenerLimits> {
+  const timeouts = { headersTimeoutMs: config.ORKA_HTTP_HEADERS_TIMEOUT * 1000, requestTimeoutMs: config.ORKA_HTTP_REQUEST_TIMEOUT * 1000, idleTimeoutMs: config.ORKA_HTTP_IDLE_TIMEOUT * 1000 };
+  return {
+    http: { ...timeouts, maxConnections: config.ORKA_HTTP_MAX_CONNECTIONS, bodyBytes: 0 },
+    resolver: { ...timeouts, maxConnections: config.ORKA_RESOLVER_MAX_CONNECTIONS, bodyBytes: config.ORKA_RESOLVER_BODY_BUDGET },
+    webhooks: { ...timeouts, maxConnections: config.ORKA_WEBHOOK_MAX_CONNECTIONS, bodyBytes: config.ORKA_WEBHOOK_BODY_BUDGET },
+  };
 }

@@ -38,6 +38,10 @@ export interface OperatorMetrics {
   resolveMemoBytes: Gauge;
   /** Bytes the operator's caches hold, by cache (storage, orkasecrets), as JSON characters. */
   cacheBytes: Gauge<'cache'>;
+  /** Request-body bytes each listener (resolver, webhooks, http) holds now: at most its body budget (http/server.ts). */
+  httpBodyBytes: Gauge<'listener'>;
+  /** What each listener refused, by reason (connections, timeout, bad-request, too-large, body-budget, wrong-port). */
+  httpRefusals: Counter<'listener' | 'reason'>;
   /** Registers work to do just before each scrape (gauges computed from caches). */
   onCollect(fn: () => void): void;
 }
@@ -97,6 +101,8 @@ export function createOperatorMetrics(): OperatorMetrics {
     resolveMemoLookups: new Counter({ name: 'orka_operator_resolve_memo_lookups_total', help: 'Resolver memo lookups by result: hit (value not decrypted again) or miss.', labelNames: ['result'], registers: [registry] }),
     resolveMemoBytes: new Gauge({ name: 'orka_operator_resolve_memo_bytes', help: 'Bytes of opened values the resolver memo holds (an upper bound).', registers: [registry] }),
     cacheBytes: new Gauge({ name: 'orka_operator_cache_bytes', help: 'Bytes the storage and OrkaSecret caches hold, as JSON (an estimate).', labelNames: ['cache'], registers: [registry] }),
+    httpBodyBytes: new Gauge({ name: 'orka_operator_http_body_bytes_in_flight', help: 'Request-body bytes a listener holds now, across its requests (at most its body budget).', labelNames: ['listener'], registers: [registry] }),
+    httpRefusals: new Counter({ name: 'orka_operator_http_refusals_total', help: 'Connections and requests a listener refused, by reason.', labelNames: ['listener', 'reason'], registers: [registry] }),
     onCollect: (fn) => collectors.push(fn),
   };
 }

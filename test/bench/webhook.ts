@@ -170,14 +170,14 @@ try {
     await createServiceAccount(kc, ns, 'default');
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'db' }, stringData: { password: 'bench' } } });
   }
-  await installWebhooks(kc, { name: 'orka-secrets', url: `https://127.0.0.1:${operator.resolverPort}`, scope });
+  await installWebhooks(kc, { name: 'orka-secrets', url: `https://127.0.0.1:${operator.webhookPort}`, scope });
   await eventually(async () => ((await caBundlePublished(kc, 'orka-secrets')) ? true : undefined));
 
   const podBody = (name: string, labels: Record<string, string>) => ({ metadata: { name, labels }, spec: { automountServiceAccountToken: false, containers: [{ name: 'runner', image: 'runner:1' }] } });
   // The operator's patch for the bench's pod, asked for directly (the same for every such pod).
   const operatorPatch = await new Promise<string>((resolve, reject) => {
     const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'bench', namespace: hooked, object: podBody('x', { 'orka.io/inject': 'true' }) } });
-    const req = httpsRequest({ host: '127.0.0.1', port: operator.resolverPort, path: '/webhooks/mutate-pods', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: operator.webhookPort, path: '/webhooks/mutate-pods', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));

@@ -68,9 +68,9 @@ async function main(): Promise<void> {
   show(kubectl('create', 'namespace', 'orka-system'));
   operator = await startOperator({ kubeconfigPath: kubeconfig, namespace: 'orka-system', identity: 'orka-secrets-operator-0', build: 'dist', env: { ORKA_LOG_LEVEL: 'info', ORKA_SIDECAR_IMAGE: 'orka-secrets:0.1.0' } });
   await operator.waitForLog(/resolver API and webhooks listening/);
-  await installWebhooks(kc, { name: 'orka-secrets', url: `https://127.0.0.1:${operator.resolverPort}` });
+  await installWebhooks(kc, { name: 'orka-secrets', url: `https://127.0.0.1:${operator.webhookPort}` });
   await eventually(async () => ((await caBundlePublished(kc, 'orka-secrets')) ? true : undefined));
-  show(`operator leading, keys created, webhooks trusted (CA bundle published) on https://127.0.0.1:${operator.resolverPort}`);
+  show(`operator leading, keys created, webhooks trusted (CA bundle published) on https://127.0.0.1:${operator.webhookPort}`);
 
   say('Making the tenant "acme": a namespace labelled orka.io/tenant, and a runner ServiceAccount');
   show(kubectl('create', 'namespace', 'acme'));

@@ -25,6 +25,8 @@ export interface OperatorProcess {
   port: number;
   /** Port of the resolver API (HTTPS) on 127.0.0.1. */
   resolverPort: number;
+  /** Port of the admission webhooks (HTTPS, their own listener) on 127.0.0.1: what a webhook configuration's URL names. */
+  webhookPort: number;
   proc: ChildProcess;
   /** Every line written to stdout and stderr so far. */
   logs: string[];
@@ -46,14 +48,15 @@ export async function startOperator(args: {
    * the sources through tsx.
    */
   build?: 'src' | 'dist' | 'tsc';
+  /** Where the sources (or builds) are: another checkout (a bench's "before"); default: this one. */
+  cwd?: string;
   nodeOptions?: string[];
   /** Listen on these ports (a restart on the same address, as a pod's Service would give); default: free ones. */
-  ports?: { port: number; resolverPort: number };
-  /** Run another checkout's build (a bench's baseline: its `dist`); default: this one. */
-  cwd?: string;
+  ports?: { port: number; resolverPort: number; webhookPort?: number };
 }): Promise<OperatorProcess> {
   const port = args.ports?.port ?? (await freePort());
   const resolverPort = args.ports?.resolverPort ?? (await freePort());
+  const webhookPort = args.ports?.webhookPort ?? (await freePort());
   const entry = { dist: [BUNDLE, 'operator'], tsc: ['dist/src/operator/main.js'], src: ['--import', 'tsx', 'src/operator/main.ts'] }[args.build ?? 'src'];
   if (args.build !== undefined && args.build !== 'src' && !existsSync(join(args.cwd ?? '.', entry[0] as string))) throw new Error(`${entry[0]} is missing: run make build`);
   const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...(args.nodeOptions ?? []), ...entry], {
@@ -68,6 +71,8 @@ export async function startOperator(args: {
       ORKA_HTTP_PORT: String(port),
       ORKA_RESOLVER_ADDRESS: '127.0.0.1',
       ORKA_RESOLVER_PORT: String(resolverPort),
+      ORKA_WEBHOOK_ADDRESS: '127.0.0.1',
+      ORKA_WEBHOOK_PORT: String(webhookPort),
       ORKA_LOG_LEVEL: 'debug',
       ORKA_LEASE_DURATION: '4s',
       ORKA_LEASE_RENEW_DEADLINE: '3s',
@@ -77,6 +82,7 @@ export async function startOperator(args: {
       ...args.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
   });
   const logs: string[] = [];
   const listeners = new Set<() => void>();
@@ -112,6 +118,7 @@ export async function startOperator(args: {
     identity: args.identity,
     port,
     resolverPort,
+    webhookPort,
     proc,
     logs,
     exited,

@@ -79,10 +79,10 @@ beforeAll(async () => {
   const serviceAccount = rbac.find((d) => d.kind === 'ServiceAccount')?.metadata.name as string;
   // The operator runs here as a process on 127.0.0.1 (no kubelet, no Service): the chart's
   // webhook configurations as rendered, but for the address the apiserver can call.
-  const [port, resolverPort] = [await freePort(), await freePort()];
+  const [port, resolverPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   const hooks = docs.filter((d) => d.kind === 'MutatingWebhookConfiguration' || d.kind === 'ValidatingWebhookConfiguration');
   expect(hooks).toHaveLength(2);
-  for (const hook of hooks) for (const w of hook.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${resolverPort}${w.clientConfig.service?.path ?? ''}` };
+  for (const hook of hooks) for (const w of hook.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${webhookPort}${w.clientConfig.service?.path ?? ''}` };
   const hooked = kubectl(cp, ['apply', '-f', '-'], hooks.map((d) => stringify(d)).join('---\n'));
   expect(hooked.code, hooked.stderr).toBe(0);
   // The Deployment's environment, as the chart sets it; only what a process outside a pod
@@ -109,11 +109,12 @@ beforeAll(async () => {
     kubeconfigPath: path,
     namespace: NS,
     identity: `${RELEASE}-0`,
-    ports: { port, resolverPort },
+    ports: { port, resolverPort, webhookPort },
     env: {
       ...chartEnv,
       ORKA_HTTP_PORT: String(port),
       ORKA_RESOLVER_PORT: String(resolverPort),
+      ORKA_WEBHOOK_PORT: String(webhookPort),
       ORKA_SERVING_HOSTS: `${chartEnv.ORKA_SERVING_HOSTS},127.0.0.1`,
       ORKA_USAGE_FLUSH_PERIOD: '1s',
     },

@@ -110,6 +110,7 @@ describe('values', () => {
     ['replicaCount: 0', { replicaCount: 0 }],
     ['an unknown key', { replicas: 2 }],
     ['a bad failure policy', { webhook: { failurePolicy: 'Maybe' } }],
+    ['a webhook body budget smaller than one AdmissionReview', { operator: { listeners: { webhooks: { bodyBudget: 1024 } } } }],
     ['a bad duration', { tls: { renewBefore: 'soon' } }],
   ])('refuses %s', (_what, override) => {
     const values = { ...(parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as object), ...override };
@@ -175,6 +176,42 @@ describe('every value, rendered', () => {
       expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }] } }], ports: [{ port: 'https', protocol: 'TCP' }] });
       expect(np.spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { team: 'obs' } } }]);
     }],
+    ['networkPolicy: the webhook port from networkPolicy.apiserver only, the resolver port from tenant namespaces only', ['networkPolicy.enabled=true'], { values: { networkPolicy: { apiserver: [{ ipBlock: { cidr: '10.0.0.0/28' } }] } } }, (d) => {
+      const np = one(d, 'NetworkPolicy') as Obj;
+      expect(np.spec.ingress[1]).toEqual({ from: [{ ipBlock: { cidr: '10.0.0.0/28' } }], ports: [{ port: 'webhooks', protocol: 'TCP' }] });
+      // Only the apiserver's rule names the webhook port; only the tenants' rule names the resolver's.
+      expect(np.spec.ingress.filter((r: Obj) => r.ports.some((p: Obj) => p.port === 'webhooks'))).toHaveLength(1);
+      expect(np.spec.ingress.filter((r: Obj) => r.ports.some((p: Obj) => p.port === 'https'))).toEqual([np.spec.ingress[0]]);
+      // The named ports exist on the container.
+      expect(podSpec(d).containers[0].ports.map((p: Obj) => p.name)).toEqual(expect.arrayContaining(['https', 'webhooks', 'http-metrics']));
+    }],
+    ['networkPolicy.apiserver by default: any address (the webhook rule narrows nothing until it is set)', ['networkPolicy.enabled=true'], {}, (d) => {
+      expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[1].from).toEqual([{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }]);
+    }],
+    ['the webhooks on their own port: container, Service and both webhook configurations', ['service.webhookPort=9444'], {}, (d) => {
+      expect(podSpec(d).containers[0].ports).toContainEqual({ name: 'webhooks', containerPort: 9444 });
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_WEBHOOK_PORT', value: '9444' });
+      expect(one(d, 'Service')?.spec.ports).toContainEqual({ name: 'webhooks', port: 9444, targetPort: 'webhooks' });
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) expect(one(d, kind)?.webhooks[0].clientConfig.service.port, kind).toBe(9444);
+      // Sidecars still reach the resolver on its own port.
+      expect(podSpec(d).containers[0].env.find((e: Obj) => e.name === 'ORKA_OPERATOR_SERVICE_URL').value).toMatch(/:8443$/);
+    }],
+    ['operator.listeners: timeouts, connection caps and body budgets as env', [], { values: { operator: { listeners: { headersTimeout: '5s', requestTimeout: '20s', idleTimeout: '150s', resolver: { maxConnections: 4000, bodyBudget: 8388608 }, webhooks: { maxConnections: 100, bodyBudget: 33554432 }, http: { maxConnections: 32 } } } } }, (d) => {
+      const env = podSpec(d).containers[0].env as Obj[];
+      expect(env).toEqual(expect.arrayContaining([
+        { name: 'ORKA_HTTP_HEADERS_TIMEOUT', value: '5s' }, { name: 'ORKA_HTTP_REQUEST_TIMEOUT', value: '20s' }, { name: 'ORKA_HTTP_IDLE_TIMEOUT', value: '150s' },
+        { name: 'ORKA_RESOLVER_MAX_CONNECTIONS', value: '4000' }, { name: 'ORKA_RESOLVER_BODY_BUDGET', value: '8388608' },
+        { name: 'ORKA_WEBHOOK_MAX_CONNECTIONS', value: '100' }, { name: 'ORKA_WEBHOOK_BODY_BUDGET', value: '33554432' }, { name: 'ORKA_HTTP_MAX_CONNECTIONS', value: '32' },
+      ]));
+    }],
+    ['webhook.clientCAConfigMap: the CA mounted and named to the operator; none by default', ['webhook.clientCAConfigMap=apiserver-client-ca'], {}, (d) => {
+      expect(podSpec(d).volumes).toEqual([{ name: 'webhook-client-ca', configMap: { name: 'apiserver-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
+      expect(podSpec(d).containers[0].volumeMounts).toEqual([{ name: 'webhook-client-ca', mountPath: '/etc/orka-secrets/webhook-client-ca', readOnly: true }]);
+      expect(podSpec(d).containers[0].env).toContainEqual({ name: 'ORKA_WEBHOOK_CLIENT_CA', value: '/etc/orka-secrets/webhook-client-ca/ca.crt' });
+      const byDefault = podSpec(render('orka-system'));
+      expect(byDefault.volumes).toBeUndefined();
+      expect(byDefault.containers[0].env.map((e: Obj) => e.name)).not.toContain('ORKA_WEBHOOK_CLIENT_CA');
+    }],
     ['networkPolicy.metricsNamespace', ['networkPolicy.enabled=true', 'networkPolicy.metricsNamespace=prom'], {}, (d) => {
       expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prom' } } }]);
     }],
@@ -224,6 +261,7 @@ describe('every value, rendered', () => {
     const values = {
       replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
       podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
+      webhook: { clientCAConfigMap: 'apiserver-client-ca' },
       networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
     };
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });

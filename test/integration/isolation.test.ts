@@ -132,7 +132,7 @@ beforeAll(async () => {
     },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
-  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
+  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.webhookPort}`, scope: hookName });
   await eventually(async () => ((await caBundlePublished(kc, hookName)) ? true : undefined));
   const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: opNamespace });
   caPem = Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString();

@@ -85,7 +85,7 @@ beforeAll(async () => {
     },
   });
   await operator.waitForLog(/resolver API and webhooks listening/);
-  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.resolverPort}`, scope: hookName });
+  await installWebhooks(kc, { name: hookName, url: `https://127.0.0.1:${operator.webhookPort}`, scope: hookName });
   await eventually(async () => ((await caBundlePublished(kc, hookName)) ? true : undefined));
 });
 
@@ -151,7 +151,7 @@ describe('connections', () => {
     const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'idle', namespace: tenant, object: runner('idle', {}) } });
     const post = () =>
       new Promise<{ status?: number; body: string; reused: boolean; socket: Socket }>((resolve, reject) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: operator.resolverPort, path: '/webhooks/mutate-pods', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: operator.webhookPort, path: '/webhooks/mutate-pods', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (body += chunk));
@@ -233,6 +233,8 @@ describe('certificates', () => {
     expect(operator.proc.exitCode).toBeNull();
     const renewed = await verifiedFingerprint(operator.resolverPort, podCa);
     expect(renewed).not.toBe(before);
+    // The webhook listener has the renewed certificate too (the apiserver checks it against the CA bundle).
+    await eventually(async () => ((await verifiedFingerprint(operator.webhookPort, podCa)) === renewed ? true : undefined));
   });
 });
 
@@ -264,6 +266,7 @@ describe('certificates from elsewhere (cert-manager)', () => {
       const second = issueServingCert({ ca, hosts: ['127.0.0.1'], now: new Date(), validDays: 1 });
       await write(second, ca.certPem, true);
       await eventually(async () => ((await servedFingerprint(external.resolverPort)) === fingerprint(second.certPem) ? true : undefined));
+      await eventually(async () => ((await servedFingerprint(external.webhookPort)) === fingerprint(second.certPem) ? true : undefined));
       expect(external.logs.some((l) => l.includes('serving certificate renewed') || l.includes('serving certificate created'))).toBe(false);
     } finally {
       await external.stop();

@@ -1,6 +1,6 @@
 /**
- * The admission webhooks, served by every replica on the resolver's HTTPS server, ahead of express
- * (main.ts dispatches their two paths here first, as it does POST /v1/resolve). The handlers only
+ * The admission webhooks, served by every replica on an HTTPS listener of their own (main.ts; the
+ * resolver's port does not serve them), the only handler there. The handlers only
  * decode and encode AdmissionReviews; the decisions are `inject` (pure) and `validateOrkaSecret`
  * (pure).
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
@@ -11,7 +11,6 @@
  */
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import getRawBody from 'raw-body';
 import jsonpatch from 'fast-json-patch';
 import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../../core/names.js';
@@ -21,6 +20,7 @@ import type { AccessReviewFn, UserInfo } from '../kube/accessreview.js';
 import type { OrkaSecret, SecretKeyRef } from '../../api/resource.js';
 import { sealedValueProblem } from './sealed.js';
 import type { Tenancy } from '../../api/tenancy.js';
+import { readBody, type BodyBudget } from '../http/server.js';
 
 interface AdmissionRequest {
   uid: string;
@@ -106,17 +106,12 @@ function respond(x: Exchange, uid: string, response: { allowed: boolean; patch?:
 
 const notAReview = { error: { code: 'INVALID_REQUEST', message: 'not an AdmissionReview' } };
 
-/** The JSON body, or the status to answer: 413 over `limit` bytes, 400 when it is not JSON. */
-async function readJson(req: IncomingMessage, limit: number): Promise<{ body: unknown } | { status: number; message: string }> {
-  let raw: string;
+/** The JSON body, or the status to answer: 413 over `limit` bytes, 503 over the listener's budget, 400 when it is not JSON. */
+async function readJson(req: IncomingMessage, res: ServerResponse, limit: number, budget: BodyBudget): Promise<{ body: unknown } | { status: number; message: string }> {
+  const read = await readBody(req, res, { limit, budget });
+  if (!Buffer.isBuffer(read)) return read.status === 413 ? { status: 413, message: `an AdmissionReview is at most ${limit} bytes` } : read;
   try {
-    raw = await getRawBody(req, { limit, length: req.headers['content-length'], encoding: 'utf8' });
-  } catch (err) {
-    const status = (err as { status?: number }).status ?? 400;
-    return { status, message: status === 413 ? `an AdmissionReview is at most ${limit} bytes` : 'could not read the request body' };
-  }
-  try {
-    return { body: JSON.parse(raw) };
+    return { body: JSON.parse(read.toString('utf8')) };
   } catch {
     return { status: 400, message: 'the body is not JSON' };
   }
@@ -134,6 +129,8 @@ export interface WebhookDeps {
   log: Logger;
   /** Told of every answer (the metrics). */
   observe?: AdmissionObserver;
+  /** The webhook listener's budget of body bytes (http/server.ts): every review is read against it. */
+  bodies: BodyBudget;
 }
 
 /** Largest AdmissionReview read (the apiserver's own request limit is 3 MiB). */
@@ -141,8 +138,7 @@ const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
 
 /**
  * The admission webhooks as one plain node:http handler: it answers POSTs to its two paths and
- * returns true, or returns false without touching the request (main.ts then hands it to express,
- * where the resolver's token authentication runs). Not express with body-parser and res.json:
+ * returns true, or returns false without touching the request (main.ts then refuses it). Not express with body-parser and res.json:
  * on every admission that machinery cost more CPU than the decision itself (measured in
  * `make bench`, the operator's CPU per review; docs/admission-latency.md).
  */
@@ -155,9 +151,9 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     const route = req.method === 'POST' ? routes[(req.url ?? '').split('?', 1)[0] as string] : undefined;
     if (route === undefined) return false;
     const x: Exchange = { res, webhook: route.webhook, started: process.hrtime.bigint(), observe: deps.observe };
-    // Only on these paths: reading every caller's body (up to 3 MB) before the resolver's
-    // authentication would hand anyone that much memory.
-    readJson(req, MAX_REVIEW_BYTES)
+    // Each body is held against the listener's budget: unfinished bodies from anyone who can
+    // reach the port hold at most that much memory, never 3 MiB per connection.
+    readJson(req, res, MAX_REVIEW_BYTES, deps.bodies)
       .then(async (read) => {
         if ('status' in read) return send(x, read.status, { error: { code: 'INVALID_REQUEST', message: read.message } }, 'error');
         const request = (read.body as AdmissionReview | null)?.request;

@@ -1,12 +1,14 @@
 /**
- * Metrics of the HTTPS endpoints (resolver API and admission webhooks): observers that the
- * handlers served outside express (POST /v1/resolve, the webhooks) call with each answer, and an
- * express middleware that tracks the change streams. Nothing from a request or an answer becomes
+ * Metrics of the listeners and of the HTTPS endpoints (resolver API and admission webhooks): what
+ * each listener refused and holds, observers that the handlers served outside express (POST
+ * /v1/resolve, the webhooks) call with each answer, and an express middleware that tracks the
+ * change streams. Nothing from a request or an answer becomes
  * a label except these fixed words.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { AdmissionObserver } from '../admission/webhook.js';
 import type { OperatorMetrics } from '../metrics.js';
+import type { ListenerEvents } from './server.js';
 
 /** The outcome label of a resolve answer. */
 export function resolveOutcome(status: number, body: unknown): string {
@@ -35,6 +37,17 @@ export function admissionObserver(metrics: OperatorMetrics): AdmissionObserver {
   return (webhook, result, seconds) => {
     metrics.admissions.inc({ webhook, result });
     metrics.admissionDuration.observe({ webhook }, seconds);
+  };
+}
+
+/** What a listener tells (http/server.ts), as metrics labelled with its name. */
+export function listenerEvents(metrics: OperatorMetrics, listener: 'http' | 'resolver' | 'webhooks'): ListenerEvents {
+  // The child, looked up once: the resolver's bodies pass here twice per resolve.
+  const bytes = metrics.httpBodyBytes.labels({ listener });
+  bytes.set(0);
+  return {
+    bodyBytes: (inFlight) => bytes.set(inFlight),
+    refused: (reason) => metrics.httpRefusals.inc({ listener, reason }),
   };
 }
 

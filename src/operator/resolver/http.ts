@@ -38,6 +38,7 @@ import { fixedLine, REDACT_PATHS, type Logger } from '../../core/logger.js';
 import { Throttle } from '../../core/throttle.js';
 import type { Identity, TokenAuthenticator } from '../kube/tokenreview.js';
 import type { ResolveRateLimiter, StreamLimiter } from './limits.js';
+import { readBody, type BodyBudget } from '../http/server.js';
 import { MAX_NAMES_PER_REQUEST, type Resolver } from './resolver.js';
 
 /** Records resolutions for usage tracking. */
@@ -91,34 +92,25 @@ function bearer(req: IncomingMessage): string {
 }
 
 /**
- * The JSON body of a request, at most MAX_BODY_BYTES: PAYLOAD_TOO_LARGE past it (the rest is
- * read and dropped, so the answer reaches a client still sending), INVALID_REQUEST when it is not
- * JSON. express.json did this before the hot path left express; the messages are the same.
+ * The JSON body of a request, at most MAX_BODY_BYTES, read against the listener's budget
+ * (http/server.ts): PAYLOAD_TOO_LARGE past the limit, UPSTREAM_UNAVAILABLE past the budget (both
+ * close the connection), INVALID_REQUEST when it is not JSON.
  */
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
-      req.resume();
-      reject(new OrkaError('INVALID_REQUEST', 'the request body must be JSON (content-type: application/json)'));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return reject(new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large'));
-      try {
-        // A small body comes in one chunk: no copy.
-        resolve(JSON.parse((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).toString('utf8')));
-      } catch {
-        reject(new OrkaError('INVALID_REQUEST', 'request body is not valid JSON'));
-      }
-    });
-  });
+async function readJson(req: IncomingMessage, res: ServerResponse, budget: BodyBudget): Promise<unknown> {
+  if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+    req.resume();
+    throw new OrkaError('INVALID_REQUEST', 'the request body must be JSON (content-type: application/json)');
+  }
+  const read = await readBody(req, res, { limit: MAX_BODY_BYTES, budget });
+  if (!Buffer.isBuffer(read)) {
+    if (read.status === 413) throw new OrkaError('PAYLOAD_TOO_LARGE', 'request body too large');
+    throw new OrkaError(read.status === 503 ? 'UPSTREAM_UNAVAILABLE' : 'INVALID_REQUEST', read.message);
+  }
+  try {
+    return JSON.parse(read.toString('utf8'));
+  } catch {
+    throw new OrkaError('INVALID_REQUEST', 'request body is not valid JSON');
+  }
 }
 
 /** Whether a request is for the resolve endpoint, which `resolveHandler` serves (not the Router). */
@@ -139,7 +131,16 @@ const RESOLVE_AUDIT_FIELDS = ['tenant', 'pod', 'sa', 'names', 'missing', 'outcom
  * the body, then the answer. One audit line per request. The observer is told as the answer is
  * written (per request: no listener, closure or BigInt to make).
  */
-export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthenticator; usage: UsageRecorder; audit: Logger; observe?: ResolveObserver; rate?: ResolveRateLimiter }): (req: IncomingMessage, res: ServerResponse) => void {
+export function resolveHandler(deps: {
+  resolver: Resolver;
+  auth: TokenAuthenticator;
+  usage: UsageRecorder;
+  audit: Logger;
+  observe?: ResolveObserver;
+  rate?: ResolveRateLimiter;
+  /** The resolver listener's budget of body bytes (http/server.ts). */
+  bodies: BodyBudget;
+}): (req: IncomingMessage, res: ServerResponse) => void {
   const audit = deps.audit.child({}, { redact: AUDIT_REDACT });
   const refusals = new Throttle({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
   // The line of every answered resolve, built from its fixed fields (core/logger.ts: fixedLine);
@@ -174,7 +175,7 @@ export function resolveHandler(deps: { resolver: Resolver; auth: TokenAuthentica
       return;
     }
     try {
-      const parsed = resolveBody.safeParse(await readJson(req));
+      const parsed = resolveBody.safeParse(await readJson(req, res, deps.bodies));
       if (!parsed.success) throw new OrkaError('INVALID_REQUEST', `body must be {"names": [1 to ${MAX_NAMES_PER_REQUEST} secret names]}`);
       const { values, missing, revisions, view, ageMs } = await deps.resolver.resolve(identity.namespace, parsed.data.names);
       deps.usage.record(identity.namespace, Object.keys(values));

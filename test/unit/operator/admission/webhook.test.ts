@@ -9,6 +9,7 @@ import { inject, type InjectConfig } from '../../../../src/operator/admission/in
 import { sourceToAuthorize, webhookHandler } from '../../../../src/operator/admission/webhook.js';
 import { admissionObserver } from '../../../../src/operator/http/metrics.js';
 import { createOperatorMetrics } from '../../../../src/operator/metrics.js';
+import { BodyBudget } from '../../../../src/operator/http/server.js';
 
 const osec = (valueFrom?: object) => ({ metadata: { name: 'db-password' }, spec: { ...(valueFrom === undefined ? {} : { valueFrom }) } });
 const ref = (name: string, key = 'password') => ({ secretKeyRef: { name, key } });
@@ -48,9 +49,9 @@ describe('webhookHandler', () => {
   const lines: Array<{ level: number; msg: string; outcome?: string }> = [];
 
   beforeAll(async () => {
-    // Mounted as main.ts mounts it: first on the server, whatever it does not take goes on.
+    // Mounted as main.ts mounts it: alone on its listener, whatever it does not take refused.
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
-    const webhooks = webhookHandler({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, namespace: () => undefined, canI: async () => true, log, observe: admissionObserver(metrics) });
+    const webhooks = webhookHandler({ injectConfig: () => config, tenancy: (ns) => ({ tenant: ns === 'acme', never: false, reason: 'no' }) as Tenancy, namespace: () => undefined, canI: async () => true, log, observe: admissionObserver(metrics), bodies: new BodyBudget(16 * 1024 * 1024) });
     server = createServer((req, res) => {
       if (!webhooks(req, res)) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_FOUND"}}');
     }).listen(0, '127.0.0.1');

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OrkaError } from '../../../../src/core/errors.js';
 import { createLogger } from '../../../../src/core/logger.js';
 import { isResolveRequest, resolveHandler } from '../../../../src/operator/resolver/http.js';
+import { BodyBudget } from '../../../../src/operator/http/server.js';
 import type { Resolver } from '../../../../src/operator/resolver/resolver.js';
 import type { TokenAuthenticator } from '../../../../src/operator/kube/tokenreview.js';
 
@@ -44,6 +45,7 @@ beforeAll(async () => {
     usage: { record: (namespace, names) => recorded.push({ namespace, names }) },
     audit: createLogger({ name: 'test', level: 'info' }, sink).child({ component: 'audit' }),
     observe: (status, answer) => observed.push({ status, missing: answer?.missing }),
+    bodies: new BodyBudget(1024 * 1024),
   });
   server = createServer((req, res) => {
     // Whether the handler had read the body when it answered.

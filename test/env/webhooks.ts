@@ -7,8 +7,14 @@ import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-
 /** Label that scopes a test's webhooks to its namespaces. */
 export const SCOPE_LABEL = 'orka.io/webhook-scope';
 
-/** Creates both configurations (no caBundle: the operator publishes it). */
-export async function installWebhooks(kc: KubeConfig, args: { name: string; url: string; scope?: string }): Promise<void> {
+/**
+ * Creates both configurations (no caBundle: the operator publishes it), as the chart does: the
+ * OrkaSecret webhooks always Fail. `failurePolicy: 'Ignore'` for every webhook stands for a
+ * configuration edited by hand (or a webhook that was never installed) pointing at a `url` that
+ * does not answer: what the operator must refuse on its own.
+ */
+export async function installWebhooks(kc: KubeConfig, args: { name: string; url: string; scope?: string; failurePolicy?: 'Ignore' }): Promise<void> {
+  const osecPolicy = args.failurePolicy ?? 'Fail';
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
   const scope = args.scope === undefined ? [] : [{ key: SCOPE_LABEL, operator: 'In', values: [args.scope] }];
   await api.createMutatingWebhookConfiguration({
@@ -22,7 +28,18 @@ export async function installWebhooks(kc: KubeConfig, args: { name: string; url:
           // Only opted-in pods of tenant namespaces can ever be blocked by this webhook.
           namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }, ...scope] },
           objectSelector: { matchLabels: { 'orka.io/inject': 'true' } },
-          failurePolicy: 'Fail',
+          failurePolicy: args.failurePolicy ?? 'Fail',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          timeoutSeconds: 5,
+          reinvocationPolicy: 'Never',
+        },
+        {
+          name: 'authorize.orkasecrets.orka.io',
+          clientConfig: { url: `${args.url}/webhooks/authorize-orkasecrets` },
+          rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['orka.io'], apiVersions: ['v1alpha1'], resources: ['orkasecrets'] }],
+          ...(scope.length > 0 ? { namespaceSelector: { matchExpressions: scope } } : {}),
+          failurePolicy: osecPolicy,
           sideEffects: 'None',
           admissionReviewVersions: ['v1'],
           timeoutSeconds: 5,
@@ -40,7 +57,7 @@ export async function installWebhooks(kc: KubeConfig, args: { name: string; url:
           clientConfig: { url: `${args.url}/webhooks/validate-orkasecrets` },
           rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['orka.io'], apiVersions: ['v1alpha1'], resources: ['orkasecrets'] }],
           ...(scope.length > 0 ? { namespaceSelector: { matchExpressions: scope } } : {}),
-          failurePolicy: 'Fail',
+          failurePolicy: osecPolicy,
           sideEffects: 'None',
           admissionReviewVersions: ['v1'],
           timeoutSeconds: 5,

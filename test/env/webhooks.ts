@@ -2,7 +2,11 @@
  * Webhook configurations for tests and the demo: the apiserver calls the operator on 127.0.0.1.
  * Cluster-wide objects, so tests scope them to their own namespaces with a label, and remove them.
  */
-import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { KEYS_SECRET } from '../../src/api/resource.js';
+import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing } from '../../src/core/keyring.js';
+import { stampRecord, VALUE_FROM_RECORD_ANNOTATION } from '../../src/core/valuefrom-record.js';
+import { bindingOf, recordKeys } from '../../src/operator/admission/record.js';
 
 /** Label that scopes a test's webhooks to its namespaces. */
 export const SCOPE_LABEL = 'orka.io/webhook-scope';
@@ -80,4 +84,17 @@ export async function removeWebhooks(kc: KubeConfig, name: string): Promise<void
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
   await api.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
   await api.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+}
+
+/**
+ * The valueFrom admission record the operator's webhook would stamp on `name` in `namespace`
+ * reading `ref`, made from the operator's key ring: for tests of the reconciler that create
+ * OrkaSecrets where no webhook runs (an admin's say-so, as the webhook's would be).
+ */
+export async function admissionRecord(kc: KubeConfig, operatorNamespace: string, namespace: string, name: string, ref: { name: string; key: string }): Promise<Record<string, string>> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const keys = await core.readNamespacedSecret({ name: KEYS_SECRET, namespace: operatorNamespace });
+  const ring = loadKeyRing(parseKeyRing(Buffer.from(keys.data?.[KEYRING_DATA_KEY] ?? '', 'base64').toString()));
+  const uid = (await core.readNamespace({ name: namespace })).metadata?.uid ?? '';
+  return { [VALUE_FROM_RECORD_ANNOTATION]: stampRecord(recordKeys(ring), bindingOf({ name: namespace, uid }, name, ref)) };
 }

@@ -12,6 +12,7 @@ import { wrappedDataKeys } from '../../src/api/datakey.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { admissionRecord } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -27,8 +28,8 @@ const planted = canaries();
 const canary = planted.make;
 const osecApi = osecCoords;
 
-async function createOsec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec } });
+async function createOsec(namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+  await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, annotations }, spec } });
 }
 
 /** Patches the spec; returns the generation the patch made, for waiting on exactly that one. */
@@ -154,7 +155,9 @@ describe('reconcile', () => {
   });
 
   it('takes a value from a Secret once it exists, and again when it changes', async () => {
-    await createOsec(tenant, 'db-password', { valueFrom: { secretKeyRef: { name: 'db-creds', key: 'password' } } });
+    // No webhook runs in this file: the record its admission would have stamped (an admin may read the Secret).
+    const ref = { name: 'db-creds', key: 'password' };
+    await createOsec(tenant, 'db-password', { valueFrom: { secretKeyRef: ref } }, await admissionRecord(kc, opNamespace, tenant, 'db-password', ref));
     const missing = await waitReady(tenant, 'db-password', 'SourceNotFound');
     expect(missing.status?.conditions?.[0]?.message).toMatch(/Secret db-creds does not exist/);
     expect(await storage(tenant, 'db-password')).toBeUndefined();

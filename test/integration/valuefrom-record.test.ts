@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
 import { VALUE_FROM_RECORD_ANNOTATION } from '../../src/core/valuefrom-record.js';
 import { canaries } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, kubectl, uniqueName, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, kubectl, storageExists as storageIn, uniqueName, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 import { freePort } from '../env/controlplane.js';
@@ -45,15 +45,7 @@ async function scope(namespace: string, hooks: string): Promise<void> {
   await core.patchNamespace({ name: namespace, body: { metadata: { labels: { [SCOPE_LABEL]: hooks } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 }
 
-async function storageExists(namespace: string, name: string): Promise<boolean> {
-  try {
-    await core.readNamespacedSecret({ name: `orkasecret-${name}`, namespace });
-    return true;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return false;
-    throw err;
-  }
-}
+const storageExists = (namespace: string, name: string) => storageIn(kc, namespace, name);
 
 async function eventsOf(namespace: string, name: string): Promise<Array<{ type?: string; reason?: string; message?: string }>> {
   return (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;

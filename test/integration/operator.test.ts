@@ -13,6 +13,7 @@ import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { admissionRecord } from '../env/webhooks.js';
+import { VALUE_FROM_RECORD_ANNOTATION } from '../../src/core/valuefrom-record.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -221,6 +222,9 @@ describe('rotation', () => {
     const value = canary('before-rotation');
     await createOsec(tenant, 'before-rotation', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'BEFORE_ROTATION', value) });
     await waitReady(tenant, 'before-rotation', 'Stored');
+    const ref = { name: 'db-creds', key: 'password' };
+    await createOsec(tenant, 'from-before-rotation', { valueFrom: { secretKeyRef: ref } }, await admissionRecord(kc, opNamespace, tenant, 'from-before-rotation', ref));
+    await waitReady(tenant, 'from-before-rotation', 'Stored');
     const sealedEarly = canary('sealed-before-rotation');
     const sealedEarlyValue = await sealWithPublishedCert(kc, opNamespace, tenant, 'SEALED_EARLY', sealedEarly);
     await core.patchNamespacedSecret(
@@ -253,6 +257,11 @@ describe('rotation', () => {
     await createOsec(tenant, 'sealed-early', { sealedValue: sealedEarlyValue });
     await waitReady(tenant, 'sealed-early', 'Stored');
     expect(await decryptStored(tenant, 'sealed-early', 'SEALED_EARLY')).toBe(sealedEarly);
+    // A valueFrom admission record made with the replaced sealing key is stamped again with the
+    // active one, so it outlives the old key (ORKA_SEALING_KEY_RETENTION).
+    const recordOf = async () => ((await custom.getNamespacedCustomObject({ ...osecApi(tenant), name: 'from-before-rotation' })) as OrkaSecret).metadata.annotations?.[VALUE_FROM_RECORD_ANNOTATION];
+    await eventually(async () => ((await recordOf())?.startsWith(`v1.${after.activeSealing}.`) ? true : undefined));
+    await waitReady(tenant, 'from-before-rotation', 'Stored');
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * The admission webhooks, served by every replica on the resolver's HTTPS server, ahead of express
- * (main.ts dispatches their two paths here first, as it does POST /v1/resolve). The handlers only
- * decode and encode AdmissionReviews; the decisions are `inject` (pure) and `validateOrkaSecret`
- * (pure).
+ * (main.ts dispatches their paths here first, as it does POST /v1/resolve). The handlers only
+ * decode and encode AdmissionReviews; the decisions are `inject`, `validateOrkaSecret` and
+ * ./record.ts (pure), plus the SubjectAccessReview.
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
  *   POST /webhooks/authorize-orkasecrets asks whether whoever sets spec.valueFrom may read that
  *                                        Secret (SubjectAccessReview) and records it (./record.ts)
@@ -135,7 +135,7 @@ export interface WebhookDeps {
 const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
 
 /**
- * The admission webhooks as one plain node:http handler: it answers POSTs to its two paths and
+ * The admission webhooks as one plain node:http handler: it answers POSTs to its paths and
  * returns true, or returns false without touching the request (main.ts then hands it to express,
  * where the resolver's token authentication runs). Not express with body-parser and res.json:
  * on every admission that machinery cost more CPU than the decision itself (measured in

@@ -98,6 +98,12 @@ export const Reason = {
   ConflictingSources: 'ConflictingSources',
   SourceRefused: 'SourceRefused',
   InvalidSource: 'InvalidSource',
+  /**
+   * spec.valueFrom has no admission record that whoever set it may read the Secret (created while
+   * the webhook could not answer, before the check existed, or with the record copied or edited):
+   * the source is not read until someone who may read it re-checks it.
+   */
+  ValueFromNotAuthorized: 'ValueFromNotAuthorized',
   StorageDeleted: 'StorageDeleted',
   /** The tenant's data key is gone (its Secret deleted): a value with no source to store again is lost. */
   DataKeyLost: 'DataKeyLost',

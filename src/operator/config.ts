@@ -78,6 +78,12 @@ export const operatorEnv = z.object({
   ORKA_TOKEN_AUDIENCE: z.string().default('orka-secrets').describe('Audience a sidecar token must be issued for.'),
   ORKA_TOKEN_CACHE_SIZE: integer(10000, 1, 1_000_000).describe('Most token reviews kept in memory.'),
   ORKA_TOKEN_CACHE_TTL: duration('2m').describe('Longest a token review is reused (never past the token expiry).'),
+  ORKA_ACCESS_REVIEW_CACHE_TTL: duration('10s', { zero: true }).describe(
+    "How long the admission webhook reuses a SubjectAccessReview's answer (same user, groups, namespace and Secret): a revoked right is still seen as granted at admission for this long; 0: never reused.",
+  ),
+  ORKA_ACCESS_REVIEW_RATE: integer(20, 1, 10_000).describe(
+    'Most SubjectAccessReviews per second one replica asks for the admission webhook (bursts of twice that); an OrkaSecret change over the limit is refused with a message to try again.',
+  ),
   ORKA_RESOLVE_MEMO_TTL: duration('30s', { zero: true }).describe(
     'How long a value this replica opened for a resolve is kept in its memory, so resolving the same revision again skips the decrypt (the process holds every data key already: docs/capacity.md); a new revision, a deletion or a new data key is never answered from it; 0: off.',
   ),

@@ -16,13 +16,14 @@ import { createHttpApp } from './http/probes.js';
 import { admissionObserver, httpMetrics, listenerEvents, resolveObserver } from './http/metrics.js';
 import { plainListener, refuse, secureListener } from './http/server.js';
 import { createOperatorMetrics, trackCacheBytes, trackCertificateAndKeys } from './metrics.js';
-import { accessReviewFn } from './kube/accessreview.js';
+import { accessReviewFn, guardAccessReview } from './kube/accessreview.js';
 import { ClusterCache } from './kube/cache.js';
 import { PooledKubeConfig } from './kube/client.js';
 import { Operator } from './operator.js';
 import { createResolverApp, isResolveRequest, resolveHandler } from './resolver/http.js';
 import { ResolveRateLimiter, StreamLimiter } from './resolver/limits.js';
 import { webhookHandler } from './admission/webhook.js';
+import { recordKeys } from './admission/record.js';
 
 /** After the drain, how long requests already in flight (a resolve takes milliseconds) may take before their connections are closed. */
 const IN_FLIGHT_GRACE_MS = 1000;
@@ -130,11 +131,25 @@ async function main(): Promise<void> {
   // are served on node:http without express (docs/capacity.md, docs/admission-latency.md).
   const rate = config.ORKA_RESOLVE_RATE > 0 ? new ResolveRateLimiter({ rate: config.ORKA_RESOLVE_RATE, burst: config.ORKA_RESOLVE_BURST }) : undefined;
   const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics), rate, bodies: resolverListener.bodies });
+  // Whoever reaches the webhooks can make them ask: answers are reused briefly and the questions rate-limited.
+  const canI = guardAccessReview(accessReviewFn(kc), {
+    ttlMs: config.ORKA_ACCESS_REVIEW_CACHE_TTL * 1000,
+    maxEntries: 4096,
+    perSecond: config.ORKA_ACCESS_REVIEW_RATE,
+    burst: 2 * config.ORKA_ACCESS_REVIEW_RATE,
+    observe: (outcome) => metrics.accessReviews.inc({ outcome }),
+  });
   const webhooks = webhookHandler({
     injectConfig: () => operator.injectConfig(),
     tenancy: (ns) => cache.tenancy(ns),
     namespace: (name) => cache.namespaces.get(name),
-    canI: accessReviewFn(kc),
+    canI,
+    recordKeys: () => {
+      const ring = operator.keyRing.current();
+      return ring === undefined ? undefined : recordKeys(ring);
+    },
+    // A namespace made a moment ago may not be in the cache yet: the API has it.
+    namespaceUid: async (ns) => cache.namespaceUid(ns) ?? (await kc.rest.send<{ metadata?: { uid?: string } }>({ method: 'GET', path: `/api/v1/namespaces/${encodeURIComponent(ns)}` })).metadata?.uid,
     log: log.child({ component: 'webhook' }),
     observe: admissionObserver(metrics),
     bodies: webhookListener.bodies,

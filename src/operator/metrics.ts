@@ -24,6 +24,8 @@ export interface OperatorMetrics {
   /** Admission reviews by webhook (mutate-pods, validate-orkasecrets) and result (allowed, mutated, denied, error). */
   admissions: Counter<'webhook' | 'result'>;
   admissionDuration: Histogram<'webhook'>;
+  /** Access questions of the admission webhook: asked (allowed, denied, error), answered from the cache, or refused by the rate limit. */
+  accessReviews: Counter<'outcome'>;
   /** When the serving certificate in use expires (Unix seconds). */
   certificateExpiry: Gauge;
   /** Age of the active keys (key-encryption and sealing), in seconds. */
@@ -87,6 +89,12 @@ export function createOperatorMetrics(): OperatorMetrics {
       help: 'Time to answer an admission review.',
       labelNames: ['webhook'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    accessReviews: new Counter({
+      name: 'orka_operator_access_reviews_total',
+      help: 'Access questions of the admission webhook by outcome: allowed, denied or error (a SubjectAccessReview was sent), cached or limited (none was).',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     certificateExpiry: new Gauge({ name: 'orka_operator_certificate_expiry_timestamp_seconds', help: 'When the serving certificate in use expires (Unix time).', registers: [registry] }),

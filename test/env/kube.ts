@@ -160,6 +160,17 @@ export async function waitForReady(kc: KubeConfig, namespace: string, name: stri
   });
 }
 
+/** Whether the storage Secret of OrkaSecret `name` exists in `namespace`. */
+export async function storageExists(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
+  try {
+    await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: `orkasecret-${name}`, namespace });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}
+
 /** Result of a kubectl run. */
 export interface KubectlResult {
   code: number;

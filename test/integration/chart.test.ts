@@ -216,6 +216,18 @@ describe('every value, rendered', () => {
       expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prom' } } }]);
     }],
     ['networkPolicy off by default', [], {}, (d) => expect(one(d, 'NetworkPolicy')).toBeUndefined()],
+    // The OrkaSecret webhooks check that whoever sets valueFrom may read that Secret: Ignore would
+    // admit an unchecked one whenever no replica answers. Their policy is their own, always Fail.
+    ...(['Fail', 'Ignore'] as const).map((policy): [string, string[], RenderOptions, (docs: Doc[]) => void] => [
+      `webhook.failurePolicy=${policy}: injection ${policy}, the OrkaSecret webhooks always Fail`,
+      [`webhook.failurePolicy=${policy}`],
+      {},
+      (d) => {
+        const policies = (kind: string) => Object.fromEntries((one(d, kind)?.webhooks as Obj[]).map((w) => [w.name, w.failurePolicy]));
+        expect(policies('ValidatingWebhookConfiguration')).toEqual({ 'orkasecrets.orka.io': 'Fail' });
+        expect(policies('MutatingWebhookConfiguration')).toEqual({ 'pods.orka.io': policy, 'authorize.orkasecrets.orka.io': 'Fail' });
+      },
+    ]),
     ['serviceMonitor.enabled where the API is missing: skipped', ['serviceMonitor.enabled=true'], {}, (d) => expect(one(d, 'ServiceMonitor')).toBeUndefined()],
     ['serviceMonitor.enabled where the API exists', ['serviceMonitor.enabled=true', 'serviceMonitor.interval=15s'], { apiVersions: ['monitoring.coreos.com/v1'] }, (d) => expect(one(d, 'ServiceMonitor')?.spec.endpoints[0]).toMatchObject({ port: 'http-metrics', interval: '15s' })],
     ['tls.certManager.enabled: a self-signed CA, and a Certificate for the Secret the operator loads', ['tls.managed=false', 'tls.certManager.enabled=true', 'service.clusterIP=10.96.0.50'], {}, (d) => {

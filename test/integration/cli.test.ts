@@ -17,6 +17,7 @@ import type { OrkaSecret } from '../../src/api/resource.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, startOperator, type OperatorProcess } from '../env/operator.js';
+import { admissionRecord } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -307,7 +308,13 @@ describe('orka-secrets CLI', () => {
   it('--wait exits by the reason when the secret is not Ready', async () => {
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       ...osecCoords(tenant),
-      body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'from-missing' }, spec: { valueFrom: { secretKeyRef: { name: 'no-such-secret', key: 'k' } } } },
+      body: {
+        apiVersion: 'orka.io/v1alpha1',
+        kind: 'OrkaSecret',
+        // No webhook runs in this file: the record its admission would have stamped.
+        metadata: { name: 'from-missing', annotations: await admissionRecord(kc, opNamespace, tenant, 'from-missing', { name: 'no-such-secret', key: 'k' }) },
+        spec: { valueFrom: { secretKeyRef: { name: 'no-such-secret', key: 'k' } } },
+      },
     });
     const res = cli(['update', 'FROM_MISSING', '--description', 'x', '--wait']);
     expect(res.code).toBe(3);

@@ -12,6 +12,8 @@ import { wrappedDataKeys } from '../../src/api/datakey.js';
 import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, installCrd, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { admissionRecord } from '../env/webhooks.js';
+import { VALUE_FROM_RECORD_ANNOTATION } from '../../src/core/valuefrom-record.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -27,8 +29,8 @@ const planted = canaries();
 const canary = planted.make;
 const osecApi = osecCoords;
 
-async function createOsec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec } });
+async function createOsec(namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+  await custom.createNamespacedCustomObject({ ...osecApi(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, annotations }, spec } });
 }
 
 /** Patches the spec; returns the generation the patch made, for waiting on exactly that one. */
@@ -154,7 +156,9 @@ describe('reconcile', () => {
   });
 
   it('takes a value from a Secret once it exists, and again when it changes', async () => {
-    await createOsec(tenant, 'db-password', { valueFrom: { secretKeyRef: { name: 'db-creds', key: 'password' } } });
+    // No webhook runs in this file: the record its admission would have stamped (an admin may read the Secret).
+    const ref = { name: 'db-creds', key: 'password' };
+    await createOsec(tenant, 'db-password', { valueFrom: { secretKeyRef: ref } }, await admissionRecord(kc, opNamespace, tenant, 'db-password', ref));
     const missing = await waitReady(tenant, 'db-password', 'SourceNotFound');
     expect(missing.status?.conditions?.[0]?.message).toMatch(/Secret db-creds does not exist/);
     expect(await storage(tenant, 'db-password')).toBeUndefined();
@@ -218,6 +222,9 @@ describe('rotation', () => {
     const value = canary('before-rotation');
     await createOsec(tenant, 'before-rotation', { sealedValue: await sealWithPublishedCert(kc, opNamespace, tenant, 'BEFORE_ROTATION', value) });
     await waitReady(tenant, 'before-rotation', 'Stored');
+    const ref = { name: 'db-creds', key: 'password' };
+    await createOsec(tenant, 'from-before-rotation', { valueFrom: { secretKeyRef: ref } }, await admissionRecord(kc, opNamespace, tenant, 'from-before-rotation', ref));
+    await waitReady(tenant, 'from-before-rotation', 'Stored');
     const sealedEarly = canary('sealed-before-rotation');
     const sealedEarlyValue = await sealWithPublishedCert(kc, opNamespace, tenant, 'SEALED_EARLY', sealedEarly);
     await core.patchNamespacedSecret(
@@ -250,6 +257,11 @@ describe('rotation', () => {
     await createOsec(tenant, 'sealed-early', { sealedValue: sealedEarlyValue });
     await waitReady(tenant, 'sealed-early', 'Stored');
     expect(await decryptStored(tenant, 'sealed-early', 'SEALED_EARLY')).toBe(sealedEarly);
+    // A valueFrom admission record made with the replaced sealing key is stamped again with the
+    // active one, so it outlives the old key (ORKA_SEALING_KEY_RETENTION).
+    const recordOf = async () => ((await custom.getNamespacedCustomObject({ ...osecApi(tenant), name: 'from-before-rotation' })) as OrkaSecret).metadata.annotations?.[VALUE_FROM_RECORD_ANNOTATION];
+    await eventually(async () => ((await recordOf())?.startsWith(`v1.${after.activeSealing}.`) ? true : undefined));
+    await waitReady(tenant, 'from-before-rotation', 'Stored');
   });
 });
 

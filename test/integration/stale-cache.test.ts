@@ -6,6 +6,8 @@
  * The caches here are stand-ins, so that their view can lag on cue (an informer's timing cannot
  * be staged); every read and write goes to the real apiserver.
  */
+import { stampRecord, VALUE_FROM_RECORD_ANNOTATION } from '../../src/core/valuefrom-record.js';
+import { bindingOf, recordKeys } from '../../src/operator/admission/record.js';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -81,7 +83,10 @@ async function storedByPreviousLeader(prefix: string) {
   const value = Buffer.from('a-value-from-its-source');
   const source = await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'source' }, data: { token: value.toString('base64') } } });
   const coords = { group: GROUP, version: VERSION, namespace: tenant, plural: PLURAL };
-  const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token' }, spec: { valueFrom: { secretKeyRef: { name: 'source', key: 'token' } } } };
+  const ref = { name: 'source', key: 'token' };
+  // Recorded at admission as the webhook does (nothing else lets the controller read the source).
+  const record = stampRecord(recordKeys(ring), bindingOf({ name: tenant, uid: namespace.metadata?.uid ?? '' }, 'api-token', ref));
+  const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'api-token', annotations: { [VALUE_FROM_RECORD_ANNOTATION]: record } }, spec: { valueFrom: { secretKeyRef: ref } } };
   const object = (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...coords, body })) as OrkaSecret;
   const envelope = encryptValue({ dataKey: made, tenant, name: 'API_TOKEN', version: 1, value });
   const storage = await core.createNamespacedSecret({ namespace: tenant, body: storageSecret(object, { version: 1, envelope }) });

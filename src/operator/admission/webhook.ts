@@ -1,13 +1,17 @@
 /**
  * The admission webhooks, served by every replica on an HTTPS listener of their own (main.ts; the
- * resolver's port does not serve them), the only handler there. The handlers only
- * decode and encode AdmissionReviews; the decisions are `inject` (pure) and `validateOrkaSecret`
- * (pure).
+ * resolver's port does not serve them), the only handler there. The handlers only decode and
+ * encode AdmissionReviews; the decisions are `inject`, `validateOrkaSecret` and ./record.ts
+ * (pure), plus the SubjectAccessReview.
  *   POST /webhooks/mutate-pods           adds the sidecar to opted-in pods of tenant namespaces
+ *   POST /webhooks/authorize-orkasecrets asks whether whoever sets spec.valueFrom may read that
+ *                                        Secret (SubjectAccessReview) and records it (./record.ts)
  *   POST /webhooks/validate-orkasecrets  refuses names that map to no secret name, two value
- *                                        sources, plain-text values, and sealed values that are
+ *                                        sources, plain-text values, sealed values that are
  *                                        malformed or sealed for another tenant, namespace or
- *                                        name
+ *                                        name, and a new or changed valueFrom without a record
+ * Both OrkaSecret webhooks act only on a well-formed review of an OrkaSecret (./review.ts): a
+ * SubjectAccessReview is asked for nothing else.
  */
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,11 +20,14 @@ import type { Logger } from '../../core/logger.js';
 import { checkObjectName, isSecretDataKey, isSecretObjectName } from '../../core/names.js';
 import { SECRET_REF_RULE } from '../reconcile/decide.js';
 import { HOST_NETWORK_REFUSAL, inject, type InjectConfig } from './inject.js';
-import type { AccessReviewFn, UserInfo } from '../kube/accessreview.js';
+import { AccessReviewLimited, type AccessReviewFn, type UserInfo } from '../kube/accessreview.js';
 import type { OrkaSecret, SecretKeyRef } from '../../api/resource.js';
 import { sealedValueProblem } from './sealed.js';
 import type { Tenancy } from '../../api/tenancy.js';
 import { readBody, type BodyBudget } from '../http/server.js';
+import { stampRecord, VALUE_FROM_RECORD_ANNOTATION, type RecordKeys } from '../../core/valuefrom-record.js';
+import { authorizeStep, recordProblem } from './record.js';
+import { parseOrkaSecretReview, type OrkaSecretReview } from './review.js';
 
 interface AdmissionRequest {
   uid: string;
@@ -56,27 +63,13 @@ export function validateOrkaSecret(o: { metadata?: { name?: string }; spec?: obj
   return undefined;
 }
 
-/**
- * The source Secret whose read access the requester must prove: on create, and on update when
- * `valueFrom` changed (an unchanged reference was checked when it was set). Undefined: none.
- */
-export function sourceToAuthorize(request: { operation?: string; object?: unknown; oldObject?: unknown }): SecretKeyRef | undefined {
-  const ref = (request.object as OrkaSecret | undefined)?.spec?.valueFrom?.secretKeyRef;
-  if (ref === undefined) return undefined;
-  if (request.operation === 'UPDATE') {
-    const old = (request.oldObject as OrkaSecret | undefined)?.spec?.valueFrom;
-    if (JSON.stringify(old) === JSON.stringify((request.object as OrkaSecret).spec?.valueFrom)) return undefined;
-  }
-  return ref;
-}
-
 /** The refusal when the requester may not read the source Secret themselves. */
 export function sourceRefusal(user: string, namespace: string, ref: SecretKeyRef): string {
   return `spec.valueFrom.secretKeyRef: ${user} may not get Secret ${ref.name} in namespace ${namespace}; whoever sets valueFrom must be allowed to read that Secret themselves (the operator never reads a Secret on behalf of someone who could not)`;
 }
 
-/** The two webhooks, as metrics name them. */
-export type AdmissionWebhook = 'mutate-pods' | 'validate-orkasecrets';
+/** The webhooks, as metrics name them. */
+export type AdmissionWebhook = 'mutate-pods' | 'authorize-orkasecrets' | 'validate-orkasecrets';
 
 /** What an answer said: the pod was patched, let through as it is, refused, or not answered (an error status). */
 export type AdmissionResult = 'mutated' | 'allowed' | 'denied' | 'error';
@@ -124,8 +117,12 @@ export interface WebhookDeps {
   tenancy: (namespace: string) => Tenancy;
   /** A namespace as cached (its tenant id and annotations decide which sealed values it opens). */
   namespace: (name: string) => V1Namespace | undefined;
-  /** May this user do this? (SubjectAccessReview) */
+  /** May this user do this? (SubjectAccessReview, cached and rate-limited: kube/accessreview.ts) */
   canI: AccessReviewFn;
+  /** The valueFrom record keys (from the key ring); undefined before the leader made the ring. */
+  recordKeys: () => RecordKeys | undefined;
+  /** A namespace's UID (the cache, else the API): records are bound to it. */
+  namespaceUid: (namespace: string) => Promise<string | undefined>;
   log: Logger;
   /** Told of every answer (the metrics). */
   observe?: AdmissionObserver;
@@ -137,15 +134,16 @@ export interface WebhookDeps {
 const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
 
 /**
- * The admission webhooks as one plain node:http handler: it answers POSTs to its two paths and
+ * The admission webhooks as one plain node:http handler: it answers POSTs to its paths and
  * returns true, or returns false without touching the request (main.ts then refuses it). Not express with body-parser and res.json:
  * on every admission that machinery cost more CPU than the decision itself (measured in
  * `make bench`, the operator's CPU per review; docs/admission-latency.md).
  */
 export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const routes: Record<string, { webhook: AdmissionWebhook; answer: (request: AdmissionRequest, x: Exchange) => void | Promise<void> }> = {
-    '/webhooks/mutate-pods': { webhook: 'mutate-pods', answer: (request, x) => mutatePod(deps, request, x) },
-    '/webhooks/validate-orkasecrets': { webhook: 'validate-orkasecrets', answer: (request, x) => validateOrkaSecretReview(deps, request, x) },
+  const routes: Record<string, { webhook: AdmissionWebhook; answer: (body: unknown, x: Exchange) => void | Promise<void> }> = {
+    '/webhooks/mutate-pods': { webhook: 'mutate-pods', answer: (body, x) => mutatePod(deps, body, x) },
+    '/webhooks/authorize-orkasecrets': { webhook: 'authorize-orkasecrets', answer: (body, x) => orkaSecretReview(deps, body, x, authorizeOrkaSecret) },
+    '/webhooks/validate-orkasecrets': { webhook: 'validate-orkasecrets', answer: (body, x) => orkaSecretReview(deps, body, x, validateOrkaSecretReview) },
   };
   return (req, res) => {
     const route = req.method === 'POST' ? routes[(req.url ?? '').split('?', 1)[0] as string] : undefined;
@@ -156,9 +154,7 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     readJson(req, res, MAX_REVIEW_BYTES, deps.bodies)
       .then(async (read) => {
         if ('status' in read) return send(x, read.status, { error: { code: 'INVALID_REQUEST', message: read.message } }, 'error');
-        const request = (read.body as AdmissionReview | null)?.request;
-        if (request?.uid === undefined) return send(x, 400, notAReview, 'error');
-        await route.answer(request, x);
+        await route.answer(read.body, x);
       })
       .catch((err: unknown) => {
         // A bug or an object of an unexpected shape: an answer, never a crash of the process.
@@ -169,7 +165,9 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   };
 }
 
-function mutatePod(deps: WebhookDeps, request: AdmissionRequest, x: Exchange): void {
+function mutatePod(deps: WebhookDeps, body: unknown, x: Exchange): void {
+  const request = (body as AdmissionReview | null)?.request;
+  if (request?.uid === undefined) return send(x, 400, notAReview, 'error');
   const pod = request.object as V1Pod;
   const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
   const { pod: mutated, outcome } = inject(pod, { namespace, tenancy: deps.tenancy(namespace) }, deps.injectConfig());
@@ -188,31 +186,97 @@ function mutatePod(deps: WebhookDeps, request: AdmissionRequest, x: Exchange): v
   deps.log[level]({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');
 }
 
-async function validateOrkaSecretReview(deps: WebhookDeps, request: AdmissionRequest, x: Exchange): Promise<void> {
-  const namespace = request.namespace ?? '';
-  const refuse = (code: number, reason: string, message: string) => {
-    respond(x, request.uid, { allowed: false, status: { code, reason, message } });
-    deps.log.info({ namespace, operation: request.operation, reason }, 'OrkaSecret refused at admission');
-  };
+/** What an OrkaSecret webhook has to answer with. */
+interface OrkaSecretExchange {
+  request: OrkaSecretReview;
+  namespace: string;
+  object: OrkaSecret;
+  refuse: (code: number, reason: string, message: string) => void;
+  allow: (patch?: unknown[]) => void;
+}
+
+/**
+ * Both OrkaSecret webhooks: a review that is not a well-formed one of an OrkaSecret create or
+ * update is a bad request (400, no question asked); then `answer` decides.
+ */
+async function orkaSecretReview(deps: WebhookDeps, body: unknown, x: Exchange, answer: (deps: WebhookDeps, r: OrkaSecretExchange) => Promise<void>): Promise<void> {
+  const parsed = parseOrkaSecretReview(body);
+  if (!parsed.ok) return send(x, 400, { error: { code: 'INVALID_REQUEST', message: parsed.problem } }, 'error');
+  const request = parsed.request;
+  const namespace = request.namespace;
+  await answer(deps, {
+    request,
+    namespace,
+    object: request.object as unknown as OrkaSecret,
+    refuse: (code, reason, message) => {
+      respond(x, request.uid, { allowed: false, status: { code, reason, message } });
+      deps.log.info({ namespace, operation: request.operation, webhook: x.webhook, reason }, 'OrkaSecret refused at admission');
+    },
+    allow: (patch) => respond(x, request.uid, patch === undefined || patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+  });
+}
+
+/** The record keys and the namespace's identity, or the refusal to retry when either is not known yet. */
+async function recordContext(deps: WebhookDeps, r: OrkaSecretExchange): Promise<{ keys: RecordKeys; namespace: { name: string; uid: string } } | undefined> {
+  const keys = deps.recordKeys();
+  const uid = keys === undefined ? undefined : await deps.namespaceUid(r.namespace);
+  if (keys !== undefined && uid !== undefined) return { keys, namespace: { name: r.namespace, uid } };
+  r.refuse(503, 'ServiceUnavailable', 'spec.valueFrom: the operator is starting (no key ring or namespace seen yet) and cannot record the check; try again');
+  return undefined;
+}
+
+/** The JSON patch that sets (or, with undefined, removes) the record annotation of `object`. */
+function recordPatch(object: OrkaSecret, value: string | undefined): unknown[] {
+  const path = `/metadata/annotations/${VALUE_FROM_RECORD_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+  if (value === undefined) return [{ op: 'remove', path }];
+  return object.metadata?.annotations === undefined ? [{ op: 'add', path: '/metadata/annotations', value: { [VALUE_FROM_RECORD_ANNOTATION]: value } }] : [{ op: 'add', path, value }];
+}
+
+/**
+ * The mutating webhook: records that whoever sets valueFrom may read that Secret. Objects its
+ * own rules refuse (names, sources, tenancy) are left to the validating webhook, unasked.
+ */
+async function authorizeOrkaSecret(deps: WebhookDeps, r: OrkaSecretExchange): Promise<void> {
+  const { object, namespace, request } = r;
+  const tenancy = deps.tenancy(namespace);
+  if (validateOrkaSecret(object) !== undefined || (!tenancy.tenant && tenancy.never)) return r.allow();
+  if (object.spec?.valueFrom === undefined && object.metadata?.annotations?.[VALUE_FROM_RECORD_ANNOTATION] === undefined) return r.allow();
+  const context = await recordContext(deps, r);
+  if (context === undefined) return;
+  const step = authorizeStep(context.keys, context.namespace, { operation: request.operation, object, oldObject: request.oldObject as OrkaSecret | null | undefined });
+  if (step.step === 'pass' || step.step === 'keep') return r.allow();
+  if (step.step === 'remove') return r.allow(recordPatch(object, undefined));
+  if (step.step === 'restore') return r.allow(recordPatch(object, step.annotation));
+  const user = request.userInfo as UserInfo & { username: string };
+  let allowed: boolean;
+  try {
+    allowed = await deps.canI({ user, namespace, verb: 'get', resource: 'secrets', name: step.ref.name });
+  } catch (err) {
+    if (err instanceof AccessReviewLimited) {
+      return r.refuse(429, 'TooManyRequests', 'spec.valueFrom: the operator is answering too many access checks right now and cannot check that you may read the source Secret; try again in a few seconds');
+    }
+    deps.log.warn({ err: { message: (err as Error).message } }, 'SubjectAccessReview failed');
+    return r.refuse(503, 'ServiceUnavailable', 'spec.valueFrom: could not check with the Kubernetes API that you may read the source Secret; try again');
+  }
+  if (allowed) return r.allow(recordPatch(object, stampRecord(context.keys, step.binding)));
+  if (step.required) return r.refuse(403, 'Forbidden', sourceRefusal(user.username, namespace, step.ref));
+  // A re-check by someone who may not read the Secret: the update goes through, nothing is recorded.
+  r.allow();
+}
+
+/** The validating webhook: the OrkaSecret's own rules, then the valueFrom record. */
+async function validateOrkaSecretReview(deps: WebhookDeps, r: OrkaSecretExchange): Promise<void> {
+  const { object, namespace, request } = r;
   // Messages name rules and fields, never values: the object may carry a plain-text value.
-  const object = (request.object ?? {}) as OrkaSecret;
-  const where = request.namespace ?? object.metadata?.namespace ?? '';
-  const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, where, deps.namespace(where));
-  if (problem !== undefined) return refuse(422, 'Invalid', problem);
+  const problem = validateOrkaSecret(object) ?? sealedValueProblem(object, namespace, deps.namespace(namespace));
+  if (problem !== undefined) return r.refuse(422, 'Invalid', problem);
   // Only where no label can ever help: an unlabelled namespace may become a tenant later.
   const tenancy = deps.tenancy(namespace);
-  if (!tenancy.tenant && tenancy.never) return refuse(403, 'Forbidden', `OrkaSecrets cannot be created here: ${tenancy.reason}`);
-  const ref = sourceToAuthorize(request);
-  if (ref !== undefined) {
-    const user = request.userInfo ?? {};
-    let allowed: boolean;
-    try {
-      allowed = await deps.canI({ user, namespace, verb: 'get', resource: 'secrets', name: ref.name });
-    } catch (err) {
-      deps.log.warn({ err: { message: (err as Error).message } }, 'SubjectAccessReview failed');
-      return refuse(503, 'ServiceUnavailable', 'spec.valueFrom: could not check with the Kubernetes API that you may read the source Secret; try again');
-    }
-    if (!allowed) return refuse(403, 'Forbidden', sourceRefusal(user.username ?? 'this user', namespace, ref));
-  }
-  respond(x, request.uid, { allowed: true });
+  if (!tenancy.tenant && tenancy.never) return r.refuse(403, 'Forbidden', `OrkaSecrets cannot be created here: ${tenancy.reason}`);
+  if (object.spec?.valueFrom === undefined) return r.allow();
+  const context = await recordContext(deps, r);
+  if (context === undefined) return;
+  const unrecorded = recordProblem(context.keys, context.namespace, { operation: request.operation, object, oldObject: request.oldObject as OrkaSecret | null | undefined });
+  if (unrecorded !== undefined) return r.refuse(403, 'Forbidden', unrecorded);
+  r.allow();
 }

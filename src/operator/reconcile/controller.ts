@@ -3,10 +3,11 @@
  * run gather -> decide (pure, ./decide.ts) -> apply for each key.
  *
  * gather reads the shared cache (src/operator/kube/cache.ts) and does the crypto that classifies
- * the inputs (unseal the incoming value, decrypt the stored one). It reads from the API what the
- * cache does not hold: a `valueFrom` source Secret whose version changed (the cache holds
- * Secrets' metadata only, never their data), and the spec of an OrkaSecret whose sealed value
- * it must unseal (the cache holds a digest of it). apply is the only place that writes to the API, and it writes each
+ * the inputs (unseal the incoming value, decrypt the stored one, verify a valueFrom's admission
+ * record). It reads from the API what the cache does not hold: a `valueFrom` source Secret whose
+ * version changed, and only when admission recorded that whoever set it may read it (the cache
+ * holds Secrets' metadata only, never their data), and the spec of an OrkaSecret whose sealed
+ * value it must unseal (the cache holds a digest of it). apply is the only place that writes to the API, and it writes each
  * thing at most once per reconcile: the storage Secret (through ./storage.ts, which makes every
  * such write conditional on what the decision saw), the status (only when changed), the Events
  * (failures and changes a person should see; never a routine first store).
@@ -28,7 +29,9 @@ import type { OperatorMetrics } from '../metrics.js';
 import { WorkQueue } from './queue.js';
 import { CacheBehind, StorageWriter } from './storage.js';
 import { SourceIndex, sourceIdentity, sourceValue } from './sources.js';
-import { objectKey, splitKey, STORAGE_FOR_LABEL, type OrkaSecret } from '../../api/resource.js';
+import { objectKey, splitKey, STORAGE_FOR_LABEL, type OrkaSecret, type SecretKeyRef } from '../../api/resource.js';
+import { bindingOf, checkRecordOf, recordKeys, valueFromRef } from '../admission/record.js';
+import { stampRecord, VALUE_FROM_RECORD_ANNOTATION, type RecordCheck } from '../../core/valuefrom-record.js';
 import { isStorageSecret, readStorage, storageSecret } from '../../api/storage.js';
 import { sealedMismatch, sealingTarget, type SealingTarget } from '../../api/sealing.js';
 
@@ -214,6 +217,7 @@ export class Controller {
     const observed = await this.gather(key);
     const plan = decide(observed);
     const storageVersion = await this.apply(key, plan, observed.seen, log);
+    if (plan.outcome === 'Stored' && observed.seen.object !== undefined) await this.restampRecord(observed.seen.object, log);
     // Remember which input gave the stored value, so that the reconcile our own writes trigger
     // (and every resync) needs no unsealing or decrypting when nothing changed.
     const verified = plan.outcome === 'Stored' && (observed.incoming.kind === 'value' || observed.incoming.kind === 'unchanged');
@@ -260,7 +264,21 @@ export class Controller {
     if (spec.sealedValueDigest !== undefined) return sealedIdentity(spec.sealedValueDigest, sealingTarget(this.cache.namespaces.get(object.metadata.namespace), ''));
     const ref = spec.valueFrom?.secretKeyRef;
     if (ref === undefined) return 'none';
+    // A reference without a valid record never takes the shortcut: it is refused, whatever was stored.
+    const record = this.valueFromRecord(object, ref);
+    if (!record.ok) return `unauthorized:${record.problem}`;
     return sourceIdentity(this.cache.sources.get(ref.name, object.metadata.namespace), ref.key);
+  }
+
+  /**
+   * Whether admission recorded that whoever set this valueFrom may read its Secret
+   * (admission/record.ts): the source is read with the operator's rights only then.
+   */
+  private valueFromRecord(object: OrkaSecret, ref: SecretKeyRef): RecordCheck {
+    const namespace = object.metadata.namespace;
+    const uid = this.cache.namespaceUid(namespace);
+    if (uid === undefined) return { ok: false, problem: 'mismatch' };
+    return checkRecordOf(recordKeys(this.keys.ring.require()), { name: namespace, uid }, object, ref);
   }
 
   private async storedValue(secret: V1Secret | undefined, namespace: string, secretName: string | undefined): Promise<Stored | undefined> {
@@ -310,6 +328,8 @@ export class Controller {
     if (ref === undefined) return { incoming: { kind: 'none' }, identity };
     // Names from the spec reach conditions and events only once they are proven plain names.
     if (!isSecretObjectName(ref.name) || !isSecretDataKey(ref.key)) return { incoming: { kind: 'source-invalid' }, identity };
+    const record = this.valueFromRecord(object, ref);
+    if (!record.ok) return { incoming: { kind: 'source-unauthorized', secret: ref.name, object: object.metadata.name, problem: record.problem }, identity };
     const source = await this.readSource(namespace, ref.name);
     return { incoming: sourceValue(source, ref), identity: sourceIdentity(source, ref.key) };
   }
@@ -347,6 +367,37 @@ export class Controller {
     // Gone, unlabelled or made again since the cache saw it: decide on the cache once it has caught up.
     if (target === undefined || ns?.metadata?.uid !== this.cache.namespaceUid(namespace)) throw new CacheBehind(`namespace ${namespace}`);
     return target;
+  }
+
+  /**
+   * A valueFrom record made with a sealing key that has been replaced is stamped again with the
+   * active one, so it still verifies once the old key leaves the ring (ORKA_SEALING_KEY_RETENTION).
+   * The write is conditional on the version the reconcile saw and passes admission like any other
+   * update (the webhook keeps a record that verifies).
+   */
+  private async restampRecord(object: OrkaSecret, log: Logger): Promise<void> {
+    const ref = valueFromRef(object);
+    const uid = this.cache.namespaceUid(object.metadata.namespace);
+    if (ref === undefined || uid === undefined) return;
+    const keys = recordKeys(this.keys.ring.require());
+    const namespace = { name: object.metadata.namespace, uid };
+    const record = checkRecordOf(keys, namespace, object, ref);
+    if (!record.ok || record.active) return;
+    this.checkFence();
+    const patch = this.api.send({
+      method: 'PATCH',
+      path: orkaSecretsPath(object.metadata.namespace, object.metadata.name),
+      body: { metadata: { resourceVersion: object.metadata.resourceVersion, annotations: { [VALUE_FROM_RECORD_ANNOTATION]: stampRecord(keys, bindingOf(namespace, object.metadata.name, ref)) } } },
+      contentType: 'application/merge-patch+json',
+    });
+    try {
+      await patch;
+    } catch (err) {
+      // Changed meanwhile: its update queues the key again, and that reconcile stamps it.
+      if (statusCode(err) === 409) return;
+      throw err;
+    }
+    log.info('valueFrom admission record stamped again with the active key');
   }
 
   /** Reads a source Secret now (the cache holds no Secret data); undefined when there is none. */

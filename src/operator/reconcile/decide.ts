@@ -37,7 +37,12 @@ export type Incoming =
   /** spec.valueFrom.secretKeyRef names no valid Secret name and key (it is not repeated). */
   | { kind: 'source-invalid' }
   /** The source Secret is of a type the operator never reads (see REFUSED_SOURCE_TYPES). */
-  | { kind: 'source-refused'; secret: string; type: string };
+  | { kind: 'source-refused'; secret: string; type: string }
+  /**
+   * spec.valueFrom carries no admission record that verifies (admission/record.ts): the source was
+   * not read. `object` and `key` say what a re-check command needs.
+   */
+  | { kind: 'source-unauthorized'; secret: string; object: string; problem: 'missing' | 'malformed' | 'unknown-key' | 'mismatch' };
 
 /** The value stored now, if any. */
 export type Stored =
@@ -170,6 +175,8 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
           warning: true,
         },
       };
+    case 'source-unauthorized':
+      return { verdict: { ready: false, reason: Reason.ValueFromNotAuthorized, message: unauthorizedMessage(o.namespace, incoming), warning: true } };
     case 'source-missing':
       return {
         verdict: {
@@ -185,6 +192,25 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
   }
 }
 
+const RECORD_PROBLEMS = {
+  missing: 'it has no admission record',
+  malformed: 'its admission record is malformed',
+  'unknown-key': 'its admission record was made with a key this operator does not have',
+  mismatch: 'its admission record was made for another object, reference or namespace',
+} as const;
+
+/** The command that re-checks an OrkaSecret's valueFrom (docs/upgrade.md). */
+export function recheckCommand(namespace: string, object: string): string {
+  return `kubectl -n ${namespace} annotate orkasecret ${object} orka.io/value-from-recheck="$(date +%s)" --overwrite`;
+}
+
+function unauthorizedMessage(namespace: string, i: Extract<Incoming, { kind: 'source-unauthorized' }>): string {
+  return (
+    `spec.valueFrom was not authorized at admission (${RECORD_PROBLEMS[i.problem]}), so Secret ${i.secret} was not read: the operator reads a source only when admission recorded that whoever set valueFrom may read it. ` +
+    `Someone who may get Secret ${i.secret} re-checks it with: ${recheckCommand(namespace, i.object)} (nothing was stored)`
+  );
+}
+
 /** Reasons that refuse a new value while the value stored earlier stays as it was. */
 const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
   Reason.SealedForAnotherSecret,
@@ -197,6 +223,7 @@ const NEW_VALUE_REFUSED: ReadonlySet<Reason> = new Set([
   Reason.SourceNotFound,
   Reason.InvalidSource,
   Reason.SourceRefused,
+  Reason.ValueFromNotAuthorized,
 ]);
 
 /**

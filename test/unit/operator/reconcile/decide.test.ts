@@ -125,6 +125,12 @@ describe('decide', () => {
     ['a missing source key', { incoming: { kind: 'source-missing' as const, secret: 'creds', key: 'k', missing: 'key' as const } }, 'SourceNotFound', /has no key k/],
     ['a source Secret of a refused type', { incoming: { kind: 'source-refused' as const, secret: 'default-token-x', type: 'kubernetes.io/service-account-token' } }, 'SourceRefused', /never reads service-account tokens/],
     ['a valueFrom that names no valid Secret and key', { incoming: { kind: 'source-invalid' as const } }, 'InvalidSource', /must name a Secret/],
+    [
+      'a valueFrom admission did not record as authorized',
+      { incoming: { kind: 'source-unauthorized' as const, secret: 'db-admin', object: 'api-key', problem: 'missing' as const } },
+      'ValueFromNotAuthorized',
+      /not authorized at admission \(it has no admission record\), so Secret db-admin was not read.*kubectl -n acme annotate orkasecret api-key orka\.io\/value-from-recheck=/,
+    ],
     ['both value sources', { incoming: { kind: 'conflict' as const } }, 'ConflictingSources', /mutually exclusive/],
     ['a value over the limit', { incoming: { kind: 'too-large' as const, bytes: 70000, limit: 65536 } }, 'ValueTooLarge', /70000 bytes/],
     ['a stored value that cannot be decrypted', { incoming: { kind: 'none' as const }, stored: { version: 2, undecryptable: true as const } }, 'DecryptFailed', /cannot be decrypted/],
@@ -151,6 +157,7 @@ describe('decide', () => {
     ['too large', { kind: 'too-large', bytes: 70000, limit: 65536 }],
     ['from an invalid source reference', { kind: 'source-invalid' }],
     ['from a refused source type', { kind: 'source-refused', secret: 'sa-token', type: 'kubernetes.io/service-account-token' }],
+    ['from a valueFrom whose admission record was edited', { kind: 'source-unauthorized', secret: 'creds', object: 'api-key', problem: 'mismatch' }],
   ])('says the previous value is still served when a new one %s is refused: Ready True, the refusal as the reason', (_what, incoming) => {
     const plan = decide(observed({ stored: { version: 2, value: v('good') }, incoming }));
     const condition = ready(plan.status);

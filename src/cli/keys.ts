@@ -18,7 +18,7 @@ import { DATA_KEY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, STORAGE_FOR_L
 import { readStorage } from '../api/storage.js';
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
-import { clean } from './output.js';
+import { clean } from './clean.js';
 
 const FORMAT = 'orka-secrets/keys-backup/v1';
 const DATA_KEY_SELECTOR = `${ROLE_LABEL}=data-key`;

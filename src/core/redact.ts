@@ -95,6 +95,11 @@ export function valueForms(value: string): string[] {
   return [...new Set([value, ...derived.filter((f) => f.length >= MIN_DERIVED)])];
 }
 
+/** The forms of `valueForms`, each as its UTF-8 bytes read as latin1: to match in bytes read that way. */
+export function byteForms(value: string): string[] {
+  return valueForms(value).map((form) => Buffer.from(form, 'utf8').toString('latin1'));
+}
+
 /** A form, by fingerprint. */
 export interface Form {
   length: number;
@@ -160,9 +165,15 @@ export class ValueMatcher implements Redactor {
   private readonly short = new Map<string, number>();
   private forms = 0;
   private readonly mask: string;
+  private readonly bytes: boolean;
 
-  constructor(mask: string = MASK) {
+  /**
+   * `bytes`: the text to scan is bytes read as latin1 (one character per byte, so output that is
+   * not UTF-8 survives), and each form is held as its UTF-8 bytes read the same way.
+   */
+  constructor(mask: string = MASK, bytes = false) {
     this.mask = mask;
+    this.bytes = bytes;
   }
 
   /** How many distinct patterns are held. */
@@ -175,7 +186,7 @@ export class ValueMatcher implements Redactor {
     const forms: Array<readonly [number, Form]> = [];
     const short: string[] = [];
     if (value.length === 0) return { forms, short };
-    for (const text of valueForms(value)) {
+    for (const text of this.bytes ? byteForms(value) : valueForms(value)) {
       if (text.length < ANCHOR) {
         this.short.set(text, (this.short.get(text) ?? 0) + 1);
         short.push(text);
@@ -218,6 +229,23 @@ export class ValueMatcher implements Redactor {
   }
 
   redact(text: string): string {
+    const blocks = this.blocks(text);
+    if (blocks.length === 0) return text;
+    const parts: string[] = [];
+    let copied = 0;
+    for (let k = 0; k < blocks.length; k += 2) {
+      parts.push(text.slice(copied, blocks[k]), this.mask);
+      copied = blocks[k + 1]!;
+    }
+    parts.push(text.slice(copied));
+    return parts.join('');
+  }
+
+  /**
+   * Where the masks fall in `text`: flat pairs [from, to, from, to, ...] in order, each the
+   * union of overlapping or adjacent matches (what `redact` replaces with one mask).
+   */
+  blocks(text: string): number[] {
     const starts: number[] = [];
     const ends: number[] = [];
     const n = text.length;
@@ -255,12 +283,11 @@ export class ValueMatcher implements Redactor {
         sorted = false;
       }
     }
-    if (starts.length === 0) return text;
+    const blocks: number[] = [];
+    if (starts.length === 0) return blocks;
     let order: number[] | undefined;
     if (!sorted) order = Array.from(starts.keys()).sort((a, b) => starts[a]! - starts[b]!);
     // Spans by start: a span that starts at or before the current block's end joins it.
-    const parts: string[] = [];
-    let copied = 0;
     let blockStart = -1;
     let blockEnd = -1;
     for (let k = 0; k < starts.length; k++) {
@@ -270,15 +297,12 @@ export class ValueMatcher implements Redactor {
         if (to > blockEnd) blockEnd = to;
         continue;
       }
-      if (blockEnd >= 0) {
-        parts.push(text.slice(copied, blockStart), this.mask);
-        copied = blockEnd;
-      }
+      if (blockEnd >= 0) blocks.push(blockStart, blockEnd);
       blockStart = from;
       blockEnd = to;
     }
-    parts.push(text.slice(copied, blockStart), this.mask, text.slice(blockEnd));
-    return parts.join('');
+    blocks.push(blockStart, blockEnd);
+    return blocks;
   }
 }
 

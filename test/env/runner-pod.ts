@@ -33,7 +33,7 @@ export interface RunnerPod {
 }
 
 /** Starts the operator (the image's bundle: run make build) and a sidecar for a new tenant. */
-export async function startRunnerPod(cp: ProvidedControlPlane, label: string): Promise<RunnerPod> {
+export async function startRunnerPod(cp: Pick<ProvidedControlPlane, 'kubeconfigPath'>, label: string): Promise<RunnerPod> {
   const kc = adminKubeConfig(cp);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const opNamespace = await createNamespace(kc, { prefix: `orka-${label}` });

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
-import { canaries, findLeaks } from '../env/canary.js';
+import { canaries, findLeaks, PRINT_FORMS_SCRIPT } from '../env/canary.js';
 import { startRunnerPod, type RunnerPod } from '../env/runner-pod.js';
 
 const RUNNER = 'dist/examples/workflow-runner/runner.js';
@@ -25,15 +25,6 @@ let printer: string;
 const received: string[] = [];
 const secret = canaries().make('workflow');
 const control = canaries('CONTROL').make('workflow');
-
-/** Prints API_KEY and CONTROL in every form, to stdout and stderr; the second part of the plain value in a later write. */
-const PRINTER = `
-const forms = (v) => [v, JSON.stringify(v), encodeURIComponent(v), new URLSearchParams({ q: v }).toString(), Buffer.from(v).toString('base64'), Buffer.from('u:' + v).toString('base64'), Buffer.from(v).toString('hex')];
-const { API_KEY, CONTROL } = process.env;
-for (const v of [API_KEY, CONTROL]) { console.log(forms(v).join(' | ')); console.error(forms(v).join(' | ')); }
-process.stdout.write('split: ' + API_KEY.slice(0, 10));
-setTimeout(() => process.stdout.write(API_KEY.slice(10) + ' end\\n'), 200);
-`;
 
 /** The workflow: an http step to the echo server, the printer as a script, and a last step. */
 function workflow(port: number, printer: string): string {
@@ -92,7 +83,7 @@ beforeAll(async () => {
   await pod.put('API_KEY', secret);
   dir = mkdtempSync(join(tmpdir(), 'orka-workflow-test-'));
   printer = join(dir, 'printer.cjs');
-  writeFileSync(printer, PRINTER);
+  writeFileSync(printer, PRINT_FORMS_SCRIPT);
   echo = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));

@@ -152,8 +152,7 @@ beforeAll(async () => {
   cluster.kubectl(['create', 'namespace', TENANT]);
   cluster.kubectl(['label', 'namespace', TENANT, `orka.io/tenant=${TENANT}`]);
   cluster.kubectl(['-n', TENANT, 'create', 'serviceaccount', 'runner']);
-  cluster.kubectl(['-n', TENANT, 'create', 'configmap', 'workflow', '--from-file=workflow.yaml=/dev/stdin'], WORKFLOW);
-  cluster.kubectl(['-n', TENANT, 'patch', 'configmap', 'workflow', '--type=merge', '-p', JSON.stringify({ data: { 'echo.cjs': ECHO, 'printer.cjs': PRINT_FORMS_SCRIPT } })]);
+  await kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({ namespace: TENANT, body: { metadata: { name: 'workflow' }, data: { 'workflow.yaml': WORKFLOW, 'echo.cjs': ECHO, 'printer.cjs': PRINT_FORMS_SCRIPT } } });
   historyDir = mkdtempSync(join(tmpdir(), 'orka-e2e-history-'));
   // The image's user (65532) writes the history.
   chmodSync(historyDir, 0o777);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { GenericContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaries, findLeaks, osecCoords, PRINT_FORMS_SCRIPT } from '../env/canary.js';
+import { canaries, canaryWorkflow, findLeaks, osecCoords, PRINT_FORMS_SCRIPT } from '../env/canary.js';
 import { IMAGE_TAG, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
 import { eventually, sealWithPublishedCert } from '../env/operator.js';
 
@@ -43,27 +43,7 @@ require('http').createServer((req, res) => {
 }).listen(8080, '127.0.0.1', () => console.log('echo listening'));
 `;
 
-const WORKFLOW = `steps:
-  - name: call
-    http:
-      method: POST
-      url: http://127.0.0.1:8080/hook
-      headers:
-        Authorization: Bearer {{secrets.API_KEY}}
-        Content-Type: application/json
-      body:
-        token: "{{secrets.API_KEY}}"
-        control: ${JSON.stringify(control)}
-  - name: script
-    script:
-      env:
-        API_KEY: "{{secrets.API_KEY}}"
-        CONTROL: ${JSON.stringify(control)}
-      run: node /workflow/printer.cjs
-  - name: after
-    script:
-      run: echo after
-`;
+const WORKFLOW = canaryWorkflow({ url: 'http://127.0.0.1:8080/hook', control, run: 'node /workflow/printer.cjs' });
 
 /** Creates the Job `name`: the echo server in the background, then the runner, in one container; the sidecar injected. */
 async function createJob(name: string): Promise<void> {

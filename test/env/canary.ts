@@ -108,3 +108,31 @@ for (const v of [API_KEY, CONTROL]) { console.log(forms(v).join(' | ')); console
 process.stdout.write('split: ' + API_KEY.slice(0, 10));
 setTimeout(() => process.stdout.write(API_KEY.slice(10) + ' end\\n'), 200);
 `;
+
+/**
+ * A workflow for the reference runner (examples/workflow-runner) using the secret API_KEY: an http
+ * step POSTing it (header and body, with the control canary) to `url`, a script step running
+ * `run` (PRINT_FORMS_SCRIPT) with API_KEY and CONTROL in its environment, and a last step.
+ */
+export function canaryWorkflow(args: { url: string; control: string; run: string }): string {
+  return `steps:
+  - name: call
+    http:
+      method: POST
+      url: ${args.url}
+      headers:
+        Authorization: Bearer {{ secrets.API_KEY }}
+      body:
+        token: "{{secrets.API_KEY}}"
+        control: ${JSON.stringify(args.control)}
+  - name: script
+    script:
+      env:
+        API_KEY: "{{secrets.API_KEY}}"
+        CONTROL: ${JSON.stringify(args.control)}
+      run: ${JSON.stringify(args.run)}
+  - name: after
+    script:
+      run: echo after
+`;
+}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
-import { canaries, findLeaks, PRINT_FORMS_SCRIPT } from '../env/canary.js';
+import { canaries, canaryWorkflow, findLeaks, PRINT_FORMS_SCRIPT } from '../env/canary.js';
 import { startRunnerPod, type RunnerPod } from '../env/runner-pod.js';
 
 const RUNNER = 'dist/examples/workflow-runner/runner.js';
@@ -26,29 +26,8 @@ const received: string[] = [];
 const secret = canaries().make('workflow');
 const control = canaries('CONTROL').make('workflow');
 
-/** The workflow: an http step to the echo server, the printer as a script, and a last step. */
-function workflow(port: number, printer: string): string {
-  return `steps:
-  - name: call
-    http:
-      method: POST
-      url: http://127.0.0.1:${port}/hook?key={{secrets.API_KEY}}
-      headers:
-        Authorization: Bearer {{ secrets.API_KEY }}
-      body:
-        token: "{{secrets.API_KEY}}"
-        control: ${JSON.stringify(control)}
-  - name: script
-    script:
-      env:
-        API_KEY: "{{secrets.API_KEY}}"
-        CONTROL: ${JSON.stringify(control)}
-      run: "'${process.execPath}' '${printer}'"
-  - name: after
-    script:
-      run: echo after
-`;
-}
+/** The workflow: an http step to the echo server (the value in the query too), the printer as a script, and a last step. */
+const workflow = (port: number, printer: string) => canaryWorkflow({ url: `http://127.0.0.1:${port}/hook?key={{secrets.API_KEY}}`, control, run: `'${process.execPath}' '${printer}'` });
 
 interface Record {
   step: { name: string };

@@ -123,6 +123,8 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	npx tsx test/bench/core.ts
 	@echo ">> orka-secrets refs over 10,000 workflow files vs grep -rn"
 	npx tsx test/bench/refs.ts
+	@echo ">> orka-secrets run: 100 MB holding 50 values through run vs cat, line delay, start-up vs node -e 0"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/run.ts
 	@echo ">> process start-up: the image's bundle vs tsc's files with node_modules"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/startup.ts
 	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"

@@ -66,6 +66,9 @@ export default defineConfig({
           // Every e2e file but the image's, which has its own project: a new file runs without a list to update.
           include: ['test/e2e/**/*.test.ts'],
           exclude: ['test/e2e/image.test.ts'],
+          // One file at a time: each starts its own kubelet on the one Docker engine, and two
+          // kubelets remove each other's containers.
+          fileParallelism: false,
           environment: 'node',
           env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
           testTimeout: 240_000,

@@ -6,7 +6,7 @@
 // through Node's resolver roughly halves the time from spawn to the first log line (README).
 // Whitespace and syntax are minified, names are kept (logs and stack traces stay readable); a
 // linked source map maps stack traces back to src/ with `node --enable-source-maps`.
-import { cpSync, existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
 import { writeLicenses } from './licenses.mjs';
@@ -29,6 +29,8 @@ const result = await build({
   sourcemap: 'linked',
   metafile: true,
   logLevel: 'warning',
+  // The image has no package.json: `entrypoint.mjs cli --version` reads the version baked in here.
+  define: { ORKA_CLI_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   // CommonJS dependencies (express, pino, node-forge) call require() for Node's built-ins, which an
   // ES module has no binding for: give it one.
   banner: { js: "import { createRequire as __orkaRequire } from 'node:module'; const require = __orkaRequire(import.meta.url);" },

@@ -1,6 +1,7 @@
 /**
  * The CLI's failures: each carries the exit code a script can act on and a message a person can.
  */
+import { clean } from './clean.js';
 
 /** Exit codes (also in `--help` and the README). */
 export const EXIT = { ok: 0, unexpected: 1, input: 2, notFound: 3, cluster: 4, exists: 5, notReady: 6, timeout: 7 } as const;
@@ -59,4 +60,14 @@ export function apiError(err: unknown, what: string, server: string): CliError {
   if (code === 403) return new CliError(`${what}: access refused by the cluster (403): ${statusMessage(err) || 'forbidden'}`, EXIT.cluster);
   if (code === 422 || code === 400) return new CliError(`${what}: refused: ${statusMessage(err) || `HTTP ${code}`}`, EXIT.input);
   return new CliError(`${what}: HTTP ${code}${statusMessage(err) ? `: ${statusMessage(err)}` : ''}`, EXIT.unexpected);
+}
+
+/** Prints a failure (its message cleaned: it may come from the cluster) and exits with its code. */
+export function fail(err: unknown): never {
+  if (err instanceof CliError) {
+    process.stderr.write(`orka-secrets: ${clean(err.message)}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`orka-secrets: unexpected error: ${clean((err as Error).message)}\n`);
+  process.exit(EXIT.unexpected);
 }

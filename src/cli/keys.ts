@@ -23,7 +23,7 @@ import { decodeBackup, encodeBackup, MIN_PASSPHRASE_CHARS, type BackupKeyIds, ty
 import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { writeNewFile } from './files.js';
 import { CliError, EXIT } from './errors.js';
-import { clean } from './output.js';
+import { clean } from './clean.js';
 import { promptHidden } from './prompt.js';
 import { stripNewline } from './value.js';
 

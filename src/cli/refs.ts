@@ -13,7 +13,8 @@ import { findReferences } from '../core/template.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { checkNamespace, connect, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
-import { clean, print, table } from './output.js';
+import { clean } from './clean.js';
+import { print, table } from './output.js';
 
 /** One reference: where, and to what. */
 export interface FileReference {

@@ -8,7 +8,7 @@ import { toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../api/resource.js';
 import type { Cluster } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
-import { clean } from './output.js';
+import { clean } from './clean.js';
 
 /** Reasons caused by what was submitted (fix the input): exit 2. */
 const INPUT_REASONS: readonly string[] = [

@@ -9,8 +9,9 @@
  *
  * Memory does not grow with the size of a value: a form is kept as a fingerprint (its length and
  * a 64-bit polynomial hash, two 32-bit lanes) indexed by the hash of its first ANCHOR characters,
- * never as text. A scan hashes every prefix of the text once; each window whose anchor is known
- * is checked against the candidate forms in O(1) each. Values are added and removed one at a time
+ * never as text. A scan rolls the hash of ANCHOR characters over the text; each window whose
+ * anchor is known is hashed against the candidate forms (by prefix hashes in O(1) each, once that
+ * would cost less: the scan stays linear in the text). Values are added and removed one at a time
  * (no rebuild). A hash collision can only mask text that is not a value, never leak one.
  * Overlapping or adjacent matches are merged and masked as one, so no fragment of a value
  * survives between two masks.
@@ -95,6 +96,11 @@ export function valueForms(value: string): string[] {
   return [...new Set([value, ...derived.filter((f) => f.length >= MIN_DERIVED)])];
 }
 
+/** The forms of `valueForms`, each as its UTF-8 bytes read as latin1: to match in bytes read that way. */
+export function byteForms(value: string): string[] {
+  return valueForms(value).map((form) => Buffer.from(form, 'utf8').toString('latin1'));
+}
+
 /** A form, by fingerprint. */
 export interface Form {
   length: number;
@@ -120,6 +126,18 @@ function fingerprint(form: string): Form {
     p2 = Math.imul(p2, B2) >>> 0;
   }
   return { length: form.length, h1, h2, p1, p2, refs: 0 };
+}
+
+/** The hash of every prefix of `text`, in each lane. */
+function prefixHashes(text: string): [Uint32Array, Uint32Array] {
+  const H1 = new Uint32Array(text.length + 1);
+  const H2 = new Uint32Array(text.length + 1);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    H1[i + 1] = Math.imul(H1[i]!, B1) + c;
+    H2[i + 1] = Math.imul(H2[i]!, B2) + c;
+  }
+  return [H1, H2];
 }
 
 /** Lane-1 hash of a string's first ANCHOR characters. */
@@ -160,9 +178,15 @@ export class ValueMatcher implements Redactor {
   private readonly short = new Map<string, number>();
   private forms = 0;
   private readonly mask: string;
+  private readonly bytes: boolean;
 
-  constructor(mask: string = MASK) {
+  /**
+   * `bytes`: the text to scan is bytes read as latin1 (one character per byte, so output that is
+   * not UTF-8 survives), and each form is held as its UTF-8 bytes read the same way.
+   */
+  constructor(mask: string = MASK, bytes = false) {
     this.mask = mask;
+    this.bytes = bytes;
   }
 
   /** How many distinct patterns are held. */
@@ -175,7 +199,7 @@ export class ValueMatcher implements Redactor {
     const forms: Array<readonly [number, Form]> = [];
     const short: string[] = [];
     if (value.length === 0) return { forms, short };
-    for (const text of valueForms(value)) {
+    for (const text of this.bytes ? byteForms(value) : valueForms(value)) {
       if (text.length < ANCHOR) {
         this.short.set(text, (this.short.get(text) ?? 0) + 1);
         short.push(text);
@@ -218,20 +242,40 @@ export class ValueMatcher implements Redactor {
   }
 
   redact(text: string): string {
+    const blocks = this.blocks(text);
+    if (blocks.length === 0) return text;
+    const parts: string[] = [];
+    let copied = 0;
+    for (let k = 0; k < blocks.length; k += 2) {
+      parts.push(text.slice(copied, blocks[k]), this.mask);
+      copied = blocks[k + 1]!;
+    }
+    parts.push(text.slice(copied));
+    return parts.join('');
+  }
+
+  /**
+   * Where the masks fall in `text`: flat pairs [from, to, from, to, ...] in order, each the
+   * union of overlapping or adjacent matches (what `redact` replaces with one mask).
+   */
+  blocks(text: string): number[] {
     const starts: number[] = [];
     const ends: number[] = [];
     const n = text.length;
     if (this.forms > 0 && n >= ANCHOR) {
-      // Prefix hashes: the hash of text[i, j) is H[j] - H[i] * B^(j - i), in each lane.
-      const H1 = new Uint32Array(n + 1);
-      const H2 = new Uint32Array(n + 1);
-      for (let i = 0; i < n; i++) {
-        const c = text.charCodeAt(i);
-        H1[i + 1] = Math.imul(H1[i]!, B1) + c;
-        H2[i + 1] = Math.imul(H2[i]!, B2) + c;
-      }
+      // The anchor hash rolls over the text; only a window whose anchor is known (the filter, then
+      // the map) is hashed, in both lanes, against each candidate form. Hashing a candidate costs
+      // its length: once that work passes a few times the text's length (text made of a value
+      // repeated, say), the prefix hashes of the whole text are taken instead and each check
+      // costs O(1): the hash of text[i, j) is H[j] - H[i] * B^(j - i), in each lane.
+      let H1: Uint32Array | undefined;
+      let H2: Uint32Array | undefined;
+      let work = 0;
+      let anchor = 0;
+      for (let i = 0; i < ANCHOR - 1; i++) anchor = (Math.imul(anchor, B1) + text.charCodeAt(i)) >>> 0;
       for (let i = 0; i + ANCHOR <= n; i++) {
-        const anchor = (H1[i + ANCHOR]! - Math.imul(H1[i]!, ANCHOR_POW)) >>> 0;
+        anchor = (Math.imul(anchor, B1) + text.charCodeAt(i + ANCHOR - 1)) >>> 0;
+        if (i > 0) anchor = (anchor - Math.imul(text.charCodeAt(i - 1), ANCHOR_POW)) >>> 0;
         if (this.filter[anchor >>> 16] === 0) continue;
         const bucket = this.anchors.get(anchor);
         if (bucket === undefined) continue;
@@ -239,7 +283,20 @@ export class ValueMatcher implements Redactor {
         for (const f of bucket) {
           const j = i + f.length;
           if (j > n || j <= end) continue;
-          if ((H1[j]! - Math.imul(H1[i]!, f.p1)) >>> 0 === f.h1 && (H2[j]! - Math.imul(H2[i]!, f.p2)) >>> 0 === f.h2) end = j;
+          if (H1 === undefined && work > 4 * n) [H1, H2] = prefixHashes(text);
+          if (H1 !== undefined && H2 !== undefined) {
+            if ((H1[j]! - Math.imul(H1[i]!, f.p1)) >>> 0 === f.h1 && (H2[j]! - Math.imul(H2[i]!, f.p2)) >>> 0 === f.h2) end = j;
+            continue;
+          }
+          work += f.length;
+          let h1 = 0;
+          let h2 = 0;
+          for (let k = i; k < j; k++) {
+            const c = text.charCodeAt(k);
+            h1 = (Math.imul(h1, B1) + c) >>> 0;
+            h2 = (Math.imul(h2, B2) + c) >>> 0;
+          }
+          if (h1 === f.h1 && h2 === f.h2) end = j;
         }
         if (end >= 0) {
           starts.push(i);
@@ -255,12 +312,11 @@ export class ValueMatcher implements Redactor {
         sorted = false;
       }
     }
-    if (starts.length === 0) return text;
+    const blocks: number[] = [];
+    if (starts.length === 0) return blocks;
     let order: number[] | undefined;
     if (!sorted) order = Array.from(starts.keys()).sort((a, b) => starts[a]! - starts[b]!);
     // Spans by start: a span that starts at or before the current block's end joins it.
-    const parts: string[] = [];
-    let copied = 0;
     let blockStart = -1;
     let blockEnd = -1;
     for (let k = 0; k < starts.length; k++) {
@@ -270,15 +326,12 @@ export class ValueMatcher implements Redactor {
         if (to > blockEnd) blockEnd = to;
         continue;
       }
-      if (blockEnd >= 0) {
-        parts.push(text.slice(copied, blockStart), this.mask);
-        copied = blockEnd;
-      }
+      if (blockEnd >= 0) blocks.push(blockStart, blockEnd);
       blockStart = from;
       blockEnd = to;
     }
-    parts.push(text.slice(copied, blockStart), this.mask, text.slice(blockEnd));
-    return parts.join('');
+    blocks.push(blockStart, blockEnd);
+    return blocks;
   }
 }
 

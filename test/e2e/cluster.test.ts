@@ -7,24 +7,15 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GenericContainer } from 'testcontainers';
+import { BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
-import { startControlPlane, type ControlPlane } from '../env/controlplane.js';
-import { kubernetesBinDir } from '../env/global-setup.js';
-import { adminKubeConfig, installCrd } from '../env/kube.js';
-import { startNode, type Node } from '../env/node.js';
+import { IMAGE_TAG, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
 import { eventually } from '../env/operator.js';
 import { canaries, etcdText, findLeaks } from '../env/canary.js';
 
-const IMAGE_TAG = 'e2e';
-const NS = 'orka-system';
-const CLUSTER_IP = '10.0.0.200';
-let cp: ControlPlane;
-let node: Node;
+let cluster: E2eCluster;
 let kc: KubeConfig;
-let renderer: string;
 const timings: Record<string, number> = {};
 
 function timed<T>(name: string, started: number, value: T): T {
@@ -32,39 +23,14 @@ function timed<T>(name: string, started: number, value: T): T {
   return value;
 }
 
-function kubectl(args: string[], input?: string): string {
-  const res = spawnSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { input, encoding: 'utf8', timeout: 60_000 });
-  if (res.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.stderr}`);
-  return res.stdout;
-}
+const kubectl = (args: string[], input?: string) => cluster.kubectl(args, input);
+const install = (sets: string[]) => cluster.install(sets);
+const operatorReady = (replicas: number) => cluster.operatorReady(replicas);
+const containerId = (pod: string, container: string, namespace = 'acme') => cluster.containerId(pod, container, namespace);
 
 function orka(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cp.kubeconfigPath, '--operator-namespace', NS, '-n', 'acme', ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cluster.cp.kubeconfigPath, '--operator-namespace', NS, '-n', 'acme', ...args], { input, encoding: 'utf8', timeout: 60_000 });
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Installs (or upgrades) as `helm install` does: the helm test hook pod is not part of it. */
-function install(sets: string[]): void {
-  const rendered = execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', 'orka-secrets', '-namespace', NS, '-set', `image.tag=${IMAGE_TAG}`, '-set', 'image.pullPolicy=Never', '-set', `service.clusterIP=${CLUSTER_IP}`, '-set', 'helmTest.enabled=false', ...sets.flatMap((s) => ['-set', s])]).toString();
-  kubectl(['apply', '-f', '-'], rendered);
-}
-
-async function operatorReady(replicas: number): Promise<void> {
-  const apps = kc.makeApiClient(AppsV1Api);
-  await eventually(async () => {
-    const d = await apps.readNamespacedDeployment({ name: 'orka-secrets', namespace: NS });
-    const s = d.status ?? {};
-    return s.readyReplicas === replicas && s.updatedReplicas === replicas && (s.replicas ?? 0) === replicas && s.observedGeneration === d.metadata?.generation ? true : undefined;
-  }, 180_000, 1000).catch((err: Error) => {
-    throw new Error(`${err.message}\n${kubectl(['get', 'pods', '-A', '-o', 'wide'])}\nkubelet:\n${node.tail('kubelet', 10)}`);
-  });
-}
-
-/** The Docker container of a pod's container (kubectl exec needs node addresses this kubelet does not report). */
-function containerId(pod: string, container: string, namespace = 'acme'): string {
-  const id = execFileSync('docker', ['ps', '-q', '--filter', `name=^k8s_${container}_${pod}_${namespace}_`]).toString().trim().split('\n')[0] ?? '';
-  if (!id) throw new Error(`no running container ${container} of ${namespace}/${pod}`);
-  return id;
 }
 
 /** Runs JavaScript in the runner container, where the sidecar is on 127.0.0.1. */
@@ -155,26 +121,8 @@ function pollInPod(names: string[], expected: Record<string, string>): { stop: (
 const answers = (runs: Runs, name: string) => (runs[name] ?? []).map((r) => r.answer);
 
 beforeAll(async () => {
-  const binDir = kubernetesBinDir();
-  let t = Date.now();
-  const base = execFileSync('hack/docker.sh', { env: { ...process.env, ORKA_K8S_BIN: binDir }, stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
-  await GenericContainer.fromDockerfile('.').withBuildArgs({ BASE: base }).build(`orka-secrets:${IMAGE_TAG}`, { deleteOnExit: false });
-  timed('image build (s)', t, undefined);
-  renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
-  t = Date.now();
-  // The Docker bridge address (Docker's default when iproute2 is not there to ask).
-  const ipAddr = spawnSync('ip', ['-4', 'addr', 'show', 'docker0'], { encoding: 'utf8' }).stdout ?? '';
-  const bridge = /inet (\d+\.\d+\.\d+\.\d+)/.exec(ipAddr)?.[1] ?? '172.17.0.1';
-  cp = await startControlPlane({ binDir, podReachableAddress: bridge });
-  kc = adminKubeConfig(cp);
-  node = await startNode(cp, kc, { binDir });
-  timed('cluster up (s)', t, undefined);
-  t = Date.now();
-  await installCrd(kc);
-  kubectl(['create', 'namespace', NS]);
-  install([]);
-  await operatorReady(2);
-  timed('chart install to 2 ready replicas (s)', t, undefined);
+  cluster = await startE2eCluster((name, started) => timed(name, started, undefined));
+  kc = cluster.kc;
   kubectl(['create', 'namespace', 'acme']);
   kubectl(['label', 'namespace', 'acme', 'orka.io/tenant=acme']);
   kubectl(['-n', 'acme', 'create', 'serviceaccount', 'runner']);
@@ -182,8 +130,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   console.log(`e2e timings: ${JSON.stringify(timings)}`);
-  await node?.stop();
-  await cp?.stop();
+  await cluster?.stop();
 });
 
 // The steps are one story on one cluster, in order, and say what they need from earlier ones:
@@ -396,7 +343,7 @@ describe('on a single-node cluster', () => {
       ['container logs', logs.join('\n')],
       ['Events', kubectl(['get', 'events', '-A', '-o', 'json'])],
       ['OrkaSecrets (statuses)', kubectl(['get', 'orkasecrets', '-A', '-o', 'json'])],
-      ['etcd', etcdText(cp.etcdUrl)],
+      ['etcd', etcdText(cluster.cp.etcdUrl)],
     ];
     for (const [where, text] of texts) expect(findLeaks(text, planted), where).toEqual([]);
     // The control shows where it was put, as the apiserver and etcd write it (JSON, Go-escaped)...

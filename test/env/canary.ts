@@ -95,3 +95,44 @@ export function etcdText(etcdUrl: string): string {
 
 /** The selector of OrkaSecret calls of the custom-objects API in a namespace. */
 export const osecCoords = (namespace: string) => ({ group: 'orka.io', version: 'v1alpha1', namespace, plural: 'orkasecrets' });
+
+/**
+ * A Node script (CommonJS) for a script step: prints the environment's API_KEY and CONTROL (a
+ * control canary, not a secret) plain, JSON-escaped, URL- and form-encoded, base64 (alone and in a
+ * longer blob) and hex, on stdout and stderr, then `split: ` and API_KEY in two writes 200 ms apart.
+ */
+export const PRINT_FORMS_SCRIPT = `
+const forms = (v) => [v, JSON.stringify(v), encodeURIComponent(v), new URLSearchParams({ q: v }).toString(), Buffer.from(v).toString('base64'), Buffer.from('u:' + v).toString('base64'), Buffer.from(v).toString('hex')];
+const { API_KEY, CONTROL } = process.env;
+for (const v of [API_KEY, CONTROL]) { console.log(forms(v).join(' | ')); console.error(forms(v).join(' | ')); }
+process.stdout.write('split: ' + API_KEY.slice(0, 10));
+setTimeout(() => process.stdout.write(API_KEY.slice(10) + ' end\\n'), 200);
+`;
+
+/**
+ * A workflow for the reference runner (examples/workflow-runner) using the secret API_KEY: an http
+ * step POSTing it (header and body, with the control canary) to `url`, a script step running
+ * `run` (PRINT_FORMS_SCRIPT) with API_KEY and CONTROL in its environment, and a last step.
+ */
+export function canaryWorkflow(args: { url: string; control: string; run: string }): string {
+  return `steps:
+  - name: call
+    http:
+      method: POST
+      url: ${args.url}
+      headers:
+        Authorization: Bearer {{ secrets.API_KEY }}
+      body:
+        token: "{{secrets.API_KEY}}"
+        control: ${JSON.stringify(args.control)}
+  - name: script
+    script:
+      env:
+        API_KEY: "{{secrets.API_KEY}}"
+        CONTROL: ${JSON.stringify(args.control)}
+      run: ${JSON.stringify(args.run)}
+  - name: after
+    script:
+      run: echo after
+`;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ago, clean, table } from '../../../src/cli/output.js';
+import { clean } from '../../../src/cli/clean.js';
+import { ago, table } from '../../../src/cli/output.js';
 
 describe('clean', () => {
   it.each([

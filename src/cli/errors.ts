@@ -3,7 +3,7 @@
  */
 import { clean } from './clean.js';
 
-/** Exit codes (also in `--help` and the README). */
+/** Exit codes (also in `--help` and docs/cli.md). */
 export const EXIT = { ok: 0, unexpected: 1, input: 2, notFound: 3, cluster: 4, exists: 5, notReady: 6, timeout: 7 } as const;
 
 /** A failure with its exit code and a message for a person. */

@@ -56,7 +56,7 @@ export interface LineWriter {
  * Collects log lines in memory and hands them to `out` in one write per LOG_FLUSH_MS or
  * LOG_BATCH_CHARS, whichever comes first. The operator writes an audit line per resolve: written
  * one at a time, each line was a write through libuv's thread pool (a hand-off to a worker thread
- * and back), about a tenth of a resolve's CPU (docs/capacity.md). Nothing is lost on a graceful
+ * and back), about a tenth of a resolve's CPU (docs/design/capacity.md). Nothing is lost on a graceful
  * stop: `flushSync` runs when the process exits (process.exit included), and the timer keeps the
  * event loop alive while lines wait. A process killed outright loses at most LOG_FLUSH_MS of lines.
  */

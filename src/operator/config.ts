@@ -1,5 +1,5 @@
 /**
- * The operator's configuration: ORKA_* environment variables (see the README's table, which
+ * The operator's configuration: ORKA_* environment variables (see docs/configuration.md, whose table
  * `configDocs(operatorEnv)` generates).
  */
 import { hostname } from 'node:os';
@@ -85,7 +85,7 @@ export const operatorEnv = z.object({
     'Most SubjectAccessReviews per second one replica asks for the admission webhook (bursts of twice that); an OrkaSecret change over the limit is refused with a message to try again.',
   ),
   ORKA_RESOLVE_MEMO_TTL: duration('30s', { zero: true }).describe(
-    'How long a value this replica opened for a resolve is kept in its memory, so resolving the same revision again skips the decrypt (the process holds every data key already: docs/capacity.md); a new revision, a deletion or a new data key is never answered from it; 0: off.',
+    'How long a value this replica opened for a resolve is kept in its memory, so resolving the same revision again skips the decrypt (the process holds every data key already: docs/design/capacity.md); a new revision, a deletion or a new data key is never answered from it; 0: off.',
   ),
   ORKA_RESOLVE_MEMO_MAX_BYTES: integer(16 * 1024 * 1024, 0, 1024 * 1024 * 1024).describe('Most bytes of opened values kept for ORKA_RESOLVE_MEMO_TTL (oldest dropped first); 0: off.'),
   ORKA_MAX_STREAMS: integer(1000, 1, 100_000).describe(

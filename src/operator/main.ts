@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   const streams = new StreamLimiter({ total: config.ORKA_MAX_STREAMS, perIdentity: config.ORKA_MAX_STREAMS_PER_IDENTITY });
   secureApp.use(createResolverApp({ resolver: operator.resolver, auth: operator.auth, streams, audit: log.child({ component: 'audit' }) }));
   // POST /v1/resolve, the hot path, and the admission webhooks, which the apiserver waits for,
-  // are served on node:http without express (docs/capacity.md, docs/admission-latency.md).
+  // are served on node:http without express (docs/design/capacity.md, docs/design/admission-latency.md).
   const rate = config.ORKA_RESOLVE_RATE > 0 ? new ResolveRateLimiter({ rate: config.ORKA_RESOLVE_RATE, burst: config.ORKA_RESOLVE_BURST }) : undefined;
   const resolve = resolveHandler({ resolver: operator.resolver, auth: operator.auth, usage: operator.usage, audit: log.child({ component: 'audit' }), observe: resolveObserver(metrics), rate, bodies: resolverListener.bodies });
   // Whoever reaches the webhooks can make them ask: answers are reused briefly and the questions rate-limited.

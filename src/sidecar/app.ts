@@ -12,7 +12,7 @@
  * `retryAfter` (seconds) and the Retry-After header, not UPSTREAM_UNAVAILABLE: the operator is up.
  *
  * Plain node:http rather than express: five routes, and every runner pod pays for the sidecar's
- * memory (express costs about 26 MiB of RSS) and its speed (README, "Sidecar footprint").
+ * memory (express costs about 26 MiB of RSS) and its speed (docs/design/sidecar-footprint.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isOrkaError, OrkaError, secretNotFound } from '../core/errors.js';

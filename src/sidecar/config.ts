@@ -3,7 +3,7 @@
  * every problem reported together (one INVALID_CONFIG error), values never echoed.
  *
  * Plain code rather than the zod schemas of src/core/config.ts: every runner pod pays for the
- * sidecar's memory, and loading zod costs about 12 MiB of RSS there (README, "Sidecar footprint").
+ * sidecar's memory, and loading zod costs about 12 MiB of RSS there (docs/design/sidecar-footprint.md).
  */
 import { parseDuration } from '../core/duration.js';
 import { OrkaError } from '../core/errors.js';

@@ -3,7 +3,7 @@
  * (version 0.0.4). Labels: endpoint and status code only; never a name of a secret, never a value.
  *
  * Written here rather than with prom-client: a dozen series, and every runner pod pays for the
- * sidecar's memory (prom-client costs about 21 MiB of RSS; README, "Sidecar footprint"). The
+ * sidecar's memory (prom-client costs about 21 MiB of RSS; docs/design/sidecar-footprint.md). The
  * operator keeps prom-client.
  */
 

@@ -6,7 +6,7 @@
  * encryption, no data-key or event writes, no informers), so it bounds the operator from below;
  * it is not a competitor. Both phases are watched alike (the observer costs the apiserver and the
  * machine the same in each), and each row says where the CPU went: apiserver+etcd, and the client
- * (the floor's process or the operator). Also the operator's peak RSS. docs/reconcile-throughput.md
+ * (the floor's process or the operator). Also the operator's peak RSS. docs/design/reconcile-throughput.md
  * reads the numbers.
  *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
  *

@@ -1,6 +1,6 @@
 /**
  * `make bench` part 4: what a resolve costs the operator, and the numbers the capacity model
- * (docs/capacity.md) is made of. Against a baseline of the same run: the apiserver's CPU per GET
+ * (docs/design/capacity.md) is made of. Against a baseline of the same run: the apiserver's CPU per GET
  * of one Secret (the cheapest read a runner could make without us).
  *
  * CPU is the process's utime + stime (/proc/PID/stat) over many requests, divided by the

@@ -137,7 +137,7 @@ const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
  * The admission webhooks as one plain node:http handler: it answers POSTs to its paths and
  * returns true, or returns false without touching the request (main.ts then refuses it). Not express with body-parser and res.json:
  * on every admission that machinery cost more CPU than the decision itself (measured in
- * `make bench`, the operator's CPU per review; docs/admission-latency.md).
+ * `make bench`, the operator's CPU per review; docs/design/admission-latency.md).
  */
 export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const routes: Record<string, { webhook: AdmissionWebhook; answer: (body: unknown, x: Exchange) => void | Promise<void> }> = {
@@ -180,7 +180,7 @@ function mutatePod(deps: WebhookDeps, body: unknown, x: Exchange): void {
   respond(x, request.uid, patch.length === 0 ? { allowed: true } : { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
   // After the answer is on its way. A routine injection is a debug line (the admissions metric
   // counts them): at info, its synchronous write to stdout was the largest part of a review's
-  // CPU after the answer itself (docs/admission-latency.md). A labelled pod left without the
+  // CPU after the answer itself (docs/design/admission-latency.md). A labelled pod left without the
   // sidecar is what a person looks for, so that stays at info.
   const level = outcome === 'injected' ? 'debug' : 'info';
   deps.log[level]({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, outcome, operations: patch.length }, 'pod admission');

@@ -25,7 +25,7 @@
  *
  * A resolve is the hot path (every cold name of every runner step), so `POST /v1/resolve` is served
  * on node:http (`resolveHandler`), not through express: express cost more than half of a resolve's
- * CPU (docs/capacity.md). Its answer is serialized once, and its audit line is built from fixed
+ * CPU (docs/design/capacity.md). Its answer is serialized once, and its audit line is built from fixed
  * fields, none of which can hold a value (core/logger.ts: fixedLine; refusals and failures go
  * through a logger that redacts only top-level fields). The change streams and every other path
  * stay an express Router.

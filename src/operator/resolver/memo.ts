@@ -1,7 +1,7 @@
 /**
  * The resolver's memo of opened values: the plaintext of a stored value, kept for a short time
  * after it was opened, so that resolving the same revision again does not open it again (five
- * AES-GCM opens were about 60 µs of a 150 µs five-name resolve: docs/capacity.md).
+ * AES-GCM opens were about 60 µs of a 150 µs five-name resolve: docs/design/capacity.md).
  *
  * Why this is no wider exposure: the process already holds every tenant's data key, so whoever
  * can read its memory can already open every value; recently opened plaintext in the same heap

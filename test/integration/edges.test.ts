@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { createCA } from '../../src/core/pki.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { canaries, findLeaks, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, podBoundToken, waitForReady } from '../env/kube.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, podBoundToken, uniqueName, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
@@ -228,5 +228,47 @@ describe('the sidecar and the resolver API', () => {
     const logs = [...sidecars.flatMap((s) => s.logs), ...operators.flatMap((o) => o.logs)].join('\n');
     expect(logs).toContain('change stream');
     expect(findLeaks(logs, planted.all)).toEqual([]);
+  });
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in any operator or sidecar log, OrkaSecret, Event or in etcd, in any encoded form', async () => {
+    expect(planted.all.length).toBeGreaterThan(5);
+    // Every value here was sealed (none came from a Kubernetes Secret), so it must exist nowhere in
+    // plain form: not even in etcd.
+    const core = kc.makeApiClient(CoreV1Api);
+    // Control canaries, planted where each search must find them: a description (in the
+    // OrkaSecrets and, JSON-escaped, in etcd), an Event's message, a log line.
+    const control = canaries('CONTROL').make('description');
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenantB), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'leak-control' }, spec: { description: control } } });
+    await core.createNamespacedEvent({
+      namespace: tenantB,
+      body: { metadata: { name: uniqueName('leak-control') }, involvedObject: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', namespace: tenantB, name: 'leak-control' }, reason: 'Control', message: control, type: 'Normal' },
+    });
+
+    // The logs of every process this file started, the follower killed midway included.
+    expect(operators.length).toBeGreaterThanOrEqual(3);
+    const logs = [...operators.flatMap((o) => o.logs), ...sidecars.flatMap((s) => s.logs)].join('\n');
+    expect(logs).toContain('"msg":"value stored"');
+    expect(logs).toContain('change stream');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control])).toHaveLength(1);
+    expect(findLeaks(logs, planted.all), 'in the operator and sidecar logs').toEqual([]);
+
+    // The OrkaSecrets (spec and status) and the Events of every namespace involved.
+    const namespaces = [opNamespace, tenantA, tenantB];
+    const osecs = JSON.stringify(await Promise.all(namespaces.map((namespace) => custom.listNamespacedCustomObject(osecCoords(namespace)))));
+    expect(osecs).toContain('"reason":"Stored"');
+    expect(findLeaks(osecs, [control])).toHaveLength(1);
+    expect(findLeaks(osecs, planted.all), 'in the OrkaSecrets').toEqual([]);
+    const events = JSON.stringify(await Promise.all(namespaces.map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items)));
+    expect(events).toContain('value stored as version');
+    expect(findLeaks(events, [control])).toHaveLength(1);
+    expect(findLeaks(events, planted.all), 'in the Events').toEqual([]);
+
+    // etcd, everything under /registry: the control is there (in the OrkaSecret JSON-escaped, in
+    // the Event as it is).
+    const etcd = etcdText(cp.etcdUrl);
+    expect(findLeaks(etcd, [control])).toHaveLength(1);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
   });
 });

@@ -11,8 +11,8 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace as createNamespaceIn, createServiceAccount, installCrd, podBoundToken, uniqueName, waitForReady } from '../env/kube.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -23,7 +23,15 @@ let dir: string;
 const started: OperatorProcess[] = [];
 const proxies: FreezingProxy[] = [];
 const sidecars: SidecarProcess[] = [];
-const canary = canaries().make;
+const planted = canaries();
+const canary = planted.make;
+/** Every namespace this file made: where the leak scan looks for OrkaSecrets and Events. */
+const namespaces: string[] = [];
+const createNamespace = async (...args: Parameters<typeof createNamespaceIn>) => {
+  const name = await createNamespaceIn(...args);
+  namespaces.push(name);
+  return name;
+};
 
 /** The time of the first log line from index `from` on matching `pattern` (pino's ISO `time`). */
 function logTime(p: OperatorProcess, pattern: RegExp, from = 0): number | undefined {
@@ -220,5 +228,46 @@ describe('a sidecar whose operator restarts', () => {
     const back = Date.now() - answering;
     console.log(`[faults] change stream back ${back} ms after the operator answered again`);
     expect(back).toBeLessThan(1000);
+  });
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in any operator or sidecar log, OrkaSecret, Event or in etcd, in any encoded form', async () => {
+    expect(planted.all.length).toBeGreaterThan(0);
+    expect(namespaces.length).toBeGreaterThanOrEqual(6);
+    // Every value here was sealed (none came from a Kubernetes Secret), so it must exist nowhere in
+    // plain form: not even in etcd.
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    // Control canaries, planted where each search must find them: a description (in the
+    // OrkaSecrets and, JSON-escaped, in etcd), an Event's message, a log line.
+    const control = canaries('CONTROL').make('description');
+    const tenant = namespaces.at(-1) as string;
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'leak-control' }, spec: { description: control } } });
+    await core.createNamespacedEvent({
+      namespace: tenant,
+      body: { metadata: { name: uniqueName('leak-control') }, involvedObject: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', namespace: tenant, name: 'leak-control' }, reason: 'Control', message: control, type: 'Normal' },
+    });
+
+    // The logs of every process this file started, stopped ones included.
+    const logs = [...started.flatMap((p) => p.logs), ...sidecars.flatMap((s) => s.logs)].join('\n');
+    expect(logs).toContain('"msg":"value stored"');
+    expect(logs).toContain('change stream');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control])).toHaveLength(1);
+    expect(findLeaks(logs, planted.all), 'in the operator and sidecar logs').toEqual([]);
+
+    // The OrkaSecrets (spec and status) and the Events of every namespace involved.
+    const osecs = JSON.stringify(await Promise.all(namespaces.map((namespace) => custom.listNamespacedCustomObject(osecCoords(namespace)))));
+    expect(findLeaks(osecs, [control])).toHaveLength(1);
+    expect(findLeaks(osecs, planted.all), 'in the OrkaSecrets').toEqual([]);
+    const events = JSON.stringify(await Promise.all(namespaces.map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items)));
+    expect(findLeaks(events, [control])).toHaveLength(1);
+    expect(findLeaks(events, planted.all), 'in the Events').toEqual([]);
+
+    // etcd, everything under /registry: the control is there (in the OrkaSecret JSON-escaped, in
+    // the Event as it is).
+    const etcd = etcdText(cp.etcdUrl);
+    expect(findLeaks(etcd, [control])).toHaveLength(1);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, RbacAuthorizationV1Api, set
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { deleteNamespace, startControllers } from '../env/controllers.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, storageExists as storageIn, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
@@ -32,8 +32,14 @@ let nohook: string;
 const recycled = uniqueName('iso-recycled');
 let caPem: string;
 const hookName = uniqueName('orka-iso');
+/** Values sealed here: they must exist nowhere in plain form. */
 const planted = canaries();
 const canary = planted.make;
+/**
+ * Values this file puts in Kubernetes Secrets, as valueFrom sources: stored as they are in etcd
+ * (this apiserver does not encrypt Secrets), so everywhere but etcd they must not appear.
+ */
+const sources = canaries('CANARY-SOURCE');
 
 function osecManifest(namespace: string, name: string, spec: Record<string, unknown>): string {
   return JSON.stringify({ apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name, namespace }, spec });
@@ -138,7 +144,7 @@ afterAll(async () => {
 describe('valueFrom is no confused deputy', () => {
   beforeAll(async () => {
     for (const name of ['db-admin', 'app-db', 'team-db']) {
-      await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name }, stringData: { password: canary(name) } } });
+      await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name }, stringData: { password: sources.make(name) } } });
     }
     // alice may manage OrkaSecrets and read app-db only; the team "dbas" may read team-db.
     await grant(tenant, 'alice-osec', { kind: 'User', name: 'alice' }, manageOrkaSecrets);
@@ -183,7 +189,7 @@ describe('valueFrom is no confused deputy', () => {
     ['a Helm release record', 'helm.sh/release.v1', {}],
   ])('never reads %s as a source, whoever asks, and says why in the condition', async (_what, type, annotations) => {
     const secretName = uniqueName('refused');
-    await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: secretName, annotations }, type, stringData: { token: canary(type), password: canary(type) } } });
+    await core.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: secretName, annotations }, type, stringData: { token: sources.make(type), password: sources.make(type) } } });
     const name = uniqueName('refused-src');
     // The admin may read it, so admission lets it through: the operator is the last line.
     await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: JSON.parse(osecManifest(tenant, name, fromSecret(secretName, 'token'))) as object });
@@ -452,5 +458,47 @@ describe('data keys follow their namespace', () => {
     const replaced = await dataKey(recycled);
     expect(replaced?.metadata?.annotations?.['orka.io/data-key-id']).not.toBe('dk-stale');
     expect(replaced?.metadata?.annotations?.['orka.io/namespace-uid']).toBe((await core.readNamespace({ name: recycled })).metadata?.uid);
+  });
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in the operator log, OrkaSecrets, Events or etcd, in any encoded form', async () => {
+    expect(planted.all.length).toBeGreaterThanOrEqual(3);
+    expect(sources.all.length).toBeGreaterThanOrEqual(7);
+    const everyValue = [...planted.all, ...sources.all];
+    // Control canaries, planted where each search must find them: a description (in the
+    // OrkaSecrets and, JSON-escaped, in etcd), an Event's message, a log line.
+    const control = canaries('CONTROL').make('description');
+    await custom.createNamespacedCustomObject({ ...osecCoords(nohook), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'leak-control' }, spec: { description: control } } });
+    await core.createNamespacedEvent({
+      namespace: nohook,
+      body: { metadata: { name: uniqueName('leak-control') }, involvedObject: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', namespace: nohook, name: 'leak-control' }, reason: 'Control', message: control, type: 'Normal' },
+    });
+
+    // The log of the one operator process this file started (no sidecar runs here).
+    const logs = operator.logs.join('\n');
+    expect(logs).toContain('"msg":"value stored"');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control])).toHaveLength(1);
+    expect(findLeaks(logs, everyValue), 'in the operator log').toEqual([]);
+
+    // The OrkaSecrets (spec and status) and the Events of every namespace involved.
+    const namespaces = [opNamespace, tenant, nohook, recycled];
+    const osecs = JSON.stringify(await Promise.all(namespaces.map((namespace) => custom.listNamespacedCustomObject(osecCoords(namespace)))));
+    expect(osecs).toContain('"reason":"SourceRefused"');
+    expect(findLeaks(osecs, [control])).toHaveLength(1);
+    expect(findLeaks(osecs, everyValue), 'in the OrkaSecrets').toEqual([]);
+    const events = JSON.stringify(await Promise.all(namespaces.map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items)));
+    expect(events).toContain('"reason":"InvalidSource"');
+    expect(findLeaks(events, [control])).toHaveLength(1);
+    expect(findLeaks(events, everyValue), 'in the Events').toEqual([]);
+
+    // etcd, everything under /registry. The source values are there, as they are, in the Secrets
+    // this file made (found: the search sees inside Secrets too); they are left out of the search,
+    // which would find them there whatever the operator did. The sealed values must be nowhere:
+    // the operator keeps them only encrypted.
+    const etcd = etcdText(cp.etcdUrl);
+    expect(findLeaks(etcd, [control])).toHaveLength(1);
+    expect(findLeaks(etcd, sources.all.filter((v) => v.includes('-db-')))).toHaveLength(3);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
   });
 });

@@ -3,10 +3,11 @@
  * the other takes over with nothing lost and nothing stored twice; a graceful stop in the middle
  * of a burst of work finishes what is in flight and hands over at once.
  */
-import { CoordinationV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
-import { adminKubeConfig, createNamespace } from '../env/kube.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
@@ -14,6 +15,10 @@ let kc: KubeConfig;
 /** Every replica this file started, to stop them all at the end. */
 const started: OperatorProcess[] = [];
 const watches: AbortController[] = [];
+/** Every installation this file made, for the leak scan at the end. */
+const installations: Installation[] = [];
+/** Every value this file seals. */
+const planted = canaries();
 
 /** Replicas of one operator installation, with their tenant and a count of every value stored. */
 interface Installation {
@@ -53,6 +58,7 @@ async function install(prefix: string, env: Record<string, string> = {}): Promis
     started.push(r);
   }
   const installation = { opNamespace, tenant, replicas, stores, watchError: () => error };
+  installations.push(installation);
   await eventually(() => holder(installation));
   return installation;
 }
@@ -74,7 +80,7 @@ async function createMany(inst: Installation, prefix: string, count: number): Pr
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   for (const name of names) {
     const secretName = name.toUpperCase().replaceAll('-', '_');
-    const sealedValue = await sealWithPublishedCert(kc, inst.opNamespace, inst.tenant, secretName, `value-of-${name}`);
+    const sealedValue = await sealWithPublishedCert(kc, inst.opNamespace, inst.tenant, secretName, planted.make(name));
     await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', namespace: inst.tenant, plural: 'orkasecrets', body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue } } });
   }
   return names;
@@ -159,4 +165,46 @@ describe('two replicas', () => {
     expect(await holder(inst)).toBe(other.identity);
     await expectStoredOnce(inst, names);
   });
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in any log of any replica, in Events, OrkaSecrets or etcd, in any encoded form', async () => {
+    // Every value this file sealed; none went into a Kubernetes Secret of its own (no valueFrom),
+    // so none may be anywhere in etcd: all are searched there too.
+    expect(planted.all).toHaveLength(25);
+    expect(installations).toHaveLength(2);
+    const control = canaries('CONTROL').make('description');
+
+    // Logs of every replica started, the killed and the stopped ones included (5: 2 + 1 back + 2).
+    expect(started).toHaveLength(5);
+    const logs = started.flatMap((r) => r.logs).join('\n');
+    expect(logs).toContain('value stored');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control]), 'self-check: the log search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(logs, planted.all), 'in the logs').toEqual([]);
+
+    // Events of every namespace involved.
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespaces = installations.flatMap((i) => [i.tenant, i.opNamespace]);
+    const events = JSON.stringify((await Promise.all(namespaces.map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items))).flat());
+    expect(findLeaks(`${events}\n${JSON.stringify({ message: control })}`, [control]), 'self-check: the event search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(events, planted.all), 'in events').toEqual([]);
+
+    // OrkaSecrets of both tenants, statuses included. Self-check: a control canary in a
+    // description (not a value) is stored JSON-escaped (Go escapes `"` and `&`) and must be found,
+    // here and in etcd.
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const ha = installations[0] as Installation;
+    await custom.createNamespacedCustomObject({ ...osecCoords(ha.tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'control-canary' }, spec: { description: control } } });
+    await waitForReady(kc, ha.tenant, 'control-canary', 'NoValue');
+    const objects = (await Promise.all(installations.map(async (i) => ((await custom.listNamespacedCustomObject(osecCoords(i.tenant))) as { items: OrkaSecret[] }).items))).flat();
+    expect(objects.filter((o) => o.status?.conditions?.[0]?.reason === 'Stored')).toHaveLength(25);
+    const osecs = JSON.stringify(objects);
+    expect(findLeaks(osecs, [control]), 'self-check: the control canary is in the OrkaSecrets').toHaveLength(1);
+    expect(findLeaks(osecs, planted.all), 'in OrkaSecrets and their statuses').toEqual([]);
+
+    const etcd = etcdText(cp.etcdUrl);
+    expect(etcd.includes(control), 'the control canary is stored escaped, not as it is').toBe(false);
+    expect(findLeaks(etcd, [control]), 'self-check: the control canary is in etcd').toHaveLength(1);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
+  }, 60_000);
 });

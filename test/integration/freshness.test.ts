@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -194,4 +194,42 @@ describe('a change stream that goes silent without closing', () => {
     expect(Date.now() - silentAt).toBeLessThanOrEqual(30_000 + 8_000);
     await expect(quietClient.get('STEADY')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   }, 120_000);
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in any log of the replicas and sidecars, in Events, OrkaSecrets or etcd, in any encoded form', async () => {
+    // Every value this file planted; none went into a Kubernetes Secret of its own (no valueFrom),
+    // so none may be anywhere in etcd: all are searched there too.
+    expect(planted.all.length).toBeGreaterThanOrEqual(4);
+    const control = canaries('CONTROL').make('description');
+
+    // Logs of both replicas and of both sidecars (the quiet one too), whatever state they are in.
+    const logs = [replicaA, replicaB, ...sidecars].flatMap((p) => p.logs).join('\n');
+    expect(sidecars).toHaveLength(2);
+    expect(logs).toContain('change stream opened');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control]), 'self-check: the log search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(logs, planted.all), 'in the logs').toEqual([]);
+
+    // Events of both namespaces (the update of 'rotated' recorded one).
+    const core = kc.makeApiClient(CoreV1Api);
+    const events = JSON.stringify((await Promise.all([tenant, opNamespace].map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items))).flat());
+    expect(events).toContain('value stored as version');
+    expect(findLeaks(`${events}\n${JSON.stringify({ message: control })}`, [control]), 'self-check: the event search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(events, planted.all), 'in events').toEqual([]);
+
+    // OrkaSecrets, statuses included. Self-check: a control canary in a description (not a value)
+    // is stored JSON-escaped (Go escapes `"` and `&`) and must be found, here and in etcd.
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'control-canary' }, spec: { description: control } } });
+    await waitForReady(kc, tenant, 'control-canary', 'NoValue');
+    const objects = ((await custom.listNamespacedCustomObject(osecCoords(tenant))) as { items: Array<{ status?: unknown }> }).items;
+    expect(objects.filter((o) => o.status !== undefined).length).toBeGreaterThanOrEqual(3);
+    const osecs = JSON.stringify(objects);
+    expect(findLeaks(osecs, [control]), 'self-check: the control canary is in the OrkaSecrets').toHaveLength(1);
+    expect(findLeaks(osecs, planted.all), 'in OrkaSecrets and their statuses').toEqual([]);
+
+    const etcd = etcdText(cp.etcdUrl);
+    expect(etcd.includes(control), 'the control canary is stored escaped, not as it is').toBe(false);
+    expect(findLeaks(etcd, [control]), 'self-check: the control canary is in etcd').toHaveLength(1);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
+  }, 60_000);
 });

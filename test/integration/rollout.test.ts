@@ -15,7 +15,7 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient } from '../../src/client/index.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries, etcdText, findLeaks, osecCoords } from '../env/canary.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, waitForReady } from '../env/kube.js';
 import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -130,4 +130,42 @@ describe('a replica going away while the Service still routes to it', () => {
     expect(stopping.logs.some((l) => l.includes('drain over'))).toBe(true);
     expect(Date.now() - signalled).toBeGreaterThanOrEqual(8000);
   });
+});
+
+describe('leak scan', () => {
+  it('finds no planted value in any log of the replicas and the sidecar, in Events, OrkaSecrets or etcd, in any encoded form', async () => {
+    // Every value this file planted; none went into a Kubernetes Secret of its own (no valueFrom),
+    // so none may be anywhere in etcd: all are searched there too.
+    expect(planted.all).toHaveLength(2);
+    const control = canaries('CONTROL').make('description');
+
+    // Logs of both replicas (one killed, one stopped: their lines are kept) and of the sidecar.
+    const logs = [replicaA, replicaB, sidecar].flatMap((p) => p.logs).join('\n');
+    expect(logs).toContain('drain over');
+    expect(logs).toContain('value stored');
+    expect(findLeaks(`${logs}\n${JSON.stringify({ msg: control })}`, [control]), 'self-check: the log search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(logs, planted.all), 'in the logs').toEqual([]);
+
+    // Events of both namespaces.
+    const core = kc.makeApiClient(CoreV1Api);
+    const events = JSON.stringify((await Promise.all([tenant, opNamespace].map(async (namespace) => (await core.listNamespacedEvent({ namespace })).items))).flat());
+    expect(findLeaks(`${events}\n${JSON.stringify({ message: control })}`, [control]), 'self-check: the event search sees a JSON-escaped value').toHaveLength(1);
+    expect(findLeaks(events, planted.all), 'in events').toEqual([]);
+
+    // OrkaSecrets, statuses included. Self-check: a control canary in a description (not a value)
+    // is stored JSON-escaped (Go escapes `"` and `&`) and must be found, here and in etcd. (Both
+    // replicas are stopped by now: nothing reconciles it, and nothing has to.)
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'control-canary' }, spec: { description: control } } });
+    const objects = ((await custom.listNamespacedCustomObject(osecCoords(tenant))) as { items: Array<{ status?: { conditions?: Array<{ reason?: string }> } }> }).items;
+    expect(objects.filter((o) => o.status?.conditions?.some((c) => c.reason === 'Stored'))).toHaveLength(2);
+    const osecs = JSON.stringify(objects);
+    expect(findLeaks(osecs, [control]), 'self-check: the control canary is in the OrkaSecrets').toHaveLength(1);
+    expect(findLeaks(osecs, planted.all), 'in OrkaSecrets and their statuses').toEqual([]);
+
+    const etcd = etcdText(cp.etcdUrl);
+    expect(etcd.includes(control), 'the control canary is stored escaped, not as it is').toBe(false);
+    expect(findLeaks(etcd, [control]), 'self-check: the control canary is in etcd').toHaveLength(1);
+    expect(findLeaks(etcd, planted.all), 'in etcd').toEqual([]);
+  }, 60_000);
 });

@@ -12,7 +12,7 @@ import { CERT_CONFIGMAP, type OrkaSecret } from '../../src/api/resource.js';
 import { sealingKeyIdOf } from '../../src/core/keyring.js';
 import { canaries, findLeaks, osecCoords } from '../env/canary.js';
 import { deleteNamespace } from '../env/controllers.js';
-import { adminKubeConfig, createNamespace, installCrd, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
+import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';
 import { sealNamespaceBound } from '../env/raw-seal.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 
@@ -91,7 +91,11 @@ describe('a namespace made again with the same name', () => {
 
     // Relabelled to another tenant: the value stored stays served, the sealed value no longer opens.
     await core.patchNamespace({ name: acme, body: [{ op: 'replace', path: '/metadata/labels/orka.io~1tenant', value: 'tenant-z' }] });
-    const relabelled = await waitForReady(kc, acme, 'api-key', 'SealedForAnotherTenant');
+    // Waited for as the settled state (the reconcile the relabel queues may run while this
+    // replica's caches still catch up with the namespace's other events).
+    const relabelled = await waitForReady(kc, acme, 'api-key', 'SealedForAnotherTenant', (o) => readyOf(o)?.status === 'True').catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(readyOf(await getOrkaSecret(kc, acme, 'api-key')))}`);
+    });
     expect(readyOf(relabelled)).toMatchObject({ status: 'True', message: expect.stringMatching(/the previous value \(version 1\) is still served$/) });
     expect(await storage(acme)).toBe(true);
   });

@@ -6,6 +6,8 @@
  * apiserver more than the global bucket allows.
  */
 
+import { fullAt, fullBucket, refill, secondsShort, type Bucket, type Rate } from '../core/token-bucket.js';
+
 /** A bucket's shape: `burst` attempts at once, refilled at `perMinute`. */
 export interface BucketSpec {
   burst: number;
@@ -19,36 +21,28 @@ export const GLOBAL: BucketSpec = { burst: 60, perMinute: 60 };
 /** Client addresses remembered at most (full buckets are forgotten first): the map cannot grow without bound. */
 export const MAX_CLIENTS = 10_000;
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
+/** A spec as the shared token bucket takes it. */
+const rateOf = (spec: BucketSpec): Rate => ({ burst: spec.burst, perSecond: spec.perMinute / 60 });
 
-function refilled(b: Bucket, spec: BucketSpec, now: number): Bucket {
-  return { tokens: Math.min(spec.burst, b.tokens + ((now - b.at) / 60_000) * spec.perMinute), at: now };
-}
-
-/** Fractions of an attempt below this are rounding, not a wait (refills are added in floating point). */
-const EPSILON = 1e-9;
-
-/** Seconds until a bucket holds one whole attempt (0 when it does now). */
-function waitSeconds(b: Bucket, spec: BucketSpec): number {
-  return b.tokens >= 1 - EPSILON ? 0 : Math.max(1, Math.ceil(((1 - b.tokens) * 60) / spec.perMinute - EPSILON));
+/** Whole seconds until a refilled bucket holds one attempt (0 when it does now), for Retry-After. */
+function waitSeconds(b: Bucket, rate: Rate): number {
+  const short = secondsShort(b, rate);
+  return short === 0 ? 0 : Math.max(1, Math.ceil(short - 1e-9));
 }
 
 /** The sign-in limiter: per client address and global. */
 export class SignInLimiter {
   private readonly clients = new Map<string, Bucket>();
   private global: Bucket;
-  private readonly perClient: BucketSpec;
-  private readonly all: BucketSpec;
+  private readonly perClient: Rate;
+  private readonly all: Rate;
   private readonly now: () => number;
 
   constructor(options: { perClient?: BucketSpec; global?: BucketSpec; now?: () => number } = {}) {
-    this.perClient = options.perClient ?? PER_CLIENT;
-    this.all = options.global ?? GLOBAL;
+    this.perClient = rateOf(options.perClient ?? PER_CLIENT);
+    this.all = rateOf(options.global ?? GLOBAL);
     this.now = options.now ?? Date.now;
-    this.global = { tokens: this.all.burst, at: this.now() };
+    this.global = fullBucket(this.all, this.now());
   }
 
   /**
@@ -57,8 +51,8 @@ export class SignInLimiter {
    */
   take(client: string): number {
     const now = this.now();
-    const mine = refilled(this.clients.get(client) ?? { tokens: this.perClient.burst, at: now }, this.perClient, now);
-    this.global = refilled(this.global, this.all, now);
+    const mine = refill(this.clients.get(client) ?? fullBucket(this.perClient, now), this.perClient, now);
+    refill(this.global, this.all, now);
     const wait = Math.max(waitSeconds(mine, this.perClient), waitSeconds(this.global, this.all));
     if (wait === 0) {
       mine.tokens -= 1;
@@ -71,7 +65,7 @@ export class SignInLimiter {
 
   private remember(client: string, bucket: Bucket, now: number): void {
     if (this.clients.size >= MAX_CLIENTS) {
-      for (const [k, b] of this.clients) if (refilled(b, this.perClient, now).tokens >= this.perClient.burst) this.clients.delete(k);
+      for (const [k, b] of this.clients) if (fullAt(b, this.perClient, now)) this.clients.delete(k);
       // Still full: forget the least recently seen (they are the longest refilled).
       for (const k of this.clients.keys()) {
         if (this.clients.size < MAX_CLIENTS) break;

@@ -6,6 +6,7 @@
  */
 import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
+import { fullBucket, takeToken } from '../../core/token-bucket.js';
 
 /** The requesting user, as an AdmissionReview's `request.userInfo` carries it. */
 export interface UserInfo {
@@ -87,8 +88,8 @@ function questionKey(q: AccessQuestion): string {
 export function guardAccessReview(ask: AccessReviewFn, guard: AccessReviewGuard): AccessReviewFn {
   const now = guard.now ?? (() => performance.now());
   const answers = new LRUCache<string, { allowed: boolean; until: number }>({ max: guard.maxEntries });
-  let tokens = guard.burst;
-  let filledAt = now();
+  const rate = { burst: guard.burst, perSecond: guard.perSecond };
+  const bucket = fullBucket(rate, now());
   return async (q) => {
     const key = questionKey(q);
     const t = now();
@@ -97,13 +98,10 @@ export function guardAccessReview(ask: AccessReviewFn, guard: AccessReviewGuard)
       guard.observe?.('cached');
       return hit.allowed;
     }
-    tokens = Math.min(guard.burst, tokens + ((t - filledAt) / 1000) * guard.perSecond);
-    filledAt = t;
-    if (tokens < 1) {
+    if (takeToken(bucket, rate, t) > 0) {
       guard.observe?.('limited');
       throw new AccessReviewLimited();
     }
-    tokens -= 1;
     let allowed: boolean;
     try {
       allowed = await ask(q);

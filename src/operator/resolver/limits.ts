@@ -10,6 +10,7 @@
  * here). A tenant at or above its share is refused. So one tenant with many pods can use every
  * free slot, and still cannot keep another tenant's sidecar from its stream.
  */
+import { fullAt, fullBucket, takeToken, type Bucket, type Rate } from '../../core/token-bucket.js';
 
 /** How a stream's slot ends: `release` when it closes; `evict` is what the limiter calls to close it. */
 interface Slot {
@@ -109,9 +110,12 @@ export const MAX_RATE_BUCKETS = 10_000;
  * then the oldest.
  */
 export class ResolveRateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly rate: Rate;
 
-  constructor(private readonly options: { rate: number; burst: number; maxKeys?: number; now?: () => number }) {}
+  constructor(private readonly options: { rate: number; burst: number; maxKeys?: number; now?: () => number }) {
+    this.rate = { burst: options.burst, perSecond: options.rate };
+  }
 
   private now(): number {
     return this.options.now?.() ?? performance.now();
@@ -119,29 +123,20 @@ export class ResolveRateLimiter {
 
   /** Takes one resolve for `tenant`: 0 when it may go ahead, else the ms until it may. */
   take(tenant: string): number {
-    const { rate, burst } = this.options;
     const now = this.now();
     let bucket = this.buckets.get(tenant);
     if (bucket === undefined) {
       this.makeRoom(now);
-      bucket = { tokens: burst, at: now };
+      bucket = fullBucket(this.rate, now);
       this.buckets.set(tenant, bucket);
-    } else {
-      bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-      bucket.at = now;
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - bucket.tokens) * 1000) / rate);
+    return Math.ceil(takeToken(bucket, this.rate, now) * 1000);
   }
 
   private makeRoom(now: number): void {
     const max = this.options.maxKeys ?? MAX_RATE_BUCKETS;
     if (this.buckets.size < max) return;
-    const { rate, burst } = this.options;
-    for (const [tenant, bucket] of this.buckets) if (bucket.tokens + ((now - bucket.at) * rate) / 1000 >= burst) this.buckets.delete(tenant);
+    for (const [tenant, bucket] of this.buckets) if (fullAt(bucket, this.rate, now)) this.buckets.delete(tenant);
     while (this.buckets.size >= max) this.buckets.delete(this.buckets.keys().next().value as string);
   }
 

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       return ring === undefined ? undefined : recordKeys(ring);
     },
     // A namespace made a moment ago may not be in the cache yet: the API has it.
-    namespaceUid: async (ns) => cache.namespaceUid(ns) ?? (await kc.rest.send<{ metadata?: { uid?: string } }>({ method: 'GET', path: `/api/v1/namespaces/${encodeURIComponent(ns)}` })).metadata?.uid,
+    namespaceUid: async (ns) => cache.namespaceUid(ns) ?? (await operator.dataKeys.namespaceUidNow(ns)),
     log: log.child({ component: 'webhook' }),
     observe: admissionObserver(metrics),
     bodies: webhookListener.bodies,

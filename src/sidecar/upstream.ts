@@ -84,7 +84,7 @@ export const STREAM_SILENCE_MS = 30_000;
 
 /**
  * Longest a connection to the operator stays open unused. The operator closes idle connections
- * itself (after 120 s: src/operator/http/server.ts) and announces it (`Keep-Alive: timeout=120`);
+ * itself (after ORKA_HTTP_IDLE_TIMEOUT, 120 s by default) and announces it (`Keep-Alive: timeout=120`);
  * a request sent on a connection just as the server closes it fails (ECONNRESET). Node's agent
  * closes an idle connection a second before the announced time, but only when it has an idle
  * timeout of its own: without one it waited for the server's close, and a resolve could meet it.

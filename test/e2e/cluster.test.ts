@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
-import { IMAGE_TAG, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
+import { IMAGE_TAG, injectedJob, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
 import { eventually } from '../env/operator.js';
 import { canaries, etcdText, findLeaks } from '../env/canary.js';
 
@@ -193,20 +193,9 @@ describe('on a single-node cluster', () => {
     const t = Date.now();
     await kc.makeApiClient(BatchV1Api).createNamespacedJob({
       namespace: 'acme',
-      body: {
-        metadata: { name: 'render-and-quit' },
-        spec: {
-          backoffLimit: 0,
-          template: {
-            metadata: { labels: { 'orka.io/inject': 'true' } },
-            spec: {
-              restartPolicy: 'Never',
-              serviceAccountName: 'runner',
-              containers: [{ name: 'runner', image: `orka-secrets:${IMAGE_TAG}`, imagePullPolicy: 'Never', command: ['node', '-e', script], env: [{ name: 'EXPECTED_SHA256', value: createHash('sha256').update(`Bearer ${value}`).digest('hex') }] }],
-            },
-          },
-        },
-      },
+      body: injectedJob('render-and-quit', {
+        containers: [{ name: 'runner', image: `orka-secrets:${IMAGE_TAG}`, imagePullPolicy: 'Never', command: ['node', '-e', script], env: [{ name: 'EXPECTED_SHA256', value: createHash('sha256').update(`Bearer ${value}`).digest('hex') }] }],
+      }),
     });
     const job = await eventually(async () => {
       const j = await kc.makeApiClient(BatchV1Api).readNamespacedJob({ name: 'render-and-quit', namespace: 'acme' });

@@ -17,7 +17,7 @@ import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Job } 
 import { GenericContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaries, canaryWorkflow, findLeaks, osecCoords, PRINT_FORMS_SCRIPT } from '../env/canary.js';
-import { IMAGE_TAG, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
+import { IMAGE_TAG, injectedJob, NS, startE2eCluster, type E2eCluster } from '../env/e2e-cluster.js';
 import { eventually, sealWithPublishedCert } from '../env/operator.js';
 
 const TENANT = 'flows';
@@ -49,37 +49,26 @@ const WORKFLOW = canaryWorkflow({ url: 'http://127.0.0.1:8080/hook', control, ru
 async function createJob(name: string): Promise<void> {
   await kc.makeApiClient(BatchV1Api).createNamespacedJob({
     namespace: TENANT,
-    body: {
-      metadata: { name },
-      spec: {
-        backoffLimit: 0,
-        template: {
-          metadata: { labels: { 'orka.io/inject': 'true' } },
-          spec: {
-            restartPolicy: 'Never',
-            serviceAccountName: 'runner',
-            containers: [
-              {
-                name: 'runner',
-                image: RUNNER_IMAGE,
-                imagePullPolicy: 'Never',
-                command: ['sh', '-c', `node /workflow/echo.cjs & exec node /app/runner.mjs /workflow/workflow.yaml --history /history/${name}.jsonl --quit`],
-                // The sidecar may start after the runner: the client and orka-secrets run wait for it.
-                env: [{ name: 'ORKA_SECRETS_CONNECT_RETRY_MS', value: '120000' }],
-                volumeMounts: [
-                  { name: 'workflow', mountPath: '/workflow', readOnly: true },
-                  { name: 'history', mountPath: '/history' },
-                ],
-              },
-            ],
-            volumes: [
-              { name: 'workflow', configMap: { name: 'workflow' } },
-              { name: 'history', hostPath: { path: historyDir, type: 'Directory' } },
-            ],
-          },
+    body: injectedJob(name, {
+      containers: [
+        {
+          name: 'runner',
+          image: RUNNER_IMAGE,
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', `node /workflow/echo.cjs & exec node /app/runner.mjs /workflow/workflow.yaml --history /history/${name}.jsonl --quit`],
+          // The sidecar may start after the runner: the client and orka-secrets run wait for it.
+          env: [{ name: 'ORKA_SECRETS_CONNECT_RETRY_MS', value: '120000' }],
+          volumeMounts: [
+            { name: 'workflow', mountPath: '/workflow', readOnly: true },
+            { name: 'history', mountPath: '/history' },
+          ],
         },
-      },
-    },
+      ],
+      volumes: [
+        { name: 'workflow', configMap: { name: 'workflow' } },
+        { name: 'history', hostPath: { path: historyDir, type: 'Directory' } },
+      ],
+    }),
   });
 }
 

@@ -5,7 +5,7 @@
  * Docker engine would remove each other's containers).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, type KubeConfig, type V1Job, type V1PodSpec } from '@kubernetes/client-node';
 import { GenericContainer } from 'testcontainers';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
 import { kubernetesBinDir } from './global-setup.js';
@@ -97,6 +97,20 @@ export async function startE2eCluster(timed: (name: string, started: number) => 
     stop: async () => {
       await node.stop();
       await cp.stop();
+    },
+  };
+}
+
+/** A Job of one try whose pod opts in to the sidecar and runs as the tenant's `runner` ServiceAccount. */
+export function injectedJob(name: string, pod: Pick<V1PodSpec, 'containers' | 'volumes'>): V1Job {
+  return {
+    metadata: { name },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        metadata: { labels: { 'orka.io/inject': 'true' } },
+        spec: { restartPolicy: 'Never', serviceAccountName: 'runner', ...pod },
+      },
     },
   };
 }

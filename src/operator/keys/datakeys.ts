@@ -267,7 +267,7 @@ export class DataKeyStore {
   }
 
   /** A namespace's UID as the API has it now; undefined when it does not exist. */
-  private async namespaceUidNow(name: string): Promise<string | undefined> {
+  async namespaceUidNow(name: string): Promise<string | undefined> {
     try {
       return (await this.api.readNamespace({ name })).metadata?.uid;
     } catch (err) {

@@ -1,0 +1,110 @@
+/**
+ * The key ring Secret (orka-secrets-keys) deleted while values are stored, the operator running:
+ * no replica serves anything wrong (every resolve is UPSTREAM_UNAVAILABLE, never a value, never
+ * missing; /readyz fails `keys`), nothing stored is touched, and `orka-secrets keys restore` of a
+ * backup made before brings every value back without a restart. Real operator, real apiserver,
+ * the compiled CLI (make build).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KEYS_SECRET } from '../../src/api/resource.js';
+import { canaries, findLeaks, osecCoords } from '../env/canary.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
+import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+
+const cp = inject('controlPlane');
+let kc: KubeConfig;
+let core: CoreV1Api;
+let opNamespace: string;
+let tenant: string;
+let operator: OperatorProcess;
+let dir: string;
+const planted = canaries('CANARY-keyloss');
+const outputs: string[] = [];
+
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['dist/src/cli/main.js', '--kubeconfig', cp.kubeconfigPath, '--operator-namespace', opNamespace, ...args], { encoding: 'utf8', timeout: 60_000 });
+  outputs.push(res.stdout, res.stderr);
+  return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** The storage Secrets of the tenant: name -> resourceVersion (to see that nothing rewrote them). */
+async function storageVersions(): Promise<Record<string, string | undefined>> {
+  const list = await core.listNamespacedSecret({ namespace: tenant, labelSelector: 'app.kubernetes.io/managed-by=orka-secrets' });
+  return Object.fromEntries(list.items.map((s) => [s.metadata?.name as string, s.metadata?.resourceVersion]));
+}
+
+beforeAll(async () => {
+  kc = adminKubeConfig(cp);
+  core = kc.makeApiClient(CoreV1Api);
+  await installCrd(kc);
+  opNamespace = await createNamespace(kc, { prefix: 'orka-keyloss' });
+  tenant = await createNamespace(kc, { prefix: 'keyloss-t', tenant: 'keyloss' });
+  await createServiceAccount(kc, tenant, 'runner');
+  dir = mkdtempSync(join(tmpdir(), 'orka-keyloss-'));
+  operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'keyloss', env: { ORKA_WATCH_NAMESPACES: tenant } });
+  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await operator?.stop('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the key ring Secret deleted while values are stored', () => {
+  it('serves nothing wrong meanwhile, and a restore of the backup brings every value back', { timeout: 180_000 }, async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const values = { SEALED_ONE: planted.make('sealed'), KEPT_ONE: planted.make('kept') };
+    for (const [name, value] of Object.entries(values)) {
+      const object = name.toLowerCase().replaceAll('_', '-');
+      const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, name, value);
+      await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: object }, spec: { sealedValue } } });
+      await waitForReady(kc, tenant, object, 'Stored');
+    }
+    const credentials = await podCredentials(kc, opNamespace, tenant);
+    const names = Object.keys(values);
+    expect((await resolveExchange(credentials, operator, names)).body.values).toEqual(values);
+    const backup = join(dir, 'keys.yaml');
+    const made = cli(['keys', 'backup', '-o', backup]);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    const stored = await storageVersions();
+    expect(Object.keys(stored)).toHaveLength(2);
+
+    await core.deleteNamespacedSecret({ name: KEYS_SECRET, namespace: opNamespace });
+
+    // Every resolve: 503 UPSTREAM_UNAVAILABLE (retryable), not a value and not "missing".
+    const down = await eventually(async () => {
+      const answer = await resolveExchange(credentials, operator, names);
+      return answer.status === 200 ? undefined : answer;
+    }, 30_000);
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ error: { code: 'UPSTREAM_UNAVAILABLE' } });
+    const ready = await fetch(`http://127.0.0.1:${operator.port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/\[-\]keys/);
+    // Nothing stored was rewritten, and the statuses still say the values are stored.
+    expect(await storageVersions()).toEqual(stored);
+    for (const name of ['sealed-one', 'kept-one']) expect((await getOrkaSecret(kc, tenant, name)).status?.conditions?.[0]?.reason).toBe('Stored');
+
+    // The restore puts the ring back (the data keys are still there: it keeps them).
+    const restored = cli(['keys', 'restore', backup]);
+    expect(restored.stderr).toBe('');
+    expect(restored.code).toBe(0);
+    const back = await eventually(async () => {
+      const answer = await resolveExchange(credentials, operator, names);
+      return answer.status === 200 ? answer : undefined;
+    }, 30_000);
+    expect(back.body.values).toEqual(values);
+    // The same storage, the same versions: nothing was stored again.
+    expect(await storageVersions()).toEqual(stored);
+    for (const name of ['sealed-one', 'kept-one']) expect((await getOrkaSecret(kc, tenant, name)).status?.version).toBe(1);
+
+    // No key and no value in what the CLI printed, nor in the operator's logs.
+    expect(findLeaks([...outputs, ...operator.logs].join('\n'), Object.values(values))).toEqual([]);
+  });
+});

@@ -127,7 +127,7 @@ export class KeyRingStore {
     if (found.items.length === 0) return;
     throw new OrkaError(
       'UPSTREAM_UNAVAILABLE',
-      `no key ring, but data keys wrapped by one exist (${found.items.length} in ${namespace}): not making a new ring, which could open none of them; restore the keys with orka-secrets keys restore (docs/backup-restore.md)`,
+      `no key ring, but data keys wrapped by one exist (${found.items.length} in ${namespace}): not making a new ring, which could open none of them; restore the keys with orka-secrets keys restore; only without a backup, delete the data-key Secrets (label orka.io/role=data-key), and with them every stored value (docs/backup-restore.md)`,
     );
   }
 

@@ -2,9 +2,10 @@
  * Stored ciphertext copied by hand (a storage Secret's data written into another OrkaSecret's
  * storage, under another name or in another tenant's namespace) opens nowhere: each value is
  * sealed with its tenant's data key and bound to tenant, name and version, so the copy serves
- * nothing and the object reports DecryptFailed. The targets here have no source (their value
- * was given once and kept), so nothing can store over the copy and the outcome stays put.
- * Real operator, real apiserver.
+ * nothing, and the object says so: DecryptFailed under another name, DataKeyLost in another
+ * tenant (whose data keys do not include the one the copy names). The targets here have no
+ * source (their value was given once and kept), so nothing can store over the copy and the
+ * outcome stays put. Real operator, real apiserver.
  */
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -58,9 +59,11 @@ afterAll(async () => {
 
 describe('storage copied by hand', () => {
   it.each([
-    ['under another name of the same tenant', 'SAME_TENANT_TARGET', () => tenantA],
-    ['into another tenant, under the same name', 'ORIGINAL', () => tenantB],
-  ])('%s serves nothing', { timeout: 90_000 }, async (_label, targetName, targetNamespace) => {
+    // The tenant's data key opens nothing bound to another name.
+    ['under another name of the same tenant', 'SAME_TENANT_TARGET', () => tenantA, 'DecryptFailed', 'the stored value cannot be decrypted with the keys this operator has'],
+    // Another tenant does not even hold the data key the copy names.
+    ['into another tenant, under the same name', 'ORIGINAL', () => tenantB, 'DataKeyLost', 'names a data key namespace'],
+  ])('%s serves nothing', { timeout: 90_000 }, async (_label, targetName, targetNamespace, reason, message) => {
     const namespace = targetNamespace();
     const targetObject = targetName.toLowerCase().replaceAll('_', '-');
     const original = planted.make(`original-${namespace}-${targetName}`);
@@ -83,8 +86,9 @@ describe('storage copied by hand', () => {
       return answer.status === 200 && answer.body.missing?.includes(targetName) ? true : undefined;
     }, 30_000);
     expect(findLeaks(JSON.stringify(answers), [copied])).toEqual([]);
-    const status = await waitForReady(kc, namespace, targetObject, 'DecryptFailed');
-    expect(status.status?.conditions?.[0]?.message).toBe('the stored value cannot be decrypted with the keys this operator has');
+    const status = await waitForReady(kc, namespace, targetObject, reason);
+    expect(status.status?.conditions?.[0]?.status).toBe('False');
+    expect(status.status?.conditions?.[0]?.message).toContain(message);
     // The original still serves in its place.
     expect((await resolveExchange(await podCredentials(kc, opNamespace, tenantA), operator, ['ORIGINAL'])).body.values).toEqual({ ORIGINAL: copied });
   });

@@ -10,13 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KEYS_SECRET } from '../../src/api/resource.js';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries } from '../env/canary.js';
+import { install, putSealed } from '../env/installation.js';
 import { expectControlOnly } from '../env/leak-scan.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
-import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { getOrkaSecret } from '../env/kube.js';
+import { eventually, podCredentials, resolveExchange, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -43,15 +44,9 @@ async function storageVersions(): Promise<Record<string, string | undefined>> {
 }
 
 beforeAll(async () => {
-  kc = adminKubeConfig(cp);
+  ({ kc, opNamespace, operator, tenant } = await install(cp, 'keyloss'));
   core = kc.makeApiClient(CoreV1Api);
-  await installCrd(kc);
-  opNamespace = await createNamespace(kc, { prefix: 'orka-keyloss' });
-  tenant = await createNamespace(kc, { prefix: 'keyloss-t', tenant: 'keyloss' });
-  await createServiceAccount(kc, tenant, 'runner');
   dir = mkdtempSync(join(tmpdir(), 'orka-keyloss-'));
-  operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'keyloss', env: { ORKA_WATCH_NAMESPACES: tenant } });
-  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
 }, 90_000);
 
 afterAll(async () => {
@@ -61,14 +56,8 @@ afterAll(async () => {
 
 describe('the key ring Secret deleted while values are stored', () => {
   it('serves nothing wrong meanwhile, and a restore of the backup brings every value back', { timeout: 180_000 }, async () => {
-    const custom = kc.makeApiClient(CustomObjectsApi);
     const values = { SEALED_ONE: planted.make('sealed'), KEPT_ONE: planted.make('kept') };
-    for (const [name, value] of Object.entries(values)) {
-      const object = name.toLowerCase().replaceAll('_', '-');
-      const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, name, value);
-      await custom.createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: object }, spec: { sealedValue } } });
-      await waitForReady(kc, tenant, object, 'Stored');
-    }
+    for (const [name, value] of Object.entries(values)) await putSealed(kc, opNamespace, tenant, name, value);
     const credentials = await podCredentials(kc, opNamespace, tenant);
     const names = Object.keys(values);
     expect((await resolveExchange(credentials, operator, names)).body.values).toEqual(values);

@@ -8,12 +8,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoordinationV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { canaries, osecCoords } from '../env/canary.js';
+import { canaries } from '../env/canary.js';
+import { putSealed } from '../env/installation.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, waitForReady } from '../env/kube.js';
-import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { adminKubeConfig, createNamespace, createServiceAccount, installCrd } from '../env/kube.js';
+import { eventually, podCredentials, resolveExchange, startOperator, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -23,7 +24,7 @@ const proxies: FreezingProxy[] = [];
 const planted = canaries('CANARY-leaderloss');
 
 /** Two replicas of one installation (each through its own freezing proxy), a tenant, and one stored value. */
-async function install(prefix: string) {
+async function installTwo(prefix: string) {
   const opNamespace = await createNamespace(kc, { prefix: `orka-${prefix}` });
   const tenant = await createNamespace(kc, { prefix: `${prefix}-t`, tenant: prefix });
   await createServiceAccount(kc, tenant, 'runner');
@@ -43,9 +44,7 @@ async function install(prefix: string) {
   await leader.op.waitForLog(/became leader/);
   const other = replicas.find((r) => r !== leader) as (typeof replicas)[number];
   const value = planted.make(prefix);
-  const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, 'KEPT_SERVED', value);
-  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'kept-served' }, spec: { sealedValue } } });
-  await waitForReady(kc, tenant, 'kept-served', 'Stored');
+  await putSealed(kc, opNamespace, tenant, 'KEPT_SERVED', value);
   const credentials = await podCredentials(kc, opNamespace, tenant);
   // Both replicas serve it before anything is lost.
   for (const r of replicas) await eventually(async () => ((await resolveExchange(credentials, r.op, ['KEPT_SERVED'])).body.values?.KEPT_SERVED === value ? true : undefined));
@@ -88,7 +87,7 @@ afterAll(async () => {
 
 describe('resolution while the leader is lost', () => {
   it('the other replica answers every resolve while the leader is stopped holding its lease, and once it leads', { timeout: 180_000 }, async () => {
-    const { leader, other, value, credentials } = await install('stopped');
+    const { leader, other, value, credentials } = await installTwo('stopped');
     const from = other.op.logs.length;
     leader.op.proc.kill('SIGSTOP');
     const tookOver = () => other.op.logs.slice(from).some((l) => l.includes('became leader'));
@@ -98,7 +97,7 @@ describe('resolution while the leader is lost', () => {
   });
 
   it('the other replica answers every resolve while the leader is cut off from the apiserver, and once it leads', { timeout: 180_000 }, async () => {
-    const { leader, other, value, credentials } = await install('cutoff');
+    const { leader, other, value, credentials } = await installTwo('cutoff');
     const from = other.op.logs.length;
     leader.proxy.freeze();
     const tookOver = () => other.op.logs.slice(from).some((l) => l.includes('became leader'));

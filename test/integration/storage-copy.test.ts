@@ -10,8 +10,9 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canaries, findLeaks, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, waitForReady } from '../env/kube.js';
-import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { waitForReady } from '../env/kube.js';
+import { install, putSealed } from '../env/installation.js';
+import { eventually, podCredentials, resolveExchange, type OperatorProcess } from '../env/operator.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;
@@ -26,9 +27,7 @@ const planted = canaries('CANARY-copy');
 /** Stores `value` as NAME in `namespace`, then drops its source: the value is kept, with nothing to store again from. */
 async function storeKept(namespace: string, name: string, value: string): Promise<void> {
   const object = name.toLowerCase().replaceAll('_', '-');
-  const sealedValue = await sealWithPublishedCert(kc, opNamespace, namespace, name, value);
-  await custom.createNamespacedCustomObject({ ...osecCoords(namespace), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: object }, spec: { sealedValue } } });
-  await waitForReady(kc, namespace, object, 'Stored');
+  await putSealed(kc, opNamespace, namespace, name, value);
   await custom.patchNamespacedCustomObject({ ...osecCoords(namespace), name: object, body: { spec: { sealedValue: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   await waitForReady(kc, namespace, object, 'Stored', (o) => o.spec?.sealedValue === undefined);
 }
@@ -41,16 +40,11 @@ async function copyStorage(from: { namespace: string; object: string }, to: { na
 }
 
 beforeAll(async () => {
-  kc = adminKubeConfig(cp);
+  let tenants: string[];
+  ({ kc, opNamespace, operator, tenants } = await install(cp, 'copy', { tenantIds: ['copy-a', 'copy-b'] }));
+  [tenantA, tenantB] = tenants as [string, string];
   core = kc.makeApiClient(CoreV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);
-  await installCrd(kc);
-  opNamespace = await createNamespace(kc, { prefix: 'orka-copy' });
-  tenantA = await createNamespace(kc, { prefix: 'copy-a', tenant: 'copy-a' });
-  tenantB = await createNamespace(kc, { prefix: 'copy-b', tenant: 'copy-b' });
-  for (const ns of [tenantA, tenantB]) await createServiceAccount(kc, ns, 'runner');
-  operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'copy', env: { ORKA_WATCH_NAMESPACES: `${tenantA},${tenantB}` } });
-  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
 }, 90_000);
 
 afterAll(async () => {

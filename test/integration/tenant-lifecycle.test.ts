@@ -7,12 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient, isOrkaError } from '../../src/client/index.js';
-import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken, TENANT_LABEL, waitForReady } from '../env/kube.js';
-import { eventually, podCredentials, resolveExchange, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { canaries } from '../env/canary.js';
+import { install, putSealed } from '../env/installation.js';
+import { podBoundToken, TENANT_LABEL, waitForReady } from '../env/kube.js';
+import { eventually, podCredentials, resolveExchange, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 
 const cp = inject('controlPlane');
@@ -25,15 +26,9 @@ let dir: string;
 const planted = canaries('CANARY-tenancy');
 
 beforeAll(async () => {
-  kc = adminKubeConfig(cp);
-  await installCrd(kc);
-  opNamespace = await createNamespace(kc, { prefix: 'orka-tenancy' });
-  tenant = await createNamespace(kc, { prefix: 'leaving', tenant: 'leaving' });
-  await createServiceAccount(kc, tenant, 'runner');
   dir = mkdtempSync(join(tmpdir(), 'orka-tenancy-'));
   // A short token-review TTL, so the stream's re-check (a quarter of it) comes within the test.
-  operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'tenancy', env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_TOKEN_CACHE_TTL: '4s' } });
-  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
+  ({ kc, opNamespace, operator, tenant } = await install(cp, 'tenancy', { tenantIds: ['leaving'], env: { ORKA_TOKEN_CACHE_TTL: '4s' } }));
 }, 90_000);
 
 afterAll(async () => {
@@ -45,9 +40,7 @@ afterAll(async () => {
 describe('a namespace that stops being a tenant', () => {
   it('is refused at once, its stream is closed, and its sidecar forgets the values it holds', { timeout: 120_000 }, async () => {
     const value = planted.make('held');
-    const sealedValue = await sealWithPublishedCert(kc, opNamespace, tenant, 'HELD_VALUE', value);
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name: 'held-value' }, spec: { sealedValue } } });
-    await waitForReady(kc, tenant, 'held-value', 'Stored');
+    await putSealed(kc, opNamespace, tenant, 'HELD_VALUE', value);
 
     const { ca } = await podCredentials(kc, opNamespace, tenant);
     writeFileSync(join(dir, 'ca.crt'), ca);

@@ -8,8 +8,9 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MAX_VALUE_BYTES } from '../../src/core/envelope.js';
 import { canaries, osecCoords } from '../env/canary.js';
-import { adminKubeConfig, createNamespace, createServiceAccount, getOrkaSecret, installCrd, waitForReady } from '../env/kube.js';
-import { eventually, podCredentials, resolveExchange, startOperator, type OperatorProcess } from '../env/operator.js';
+import { getOrkaSecret, waitForReady } from '../env/kube.js';
+import { install } from '../env/installation.js';
+import { eventually, podCredentials, resolveExchange, type OperatorProcess } from '../env/operator.js';
 import { admissionRecord } from '../env/webhooks.js';
 
 const cp = inject('controlPlane');
@@ -21,14 +22,8 @@ let operator: OperatorProcess;
 const planted = canaries('CANARY-badsource');
 
 beforeAll(async () => {
-  kc = adminKubeConfig(cp);
+  ({ kc, opNamespace, operator, tenant } = await install(cp, 'badsource'));
   core = kc.makeApiClient(CoreV1Api);
-  await installCrd(kc);
-  opNamespace = await createNamespace(kc, { prefix: 'orka-badsource' });
-  tenant = await createNamespace(kc, { prefix: 'badsource-t', tenant: 'badsource' });
-  await createServiceAccount(kc, tenant, 'runner');
-  operator = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: opNamespace, identity: 'badsource', env: { ORKA_WATCH_NAMESPACES: tenant } });
-  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
 }, 90_000);
 
 afterAll(async () => {

@@ -18,6 +18,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
 COPY hack/build-dashboard.mjs hack/build-bundle.mjs hack/licenses.mjs ./hack/
+COPY docs/troubleshooting.md ./docs/
 # esbuild (its JS API works without its install script) bundles the Secrets page, then the
 # entrypoint with every dependency into dist/bundle (the page copied next to it): all the final
 # stage needs, no node_modules. The bundled packages' licences go with it (THIRD_PARTY_LICENSES.txt). Types are checked by make lint, not here.

@@ -144,7 +144,7 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts
 	@echo ">> an unauthenticated flood of unfinished AdmissionReviews: operator RSS before (main) and after the listeners' limits"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/attack-webhook-flood.ts
-	@echo ">> the Secrets page: 1,000 secrets rendered and interactive in Chromium vs kubectl"
+	@echo ">> the Secrets page: 1,000 and 10,000 secrets (first list interactive, a filter keystroke, server memory) in Chromium vs kubectl get osec"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/dashboard.ts
 
 .PHONY: clean

@@ -122,7 +122,17 @@ version: ## stamp VERSION (X.Y.Z) into package.json, the chart and CHANGELOG.md:
 	node hack/set-version.mjs $(VERSION)
 
 .PHONY: bench
-bench: build ## benchmarks: prints tables, each row against a baseline of the same run
+bench: build ## benchmarks: prints tables, each row against a baseline of the same run; the whole output also goes to bench-results/last.log
+	@mkdir -p bench-results
+	@$(MAKE) --no-print-directory bench-parts 2>&1 | tee bench-results/last.log
+
+.PHONY: check-claims
+check-claims: $(DEPS_STAMP) ## the measured figures in README.md and docs/ against the last make bench (bench-results/last.log)
+	npx tsx hack/check-claims.ts --log bench-results/last.log
+
+# The parts of make bench; docs/claims.yaml names them (hack/check-claims.ts reads this recipe).
+.PHONY: bench-parts
+bench-parts:
 	@echo ">> core benchmarks"
 	npx tsx test/bench/core.ts
 	@echo ">> orka-secrets refs over 10,000 workflow files vs grep -rn"

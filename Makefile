@@ -141,6 +141,8 @@ bench-parts:
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/run.ts
 	@echo ">> process start-up: the image's bundle vs tsc's files with node_modules"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/startup.ts
+	@echo ">> time bounds the docs promise (revocation, silent stream, stale limit, reconnect, leader step-down) vs the documented value"
+	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/bounds.ts
 	@echo ">> operator at scale (BENCH_OPERATOR_N=1000,10000; takes several minutes)"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/operator.ts
 	@echo ">> sidecar under load (autocannon), cold resolves, propagation, memory"

@@ -74,7 +74,8 @@ function pollInPod(names: string[], expected: Record<string, string>): { stop: (
     let open = true;
     process.stdin.on('end', () => { open = false; }).resume();
     (async () => {
-      while (open) {
+      // A count guard: a test that never calls stop() leaves no poller behind (about 25 minutes).
+      for (let round = 0; open && round < 60000; round++) {
         for (const name of names) {
           let answer;
           try {
@@ -226,7 +227,7 @@ describe('on a single-node cluster', () => {
       // Then keep asking: a value served again after the first 404 (another replica, a stale
       // cache) fails the step. Five seconds span several change-stream pings and resolves.
       const goneAt = poller.runs().API_KEY?.find((r) => r.answer.startsWith('404'))?.from as number;
-      await eventually(() => (Date.now() - goneAt > 5000 ? true : undefined), 10_000, 100);
+      await eventually(() => (Date.now() - goneAt > 5000 ? true : undefined), 30_000, 100);
     } finally {
       runs = await poller.stop();
     }

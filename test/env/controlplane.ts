@@ -174,13 +174,14 @@ function get(url: string, token: string, caPem: string): Promise<{ status: numbe
 
 async function waitFor(what: string, deadlineMs: number, check: () => Promise<boolean>, onFail: () => string): Promise<void> {
   const until = Date.now() + deadlineMs;
-  for (;;) {
+  // Bounded by rounds too (200 ms each), should the clock stand still.
+  for (let round = 0; ; round++) {
     try {
       if (await check()) return;
     } catch {
       // not up yet
     }
-    if (Date.now() > until) throw new Error(`${what} did not become ready in ${deadlineMs / 1000} s\n${onFail()}`);
+    if (Date.now() > until || round > deadlineMs / 200) throw new Error(`${what} did not become ready in ${deadlineMs / 1000} s\n${onFail()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -124,7 +124,8 @@ export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const name = crdManifest().metadata?.name as string;
   const until = Date.now() + timeoutMs;
-  for (;;) {
+  // Bounded by rounds as well as the clock: each 409 is another file's write, and there are few.
+  for (let round = 0; ; round++) {
     const body = crdManifest();
     try {
       const existing = await api.readCustomResourceDefinition({ name }).catch((err: { code?: number }) => {
@@ -135,13 +136,13 @@ export async function installCrd(kc: KubeConfig, timeoutMs = 30_000): Promise<V1
       else await api.replaceCustomResourceDefinition({ name, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } } });
       break;
     } catch (err) {
-      if ((err as { code?: number }).code !== 409 || Date.now() > until) throw err;
+      if ((err as { code?: number }).code !== 409 || Date.now() > until || round > 100) throw err;
     }
   }
-  for (;;) {
+  for (let round = 0; ; round++) {
     const crd = await api.readCustomResourceDefinition({ name });
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return crd;
-    if (Date.now() > until) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
+    if (Date.now() > until || round > timeoutMs / 100) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

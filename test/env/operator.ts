@@ -130,18 +130,23 @@ export async function startOperator(args: {
   };
 }
 
-/** Polls until `fn` returns a value that is not undefined (or throws the last error). */
+/**
+ * Polls until `fn` returns a value that is not undefined (or throws the last error). Bounded by
+ * the clock and by a count of rounds, so a clock that stands still (fake timers) cannot make it
+ * spin forever.
+ */
 export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
   const until = Date.now() + timeoutMs;
+  const maxRounds = Math.ceil(timeoutMs / Math.max(1, intervalMs)) + 1;
   let last: unknown;
-  for (;;) {
+  for (let round = 0; ; round++) {
     try {
       const value = await fn();
       if (value !== undefined) return value;
     } catch (err) {
       last = err;
     }
-    if (Date.now() > until) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > until || round >= maxRounds) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

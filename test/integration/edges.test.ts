@@ -1,7 +1,7 @@
 /**
  * Behaviours the README promises that no other file exercises, with real operator and sidecar
  * processes: the sidecar trusts only the operator's CA; it re-reads its token file on every
- * upstream call; it forgets its cache when the change stream reconnects, even to the same
+ * upstream call; it merges concurrent lookups of one name into one resolve; it forgets its cache when the change stream reconnects, even to the same
  * operator address; /v1/changes names only the caller's tenant's secrets; each resolve leaves
  * one audit line with its fields and never a value; storage left without its OrkaSecret (while
  * no operator ran) is removed at start.
@@ -79,6 +79,7 @@ beforeAll(async () => {
   tenantA = await createNamespace(kc, { prefix: 'edges-a', tenant: 'edges-a' });
   tenantB = await createNamespace(kc, { prefix: 'edges-b', tenant: 'edges-b' });
   for (const ns of [tenantA, tenantB]) await createServiceAccount(kc, ns, 'runner');
+  await createServiceAccount(kc, tenantA, 'rotated');
   dir = mkdtempSync(join(tmpdir(), 'orka-edges-'));
   // Storage left behind while no operator ran: a storage Secret whose OrkaSecret is gone.
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
@@ -124,54 +125,92 @@ describe('the sidecar and the resolver API', () => {
     expect(await trusted.client.get('CA_PROBE')).toBe(value);
   });
 
-  it('reads its token file on every upstream call: a rotated token is used without a restart', async () => {
-    const value = planted.make('token-probe');
-    await putSecret(tenantA, 'token-probe', value);
-    const tokenFile = join(dir, 'rotating.token');
+  it('reads its token file on every upstream call: a rotated token is used on the next call, with no refusal before it', async () => {
+    const [first, second] = [planted.make('token-first'), planted.make('token-second')];
+    await putSecret(tenantA, 'token-first', first);
+    await putSecret(tenantA, 'token-second', second);
+    const tokenFile = await writeToken(join(dir, 'rotating.token'), tenantA);
+    const { client } = await sidecarFor(tenantA, { tokenFile });
+    // Which token a call carried, as the resolver saw it: its audit line names the service account.
+    const auditedSa = async (name: string, from: number) => {
+      const line = await eventually(() => follower.logs.slice(from).find((l) => l.includes('"msg":"resolve"') && l.includes(`"${name}"`)), 30_000);
+      return (JSON.parse(line) as { sa?: string }).sa;
+    };
+    let from = follower.logs.length;
+    expect(await client.get('TOKEN_FIRST')).toBe(first);
+    expect(await auditedSa('TOKEN_FIRST', from)).toBe('runner');
+    // The kubelet rotates the file while the old token is still valid: nothing is refused, so
+    // only a read on every call (not a re-read after a refusal) picks the new one up.
+    writeFileSync(tokenFile, (await podBoundToken(kc, { namespace: tenantA, serviceAccount: 'rotated' })).token);
+    from = follower.logs.length;
+    expect(await client.get('TOKEN_SECOND')).toBe(second);
+    expect(await auditedSa('TOKEN_SECOND', from)).toBe('rotated');
+    // And a token the operator refuses is refused on the very next call, a valid one accepted after it.
     writeFileSync(tokenFile, 'not-a-valid-token');
-    const { client } = await sidecarFor(tenantA, { tokenFile, waitForStream: false });
-    // The operator refuses the pod (TokenReview fails): the sidecar says so.
-    await expect(client.get('TOKEN_PROBE')).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
+    await expect(client.get('TOKEN_PROBE_MISSING')).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
     await writeToken(tokenFile, tenantA);
-    expect(await client.get('TOKEN_PROBE')).toBe(value);
+    await expect(client.get('TOKEN_PROBE_MISSING')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
+  });
+
+  it('merges concurrent lookups of one uncached name into one resolve, counted at the resolver', async () => {
+    const value = planted.make('merged');
+    await putSecret(tenantA, 'merged', value);
+    const { client } = await sidecarFor(tenantA);
+    const from = follower.logs.length;
+    const N = 50;
+    expect(await Promise.all(Array.from({ length: N }, () => client.get('MERGED')))).toEqual(Array.from({ length: N }, () => value));
+    const resolves = () => follower.logs.slice(from).filter((l) => l.includes('"msg":"resolve"') && l.includes('"MERGED"')).length;
+    // The resolver saw the name (positive control: its audit lines are what is counted) ...
+    await eventually(() => (resolves() > 0 ? true : undefined), 30_000);
+    // ... once, or twice should an answer from a replica behind be asked again: never once per lookup.
+    expect(resolves()).toBeLessThanOrEqual(2);
   });
 
   it('names only the caller tenant’s secrets on /v1/changes', async () => {
-    await putSecret(tenantA, 'scoped', planted.make('scoped-a'));
-    await putSecret(tenantB, 'scoped', planted.make('scoped-b'));
+    await putSecret(tenantA, 'only-in-a', planted.make('only-a'));
     await putSecret(tenantB, 'only-in-b', planted.make('only-b'));
-    const { token } = await podBoundToken(kc, { namespace: tenantA, serviceAccount: 'runner' });
-    const frames: string[] = [];
-    let ready!: () => void;
-    const subscribed = new Promise<void>((r) => (ready = r));
-    const req = request({ host: '127.0.0.1', port: follower.resolverPort, path: '/v1/changes', method: 'GET', ca: caPem, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
-      res.setEncoding('utf8');
-      let buffer = '';
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          frames.push(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          if (frames.some((f) => f.startsWith('event: ready'))) ready();
-        }
+    /** A change stream of `namespace`'s runner: its `changed` names as they arrive. */
+    const follow = async (namespace: string) => {
+      const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner' });
+      const frames: string[] = [];
+      let ready!: () => void;
+      const subscribed = new Promise<void>((r) => (ready = r));
+      const req = request({ host: '127.0.0.1', port: follower.resolverPort, path: '/v1/changes', method: 'GET', ca: caPem, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+        res.setEncoding('utf8');
+        let buffer = '';
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            frames.push(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+            if (frames.some((f) => f.startsWith('event: ready'))) ready();
+          }
+        });
       });
-    });
-    req.on('error', () => undefined);
-    req.end();
-    try {
+      req.on('error', () => undefined);
+      req.end();
       await subscribed;
-      // B's changes first, then A's: once A's event is in, any of B's would be in before it.
-      await putSecret(tenantB, 'scoped', planted.make('scoped-b-2'));
+      const named = () => frames.filter((f) => f.startsWith('event: changed')).map((f) => (JSON.parse(/^data: (.*)$/m.exec(f)?.[1] ?? '{}') as { name?: string }).name);
+      return { frames, named, close: () => req.destroy() };
+    };
+    const a = await follow(tenantA);
+    const b = await follow(tenantB);
+    try {
+      // B's change, seen by this replica: B's own stream names it (the witness that it was sent).
       await putSecret(tenantB, 'only-in-b', planted.make('only-b-2'));
-      await putSecret(tenantA, 'scoped', planted.make('scoped-a-2'));
-      await eventually(() => (frames.some((f) => f.includes('"SCOPED"')) ? true : undefined), 30_000, 50);
-      const named = frames.filter((f) => f.startsWith('event: changed')).map((f) => (JSON.parse(/^data: (.*)$/m.exec(f)?.[1] ?? '{}') as { name?: string }).name);
-      expect(named).toContain('SCOPED');
-      expect(named).not.toContain('ONLY_IN_B');
-      expect(findLeaks(frames.join('\n'), planted.all)).toEqual([]);
+      await eventually(() => (b.named().includes('ONLY_IN_B') ? true : undefined), 30_000, 50);
+      // Then A's: one stream is one ordered connection, so had B's change been written to A's
+      // stream it would have arrived before A's own.
+      const before = a.named().length;
+      await putSecret(tenantA, 'only-in-a', planted.make('only-a-2'));
+      await eventually(() => (a.named().slice(before).includes('ONLY_IN_A') ? true : undefined), 30_000, 50);
+      expect(a.named()).not.toContain('ONLY_IN_B');
+      expect(b.named()).not.toContain('ONLY_IN_A');
+      expect(findLeaks([...a.frames, ...b.frames].join('\n'), planted.all)).toEqual([]);
     } finally {
-      req.destroy();
+      a.close();
+      b.close();
     }
   });
 

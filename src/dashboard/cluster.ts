@@ -6,14 +6,15 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type CoreV1Event, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { sealedFor } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
 import { sealingKeyIdOf } from '../core/keyring.js';
 import { CERT_CONFIGMAP } from '../api/resource.js';
-import { API_VERSION, GROUP, KIND, PLURAL, READY, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
-import { MAX_DESCRIPTION, statusWords, type CreateRequest, type SecretRow, type TenantList, type UpdateRequest } from './api.js';
+import { API_VERSION, GROUP, KIND, PLURAL, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
+import { MAX_DESCRIPTION, type CreateRequest, type SecretDetail, type SecretEvent, type SecretList, type SecretRow, type SecretSource, type TenantList, type UpdateRequest } from './api.js';
+import { statusOf } from './status.js';
 import type { NamespaceSealingKey, SealingKey } from './web/seal.js';
 
 /** Namespaces that are never tenants, whatever their labels (DESIGN: authorization model). */
@@ -104,20 +105,36 @@ export function toRow(o: OrkaSecret): SecretRow {
   } catch {
     name = o.metadata.name;
   }
-  const ready = o.status?.conditions?.find((c) => c.type === READY);
-  const current = ready !== undefined && (o.status?.observedGeneration ?? 0) >= (o.metadata.generation ?? 0);
   return {
     name,
     description: o.spec?.description ?? '',
     // Custom objects arrive as plain JSON (a string); typed clients give a Date.
     created: o.metadata.creationTimestamp instanceof Date ? o.metadata.creationTimestamp.toISOString() : String(o.metadata.creationTimestamp ?? ''),
+    ...(o.status?.valueUpdatedAt ? { updated: o.status.valueUpdatedAt } : {}),
     reference: o.status?.reference ?? referenceOf(name),
-    status: current ? statusWords(ready.reason) : 'Pending',
-    ready: current && ready.status === 'True',
-    ...(current && ready.status !== 'True' && ready.message ? { statusMessage: ready.message } : {}),
+    status: statusOf(o),
     ...(o.status?.usage?.lastResolvedAt ? { lastUsed: o.status.usage.lastResolvedAt } : {}),
     version: o.status?.version ?? 0,
   };
+}
+
+/** Where an OrkaSecret's value comes from, without the value (nor the sealed envelope). */
+export function sourceOf(o: OrkaSecret): SecretSource {
+  const ref = o.spec?.valueFrom?.secretKeyRef;
+  if (ref !== undefined) return { kind: 'valueFrom', secret: ref.name, key: ref.key };
+  return o.spec?.sealedValue ? { kind: 'sealed' } : { kind: 'none' };
+}
+
+/** Events as the detail panel lists them: newest first, at most `max`. */
+export function recentEvents(events: CoreV1Event[], max = 10): SecretEvent[] {
+  const when = (e: CoreV1Event): string => {
+    const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp;
+    return t instanceof Date ? t.toISOString() : String(t ?? '');
+  };
+  return events
+    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '', count: e.count ?? 1, last: when(e) }))
+    .sort((a, b) => b.last.localeCompare(a.last))
+    .slice(0, max);
 }
 
 function checkDescription(description: unknown): string | undefined {
@@ -148,7 +165,10 @@ export interface ClusterAccess {
   /** Who the cluster says the person is (its user name), when it can tell; never the credential. */
   whoAmI(): Promise<string | undefined>;
   tenants(): Promise<TenantList>;
-  list(namespace: string): Promise<SecretRow[]>;
+  /** One page of the list (`limit` and `continueToken` passed through to the apiserver). */
+  list(namespace: string, page?: { limit?: number; continueToken?: string }): Promise<SecretList>;
+  /** One secret for the detail panel (`events: false`: without its Events). */
+  detail(namespace: string, name: string, options?: { events?: boolean }): Promise<SecretDetail>;
   sealingKey(namespace: string): Promise<NamespaceSealingKey>;
   create(namespace: string, request: CreateRequest): Promise<SecretRow>;
   update(namespace: string, name: string, request: UpdateRequest): Promise<SecretRow>;
@@ -280,14 +300,61 @@ export class Cluster implements ClusterAccess {
     return tenant;
   }
 
-  /** The secrets of one tenant, sorted by name. */
-  async list(namespace: string): Promise<SecretRow[]> {
+  /**
+   * One page of a tenant's secrets, in the apiserver's order (by object name, which sorts as the
+   * secret names do). `limit` and `continueToken` go to the apiserver as they are, so the
+   * dashboard holds one page at a time whatever the tenant's size.
+   */
+  async list(namespace: string, page: { limit?: number; continueToken?: string } = {}): Promise<SecretList> {
     await this.assertTenant(namespace);
     try {
-      const list = (await this.custom.listNamespacedCustomObject(this.coords(namespace))) as { items: OrkaSecret[] };
-      return list.items.map(toRow).sort((a, b) => a.name.localeCompare(b.name));
+      const list = (await this.custom.listNamespacedCustomObject({
+        ...this.coords(namespace),
+        ...(page.limit !== undefined ? { limit: page.limit } : {}),
+        ...(page.continueToken ? { _continue: page.continueToken } : {}),
+      })) as { items: OrkaSecret[]; metadata?: { continue?: string; remainingItemCount?: number } };
+      const next = list.metadata?.continue;
+      const remaining = list.metadata?.remainingItemCount;
+      return { namespace, secrets: list.items.map(toRow), ...(next ? { continue: next } : {}), ...(next && remaining !== undefined ? { remaining } : {}) };
     } catch (err) {
+      if ((err as { code?: number }).code === 410) {
+        throw new OrkaError('INVALID_REQUEST', 'the list changed too much while it was being read page by page (its continue token expired): load it again', { field: 'continue' });
+      }
       throw clusterError(err, { verb: 'list', namespace, server: this.server });
+    }
+  }
+
+  /**
+   * One secret with what the detail panel shows: source (never a value), conditions, usage and
+   * recent Events (`events: false`: none asked, for the page's refresh of an unsettled row).
+   */
+  async detail(namespace: string, rawName: string, options: { events?: boolean } = {}): Promise<SecretDetail> {
+    const name = assertName(rawName);
+    let o: OrkaSecret;
+    try {
+      o = (await this.custom.getNamespacedCustomObject({ ...this.coords(namespace), name: toObjectName(name) })) as OrkaSecret;
+    } catch (err) {
+      throw clusterError(err, { verb: 'get', namespace, name, server: this.server });
+    }
+    const events = options.events === false ? [] : await this.eventsOf(namespace, o.metadata.name);
+    const usage = o.status?.usage;
+    return {
+      ...toRow(o),
+      source: sourceOf(o),
+      conditions: (o.status?.conditions ?? []).map(({ type, status, reason, message, lastTransitionTime }) => ({ type, status, reason, message, lastTransitionTime })),
+      ...(usage ? { usage: { ...(usage.lastResolvedAt ? { lastResolvedAt: usage.lastResolvedAt } : {}), ...(usage.resolveCount !== undefined ? { resolveCount: usage.resolveCount } : {}) } } : {}),
+      events,
+    };
+  }
+
+  /** The most recent Events about one OrkaSecret (by its object name), or why RBAC hides them. */
+  private async eventsOf(namespace: string, objectName: string): Promise<SecretDetail['events']> {
+    try {
+      const list = await this.kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=${KIND},involvedObject.name=${objectName}` });
+      return recentEvents(list.items);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 403) throw clusterError(err, { verb: 'list', namespace, server: this.server });
+      return { unavailable: `Kubernetes RBAC does not allow you to list events in namespace ${namespace}` };
     }
   }
 

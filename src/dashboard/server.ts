@@ -26,7 +26,10 @@
  *   GET  /api/tenants     tenant namespaces the person may list secrets in
  *   GET  /api/tenants/:ns/sealing-key  the operator's public sealing key, from the cluster, with
  *                         the namespace's tenant id (values the page seals are bound to it)
- *   GET|POST /api/tenants/:ns/secrets, PATCH|DELETE /api/tenants/:ns/secrets/:name
+ *   GET  /api/tenants/:ns/secrets?limit=N&continue=T  one page of the list (limit and continue go
+ *                         to the apiserver: the dashboard holds one page, whatever the tenant's size)
+ *   POST /api/tenants/:ns/secrets
+ *   GET|PATCH|DELETE /api/tenants/:ns/secrets/:name  (GET: the detail panel: source, conditions, Events; ?events=false: without Events)
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -37,7 +40,11 @@ import type { Logger } from '../core/logger.js';
 import { CSRF_HEADER, type CreateRequest, type SessionInfo, type UpdateRequest } from './api.js';
 import { isNamespaceName, type ClusterAccess } from './cluster.js';
 import { SignInLimiter } from './ratelimit.js';
+import { TROUBLESHOOTING_PATH } from './status.js';
 import { csrfMatches, type Session, type Sessions } from './sessions.js';
+
+/** Most rows in one page of the list API (and the default): the dashboard's memory per request is bounded by it. */
+export const MAX_PAGE = 1000;
 
 /** Base name of the session cookie. */
 export const SESSION_COOKIE = 'orka_dashboard_session';
@@ -108,7 +115,12 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
+  // What each status reason means and what to do, linked from the page's status pills; served
+  // as the running version's own text (the build copies docs/troubleshooting.md).
+  [TROUBLESHOOTING_PATH]: { file: 'troubleshooting.md', type: 'text/plain; charset=utf-8' },
 };
+/** Files a build may lack (a test's assets): answered 404 instead of refusing to start. */
+const OPTIONAL = new Set(['favicon.svg', 'troubleshooting.md']);
 
 function fail(res: Response, err: OrkaError): void {
   const retryAfter = err.details.retryAfterSeconds;
@@ -124,7 +136,7 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     try {
       files.set(path, { body: readFileSync(join(deps.assetsDir, file)), type });
     } catch {
-      if (file !== 'favicon.svg') throw new OrkaError('INVALID_CONFIG', `the page's ${file} is missing from ${deps.assetsDir}: run make build`);
+      if (!OPTIONAL.has(file)) throw new OrkaError('INVALID_CONFIG', `the page's ${file} is missing from ${deps.assetsDir}: run make build`);
     }
   }
   const cookieFlags = `HttpOnly; SameSite=Strict; Path=/${deps.secureCookie ? '; Secure' : ''}`;
@@ -252,6 +264,15 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     return ns;
   };
 
+  /** `limit` (1 to MAX_PAGE, default MAX_PAGE) and `continue` of a list request, for the apiserver. */
+  const pageOf = (req: Request): { limit: number; continueToken?: string } => {
+    const limit = req.query.limit === undefined ? MAX_PAGE : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new OrkaError('INVALID_REQUEST', `limit must be a whole number from 1 to ${MAX_PAGE}`, { field: 'limit' });
+    const token = req.query.continue;
+    if (token !== undefined && (typeof token !== 'string' || token.length > 4096)) throw new OrkaError('INVALID_REQUEST', 'continue must be the token of the previous page', { field: 'continue' });
+    return { limit, ...(token ? { continueToken: token } : {}) };
+  };
+
   api.get('/session', async (_req, res) => {
     const session = res.locals.session as Session<C>;
     const c = cluster(res);
@@ -277,8 +298,10 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     res.json(await cluster(res).sealingKey(namespaceOf(req)));
   });
   api.get('/tenants/:ns/secrets', async (req, res) => {
-    const namespace = namespaceOf(req);
-    res.json({ namespace, secrets: await cluster(res).list(namespace) });
+    res.json(await cluster(res).list(namespaceOf(req), pageOf(req)));
+  });
+  api.get('/tenants/:ns/secrets/:name', async (req, res) => {
+    res.json(await cluster(res).detail(namespaceOf(req), String(req.params.name), { events: req.query.events !== 'false' }));
   });
   api.post('/tenants/:ns/secrets', async (req, res) => {
     const row = await cluster(res).create(namespaceOf(req), (req.body ?? {}) as CreateRequest);

@@ -3,10 +3,35 @@
  * `configDocs(operatorEnv)` generates).
  */
 import { hostname } from 'node:os';
+import type { V1SecurityContext } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { duration, flag, integer, list, logLevel, parseDuration, parseEnv, port } from '../core/config.js';
 import { OrkaError } from '../core/errors.js';
 import { APISERVER_IDLE_CONNECTION_MS, type ListenerLimits } from './http/server.js';
+import { SIDECAR_SECURITY_CONTEXT } from './admission/inject.js';
+
+/**
+ * A Kubernetes resource quantity (`250m`, `96Mi`, `1.5`, `1e3`): refused at start, not by the
+ * apiserver on every pod the webhook injects. The chart's schema holds the same pattern.
+ */
+export const QUANTITY = /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
+const quantity = (fallback: string) => z.string().default(fallback).refine((q) => QUANTITY.test(q), { message: 'is not a resource quantity such as 10m, 96Mi or 1' });
+
+/** The fields of the sidecar's securityContext that may be set (a Kubernetes SecurityContext, less the ones a sidecar must not have). */
+const sidecarSecurityContext = z
+  .object({
+    runAsNonRoot: z.boolean(),
+    runAsUser: z.number().int().min(1),
+    runAsGroup: z.number().int().min(0),
+    readOnlyRootFilesystem: z.boolean(),
+    allowPrivilegeEscalation: z.boolean(),
+    capabilities: z.object({ add: z.array(z.string()), drop: z.array(z.string()) }).partial().strict(),
+    seccompProfile: z.object({ type: z.enum(['RuntimeDefault', 'Localhost', 'Unconfined']), localhostProfile: z.string().optional() }).strict(),
+    seLinuxOptions: z.object({ level: z.string(), role: z.string(), type: z.string(), user: z.string() }).partial().strict(),
+    appArmorProfile: z.object({ type: z.enum(['RuntimeDefault', 'Localhost', 'Unconfined']), localhostProfile: z.string().optional() }).strict(),
+  })
+  .partial()
+  .strict();
 
 /** Every variable the operator reads. */
 export const operatorEnv = z.object({
@@ -66,10 +91,39 @@ export const operatorEnv = z.object({
   ORKA_OPERATOR_SERVICE_URL: z.string().optional().describe('How injected sidecars reach the resolver API; default https://orka-secrets-operator.<namespace>.svc:<ORKA_RESOLVER_PORT>.'),
   ORKA_SIDECAR_IMAGE: z.string().default('orka-secrets:0.1.0').describe('Image of the injected sidecar.'),
   ORKA_SIDECAR_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent').describe('Pull policy of the sidecar image.'),
-  ORKA_SIDECAR_PORT: port(8731).describe('Port of the injected sidecar on 127.0.0.1.'),
-  ORKA_SIDECAR_CPU_REQUEST: z.string().default('10m').describe('CPU request of the sidecar.'),
-  ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('96Mi').describe('Memory request of the sidecar.'),
-  ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('160Mi').describe('Memory limit of the sidecar.'),
+  ORKA_SIDECAR_PORT: integer(8731, 1, 65534).describe('Port of the injected sidecar on 127.0.0.1 (its metrics are on the next port).'),
+  ORKA_SIDECAR_METRICS_ADDRESS: z
+    .string()
+    .default('127.0.0.1')
+    .describe("Address of the injected sidecar's /metrics: 127.0.0.1 (only the pod itself), or 0.0.0.0 to let Prometheus scrape it (the container then declares the port as orka-metrics)."),
+  ORKA_SIDECAR_CPU_REQUEST: quantity('10m').describe('CPU request of the sidecar.'),
+  ORKA_SIDECAR_CPU_LIMIT: z
+    .string()
+    .optional()
+    .refine((q) => q === undefined || QUANTITY.test(q), { message: 'is not a resource quantity such as 100m or 1' })
+    .describe('CPU limit of the sidecar; unset: none (a limit only throttles; set one where a ResourceQuota on limits.cpu requires it).'),
+  ORKA_SIDECAR_MEMORY_REQUEST: quantity('96Mi').describe('Memory request of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_LIMIT: quantity('160Mi').describe('Memory limit of the sidecar.'),
+  ORKA_SIDECAR_SECURITY_CONTEXT: z
+    .string()
+    .optional()
+    .transform((text, ctx): V1SecurityContext => {
+      if (text === undefined) return SIDECAR_SECURITY_CONTEXT;
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+        return z.NEVER;
+      }
+      const parsed = sidecarSecurityContext.safeParse(json);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(object)'}: ${issue.message}` });
+      return z.NEVER;
+    })
+    .describe(
+      'securityContext of the injected sidecar container, as JSON; unset: Pod Security "restricted" as user and group 65532. Leave runAsUser and runAsGroup out where the platform assigns them (OpenShift\'s restricted SCC).',
+    ),
   ORKA_SIDECAR_TOKEN_EXPIRATION: duration('10m').describe('Lifetime of the projected token (the kubelet renews it; 10m is the least Kubernetes allows).'),
   ORKA_NATIVE_SIDECAR: z
     .enum(['auto', 'true', 'false'])

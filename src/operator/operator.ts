@@ -322,9 +322,11 @@ export class Operator {
       caPem: this.certs.material()?.caPem ?? '',
       port: c.ORKA_SIDECAR_PORT,
       metricsPort: c.ORKA_SIDECAR_PORT + 1,
+      metricsAddress: c.ORKA_SIDECAR_METRICS_ADDRESS,
+      securityContext: c.ORKA_SIDECAR_SECURITY_CONTEXT,
       tokenAudience: c.ORKA_TOKEN_AUDIENCE,
       tokenExpirationSeconds: Math.max(600, c.ORKA_SIDECAR_TOKEN_EXPIRATION),
-      resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT } },
+      resources: { requests: { cpu: c.ORKA_SIDECAR_CPU_REQUEST, memory: c.ORKA_SIDECAR_MEMORY_REQUEST }, limits: { memory: c.ORKA_SIDECAR_MEMORY_LIMIT, ...(c.ORKA_SIDECAR_CPU_LIMIT ? { cpu: c.ORKA_SIDECAR_CPU_LIMIT } : {}) } },
       nativeSidecar: this.nativeSidecar,
     };
   }

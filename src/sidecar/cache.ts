@@ -150,11 +150,17 @@ export class ValueCache {
    * while it was down were not seen. The changes seen are kept: they stay true.
    */
   setStreamUp(up: boolean): void {
-    if (up && !this.streamUp) {
-      this.entries.clear();
-      this.heldBytes = 0;
-    }
+    if (up && !this.streamUp) this.forgetAll();
     this.streamUp = up;
+  }
+
+  /**
+   * Every value held is forgotten (the operator revoked this pod's access: its namespace is no
+   * longer a tenant, or its token no longer valid). What was served stays masked by /v1/redact.
+   */
+  forgetAll(): void {
+    this.entries.clear();
+    this.heldBytes = 0;
   }
 
   get isStreamUp(): boolean {

@@ -67,6 +67,10 @@ async function main(): Promise<void> {
       if (held === undefined) return;
       log.warn({ status: refusal.status, code: refusal.code, reason: refusal.message, retryInSeconds: Math.round(refusal.retryInMs / 1000), ...(held > 0 ? { suppressed: held } : {}) }, 'the operator refused the change stream; asking again with backoff (values are fetched on each use meanwhile, after ORKA_CACHE_STALE_AFTER)');
     },
+    () => {
+      if (cache.size > 0) log.warn({ forgotten: cache.size }, 'the operator revoked this pod\'s access (its namespace is no longer a tenant, or its token is no longer valid): every value held is forgotten');
+      cache.forgetAll();
+    },
   );
   const lookup = new Lookup({ cache, resolve: (names) => upstream.resolve(names), metrics, staleWaitMs: config.ORKA_UPSTREAM_TIMEOUT * 1000 });
   const app = createSidecarApp({ maxBodyBytes: config.ORKA_MAX_BODY_BYTES, cache, lookup, metrics, log, quit: () => shutdown('POST /v1/quit') });

@@ -241,9 +241,15 @@ export class Upstream {
    * tells when the stream is connected (true) or lost (false); `onRefused` when the operator
    * refuses the stream (401, 403, 429), which is asked again only after refusalDelay (Retry-After
    * honoured), not at once. Every frame's view revision (a ping's too) raises the floor, before
-   * the frame is acted on.
+   * the frame is acted on. `onRevoked` when the operator says this pod may no longer read (its
+   * stream closed with `event: revoked`, or refused with 401 or 403): what it holds must go now.
    */
-  follow(onChange: (change: NameChange) => void, onState: (up: boolean) => void, onRefused: (refusal: StreamRefusal) => void = () => undefined): { stop: () => void } {
+  follow(
+    onChange: (change: NameChange) => void,
+    onState: (up: boolean) => void,
+    onRefused: (refusal: StreamRefusal) => void = () => undefined,
+    onRevoked: () => void = () => undefined,
+  ): { stop: () => void } {
     let stopped = false;
     let attempt = 0;
     let refusals = 0;
@@ -272,6 +278,7 @@ export class Upstream {
             } catch {
               error = undefined;
             }
+            if (status !== 429) onRevoked();
             const wait = refusalDelay(refusals++, retryAfterMs(res.headers['retry-after']), this.options.refusedBackoffMaxMs ?? 30_000);
             onRefused({ status, retryInMs: wait, ...(typeof error?.code === 'string' ? { code: error.code } : {}), ...(typeof error?.message === 'string' ? { message: error.message } : {}) });
             retry(wait);
@@ -299,6 +306,8 @@ export class Upstream {
               attempt = 0;
               refusals = 0;
               onState(true);
+            } else if (event === 'revoked') {
+              onRevoked();
             } else if (event === 'changed' && data !== undefined) {
               try {
                 const { name, revision, deleted } = JSON.parse(data) as { name?: unknown; revision?: unknown; deleted?: unknown };

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import AxeBuilder from '@axe-core/playwright';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient, isOrkaError } from '../../src/client/index.js';
@@ -205,10 +205,12 @@ describe('the Secrets page', () => {
 
     await waitForReady(kc, acme, 'stripe-api-key', 'Stored');
     await expect.poll(() => sidecarValue('STRIPE_API_KEY'), { timeout: 20_000 }).toBe(first);
-    await page.reload();
-    await pickTenant(page, acme);
+    // Live rows: the new row turns Ready without a reload, the focus stays where the dialog left
+    // it, and the outcome is announced in the live region.
     const row = rowOf(page, 'STRIPE_API_KEY');
-    await expect.poll(() => row.getByText('Ready', { exact: true }).count()).toBe(1);
+    await expect.poll(() => row.getByText('Ready', { exact: true }).count(), { timeout: 30_000 }).toBe(1);
+    await page.getByRole('status').getByText('STRIPE_API_KEY: Ready.').waitFor();
+    expect(await focused(page, 'textContent')).toBe('New Secret');
     expect(await row.innerText()).toMatch(/STRIPE_API_KEY\s+Stripe live key\s+.+\s+\{\{secrets\.STRIPE_API_KEY\}\}[\s\S]*Ready\s+Never/);
     for (const header of ['Name', 'Description', 'Created', 'Reference']) await page.getByRole('columnheader', { name: header, exact: true }).waitFor();
     await shot(page, '03-list');
@@ -243,6 +245,48 @@ describe('the Secrets page', () => {
     await page.getByRole('status').getByText('Saved STRIPE_API_KEY.').waitFor();
     await waitForReady(kc, acme, 'stripe-api-key', 'Stored', (o) => o.status?.version === (before.status?.version ?? 0) + 1);
     await eventually(async () => ((await sidecarValue('STRIPE_API_KEY')) === second ? true : undefined));
+  });
+
+  it('shows a refused update whose previous value is served in amber, with the reason, the message and what to do', async () => {
+    const before = await getOrkaSecret(kc, acme, 'stripe-api-key');
+    // A valueFrom set around the webhook (no admission record): refused, the stored value kept.
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const coords = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: acme, name: 'stripe-api-key' };
+    const patch = (spec: object) => custom.patchNamespacedCustomObject({ ...coords, body: { spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await patch({ sealedValue: null, valueFrom: { secretKeyRef: { name: 'stripe', key: 'live' } } });
+    const refused = await waitForReady(kc, acme, 'stripe-api-key', 'ValueFromNotAuthorized');
+    expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    await pickTenant(page, globex);
+    await pickTenant(page, acme);
+    const status = rowOf(page, 'STRIPE_API_KEY').getByRole('cell').filter({ has: page.locator('.badge') });
+    await status.locator('.badge.warn').getByText('Update refused: previous value in use', { exact: true }).waitFor();
+    // kubectl get osec's READY and REASON, and the operator's message, inline (not a tooltip).
+    await status.getByText('Ready True · ValueFromNotAuthorized', { exact: false }).waitFor();
+    await status.getByText(`the previous value (version ${before.status?.version}) is still served`, { exact: false }).waitFor();
+    const link = status.getByRole('link', { name: 'What to do about ValueFromNotAuthorized' });
+    const help = await page.request.get(new URL((await link.getAttribute('href')) ?? '', admin.url).toString());
+    expect(help.status()).toBe(200);
+    expect(await help.text()).toContain('| False (True with the previous value) | `ValueFromNotAuthorized` |');
+    await shot(page, '12-update-refused');
+    expect(await axeFindings(page)).toEqual([]);
+    expect(await sidecarValue('STRIPE_API_KEY')).toBe(second);
+
+    // The detail panel: version, source (never a value), conditions and the Events.
+    await rowOf(page, 'STRIPE_API_KEY').getByRole('button', { name: 'STRIPE_API_KEY', exact: true }).click();
+    const details = page.getByRole('dialog', { name: 'Details of STRIPE_API_KEY' });
+    await details.getByText('Key live of Secret stripe (spec.valueFrom)').waitFor();
+    await details.getByRole('row').filter({ hasText: 'ValueFromNotAuthorized' }).first().waitFor();
+    await details.getByText(`value stored as version ${before.status?.version}`, { exact: false }).waitFor();
+    expect(await details.innerText()).toMatch(new RegExp(`Version\\s+${before.status?.version}`));
+    await shot(page, '13-details');
+    expect(await axeFindings(page)).toEqual([]);
+    await page.keyboard.press('Escape');
+    await details.waitFor({ state: 'detached' });
+    expect(await focused(page, 'textContent')).toBe('STRIPE_API_KEY');
+
+    // Back to the sealed value: the same value, so the same version, Ready again.
+    await patch({ sealedValue: before.spec?.sealedValue, valueFrom: null });
+    await waitForReady(kc, acme, 'stripe-api-key', 'Stored');
   });
 
   it('refuses invalid names inline, on the server, and a taken name with a message', async () => {
@@ -325,6 +369,28 @@ describe('the Secrets page', () => {
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'detached' });
     await expect.poll(() => page.evaluate<string | null>(`document.activeElement?.closest('tr')?.querySelector('th')?.textContent ?? null`)).toBe('WEBHOOK_URL');
+  });
+
+  it('filters by name and description, and sorts by a column', async () => {
+    const filter = page.getByRole('searchbox', { name: 'Filter' });
+    await filter.fill('slack');
+    await rowOf(page, 'STRIPE_API_KEY').waitFor({ state: 'detached' });
+    await rowOf(page, 'WEBHOOK_URL').waitFor();
+    await page.getByText('Showing 1–1 of 1 matching “slack”').waitFor();
+    await filter.fill('nothing like it');
+    await page.getByText('No secret matches “nothing like it”.').waitFor();
+    await filter.fill('');
+    await rowOf(page, 'STRIPE_API_KEY').waitFor();
+    const order = async () => await page.locator('tbody th[scope="row"]').allTextContents();
+    expect(await order()).toEqual(['STRIPE_API_KEY', 'WEBHOOK_URL']);
+    await page.getByRole('button', { name: 'Name', exact: true }).click();
+    await expect.poll(order).toEqual(['WEBHOOK_URL', 'STRIPE_API_KEY']);
+    await page.getByRole('columnheader', { name: 'Name', exact: true }).and(page.locator('[aria-sort="descending"]')).waitFor();
+    await page.getByRole('button', { name: 'Created', exact: true }).click();
+    await expect.poll(order).toEqual(['WEBHOOK_URL', 'STRIPE_API_KEY']);
+    await page.getByRole('button', { name: 'Name', exact: true }).click();
+    await expect.poll(order).toEqual(['STRIPE_API_KEY', 'WEBHOOK_URL']);
+    expect(await axeFindings(page)).toEqual([]);
   });
 
   it('deletes through the dialog that names the secret; the sidecar then answers SECRET_NOT_FOUND', async () => {

@@ -20,6 +20,9 @@ import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
+import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
+import { anchorsOf } from '../env/markdown.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
 
 const cp = inject('controlPlane');
 const CHART = 'charts/orka-secrets';
@@ -118,6 +121,8 @@ describe('values', () => {
   });
 });
 
+/** A control plane's addresses, for networkPolicy.apiserver. */
+const CONTROL_PLANE = [{ ipBlock: { cidr: '10.0.0.0/28' } }];
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered manifests, checked by path
 const one = (docs: Doc[], kind: string): Obj | undefined => docs.find((d) => d.kind === kind) as Obj | undefined;
 const podSpec = (docs: Doc[]): Obj => one(docs, 'Deployment')?.spec.template.spec as Obj;
@@ -170,7 +175,7 @@ describe('every value, rendered', () => {
     // The tenants' roles are not the operator's: they stay (rbac.tenantRoles) unless turned off too.
     ['rbac.create=false', ['rbac.create=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind)).map((x) => x.metadata.name)).toEqual([`${release}-orka-secrets-tenant-edit`, `${release}-orka-secrets-tenant-view`])],
     ['rbac.tenantRoles=false', ['rbac.create=false', 'rbac.tenantRoles=false'], {}, (d) => expect(d.filter((x) => /Role/.test(x.kind))).toEqual([])],
-    ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
+    ['networkPolicy.enabled', ['networkPolicy.enabled=true'], { values: { networkPolicy: { apiserver: CONTROL_PLANE, metricsNamespaceSelector: { matchLabels: { team: 'obs' } } } } }, (d) => {
       const np = one(d, 'NetworkPolicy') as Obj;
       expect(np.spec.podSelector.matchLabels).toEqual(one(d, 'Deployment')?.spec.selector.matchLabels);
       expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchExpressions: [{ key: 'orka.io/tenant', operator: 'Exists' }] } }], ports: [{ port: 'https', protocol: 'TCP' }] });
@@ -185,8 +190,18 @@ describe('every value, rendered', () => {
       // The named ports exist on the container.
       expect(podSpec(d).containers[0].ports.map((p: Obj) => p.name)).toEqual(expect.arrayContaining(['https', 'webhooks', 'http-metrics']));
     }],
-    ['networkPolicy.apiserver by default: any address (the webhook rule narrows nothing until it is set)', ['networkPolicy.enabled=true'], {}, (d) => {
-      expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[1].from).toEqual([{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }]);
+    ['networkPolicy: the helm test pod of the release may reach the port it asks (and only that one)', ['networkPolicy.enabled=true'], { values: { networkPolicy: { apiserver: CONTROL_PLANE } } }, (d) => {
+      const test = one(d, 'Pod') as Obj;
+      const script = test.spec.containers[0].args[0] as string;
+      const port = Number(/:(\d+)';/.exec(script)?.[1]);
+      const portName = (podSpec(d).containers[0].ports as Obj[]).find((p) => p.containerPort === port)?.name as string;
+      expect(portName).toBe('http-metrics');
+      const admits = (np: Obj): Obj[] =>
+        (np.spec.ingress as Obj[]).filter((rule) => (rule.from as Obj[]).some((peer) => peer.podSelector && !peer.namespaceSelector && Object.entries(peer.podSelector.matchLabels as Record<string, string>).every(([k, v]) => test.metadata.labels[k] === v)));
+      const rules = admits(one(d, 'NetworkPolicy') as Obj);
+      expect(rules.flatMap((r) => r.ports.map((p: Obj) => p.port))).toEqual([portName]);
+      // The check can fail: without the test pod, no rule admits it.
+      expect(admits(one(render('orka-system', ['networkPolicy.enabled=true', 'helmTest.enabled=false'], { values: { networkPolicy: { apiserver: CONTROL_PLANE } } }), 'NetworkPolicy') as Obj)).toEqual([]);
     }],
     ['the webhooks on their own port: container, Service and both webhook configurations', ['service.webhookPort=9444'], {}, (d) => {
       expect(podSpec(d).containers[0].ports).toContainEqual({ name: 'webhooks', containerPort: 9444 });
@@ -212,7 +227,7 @@ describe('every value, rendered', () => {
       expect(byDefault.volumes).toBeUndefined();
       expect(byDefault.containers[0].env.map((e: Obj) => e.name)).not.toContain('ORKA_WEBHOOK_CLIENT_CA');
     }],
-    ['networkPolicy.metricsNamespace', ['networkPolicy.enabled=true', 'networkPolicy.metricsNamespace=prom'], {}, (d) => {
+    ['networkPolicy.metricsNamespace', ['networkPolicy.enabled=true', 'networkPolicy.metricsNamespace=prom'], { values: { networkPolicy: { apiserver: CONTROL_PLANE } } }, (d) => {
       expect((one(d, 'NetworkPolicy') as Obj).spec.ingress[2].from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prom' } } }]);
     }],
     ['networkPolicy off by default', [], {}, (d) => expect(one(d, 'NetworkPolicy')).toBeUndefined()],
@@ -257,6 +272,10 @@ describe('every value, rendered', () => {
     check(render('orka-system', sets, options));
   });
 
+  it('networkPolicy.enabled without networkPolicy.apiserver is refused: any address would make the webhook rule admit every pod', () => {
+    expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'networkPolicy.enabled=true'], { stdio: 'pipe' })).toThrow(/networkPolicy.apiserver: name the addresses/);
+  });
+
   it('refuses cert-manager while the operator also manages the certificate', () => {
     expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'tls.certManager.enabled=true'], { stdio: 'pipe' })).toThrow(/tls.certManager.enabled needs tls.managed=false/);
   });
@@ -264,7 +283,7 @@ describe('every value, rendered', () => {
   it('every value at once, and the apiserver accepts every object (server-side dry run)', async () => {
     // The cert-manager and Prometheus Operator kinds exist only where those are installed: stand-in
     // CRDs (any content) let the apiserver check the objects' envelopes; their schemas are not checked.
-    for (const [group, kinds] of [['cert-manager.io', ['Issuer', 'Certificate']], ['monitoring.coreos.com', ['ServiceMonitor', 'PrometheusRule']]] as const) {
+    for (const [group, kinds] of [['cert-manager.io', ['Issuer', 'Certificate']], ['monitoring.coreos.com', ['ServiceMonitor', 'PodMonitor', 'PrometheusRule']]] as const) {
       for (const kind of kinds) await standInCrd(group, kind);
     }
     await kc.makeApiClient(SchedulingV1Api).createPriorityClass({ body: { metadata: { name: `${release}-prio` }, value: 1000 } }).catch(() => undefined);
@@ -274,10 +293,12 @@ describe('every value, rendered', () => {
       replicaCount: 3, nameOverride: 'orka', priorityClassName: `${release}-prio`, imagePullSecrets: [{ name: 'regcred' }],
       podLabels: { team: 'platform' }, podAnnotations: { 'example.com/a': 'b' }, serviceAccount: { name: 'orka-op', annotations: { a: 'b' } },
       webhook: { clientCAConfigMap: 'apiserver-client-ca' },
-      networkPolicy: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+      networkPolicy: { enabled: true, apiserver: CONTROL_PLANE }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
+      sidecar: { runAsUser: 'platform', resources: { requests: { cpu: '10m', memory: '96Mi' }, limits: { memory: '160Mi', cpu: '500m' } }, metrics: { address: '0.0.0.0', podMonitor: { enabled: true } } },
+      dashboard: DASHBOARD_BEHIND_INGRESS,
     };
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
-    for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
+    for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'PodMonitor', 'Ingress', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
     const res = kubectl(cp, ['apply', '--dry-run=server', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
     expect(withoutLastAppliedWarning(res.stderr), res.stderr).toBe('');
     expect(res.stdout.trim().split('\n')).toHaveLength(docs.length);
@@ -285,20 +306,40 @@ describe('every value, rendered', () => {
 });
 
 describe('alerts and dashboard', () => {
-  // What /metrics serves: the registry main.ts exports (histograms as _bucket, _sum, _count), and
-  // the label names of each metric, plus the target labels Prometheus adds to every series.
+  // What /metrics serves: a scrape of a running operator and of a running sidecar (every family is
+  // announced by its # TYPE line, series or not; histograms as _bucket, _sum, _count), with the
+  // label names of each metric: those of its samples, those the operator's registry declares (a
+  // labelled series appears only once counted), and the target labels Prometheus adds.
   const exported = new Map<string, Set<string>>();
+  const scrapes: Record<'operator' | 'sidecar', string> = { operator: '', sidecar: '' };
   const TARGET_LABELS = ['namespace', 'service', 'pod', 'job', 'instance', 'endpoint', 'container'];
+  let scraped: { operator: OperatorProcess; sidecar: SidecarProcess } | undefined;
   beforeAll(async () => {
+    const namespace = await createNamespace(kc, { prefix: 'orka-chart-scrape' });
+    const op = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-scrape' });
+    await op.waitForLog(/resolver API and webhooks listening/);
+    const tls = await eventually(async () => (await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'orka-secrets-tls', namespace }).catch(() => undefined))?.data?.['ca.crt']);
+    writeFileSync(join(dir, 'scrape-ca.crt'), Buffer.from(tls, 'base64'));
+    writeFileSync(join(dir, 'scrape-token'), 'not-a-token');
+    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${op.resolverPort}`, tokenFile: join(dir, 'scrape-token'), caFile: join(dir, 'scrape-ca.crt') });
+    scraped = { operator: op, sidecar };
+    scrapes.operator = await (await fetch(`http://127.0.0.1:${op.port}/metrics`)).text();
+    scrapes.sidecar = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
     const { registry } = createOperatorMetrics();
-    for (const m of await registry.getMetricsAsJSON()) {
-      // prom-client keeps a metric's label names on the metric object; the JSON lists only labels with values.
-      const declared = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
-      const labels = new Set([...TARGET_LABELS, ...m.values.flatMap((v) => Object.keys(v.labels)), ...declared]);
-      const names = String(m.type) === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
-      for (const name of names) exported.set(name, name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+    const declared = (name: string): string[] => (registry.getSingleMetric(name) as unknown as { labelNames?: string[] } | undefined)?.labelNames ?? [];
+    for (const text of Object.values(scrapes)) {
+      for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm) as Iterable<[string, string, string]>) {
+        const samples = [...text.matchAll(new RegExp(`^${name}(?:_bucket|_sum|_count)?\\{([^}]*)\\}`, 'gm'))].flatMap((m) => [...(m[1] as string).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)].map((l) => l[1] as string));
+        const labels = new Set([...TARGET_LABELS, ...samples, ...declared(name)]);
+        const names = type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
+        for (const n of names) exported.set(n, n.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+      }
     }
     exported.set('up', new Set(TARGET_LABELS)); // Prometheus' own, per scrape target
+  });
+  afterAll(async () => {
+    await scraped?.sidecar.stop();
+    await scraped?.operator.stop();
   });
 
   /** Every selector `metric{label="..."}` and bare metric name in a PromQL expression. */
@@ -317,7 +358,7 @@ describe('alerts and dashboard', () => {
     const series = seriesOf(expr);
     expect(series.length, `${where}: ${expr}`).toBeGreaterThan(0);
     for (const { metric, labels } of series) {
-      expect(exported.has(metric), `${where} names ${metric}, which the operator does not export`).toBe(true);
+      expect(exported.has(metric), `${where} names ${metric}, which no scrape of the operator or a sidecar shows`).toBe(true);
       for (const label of labels) expect([...(exported.get(metric) ?? [])], `${where}: ${metric} has no label ${label}`).toContain(label);
     }
   };
@@ -391,12 +432,13 @@ describe('alerts and dashboard', () => {
       expect(promtool(['test', 'rules', testFile]).status).not.toBe(0);
     });
 
-    it('check metrics: what the operator and the sidecar serve on /metrics lints clean', async () => {
-      const operator = createOperatorMetrics();
+    it('check metrics: what a running operator and a running sidecar serve on /metrics lints clean', () => {
       // prom-client's default Node.js collectors name three gauges with _total (active handles,
       // requests, resources): that is the library's naming, reported and left as it is.
       const known = /^orka_operator_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
-      for (const [who, text] of [['operator', await operator.registry.metrics()], ['sidecar', createSidecarMetrics().render()]] as const) {
+      expect(scrapes.operator).toMatch(/^# TYPE orka_operator_is_leader gauge$/m);
+      expect(scrapes.sidecar).toMatch(/^# TYPE orka_sidecar_requests_total counter$/m);
+      for (const [who, text] of Object.entries(scrapes)) {
         const res = promtool(['check', 'metrics'], text);
         const problems = `${res.stdout}${res.stderr}`.split('\n').filter((l) => l.trim() !== '' && !known.test(l.trim()));
         expect(problems, who).toEqual([]);
@@ -404,8 +446,30 @@ describe('alerts and dashboard', () => {
     });
   });
 
+  it('every alert carries a runbook_url: prometheusRule.runbookBaseURL and a heading of docs/troubleshooting.md', () => {
+    const anchors = anchorsOf(readFileSync('docs/troubleshooting.md', 'utf8'));
+    const base = 'https://git.example.com/orka-secrets/blob/v1/docs/troubleshooting.md';
+    for (const [sets, expected] of [[[], 'docs/troubleshooting.md'], [[`prometheusRule.runbookBaseURL=${base}`], base]] as const) {
+      const docs = render('orka-system', ['prometheusRule.enabled=true', ...sets], { apiVersions: ['monitoring.coreos.com/v1'] });
+      for (const rule of (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; annotations: Record<string, string> }>) {
+        const [url, anchor] = (rule.annotations.runbook_url ?? '').split('#') as [string, string | undefined];
+        expect(url, rule.alert).toBe(expected);
+        expect(anchor, rule.alert).toBe(rule.alert.toLowerCase());
+        expect([...anchors], `${rule.alert}: docs/troubleshooting.md has no heading #${anchor}`).toContain(anchor);
+      }
+    }
+  });
+
+  it('the ServiceMonitor selects the operator Service by labels an upgrade keeps (not the version or the chart)', () => {
+    const docs = render('orka-system', ['serviceMonitor.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'], values: { dashboard: { enabled: true, hosts: ['a.example.com'] } } });
+    const selector = (one(docs, 'ServiceMonitor') as Obj).spec.selector.matchLabels as Record<string, string>;
+    expect(Object.keys(selector).sort()).toEqual(['app.kubernetes.io/component', 'app.kubernetes.io/instance', 'app.kubernetes.io/name']);
+    const matched = docs.filter((d) => d.kind === 'Service' && Object.entries(selector).every(([k, v]) => (d as Obj).metadata.labels?.[k] === v));
+    expect(matched.map((d) => d.metadata.name)).toEqual([`${release}-orka-secrets-operator`]);
+  });
+
   it('the check can fail: a misspelt metric or label is caught', () => {
-    expect(() => check('test', 'sum(orka_operator_reconcile_total{result="Error"})')).toThrow(/does not export/);
+    expect(() => check('test', 'sum(orka_operator_reconcile_total{result="Error"})')).toThrow(/no scrape of the operator or a sidecar shows/);
     expect(() => check('test', 'sum(orka_operator_reconciles_total{outcome="Error"})')).toThrow(/has no label outcome/);
   });
 
@@ -654,5 +718,178 @@ describe('least privilege', () => {
     });
     await kc.makeApiClient(AdmissionregistrationV1Api).deleteValidatingWebhookConfiguration({ name: fullname });
     expect(operator.logs.filter((l) => /forbidden/i.test(l))).toEqual([]);
+  });
+});
+
+/** The oauth2-proxy recipe of docs/install.md: the values block under its heading, rendered as written. */
+function recipe(): { dashboard: Obj } {
+  const doc = readFileSync('docs/install.md', 'utf8');
+  const section = doc.slice(doc.indexOf('## The Secrets page behind an Ingress'));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('docs/install.md: no yaml block under "The Secrets page behind an Ingress"');
+  return parse(block) as { dashboard: Obj };
+}
+const DASHBOARD_BEHIND_INGRESS = recipe().dashboard;
+
+// Helm checks values.schema.json and runs the templates' own checks before it installs anything;
+// the operator checks its ORKA_* settings at start and exits on a bad one (a crash-looping pod).
+// Both must draw the same line: what the chart lets through, the operator takes.
+describe('the chart refuses what the operator refuses', () => {
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as object);
+  const defaults = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as Obj;
+  const withValue = (path: string, value: unknown): Obj => {
+    const values = structuredClone(defaults);
+    const keys = path.split('.');
+    let at = values;
+    for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Obj;
+    at[keys.at(-1) as string] = value;
+    return values;
+  };
+  /** The operator's environment as the chart renders it (what Kubernetes fills in, valueFrom, left out); undefined when a template check refuses the values. */
+  const renderedEnv = (values: Obj): Record<string, string> | undefined => {
+    let docs: Doc[];
+    try {
+      docs = render('orka-system', [], { values });
+    } catch {
+      return undefined;
+    }
+    return Object.fromEntries((podSpec(docs).containers[0].env as Obj[]).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value as string]));
+  };
+  const operatorAccepts = (env: Record<string, string>): boolean => {
+    try {
+      loadOperatorConfig(env);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  // Each value that becomes an ORKA_* setting: values at the edge of what the operator takes, and just past it.
+  const edges: Array<[string, unknown[], unknown[]]> = [
+    ['operator.shutdownDrain', ['0s', '20s', '19.5s', '20000ms'], ['20.5s', '21s', '25s', '20001ms', '1m', 'soon']],
+    ['operator.workers', [1, 64], [0, 65]],
+    ['operator.reencryptRate', [1, 10_000], [0, 10_001]],
+    ['operator.resolveRate', [0, 1_000_000], [-1, 1_000_001]],
+    ['operator.resolveBurst', [1, 1_000_000], [0, 1_000_001]],
+    ['operator.logLevel', ['fatal', 'silent'], ['verbose']],
+    ['operator.keyRotationPeriod', ['1', '0.5d', '90d', '250ms'], ['0s', '0', '0.0d', '1w', '1h30m', '-1d']],
+    ['operator.listeners.headersTimeout', ['1s', '30s', '30000ms'], ['0s', '31s', '1m', 'x']],
+    ['operator.listeners.requestTimeout', ['10s', '1h'], ['0s', '9s', 'x']],
+    ['operator.listeners.idleTimeout', ['91s', '2m', '1h'], ['90s', '1.5m', '60s', '0s']],
+    ['operator.listeners.resolver.maxConnections', [1001, 1_000_000], [1000, 1_000_001]],
+    ['operator.listeners.resolver.bodyBudget', [16_384, 1_073_741_824], [16_383, 1_073_741_825]],
+    ['operator.listeners.webhooks.maxConnections', [1, 1_000_000], [0, 1_000_001]],
+    ['operator.listeners.webhooks.bodyBudget', [3_145_728, 1_073_741_824], [3_145_727, 1_073_741_825]],
+    ['operator.listeners.http.maxConnections', [1, 100_000], [0, 100_001]],
+    ['service.port', [1, 65_535], [0, 65_536, 8444]],
+    ['service.webhookPort', [1, 65_535], [0, 65_536, 8080]],
+    ['service.metricsPort', [1, 65_535], [0, 65_536, 8443]],
+    ['sidecar.port', [1, 65_534], [0, 65_535]],
+    ['sidecar.resources.requests.cpu', ['10m', '0.5', 1, '1e3'], ['ten', '10 m', '-1', '1.5.1']],
+    ['sidecar.resources.requests.memory', ['96Mi', '1Gi', '100M'], ['96MB', 'lots']],
+    ['sidecar.resources.limits.memory', ['160Mi'], ['160 Mi']],
+    ['sidecar.resources.limits.cpu', ['500m', 2], ['half']],
+    ['sidecar.tokenExpiration', ['10m', '1h'], ['0s', 'x']],
+    ['sidecar.runAsUser', [1, 1_000_700_000, 'platform'], [0, 'root']],
+    ['sidecar.securityContext', [{}, { runAsNonRoot: true, seLinuxOptions: { type: 'spc_t' } }], [{ privileged: true }, { capabilities: { drop: 'ALL' } }]],
+    ['webhook.accessReviewCacheTTL', ['0s', '10s'], ['-1s', 'x']],
+    ['webhook.accessReviewsPerSecond', [1, 10_000], [0, 10_001]],
+    ['tls.certValidity', ['365d'], ['0d']],
+    ['tls.renewBefore', ['30d'], ['0s']],
+  ];
+  it.each(edges)('%s', (path, accepted, refused) => {
+    for (const value of accepted) {
+      const values = withValue(path, value);
+      expect(validate(values), `${path}=${JSON.stringify(value)}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      const env = renderedEnv(values);
+      expect(env, `${path}=${JSON.stringify(value)}: the templates refuse it`).toBeDefined();
+      expect(() => loadOperatorConfig(env as Record<string, string>), `${path}=${JSON.stringify(value)}`).not.toThrow();
+    }
+    for (const value of refused) {
+      const values = withValue(path, value);
+      const env = renderedEnv(values);
+      // The chart refuses it (the schema or a template check), and the operator would have too.
+      expect(validate(values) && env !== undefined, `${path}=${JSON.stringify(value)} passes the chart`).toBe(false);
+      if (env !== undefined) expect(operatorAccepts(env), `${path}=${JSON.stringify(value)}: the operator takes it, so the chart need not refuse it`).toBe(false);
+    }
+  });
+
+  it('starts the operator with the largest values the chart takes; a drain just past them (which the schema refuses) ends the start', async () => {
+    const most = {
+      operator: {
+        shutdownDrain: '20s', workers: 64, reencryptRate: 10_000, resolveRate: 1_000_000, resolveBurst: 1_000_000,
+        listeners: { headersTimeout: '30s', requestTimeout: '30s', idleTimeout: '91s', resolver: { maxConnections: 1_000_000, bodyBudget: 1_073_741_824 }, webhooks: { maxConnections: 1_000_000, bodyBudget: 1_073_741_824 }, http: { maxConnections: 100_000 } },
+      },
+      sidecar: { port: 65_534, runAsUser: 'platform', resources: { requests: { cpu: '1e3', memory: '1Gi' }, limits: { memory: '2Gi', cpu: 4 } } },
+      webhook: { accessReviewsPerSecond: 10_000, accessReviewCacheTTL: '0s' },
+    };
+    const values = { ...structuredClone(defaults), ...most, operator: { ...defaults.operator, ...most.operator } };
+    expect(validate(values), JSON.stringify(validate.errors)).toBe(true);
+    // The listeners' ports are the test's own free ones; the image's allocator and heap flags are not here.
+    const env = Object.fromEntries(Object.entries(renderedEnv(values) ?? {}).filter(([name]) => !/^(ORKA_(HTTP|RESOLVER|WEBHOOK)_PORT|LD_PRELOAD|MALLOC_CONF|NODE_OPTIONS)$/.test(name)));
+    expect(env).toMatchObject({ ORKA_SHUTDOWN_DRAIN: '20s', ORKA_RESOLVER_MAX_CONNECTIONS: '1000000', ORKA_SIDECAR_PORT: '65534' });
+    const namespace = await createNamespace(kc, { prefix: 'orka-chart-max' });
+    const started = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-max', env });
+    try {
+      await started.waitForLog(/resolver API and webhooks listening/);
+    } finally {
+      await started.stop();
+    }
+    // 25s was the first value found that crashed the pod: the schema now refuses it, and so does the operator.
+    expect(validate(withValue('operator.shutdownDrain', '25s'))).toBe(false);
+    const past = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-past', env: { ...env, ORKA_SHUTDOWN_DRAIN: '25s' } });
+    expect(await past.exited).toBe(2);
+    expect(past.logs.join('\n')).toMatch(/ORKA_SHUTDOWN_DRAIN: must leave at least 5s/);
+  });
+});
+
+describe('platforms', () => {
+  const envOf = (docs: Doc[]): Record<string, string> => Object.fromEntries((podSpec(docs).containers[0].env as Obj[]).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value as string]));
+  it('sidecar.runAsUser: 65532 by default; "platform" leaves user and group to the platform (OpenShift), the rest of the restricted settings kept', () => {
+    const byDefault = loadOperatorConfig(envOf(render('orka-system'))).ORKA_SIDECAR_SECURITY_CONTEXT;
+    expect(byDefault).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    const platform = loadOperatorConfig(envOf(render('orka-system', ['sidecar.runAsUser=platform']))).ORKA_SIDECAR_SECURITY_CONTEXT;
+    expect(platform).toEqual({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(loadOperatorConfig(envOf(render('orka-system', ['sidecar.runAsUser=1000700000']))).ORKA_SIDECAR_SECURITY_CONTEXT).toMatchObject({ runAsUser: 1000700000, runAsGroup: 1000700000 });
+  });
+
+  it('hostNetwork: the operator on the node\'s network (with cluster DNS), its ports the webhook port the control plane calls', () => {
+    const spec = podSpec(render('orka-system', ['hostNetwork=true', 'service.webhookPort=10260']));
+    expect(spec).toMatchObject({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' });
+    expect(spec.containers[0].ports).toContainEqual({ name: 'webhooks', containerPort: 10260 });
+    expect(podSpec(render('orka-system')).hostNetwork).toBeUndefined();
+  });
+
+  it('sidecar metrics: the address reaches the operator; a PodMonitor scrapes the named port, and needs an address open to the pod network', () => {
+    const docs = render('orka-system', ['sidecar.metrics.address=0.0.0.0', 'sidecar.metrics.podMonitor.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
+    expect(envOf(docs)).toMatchObject({ ORKA_SIDECAR_METRICS_ADDRESS: '0.0.0.0' });
+    expect(one(docs, 'PodMonitor')?.spec).toEqual({ namespaceSelector: { any: true }, selector: { matchLabels: { 'orka.io/inject': 'true' } }, podMetricsEndpoints: [{ port: 'orka-metrics', path: '/metrics', interval: '30s' }] });
+    expect(one(render('orka-system', ['sidecar.metrics.podMonitor.enabled=true']), 'PodMonitor')).toBeUndefined(); // no API: skipped
+    expect(() => render('orka-system', ['sidecar.metrics.podMonitor.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] })).toThrow();
+  });
+});
+
+describe('the Secrets page behind an Ingress', () => {
+  it('the oauth2-proxy recipe of docs/install.md renders: the Ingress asks the proxy, proxy sign-in, one rule per host, TLS', () => {
+    const docs = render('orka-system', [], { values: { dashboard: DASHBOARD_BEHIND_INGRESS } });
+    const ingress = one(docs, 'Ingress') as Obj;
+    expect(DASHBOARD_BEHIND_INGRESS).toMatchObject({ auth: 'proxy', ingress: { enabled: true } });
+    expect(ingress.metadata.annotations).toMatchObject({ 'nginx.ingress.kubernetes.io/auth-url': expect.stringMatching(/\/oauth2\/auth$/), 'nginx.ingress.kubernetes.io/auth-response-headers': expect.stringMatching(/Authorization/) });
+    expect(ingress.spec.rules.map((r: Obj) => r.host)).toEqual(DASHBOARD_BEHIND_INGRESS.hosts);
+    const service = docs.find((d) => d.kind === 'Service' && d.metadata.name.endsWith('-dashboard'));
+    expect(ingress.spec.rules[0].http.paths[0].backend.service).toEqual({ name: service?.metadata.name, port: { name: 'http' } });
+    expect(ingress.spec.tls).toEqual(DASHBOARD_BEHIND_INGRESS.ingress.tls);
+    const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name.endsWith('-dashboard')) as Obj;
+    expect(deployment.spec.template.spec.containers[0].env).toContainEqual({ name: 'ORKA_DASHBOARD_AUTH', value: 'proxy' });
+  });
+
+  it('className, service type and scheduling values', () => {
+    const values = { dashboard: { enabled: true, hosts: ['secrets.example.com'], serviceType: 'LoadBalancer', ingress: { enabled: true, className: 'nginx' }, nodeSelector: { pool: 'tools' }, tolerations: [{ key: 'tools', operator: 'Exists' }], affinity: { podAntiAffinity: {} } } };
+    const docs = render('orka-system', [], { values });
+    expect(one(docs, 'Ingress')?.spec.ingressClassName).toBe('nginx');
+    expect(docs.find((d) => d.kind === 'Service' && d.metadata.name.endsWith('-dashboard')) as Obj).toMatchObject({ spec: { type: 'LoadBalancer' } });
+    const spec = (docs.find((d) => d.kind === 'Deployment' && d.metadata.name.endsWith('-dashboard')) as Obj).spec.template.spec;
+    expect(spec).toMatchObject({ nodeSelector: { pool: 'tools' }, tolerations: [{ key: 'tools', operator: 'Exists' }], affinity: { podAntiAffinity: {} } });
+    expect(one(render('orka-system', [], { values: { dashboard: { enabled: true, hosts: ['a.example.com'] } } }), 'Ingress')).toBeUndefined();
   });
 });

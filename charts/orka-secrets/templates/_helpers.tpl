@@ -45,3 +45,39 @@ app.kubernetes.io/component: operator
 {{- define "orka.servingHosts" -}}
 {{ include "orka.dnsNames" . }}{{ with .Values.service.clusterIP }},{{ . }}{{ end }}
 {{- end }}
+{{/*
+The sidecar's securityContext as JSON (ORKA_SIDECAR_SECURITY_CONTEXT): sidecar.securityContext,
+with sidecar.runAsUser as user and group, or neither where it is "platform" (OpenShift assigns them).
+*/}}
+{{- define "orka.sidecarSecurityContext" -}}
+{{- $ctx := deepCopy .Values.sidecar.securityContext -}}
+{{- if ne (toString .Values.sidecar.runAsUser) "platform" -}}
+{{- $_ := set $ctx "runAsUser" (int64 .Values.sidecar.runAsUser) -}}
+{{- $_ := set $ctx "runAsGroup" (int64 .Values.sidecar.runAsUser) -}}
+{{- end -}}
+{{- toJson $ctx -}}
+{{- end }}
+{{/* A duration value (250ms, 30s, 5m, 12h, 90d, or bare seconds) in seconds, to compare two of them. */}}
+{{- define "orka.seconds" -}}
+{{- $unit := regexFind "[a-z]+$" . | default "s" -}}
+{{- mulf (regexFind "^[0-9.]+" . | float64) (get (dict "ms" 0.001 "s" 1 "m" 60 "h" 3600 "d" 86400) $unit) -}}
+{{- end }}
+{{/*
+What the schema cannot say because it compares two values, checked as the operator checks it at
+start (src/operator/config.ts), so that an install fails instead of a pod that exits.
+*/}}
+{{- define "orka.checks" -}}
+{{- with .Values.operator.listeners -}}
+{{- if gt (include "orka.seconds" .headersTimeout | float64) (include "orka.seconds" .requestTimeout | float64) -}}
+{{- fail "operator.listeners.headersTimeout must not be longer than operator.listeners.requestTimeout" -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.service -}}
+{{- if or (eq (int .port) (int .webhookPort)) (eq (int .port) (int .metricsPort)) (eq (int .webhookPort) (int .metricsPort)) -}}
+{{- fail "service.port, service.webhookPort and service.metricsPort must differ: each listener needs its own port" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.apiserver) -}}
+{{- fail "networkPolicy.apiserver: name the addresses your apiserver calls webhooks from (docs/install.md, Network policy), or [{ipBlock: {cidr: 0.0.0.0/0}}] to allow any address knowingly" -}}
+{{- end -}}
+{{- end }}

@@ -2,7 +2,7 @@
  * The page's calls to its own server (same origin only; the CSP allows nothing else). Every
  * change carries the session's CSRF token. Values never pass here: only sealed envelopes.
  */
-import { CSRF_HEADER, type CreateRequest, type ErrorAnswer, type SecretList, type SecretRow, type SessionInfo, type TenantList, type UpdateRequest } from '../api.js';
+import { CSRF_HEADER, type CreateRequest, type ErrorAnswer, type SecretDetail, type SecretList, type SecretRow, type SessionInfo, type TenantList, type UpdateRequest } from '../api.js';
 import type { NamespaceSealingKey } from './seal.js';
 
 /** A refusal or failure, with the server's stable code and message for a person. */
@@ -65,8 +65,12 @@ export const getSealingKey = (namespace: string): Promise<NamespaceSealingKey> =
 
 const secretsPath = (namespace: string) => `/api/tenants/${encodeURIComponent(namespace)}/secrets`;
 
-/** The secrets of a tenant. */
-export const listSecrets = (namespace: string): Promise<SecretList> => call('GET', secretsPath(namespace));
+/** One page of a tenant's secrets (`continueToken`: the previous page's `continue`). */
+export const listSecrets = (namespace: string, limit: number, continueToken?: string): Promise<SecretList> =>
+  call('GET', `${secretsPath(namespace)}?limit=${limit}${continueToken ? `&continue=${encodeURIComponent(continueToken)}` : ''}`);
+/** One secret with its detail (source, conditions, Events, use). */
+export const getSecret = (namespace: string, name: string, events = true): Promise<SecretDetail> =>
+  call('GET', `${secretsPath(namespace)}/${encodeURIComponent(name)}${events ? '' : '?events=false'}`);
 /** Creates a secret from a sealed value. */
 export const createSecret = (namespace: string, body: CreateRequest): Promise<SecretRow> => call('POST', secretsPath(namespace), body);
 /** Updates description and/or sealed value. */

@@ -16,7 +16,8 @@ interface DialogProps {
   children: ComponentChildren;
 }
 
-function Dialog({ title, onClose, children }: DialogProps) {
+/** A modal dialog titled `title`; Escape or onClose closes it. */
+export function Dialog({ title, onClose, children }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   useEffect(() => {

@@ -1,146 +1,31 @@
 /**
- * The Secrets page ("Settings > Secrets"): a tenant picker, the list (Name, Description, Created,
- * Reference with a copy button, Status, Last used), New Secret, and per row an Actions menu with
- * Edit and Delete. Loading, empty, error and signed-out states are screens of their own.
+ * The Secrets page ("Settings > Secrets"): a tenant picker, a filter box, the list (Name,
+ * Description, Created, Updated, Reference with a copy button, Status, Last used; sortable, a
+ * page of rows at a time), New Secret, a detail panel per secret, and per row an Actions menu with
+ * Edit and Delete. Unsettled rows refresh themselves; outcomes are announced in a live region.
+ * Loading, empty, error and signed-out states are screens of their own.
  */
 import { render } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SecretRow, SessionInfo, TenantList } from '../api.js';
 import { ApiError, getSession, getTenants, listSecrets, signOut, startSession } from './client.js';
+import { DetailsDialog } from './details.js';
 import { DeleteSecretDialog, EditSecretDialog, NewSecretDialog } from './dialogs.js';
+import { filterRows, PAGE_SIZE, pageOf, sortRows, type Sort } from './list.js';
+import { liveNames, useLiveRows, type Refreshed } from './live.js';
+import { SecretsTable } from './table.js';
 
 type Load<T> = { state: 'loading' } | { state: 'error'; error: ApiError } | { state: 'ready'; data: T };
-type Open = { kind: 'new' } | { kind: 'edit'; row: SecretRow } | { kind: 'delete'; row: SecretRow } | undefined;
+type Open = { kind: 'new' } | { kind: 'edit'; row: SecretRow } | { kind: 'delete'; row: SecretRow } | { kind: 'details'; row: SecretRow } | undefined;
+/** The list as loaded so far: rows in the apiserver's order, and whether more pages follow. */
+type Rows = { rows: SecretRow[]; complete: boolean; remaining?: number };
+
+/** Rows of the first page (small: drawn fast), then of each following one. */
+const FIRST_PAGE = 250;
+const NEXT_PAGE = 1000;
 
 function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError(0, 'INTERNAL', (err as Error).message);
-}
-
-function ago(iso: string | undefined): string {
-  if (!iso) return 'Never';
-  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
-  if (s < 60) return 'Just now';
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
-}
-
-// One formatter for every row: toLocaleDateString with options builds a new one per call, which
-// costs about a millisecond each, a second for a list of 1,000.
-const DATE = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
-
-function date(iso: string): string {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : DATE.format(d);
-}
-
-/** The per-row menu: a button named "Actions" opening Edit and Delete; arrow keys move, Escape closes. */
-function ActionsMenu({ row, onEdit, onDelete }: { row: SecretRow; onEdit: () => void; onDelete: () => void }) {
-  const [open, setOpen] = useState(false);
-  const button = useRef<HTMLButtonElement>(null);
-  const menu = useRef<HTMLUListElement>(null);
-  const items = () => Array.from(menu.current?.querySelectorAll<HTMLButtonElement>('[role="menuitem"]') ?? []);
-  useEffect(() => {
-    if (!open) return;
-    items()[0]?.focus();
-    const outside = (e: MouseEvent) => {
-      if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener('mousedown', outside);
-    return () => document.removeEventListener('mousedown', outside);
-  }, [open]);
-  const close = (focusButton: boolean) => {
-    setOpen(false);
-    if (focusButton) button.current?.focus();
-  };
-  const onKey = (e: KeyboardEvent) => {
-    const all = items();
-    const at = all.indexOf(document.activeElement as HTMLButtonElement);
-    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      e.preventDefault();
-      all[(at + (e.key === 'ArrowDown' ? 1 : all.length - 1)) % all.length]?.focus();
-    } else if (e.key === 'Home' || e.key === 'End') {
-      e.preventDefault();
-      all[e.key === 'Home' ? 0 : all.length - 1]?.focus();
-    } else if (e.key === 'Escape') {
-      e.preventDefault();
-      close(true);
-    } else if (e.key === 'Tab') close(false);
-  };
-  const menuId = `menu-${row.name}`;
-  return (
-    <div class="menu-wrap">
-      <button
-        ref={button}
-        type="button"
-        class="icon"
-        aria-label="Actions"
-        aria-describedby={`name-${row.name}`}
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-controls={open ? menuId : undefined}
-        onClick={() => setOpen(!open)}
-      >
-        <span aria-hidden="true">⋯</span>
-      </button>
-      {open ? (
-        <ul ref={menu} id={menuId} role="menu" aria-label={`Actions for ${row.name}`} onKeyDown={onKey}>
-          <li role="none">
-            <button type="button" role="menuitem" tabIndex={-1} onClick={() => { close(false); onEdit(); }}>Edit</button>
-          </li>
-          <li role="none">
-            <button type="button" role="menuitem" tabIndex={-1} class="danger-text" onClick={() => { close(false); onDelete(); }}>Delete</button>
-          </li>
-        </ul>
-      ) : null}
-    </div>
-  );
-}
-
-function SecretsTable({ rows, onEdit, onDelete, onCopied }: { rows: SecretRow[]; onEdit: (r: SecretRow) => void; onDelete: (r: SecretRow) => void; onCopied: (text: string) => void }) {
-  const copy = async (reference: string) => {
-    try {
-      await navigator.clipboard.writeText(reference);
-      onCopied(`Copied ${reference}`);
-    } catch {
-      onCopied('Could not copy: select the reference and copy it by hand');
-    }
-  };
-  return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">Description</th>
-          <th scope="col">Created</th>
-          <th scope="col">Reference</th>
-          <th scope="col">Status</th>
-          <th scope="col">Last used</th>
-          <th scope="col"><span class="visually-hidden">Row actions</span></th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr key={r.name}>
-            <th scope="row" id={`name-${r.name}`} class="name">{r.name}</th>
-            <td class="description">{r.description}</td>
-            <td><time dateTime={r.created} title={r.created}>{date(r.created)}</time></td>
-            <td class="reference">
-              <code>{r.reference}</code>
-              <button type="button" class="icon copy" aria-label={`Copy reference ${r.reference}`} onClick={() => void copy(r.reference)}>
-                <svg aria-hidden="true" viewBox="0 0 16 16" width="14" height="14"><rect x="5" y="5" width="9" height="9" rx="1.5" /><path d="M11 5V3.5A1.5 1.5 0 0 0 9.5 2h-6A1.5 1.5 0 0 0 2 3.5v6A1.5 1.5 0 0 0 3.5 11H5" /></svg>
-              </button>
-            </td>
-            <td>
-              <span class={r.ready ? 'badge ok' : 'badge warn'} title={r.statusMessage}>{r.status}</span>
-            </td>
-            <td>{r.lastUsed ? <time dateTime={r.lastUsed} title={r.lastUsed}>{ago(r.lastUsed)}</time> : 'Never'}</td>
-            <td class="actions"><ActionsMenu row={r} onEdit={() => onEdit(r)} onDelete={() => onDelete(r)} /></td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
 }
 
 function ErrorState({ error, onRetry }: { error: ApiError; onRetry: () => void }) {
@@ -203,23 +88,37 @@ function tenantFromHash(): string | undefined {
   return m?.[1];
 }
 
+/** "Showing 1–50 of 1,234 (matching “x”)", and how many are still loading. */
+function countText(matching: number, visible: { page: number; rows: unknown[] }, data: Rows, filter: string): string {
+  const n = (x: number) => x.toLocaleString();
+  const from = visible.page * PAGE_SIZE + 1;
+  const range = matching === 0 ? 'None' : `Showing ${n(from)}–${n(from + visible.rows.length - 1)} of ${n(matching)}`;
+  const more = data.complete ? '' : data.remaining !== undefined ? `; loading ${n(data.remaining)} more…` : '; loading more…';
+  return `${range}${filter.trim() ? ` matching “${filter.trim()}”` : ''}${more}`;
+}
+
 function App() {
   const [session, setSession] = useState<Load<SessionInfo>>({ state: 'loading' });
   const [tenants, setTenants] = useState<Load<TenantList>>({ state: 'loading' });
   const [tenant, setTenant] = useState<string>();
-  const [secrets, setSecrets] = useState<Load<SecretRow[]>>({ state: 'loading' });
+  const [secrets, setSecrets] = useState<Load<Rows>>({ state: 'loading' });
+  const [filter, setFilter] = useState('');
+  const [sort, setSort] = useState<Sort>({ key: 'name', descending: false });
+  const [page, setPage] = useState(0);
   const [open, setOpen] = useState<Open>();
   const [notice, setNotice] = useState('');
   const newButton = useRef<HTMLButtonElement>(null);
   // Focus goes back once a dialog is gone (while a modal dialog is open the rest of the page is
-  // inert and cannot take it): to the row's Actions button after Edit, else to New Secret.
+  // inert and cannot take it): to the row's Actions button after Edit, its name after Details,
+  // else to New Secret.
   const previous = useRef<Open>(undefined);
   useEffect(() => {
     const was = previous.current;
     previous.current = open;
     if (open !== undefined || document.activeElement !== document.body) return;
-    const actions = was?.kind === 'edit' ? document.getElementById(`name-${was.row.name}`)?.closest('tr')?.querySelector<HTMLButtonElement>('button[aria-label="Actions"]') : undefined;
-    (actions ?? newButton.current)?.focus();
+    const row = was?.kind === 'edit' || was?.kind === 'details' ? document.getElementById(`name-${was.row.name}`)?.closest('tr') : undefined;
+    const back = was?.kind === 'details' ? row?.querySelector<HTMLButtonElement>('th button') : row?.querySelector<HTMLButtonElement>('button[aria-label="Actions"]');
+    (back ?? newButton.current)?.focus();
   }, [open]);
 
   const signedOutBy = (err: unknown) => {
@@ -248,17 +147,66 @@ function App() {
     if (session.state === 'ready') loadTenants();
   }, [session.state]);
 
+  // Each load has a number: pages of an earlier load (another tenant) are dropped.
+  const loadNumber = useRef(0);
   const loadSecrets = useCallback((namespace: string) => {
+    const load = ++loadNumber.current;
     setSecrets({ state: 'loading' });
-    listSecrets(namespace)
-      .then((data) => setSecrets({ state: 'ready', data: data.secrets }))
-      .catch((err: unknown) => setSecrets({ state: 'error', error: signedOutBy(err) }));
+    // The first page is drawn as soon as it comes; the rest follow page by page (the server holds
+    // one page at a time), and filter and sort apply to what has come so far.
+    const next = (rows: SecretRow[], token: string | undefined): void => {
+      listSecrets(namespace, token === undefined ? FIRST_PAGE : NEXT_PAGE, token)
+        .then((data) => {
+          if (load !== loadNumber.current) return;
+          const all = rows.concat(data.secrets);
+          setSecrets({ state: 'ready', data: { rows: all, complete: data.continue === undefined, ...(data.remaining !== undefined ? { remaining: data.remaining } : {}) } });
+          if (data.continue !== undefined) next(all, data.continue);
+        })
+        .catch((err: unknown) => {
+          if (load === loadNumber.current) setSecrets({ state: 'error', error: signedOutBy(err) });
+        });
+    };
+    next([], undefined);
   }, []);
   useEffect(() => {
     if (tenant === undefined) return;
     history.replaceState(null, '', `#tenant=${tenant}`);
+    setPage(0);
     loadSecrets(tenant);
   }, [tenant]);
+
+  const all = secrets.state === 'ready' ? secrets.data.rows : undefined;
+  const sorted = useMemo(() => (all ? sortRows(all, sort) : []), [all, sort]);
+  const shown = useMemo(() => filterRows(sorted, filter), [sorted, filter]);
+  const visible = pageOf(shown, page);
+  const byName = useMemo(() => new Map((all ?? []).map((r) => [r.name, r])), [all]);
+
+  /** Replaces (or adds, or with undefined removes) rows in place: keys stay, so focus stays. */
+  const changeRows = (changes: Refreshed[]) => {
+    setSecrets((s) => {
+      if (s.state !== 'ready' || changes.length === 0) return s;
+      const rows = s.data.rows.slice();
+      for (const [name, row] of changes) {
+        const at = rows.findIndex((r) => r.name === name);
+        if (row === undefined) {
+          if (at >= 0) rows.splice(at, 1);
+        } else if (at >= 0) rows[at] = row;
+        else rows.push(row);
+      }
+      return { state: 'ready', data: { ...s.data, rows } };
+    });
+  };
+  // Rows the person changed here: their settling is announced.
+  const watched = useRef(new Set<string>());
+  const [kick, setKick] = useState(0);
+  useLiveRows(tenant, liveNames(watched.current, visible.rows, byName), kick, (refreshed) => {
+    for (const [name, row] of refreshed) {
+      if (row === undefined || !row.status.settled || !watched.current.delete(name)) continue;
+      const why = row.status.tone === 'ok' ? '' : ` (${row.status.reason}${row.status.message ? `: ${row.status.message}` : ''})`;
+      setNotice(`${name}: ${row.status.label}${why}.`);
+    }
+    changeRows(refreshed);
+  });
 
   if (session.state === 'loading') return <main><p class="state" aria-busy="true">Loading…</p></main>;
   if (session.state === 'error') {
@@ -266,10 +214,14 @@ function App() {
     return <SignedOut signIn={session.error.signIn} reason={refused ? 'That sign-in link was already used or has expired.' : session.error.code === 'UNAUTHENTICATED' ? session.error.message : `The dashboard cannot be reached: ${session.error.message}`} />;
   }
 
-  const done = (message: string) => {
+  /** After a change: the dialog closes, the outcome is announced, the row changes in place and is watched until it settles. */
+  const done = (message: string, change: Refreshed) => {
     setOpen(undefined);
     setNotice(message);
-    if (tenant) loadSecrets(tenant);
+    if (change[1] === undefined) watched.current.delete(change[0]);
+    else watched.current.add(change[0]);
+    changeRows([change]);
+    setKick((k) => k + 1);
   };
   const closeDialog = () => setOpen(undefined);
 
@@ -320,19 +272,44 @@ function App() {
         ) : null}
         {tenant !== undefined && secrets.state === 'loading' ? <p class="state" aria-busy="true">Loading secrets…</p> : null}
         {tenant !== undefined && secrets.state === 'error' ? <ErrorState error={secrets.error} onRetry={() => loadSecrets(tenant)} /> : null}
-        {tenant !== undefined && secrets.state === 'ready' && secrets.data.length === 0 ? (
+        {tenant !== undefined && secrets.state === 'ready' && secrets.data.rows.length === 0 && secrets.data.complete ? (
           <div class="state empty">
             <h2>No secrets in {tenant} yet</h2>
             <p>Create one with <strong>New Secret</strong>; workflows then reference it as <code>{'{{secrets.NAME}}'}</code>.</p>
           </div>
         ) : null}
-        {tenant !== undefined && secrets.state === 'ready' && secrets.data.length > 0 ? (
-          <SecretsTable rows={secrets.data} onEdit={(row) => setOpen({ kind: 'edit', row })} onDelete={(row) => setOpen({ kind: 'delete', row })} onCopied={setNotice} />
+        {tenant !== undefined && secrets.state === 'ready' && secrets.data.rows.length > 0 ? (
+          <>
+            <div class="find">
+              <label for="filter">Filter</label>
+              <input id="filter" type="search" value={filter} placeholder="Name or description" autocomplete="off" aria-describedby="count" onInput={(e) => { setFilter(e.currentTarget.value); setPage(0); }} />
+              <p id="count" class="count">{countText(shown.length, visible, secrets.data, filter)}</p>
+            </div>
+            {shown.length === 0 ? <p class="state">No secret matches “{filter}”.</p> : (
+              <SecretsTable
+                rows={visible.rows}
+                sort={sort}
+                onSort={(s) => { setSort(s); setPage(0); }}
+                onEdit={(row) => setOpen({ kind: 'edit', row })}
+                onDelete={(row) => setOpen({ kind: 'delete', row })}
+                onDetails={(row) => setOpen({ kind: 'details', row })}
+                onCopied={setNotice}
+              />
+            )}
+            {visible.pages > 1 ? (
+              <nav class="pager" aria-label="Pages of secrets">
+                <button type="button" disabled={visible.page === 0} onClick={() => setPage(visible.page - 1)}>Previous</button>
+                <span>Page {visible.page + 1} of {visible.pages}</span>
+                <button type="button" disabled={visible.page >= visible.pages - 1} onClick={() => setPage(visible.page + 1)}>Next</button>
+              </nav>
+            ) : null}
+          </>
         ) : null}
       </main>
-      {tenant !== undefined && open?.kind === 'new' ? <NewSecretDialog namespace={tenant} onClose={closeDialog} onDone={(r) => done(`Created ${r.name}. Reference it as ${r.reference}.`)} /> : null}
-      {tenant !== undefined && open?.kind === 'edit' ? <EditSecretDialog namespace={tenant} row={open.row} onClose={closeDialog} onDone={(r) => done(`Saved ${r.name}.`)} /> : null}
-      {tenant !== undefined && open?.kind === 'delete' ? <DeleteSecretDialog namespace={tenant} row={open.row} onClose={closeDialog} onDone={() => done(`Deleted ${open.row.name}.`)} /> : null}
+      {tenant !== undefined && open?.kind === 'new' ? <NewSecretDialog namespace={tenant} onClose={closeDialog} onDone={(r) => done(`Created ${r.name}. Reference it as ${r.reference}.`, [r.name, r])} /> : null}
+      {tenant !== undefined && open?.kind === 'edit' ? <EditSecretDialog namespace={tenant} row={open.row} onClose={closeDialog} onDone={(r) => done(`Saved ${r.name}.`, [r.name, r])} /> : null}
+      {tenant !== undefined && open?.kind === 'delete' ? <DeleteSecretDialog namespace={tenant} row={open.row} onClose={closeDialog} onDone={() => done(`Deleted ${open.row.name}.`, [open.row.name, undefined])} /> : null}
+      {tenant !== undefined && open?.kind === 'details' ? <DetailsDialog namespace={tenant} row={open.row} onClose={closeDialog} /> : null}
     </>
   );
 }

@@ -3,7 +3,7 @@
  * webhook's JSON patch is the diff between the two (vault-k8s' Handler vs Mutate split).
  * Injecting an injected pod changes nothing.
  */
-import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
 import type { Tenancy } from '../../api/tenancy.js';
 
 /** The label that opts a pod in. */
@@ -15,6 +15,25 @@ export const SIDECAR_NAME = 'orka-secrets';
 export const TOKEN_VOLUME = 'orka-secrets-token';
 /** Where the sidecar reads its projected token. */
 export const TOKEN_DIR = '/var/run/secrets/orka';
+/** Name of the sidecar's metrics port when it is declared (a PodMonitor scrapes it by this name). */
+export const METRICS_PORT_NAME = 'orka-metrics';
+
+/**
+ * The sidecar's default securityContext: Pod Security "restricted" on its own (every field that
+ * profile checks), so the sidecar never makes a pod that meets the profile fail it, whatever the
+ * pod-level settings say; as the image's non-root user 65532.
+ */
+export const SIDECAR_SECURITY_CONTEXT: V1SecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** How to inject. */
 export interface InjectConfig {
@@ -26,9 +45,13 @@ export interface InjectConfig {
   caPem: string;
   port: number;
   metricsPort: number;
+  /** Where the sidecar serves /metrics; default 127.0.0.1. Any other address declares the port, to be scraped. */
+  metricsAddress?: string;
   tokenAudience: string;
   tokenExpirationSeconds: number;
   resources: { requests: Record<string, string>; limits: Record<string, string> };
+  /** The sidecar container's securityContext; default SIDECAR_SECURITY_CONTEXT. */
+  securityContext?: V1SecurityContext;
   /** Kubernetes >= 1.28: the sidecar as an init container with restartPolicy Always. */
   nativeSidecar: boolean;
 }
@@ -81,6 +104,8 @@ export function startupProbe(port: number): V1Probe {
 
 /** The sidecar container. */
 export function sidecarContainer(config: InjectConfig): V1Container {
+  const metricsAddress = config.metricsAddress ?? '127.0.0.1';
+  const scraped = !LOOPBACK.has(metricsAddress);
   return {
     name: SIDECAR_NAME,
     image: config.image,
@@ -92,20 +117,13 @@ export function sidecarContainer(config: InjectConfig): V1Container {
       { name: 'ORKA_CA_PEM', value: config.caPem },
       { name: 'ORKA_SIDECAR_PORT', value: String(config.port) },
       { name: 'ORKA_SIDECAR_METRICS_PORT', value: String(config.metricsPort) },
+      ...(scraped ? [{ name: 'ORKA_SIDECAR_METRICS_ADDRESS', value: metricsAddress }] : []),
     ],
+    // The secrets port stays on loopback and undeclared; only a metrics port open to the pod network is named.
+    ...(scraped ? { ports: [{ name: METRICS_PORT_NAME, containerPort: config.metricsPort, protocol: 'TCP' }] } : {}),
     resources: { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } },
     startupProbe: startupProbe(config.port),
-    // Pod Security "restricted" on its own (every field that profile checks), so the sidecar
-    // never makes a pod that meets the profile fail it, whatever the pod-level settings say.
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: structuredClone(config.securityContext ?? SIDECAR_SECURITY_CONTEXT),
     volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }],
     ...(config.nativeSidecar ? { restartPolicy: 'Always' } : {}),
   } as V1Container;

@@ -100,6 +100,7 @@ export class KeyRingStore {
       secret = await this.api.readNamespacedSecret({ name: KEYS_SECRET, namespace });
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
+      await this.refuseOverDataKeys();
       log.info('no key ring yet: generating a key-encryption key and a sealing key pair');
       const data = createKeyRing(this.now(), randomBytes, await generateRsaKeyPairAsync(SEALING_KEY_BITS));
       try {
@@ -113,6 +114,21 @@ export class KeyRingStore {
     const ring = loadKeyRing(ringData(secret));
     await this.publishCertificate(ring);
     return ring;
+  }
+
+  /**
+   * A ring is made only where none ever was: data-key Secrets wrapped by a ring mean the ring
+   * was deleted, and a new one would leave every stored value unopenable and keep a restore out
+   * (`keys restore` goes only where there is no ring). Asked of the API, not the cache.
+   */
+  private async refuseOverDataKeys(): Promise<void> {
+    const { namespace } = this.options;
+    const found = await this.api.listNamespacedSecret({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${ROLE_LABEL}=data-key` });
+    if (found.items.length === 0) return;
+    throw new OrkaError(
+      'UPSTREAM_UNAVAILABLE',
+      `no key ring, but data keys wrapped by one exist (${found.items.length} in ${namespace}): not making a new ring, which could open none of them; restore the keys with orka-secrets keys restore; only without a backup, delete the data-key Secrets (label orka.io/role=data-key), and with them every stored value (docs/backup-restore.md)`,
+    );
   }
 
   /** Leader: the ring as stored now (read from the API, not the cache). */

@@ -121,7 +121,7 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
           verdict: {
             ready: false,
             reason: Reason.DataKeyLost,
-            message: `the value of ${name} is lost: the data key of namespace ${o.namespace} was deleted and spec has no source to store it again from; set spec.sealedValue or spec.valueFrom.secretKeyRef`,
+            message: `the value of ${name} is lost: its stored value names a data key namespace ${o.namespace} does not have (its data-key Secret was deleted, or the storage was copied from another namespace) and spec has no source to store it again from; set spec.sealedValue or spec.valueFrom.secretKeyRef`,
             warning: true,
           },
         };

@@ -27,7 +27,10 @@ const fakeFor = (token: string): ClusterAccess => ({
     seen.push(token);
     return { tenants: [{ namespace: 'acme' }] };
   },
-  list: async () => [],
+  list: async () => ({ namespace: 'acme', secrets: [] }),
+  detail: async () => {
+    throw new Error('unused');
+  },
   sealingKey: async () => ({ keyId: 'k', spki: '', tenant: 't' }),
   create: async () => {
     throw new Error('unused');

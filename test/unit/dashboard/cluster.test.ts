@@ -9,8 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { createCA } from '../../../src/core/pki.js';
-import { statusWords } from '../../../src/dashboard/api.js';
-import { clientCertUser, Cluster, clusterError, serviceAccountUser, toRow } from '../../../src/dashboard/cluster.js';
+import { clientCertUser, Cluster, clusterError, recentEvents, serviceAccountUser, sourceOf, toRow } from '../../../src/dashboard/cluster.js';
 import type { OrkaSecret } from '../../../src/api/resource.js';
 
 const at = { namespace: 'acme', name: 'API_KEY', server: 'https://k8s.example:6443' };
@@ -50,33 +49,32 @@ describe('toRow', () => {
   };
 
   it('shows names, dates, status and usage, and no sealed value', () => {
-    const row = toRow(base);
+    const row = toRow({ ...base, status: { ...base.status, valueUpdatedAt: '2026-11-20T00:00:00Z' } });
     expect(row).toEqual({
       name: 'STRIPE_API_KEY',
       description: 'Stripe',
       created: '2026-11-01T00:00:00.000Z',
+      updated: '2026-11-20T00:00:00Z',
       reference: '{{secrets.STRIPE_API_KEY}}',
-      status: 'Ready',
-      ready: true,
+      status: { tone: 'ok', label: 'Ready', ready: 'True', reason: 'Stored', message: 'stored', settled: true },
       lastUsed: '2026-11-27T10:00:00Z',
       version: 3,
     });
     expect(JSON.stringify(row)).not.toContain('U0VBTEVE');
   });
 
-  it('says Pending until the operator has seen the current generation, and the reason in words otherwise', () => {
-    expect(toRow({ ...base, metadata: { ...base.metadata, generation: 3 } })).toMatchObject({ status: 'Pending', ready: false });
-    const failed = toRow({ ...base, status: { ...base.status, conditions: [{ type: 'Ready', status: 'False', reason: 'SealedForAnotherSecret', message: 'sealed for acme/OTHER', lastTransitionTime: '' }] } });
-    expect(failed).toMatchObject({ status: 'Sealed for another secret', ready: false, statusMessage: 'sealed for acme/OTHER' });
+  it('names the source without the value: sealed, a Secret key, or none', () => {
+    expect(sourceOf(base)).toEqual({ kind: 'sealed' });
+    expect(sourceOf({ ...base, spec: { valueFrom: { secretKeyRef: { name: 'stripe', key: 'live' } } } })).toEqual({ kind: 'valueFrom', secret: 'stripe', key: 'live' });
+    expect(sourceOf({ ...base, spec: {} })).toEqual({ kind: 'none' });
   });
 
-  it.each([
-    ['Stored', 'Ready'],
-    ['NotATenant', 'Namespace is not a tenant'],
-    ['SomeNewReason', 'Some New Reason'],
-    [undefined, 'Pending'],
-  ])('reason %s reads %s', (reason, words) => {
-    expect(statusWords(reason)).toBe(words);
+  it('lists the most recent events first', () => {
+    const event = (reason: string, last: string) => ({ metadata: {}, involvedObject: {}, type: 'Normal', reason, message: reason, count: 2, lastTimestamp: new Date(last) });
+    expect(recentEvents([event('A', '2026-11-01T00:00:00Z'), event('B', '2026-11-03T00:00:00Z'), event('C', '2026-11-02T00:00:00Z')], 2)).toEqual([
+      { type: 'Normal', reason: 'B', message: 'B', count: 2, last: '2026-11-03T00:00:00.000Z' },
+      { type: 'Normal', reason: 'C', message: 'C', count: 2, last: '2026-11-02T00:00:00.000Z' },
+    ]);
   });
 });
 

@@ -21,7 +21,7 @@ import { Sessions } from '../../../src/dashboard/sessions.js';
 /** The local form's cookie: the base name and this process's part. */
 const COOKIE = 'orka_dashboard_session_a1b2c3';
 
-const row = (name: string): SecretRow => ({ name, description: '', created: '2026-01-01T00:00:00Z', reference: `{{secrets.${name}}}`, status: 'Ready', ready: true, version: 1 });
+const row = (name: string): SecretRow => ({ name, description: '', created: '2026-01-01T00:00:00Z', reference: `{{secrets.${name}}}`, status: { tone: 'ok', label: 'Ready', ready: 'True', reason: 'Stored', settled: true }, version: 1 });
 
 /** A fake cluster: remembers what it was asked, refuses deletes as RBAC would. */
 const fake = {
@@ -34,7 +34,13 @@ const fake = {
     return 'system:serviceaccount:people:alice';
   },
   tenants: async () => ({ tenants: [{ namespace: 'acme', tenant: 'acme' }] }),
-  list: async () => [row('API_KEY')],
+  /** The page arguments each list call got. */
+  pages: [] as ({ limit?: number; continueToken?: string } | undefined)[],
+  async list(namespace: string, page?: { limit?: number; continueToken?: string }) {
+    this.pages.push(page);
+    return { namespace, secrets: [row('API_KEY')], ...(page?.continueToken ? {} : { continue: 'next-page' }) };
+  },
+  detail: async (_ns: string, name: string) => ({ ...row(name), source: { kind: 'sealed' as const }, conditions: [], events: [] }),
   sealingKey: async () => ({ keyId: 'k', spki: 'AA==', tenant: 't' }),
   async create(_ns: string, req: CreateRequest) {
     this.created.push(req);
@@ -45,7 +51,7 @@ const fake = {
   remove: async (_ns: string, name: string) => {
     throw new OrkaError('FORBIDDEN', `Kubernetes RBAC does not allow you to delete secret ${name} in namespace acme`, { verb: 'delete' });
   },
-} satisfies ClusterAccess & { created: CreateRequest[]; reviews: number };
+} satisfies ClusterAccess & { created: CreateRequest[]; reviews: number; pages: unknown[] };
 
 let now = new Date('2026-11-27T12:00:00Z');
 const sessions = new Sessions<null>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000, now: () => now });
@@ -211,6 +217,23 @@ describe('dashboard server', () => {
     const refused = await call('/api/tenants/acme/secrets/API_KEY', { method: 'DELETE', headers: change(auth) });
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatchObject({ code: 'FORBIDDEN', verb: 'delete', message: expect.stringMatching(/RBAC does not allow you to delete/) });
+  });
+
+  it('passes limit and continue through to the cluster, and refuses a limit out of range', async () => {
+    const auth = await signIn();
+    fake.pages.length = 0;
+    const first = await call('/api/tenants/acme/secrets?limit=250', { headers: { cookie: auth.cookie } });
+    expect(first.body).toMatchObject({ namespace: 'acme', continue: 'next-page' });
+    await call('/api/tenants/acme/secrets?limit=1000&continue=next-page', { headers: { cookie: auth.cookie } });
+    await call('/api/tenants/acme/secrets', { headers: { cookie: auth.cookie } });
+    expect(fake.pages).toEqual([{ limit: 250 }, { limit: 1000, continueToken: 'next-page' }, { limit: 1000 }]);
+    for (const bad of ['0', '1001', 'x', '2.5']) {
+      const res = await call(`/api/tenants/acme/secrets?limit=${bad}`, { headers: { cookie: auth.cookie } });
+      expect(res.body.error, bad).toMatchObject({ code: 'INVALID_REQUEST', message: 'limit must be a whole number from 1 to 1000' });
+    }
+    expect(fake.pages).toHaveLength(3);
+    const detail = await call('/api/tenants/acme/secrets/API_KEY', { headers: { cookie: auth.cookie } });
+    expect(detail.body).toMatchObject({ name: 'API_KEY', source: { kind: 'sealed' } });
   });
 
   it('refuses a namespace that is no DNS label, and bodies that are too large or not JSON', async () => {

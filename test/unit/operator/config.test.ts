@@ -40,3 +40,21 @@ describe('loadOperatorConfig: the listeners', () => {
     expect(() => loadOperatorConfig({ ORKA_HTTP_IDLE_TIMEOUT: '60s', ORKA_WEBHOOK_PORT: '8080' })).toThrow(/ORKA_HTTP_IDLE_TIMEOUT[\s\S]*ORKA_WEBHOOK_PORT: 8080 is also ORKA_HTTP_PORT/);
   });
 });
+
+describe('loadOperatorConfig: the injected sidecar', () => {
+  it('refuses resource quantities the apiserver would refuse on every injected pod', () => {
+    expect(loadOperatorConfig({ ORKA_SIDECAR_CPU_REQUEST: '0.5', ORKA_SIDECAR_MEMORY_LIMIT: '1Gi', ORKA_SIDECAR_CPU_LIMIT: '1' })).toMatchObject({ ORKA_SIDECAR_CPU_REQUEST: '0.5', ORKA_SIDECAR_CPU_LIMIT: '1' });
+    expect(() => loadOperatorConfig({ ORKA_SIDECAR_MEMORY_REQUEST: '96MB', ORKA_SIDECAR_CPU_LIMIT: 'lots' })).toThrow(/ORKA_SIDECAR_CPU_LIMIT: is not a resource quantity[\s\S]*ORKA_SIDECAR_MEMORY_REQUEST: is not a resource quantity/);
+  });
+
+  it('a sidecar port whose metrics port (the next) would not exist is refused', () => {
+    expect(() => loadOperatorConfig({ ORKA_SIDECAR_PORT: '65535' })).toThrow(/ORKA_SIDECAR_PORT/);
+  });
+
+  it('the securityContext: restricted as 65532 by default; JSON of the known fields; anything else refused', () => {
+    expect(loadOperatorConfig({}).ORKA_SIDECAR_SECURITY_CONTEXT).toMatchObject({ runAsUser: 65532, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(loadOperatorConfig({ ORKA_SIDECAR_SECURITY_CONTEXT: '{"runAsNonRoot":true}' }).ORKA_SIDECAR_SECURITY_CONTEXT).toEqual({ runAsNonRoot: true });
+    expect(() => loadOperatorConfig({ ORKA_SIDECAR_SECURITY_CONTEXT: '{"privileged":true}' })).toThrow(/ORKA_SIDECAR_SECURITY_CONTEXT/);
+    expect(() => loadOperatorConfig({ ORKA_SIDECAR_SECURITY_CONTEXT: 'runAsUser: 1' })).toThrow(/ORKA_SIDECAR_SECURITY_CONTEXT: is not JSON/);
+  });
+});

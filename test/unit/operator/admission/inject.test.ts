@@ -143,6 +143,26 @@ describe('inject', () => {
     expect(restrictedViolations(loose).filter((v) => v.where.includes('orka-secrets'))).toEqual([]);
   });
 
+  it('the sidecar\'s securityContext is the configured one; without runAsUser (OpenShift\'s restricted SCC) the platform picks the user', () => {
+    const byDefault = inject(pod(), tenant, config).pod.spec!.containers.find((c) => c.name === 'orka-secrets')!;
+    expect(byDefault.securityContext).toMatchObject({ runAsUser: 65532, runAsGroup: 65532 });
+    const platform = { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    const { pod: out } = inject(pod(), tenant, { ...config, securityContext: platform });
+    const sidecar = out.spec!.containers.find((c) => c.name === 'orka-secrets')!;
+    expect(sidecar.securityContext).toEqual(platform);
+    expect(sidecar.securityContext).not.toBe(platform); // a copy: one admission cannot change the next
+    expect(restrictedViolations({ ...out.spec!, initContainers: [], containers: [sidecar] })).toEqual([]);
+  });
+
+  it('the sidecar\'s metrics stay on loopback and undeclared, unless an address open to the pod network is set', () => {
+    const closed = inject(pod(), tenant, config).pod.spec!.containers.find((c) => c.name === 'orka-secrets')!;
+    expect(closed.ports).toBeUndefined();
+    expect(closed.env!.map((e) => e.name)).not.toContain('ORKA_SIDECAR_METRICS_ADDRESS');
+    const open = inject(pod(), tenant, { ...config, metricsAddress: '0.0.0.0' }).pod.spec!.containers.find((c) => c.name === 'orka-secrets')!;
+    expect(open.ports).toEqual([{ name: 'orka-metrics', containerPort: 8732, protocol: 'TCP' }]);
+    expect(open.env).toContainEqual({ name: 'ORKA_SIDECAR_METRICS_ADDRESS', value: '0.0.0.0' });
+  });
+
   it('makes a JSON patch that turns the pod into the injected pod', () => {
     const input = pod();
     const { pod: out } = inject(input, tenant, config);

@@ -150,7 +150,9 @@ describe('the Secrets page deployed by the chart', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Secrets', level: 1 }).waitFor();
     await page.getByText(`Signed in as system:serviceaccount:${TENANT_NS}:alice`, { exact: false }).waitFor();
-    // She may not list namespaces: the page still offers her tenant.
+    // She may not list namespaces: the page asks for her tenant's namespace by name.
+    await page.getByLabel('Namespace').fill(TENANT_NS);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
     await expect.poll(async () => await page.getByLabel('Tenant').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value)), { timeout: 30_000 }).toContain(TENANT_NS);
     await page.getByLabel('Tenant').selectOption(TENANT_NS);
     await page.getByRole('heading', { name: `No secrets in ${TENANT_NS} yet` }).waitFor();

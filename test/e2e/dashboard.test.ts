@@ -44,7 +44,7 @@ async function rowAppears(name: string): Promise<void> {
     await rowOf(name).waitFor();
   } catch (err) {
     await shot(`failed-${name}`);
-    throw new Error(`${(err as Error).message.split('\n')[0]}; the page showed:\n${await page.locator('body').innerText()}`);
+    throw new Error(`${(err as Error).message.split('\n')[0]}; the page showed:\n${await page.locator('body').innerText()}`, { cause: err });
   }
 }
 

@@ -72,10 +72,10 @@ test-image: $(DEPS_STAMP) ## the image from the Dockerfile, exercised with testc
 	  ORKA_BASE_IMAGE=$$base npx vitest run --project image
 
 .PHONY: test-e2e
-test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image, chart, pods with the sidecar
+test-e2e: build ## end to end on a single-node cluster (kubelet + Docker): image, chart, pods with the sidecar, the Secrets page in Chromium
 	@echo ">> Kubernetes binaries, Docker engine, base and pause images"
 	@bin=$$(hack/k8s-binaries.sh); ORKA_K8S_BIN=$$bin hack/docker.sh >/dev/null; \
-	  hack/apt-install.sh --why "kube-proxy" conntrack; \
+	  hack/apt-install.sh --why "kube-proxy; the Secrets page as the chart deploys it, in Chromium" conntrack chromium; \
 	  echo ">> e2e tests (single-node cluster: controller-manager, scheduler, kubelet, kube-proxy)"; \
 	  ORKA_K8S_BIN=$$bin npx vitest run --project e2e
 

@@ -34,6 +34,8 @@ export interface TenantList {
   tenants: Tenant[];
   /** Why the list may be incomplete (for example, namespaces cannot be listed), in words. */
   note?: string;
+  /** Namespaces cannot be listed: the page asks for one by name (`GET /api/tenants?namespace=NS`). */
+  askNamespace?: boolean;
 }
 
 /** One row of the list: what `kubectl get osec` shows, never a value. */

@@ -164,7 +164,8 @@ export interface ClusterAccess {
   readonly server: string;
   /** Who the cluster says the person is (its user name), when it can tell; never the credential. */
   whoAmI(): Promise<string | undefined>;
-  tenants(): Promise<TenantList>;
+  /** The tenants the person may list secrets in; `asked`: namespaces they named, tried when namespaces cannot be listed. */
+  tenants(asked?: string[]): Promise<TenantList>;
   /** One page of the list (`limit` and `continueToken` passed through to the apiserver). */
   list(namespace: string, page?: { limit?: number; continueToken?: string }): Promise<SecretList>;
   /** One secret for the detail panel (`events: false`: without its Events). */
@@ -257,26 +258,46 @@ export class Cluster implements ClusterAccess {
     return review.status?.allowed === true;
   }
 
-  /** The tenant namespaces the person may list secrets in. */
-  async tenants(): Promise<TenantList> {
+  /**
+   * The tenant namespaces the person may list secrets in. A tenant editor is usually granted a
+   * namespace, not the right to list every namespace: then the candidates are the namespaces the
+   * person named (`asked`: typed on the page; `-n` or the kubeconfig context's locally), each
+   * kept if it is a tenant (when its labels can be read) that the person may list secrets in.
+   */
+  async tenants(asked: string[] = []): Promise<TenantList> {
     let candidates: { namespace: string; tenant?: string }[];
-    let note: string | undefined;
+    let listed = true;
     try {
       const list = await this.kc.makeApiClient(CoreV1Api).listNamespace({ labelSelector: TENANT_LABEL });
       candidates = list.items.map((n) => ({ namespace: n.metadata?.name ?? '', tenant: n.metadata?.labels?.[TENANT_LABEL] ?? '' }));
     } catch (err) {
       if ((err as { code?: number }).code !== 403) throw clusterError(err, { verb: 'list', namespace: '(all)', server: this.server });
-      // Not allowed to list namespaces: offer the ones the person named (-n) or their context's.
-      candidates = this.options.fallbackNamespaces.map((namespace) => ({ namespace }));
-      note = 'Kubernetes RBAC does not allow you to list namespaces, so only the namespace of your kubeconfig context (or --namespace) is offered.';
+      listed = false;
+      candidates = [...new Set([...this.options.fallbackNamespaces, ...asked])].map((namespace) => ({ namespace }));
     }
     candidates = candidates.filter((c) => c.namespace !== '' && this.isCandidate(c.namespace));
     try {
       const allowed = await Promise.all(candidates.map((c) => this.mayList(c.namespace)));
-      const tenants = candidates.filter((_, i) => allowed[i]).sort((a, b) => a.namespace.localeCompare(b.namespace));
-      return note === undefined ? { tenants } : { tenants, note };
+      let tenants = candidates.filter((_, i) => allowed[i]);
+      if (!listed) tenants = (await Promise.all(tenants.map((c) => this.asTenant(c.namespace)))).filter((t) => t !== undefined);
+      tenants.sort((a, b) => a.namespace.localeCompare(b.namespace));
+      if (listed) return { tenants };
+      const missing = asked.filter((ns) => !tenants.some((t) => t.namespace === ns));
+      const note = `Kubernetes RBAC does not allow you to list namespaces: open your tenant's namespace by name.${missing.length > 0 ? ` You may not list secrets in ${missing.join(', ')}, or it is not a tenant.` : ''}`;
+      return { tenants, note, askNamespace: true };
     } catch (err) {
       throw clusterError(err, { verb: 'list', namespace: '(all)', server: this.server });
+    }
+  }
+
+  /** A namespace the person named, as a tenant; undefined when it is not one (its labels say so, or it does not exist). */
+  private async asTenant(namespace: string): Promise<{ namespace: string; tenant?: string } | undefined> {
+    try {
+      const tenant = await this.assertTenant(namespace);
+      return tenant === undefined ? { namespace } : { namespace, tenant };
+    } catch (err) {
+      if (err instanceof OrkaError && err.code === 'NOT_A_TENANT') return undefined;
+      throw err;
     }
   }
 

@@ -291,8 +291,10 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
     res.status(204).end();
     deps.onSignOut?.();
   });
-  api.get('/tenants', async (_req, res) => {
-    res.json(await cluster(res).tenants());
+  api.get('/tenants', async (req, res) => {
+    const asked = req.query.namespace === undefined ? [] : [req.query.namespace].flat();
+    for (const ns of asked) if (typeof ns !== 'string' || !isNamespaceName(ns)) throw new OrkaError('INVALID_REQUEST', `${JSON.stringify(String(ns).slice(0, 80))} is not a namespace name: lower-case letters, digits and '-', at most 63 characters`, { field: 'namespace' });
+    res.json(await cluster(res).tenants(asked as string[]));
   });
   api.get('/tenants/:ns/sealing-key', async (req, res) => {
     res.json(await cluster(res).sealingKey(namespaceOf(req)));

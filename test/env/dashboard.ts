@@ -94,8 +94,8 @@ export function writeTokenKubeconfig(path: string, args: { server: string; caPem
 /** Debian's Chromium (apt-get install chromium; make test-browser installs it). */
 export const CHROMIUM = process.env.ORKA_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Launches Chromium headless for Playwright; --no-sandbox because tests run as root. */
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (make test-browser does)`);
-  return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+/** Launches Chromium headless for Playwright (`args` added to its command line); --no-sandbox because tests run as root. */
+export async function launchChromium(args: string[] = []): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (make test-browser and make test-e2e do)`);
+  return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', ...args] });
 }

@@ -3,13 +3,14 @@
  * the page itself is test/browser/dashboard.test.ts): the one-time link reaches the browser in a
  * private page file, never on a command line; each process has its own cookie name; a doubled
  * cookie is refused; the page is told who the cluster says is signed in, not the kubeconfig's
- * entry name.
+ * entry name; a person who may not list namespaces is offered the tenant they name.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Cluster, personKubeConfig } from '../../src/dashboard/cluster.js';
 import { startDashboard, writeTokenKubeconfig, type DashboardProcess } from '../env/dashboard.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, requestToken } from '../env/kube.js';
 import { eventually } from '../env/operator.js';
@@ -84,6 +85,38 @@ describe('orka-secrets dashboard', () => {
     const body = (await (await session(d, await signIn(d.signInUrl))).json()) as { user?: string };
     expect(body.user).toBe(`system:serviceaccount:${people}:alice`);
     expect(JSON.stringify(body)).not.toContain(token);
+  });
+
+  it('offers a tenant editor who may not list namespaces the tenant they name, and only one they may use', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const acme = await createNamespace(kc, { prefix: 'dash-acme', tenant: 'acme' });
+    const globex = await createNamespace(kc, { prefix: 'dash-globex', tenant: 'globex' });
+    const plain = await createNamespace(kc, { prefix: 'dash-plain' });
+    await createServiceAccount(kc, acme, 'erin');
+    const subject = [{ kind: 'ServiceAccount', name: 'erin', namespace: acme }];
+    // What a tenant editor holds: the OrkaSecrets of their namespaces (and the namespace object), nothing cluster-wide.
+    for (const ns of [acme, plain]) {
+      await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'secrets-editor' }, rules: [{ apiGroups: ['orka.io'], resources: ['orkasecrets'], verbs: ['get', 'list', 'create', 'update', 'delete'] }, { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }] } });
+      await rbac.createNamespacedRoleBinding({ namespace: ns, body: { metadata: { name: 'erin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secrets-editor' }, subjects: subject } });
+    }
+    const token = await requestToken(kc, { namespace: acme, serviceAccount: 'erin', audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
+    const erin = new Cluster(personKubeConfig(kc, token), { operatorNamespace: opNamespace, fallbackNamespaces: [] });
+    // RBAC's authorizer learns of new bindings through a watch.
+    await eventually(async () => ((await erin.tenants([acme])).tenants.length > 0 ? true : undefined), 30_000);
+
+    const none = await erin.tenants();
+    expect(none).toMatchObject({ tenants: [], askNamespace: true });
+    expect(none.note).toMatch(/does not allow you to list namespaces: open your tenant's namespace by name/);
+    expect(await erin.tenants([acme])).toEqual({ tenants: [{ namespace: acme, tenant: 'acme' }], note: expect.any(String) as string, askNamespace: true });
+    // Named but not usable: another tenant (RBAC), a namespace that is not a tenant, one that does not exist, the operator's.
+    const refused = await erin.tenants([globex, plain, 'no-such-namespace', opNamespace]);
+    expect(refused.tenants).toEqual([]);
+    expect(refused.note).toContain(`You may not list secrets in ${globex}, ${plain}, no-such-namespace, ${opNamespace}, or it is not a tenant.`);
+    // The admin may list namespaces: the list is the cluster's, whatever is named.
+    const admin = await new Cluster(kc, { operatorNamespace: opNamespace, fallbackNamespaces: [] }).tenants([plain]);
+    expect(admin.askNamespace).toBeUndefined();
+    expect(admin.tenants.map((t) => t.namespace)).toEqual(expect.arrayContaining([acme, globex]));
+    expect(admin.tenants.map((t) => t.namespace)).not.toContain(plain);
   });
 
   it('gives two local dashboards their own cookies, and refuses a request carrying one twice', async () => {

@@ -59,7 +59,7 @@ export const startSession = (token: string): Promise<void> => call('POST', '/api
 /** Ends the session. */
 export const signOut = (): Promise<void> => call('POST', '/api/session/end');
 /** Tenants the person may list secrets in. */
-export const getTenants = (): Promise<TenantList> => call('GET', '/api/tenants');
+export const getTenants = (namespace?: string): Promise<TenantList> => call('GET', namespace === undefined ? '/api/tenants' : `/api/tenants?namespace=${encodeURIComponent(namespace)}`);
 /** The operator's public sealing key (from the cluster), with the tenant id of the namespace it seals for. */
 export const getSealingKey = (namespace: string): Promise<NamespaceSealingKey> => call('GET', `/api/tenants/${encodeURIComponent(namespace)}/sealing-key`);
 

@@ -97,6 +97,28 @@ function countText(matching: number, visible: { page: number; rows: unknown[] },
   return `${range}${filter.trim() ? ` matching “${filter.trim()}”` : ''}${more}`;
 }
 
+/** When namespaces cannot be listed: the person opens their tenant's namespace by name. */
+function OpenNamespace({ note, onOpen }: { note: string | undefined; onOpen: (namespace: string) => void }) {
+  const [namespace, setNamespace] = useState('');
+  const [problem, setProblem] = useState('');
+  const open = (e: Event) => {
+    e.preventDefault();
+    const ns = namespace.trim();
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(ns)) return setProblem(`“${ns}” is not a namespace name: lower-case letters, digits and '-', at most 63 characters.`);
+    setProblem('');
+    onOpen(ns);
+  };
+  return (
+    <form class="open-namespace" onSubmit={open}>
+      <p id="open-namespace-note">{note}</p>
+      <label for="open-namespace">Namespace</label>
+      <input id="open-namespace" value={namespace} autocomplete="off" spellcheck={false} aria-invalid={problem !== ''} aria-describedby="open-namespace-note open-namespace-problem" onInput={(e) => setNamespace(e.currentTarget.value)} />
+      <button type="submit" disabled={namespace.trim() === ''}>Open</button>
+      <p id="open-namespace-problem" class="field-error" role="alert">{problem}</p>
+    </form>
+  );
+}
+
 function App() {
   const [session, setSession] = useState<Load<SessionInfo>>({ state: 'loading' });
   const [tenants, setTenants] = useState<Load<TenantList>>({ state: 'loading' });
@@ -133,12 +155,13 @@ function App() {
       .catch((err: unknown) => setSession({ state: 'error', error: asApiError(err) }));
   }, []);
 
-  const loadTenants = useCallback(() => {
+  // The tenant in the address (#tenant=NS) is also the namespace asked for by name when the
+  // person may not list namespaces, so a link to a tenant's page works for them too.
+  const loadTenants = useCallback((wanted: string | undefined = tenantFromHash()) => {
     setTenants({ state: 'loading' });
-    getTenants()
+    getTenants(wanted)
       .then((data) => {
         setTenants({ state: 'ready', data });
-        const wanted = tenantFromHash();
         setTenant(data.tenants.find((t) => t.namespace === wanted)?.namespace ?? data.tenants[0]?.namespace);
       })
       .catch((err: unknown) => setTenants({ state: 'error', error: signedOutBy(err) }));
@@ -263,7 +286,8 @@ function App() {
         <p class="notice" role="status" aria-live="polite">{notice}</p>
         {tenants.state === 'loading' ? <p class="state" aria-busy="true">Loading tenants…</p> : null}
         {tenants.state === 'error' ? <ErrorState error={tenants.error} onRetry={loadTenants} /> : null}
-        {tenants.state === 'ready' && tenantList.length === 0 ? (
+        {tenants.state === 'ready' && tenants.data.askNamespace ? <OpenNamespace note={tenants.data.note} onOpen={(ns) => { history.replaceState(null, '', `#tenant=${ns}`); loadTenants(ns); }} /> : null}
+        {tenants.state === 'ready' && tenantList.length === 0 && !tenants.data.askNamespace ? (
           <div class="state">
             <h2>No tenant to show</h2>
             <p>Kubernetes RBAC lets you list secrets in no tenant namespace (a namespace labelled <code>orka.io/tenant</code>). Ask your cluster admin for access.</p>

@@ -77,7 +77,9 @@ export async function sealValue(key: NamespaceSealingKey, namespace: string, nam
   const label = encoder.encode(`${key.tenant}/${namespace}/${name}`);
   const head = concat([new Uint8Array([KIND_SEALED, LAYOUT_VERSION, keyId.length]), keyId, u16(label.length), label]);
 
-  const subtle = globalThis.crypto.subtle;
+  // Browsers give WebCrypto to secure origins only (HTTPS, or localhost).
+  const subtle = globalThis.crypto?.subtle as SubtleCrypto | undefined;
+  if (subtle === undefined) throw new Error('this page is not served over HTTPS, and browsers seal only on secure pages: open it through https:// (the Ingress or sign-in proxy in front of it)');
   const publicKey = await subtle.importKey('spki', fromBase64(key.spki), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
   const sessionKey = globalThis.crypto.getRandomValues(new Uint8Array(32));
   try {

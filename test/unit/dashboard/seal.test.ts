@@ -84,6 +84,17 @@ describe('sealing in the page, opening with the core', () => {
     expect(a).not.toBe(b);
   });
 
+  it('says the page needs HTTPS where the browser gives no WebCrypto (an insecure origin)', async () => {
+    const crypto = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    // What a browser's globalThis.crypto is on a plain-HTTP page: getRandomValues only, no subtle.
+    Object.defineProperty(globalThis, 'crypto', { configurable: true, value: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) } });
+    try {
+      await expect(sealValue(key, 'acme', 'API_KEY', 'v')).rejects.toThrow(/not served over HTTPS, and browsers seal only on secure pages/);
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', crypto as PropertyDescriptor);
+    }
+  });
+
   it('refuses a value over 64 KiB before sealing', async () => {
     await expect(sealValue(key, 'acme', 'API_KEY', 'v'.repeat(MAX_VALUE_BYTES + 1))).rejects.toThrow(/at most 65536/);
   });

@@ -33,7 +33,12 @@ const fake = {
     this.reviews++;
     return 'system:serviceaccount:people:alice';
   },
-  tenants: async () => ({ tenants: [{ namespace: 'acme', tenant: 'acme' }] }),
+  /** The namespaces each tenants call was asked for by name. */
+  asked: [] as (string[] | undefined)[],
+  async tenants(asked?: string[]) {
+    this.asked.push(asked);
+    return { tenants: [{ namespace: 'acme', tenant: 'acme' }] };
+  },
   /** The page arguments each list call got. */
   pages: [] as ({ limit?: number; continueToken?: string } | undefined)[],
   async list(namespace: string, page?: { limit?: number; continueToken?: string }) {
@@ -51,7 +56,7 @@ const fake = {
   remove: async (_ns: string, name: string) => {
     throw new OrkaError('FORBIDDEN', `Kubernetes RBAC does not allow you to delete secret ${name} in namespace acme`, { verb: 'delete' });
   },
-} satisfies ClusterAccess & { created: CreateRequest[]; reviews: number; pages: unknown[] };
+} satisfies ClusterAccess & { created: CreateRequest[]; reviews: number; pages: unknown[]; asked: unknown[] };
 
 let now = new Date('2026-11-27T12:00:00Z');
 const sessions = new Sessions<null>({ sessionTtlMs: 3_600_000, loginTtlMs: 60_000, now: () => now });
@@ -234,6 +239,20 @@ describe('dashboard server', () => {
     expect(fake.pages).toHaveLength(3);
     const detail = await call('/api/tenants/acme/secrets/API_KEY', { headers: { cookie: auth.cookie } });
     expect(detail.body).toMatchObject({ name: 'API_KEY', source: { kind: 'sealed' } });
+  });
+
+  it('passes a namespace named on the page to the tenant list, and refuses one that is no DNS label', async () => {
+    const auth = await signIn();
+    fake.asked.length = 0;
+    await call('/api/tenants', { headers: { cookie: auth.cookie } });
+    await call('/api/tenants?namespace=acme-prod', { headers: { cookie: auth.cookie } });
+    expect(fake.asked).toEqual([[], ['acme-prod']]);
+    for (const bad of ['Acme', 'a..b', '-acme', 'x'.repeat(64)]) {
+      const res = await call(`/api/tenants?namespace=${bad}`, { headers: { cookie: auth.cookie } });
+      expect(res.status, bad).toBe(400);
+      expect(res.body.error, bad).toMatchObject({ code: 'INVALID_REQUEST', field: 'namespace', message: expect.stringMatching(/is not a namespace name: lower-case letters, digits and '-', at most 63 characters/) });
+    }
+    expect(fake.asked).toHaveLength(2);
   });
 
   it('refuses a namespace that is no DNS label, and bodies that are too large or not JSON', async () => {

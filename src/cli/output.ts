@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import type { OrkaSecret } from '../api/resource.js';
 import { clean } from './clean.js';
+import { timeAgo } from '../core/relative-time.js';
 
 /** Prints data as YAML or JSON (both escape control characters). */
 export function print(data: unknown, output: string | undefined): void {
@@ -24,9 +25,7 @@ export function ready(o: OrkaSecret): string {
   return c === undefined ? 'Unknown' : c.status === 'True' ? 'True' : `False (${c.reason})`;
 }
 
-/** A time as "5m ago"; "never" when there is none. */
+/** A time as "5m ago" (src/core/relative-time.ts, the page's wording too); "never" when there is none. */
 export function ago(date: string | Date | undefined, now = Date.now()): string {
-  if (date === undefined) return 'never';
-  const s = Math.max(0, Math.round((now - new Date(date).getTime()) / 1000));
-  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : s < 172800 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`;
+  return timeAgo(date, now) ?? 'never';
 }

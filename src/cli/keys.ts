@@ -24,6 +24,7 @@ import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { writeNewFile } from './files.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './clean.js';
+import { timeAgo } from '../core/relative-time.js';
 import { promptHidden } from './prompt.js';
 import { stripNewline } from './value.js';
 
@@ -91,13 +92,11 @@ export async function readBackup(file: string, opts: { passphraseFile?: string }
 
 /** What restore shows before acting: when the backup was made (and how long ago), and the ids of the keys in it. */
 export function describeBackup(read: ReadBackup & { keyIds: BackupKeyIds }, now: Date): string[] {
-  const made = new Date(read.backup.createdAt);
-  const hours = Math.max(0, Math.floor((now.getTime() - made.getTime()) / 3_600_000));
-  const age = hours < 48 ? `${hours} hour${hours === 1 ? '' : 's'}` : `${Math.floor(hours / 24)} days`;
+  const age = timeAgo(read.backup.createdAt, now.getTime(), { style: 'long' }) ?? 'at an unreadable time';
   const ids = read.keyIds;
   const check = { sha256: 'integrity checked (SHA-256)', passphrase: 'decrypted and authenticated (passphrase)', none: 'an older format without an integrity check' }[read.protection];
   return [
-    `backup of ${clean(read.backup.operatorNamespace)} made ${clean(read.backup.createdAt)} (${age} ago); ${check}`,
+    `backup of ${clean(read.backup.operatorNamespace)} made ${clean(read.backup.createdAt)} (${age}); ${check}`,
     `  key-encryption keys: ${ids.keyEncryption.map(clean).join(', ')}`,
     `  sealing keys: ${ids.sealing.map(clean).join(', ')}`,
     ...Object.entries(ids.data).sort(([a], [b]) => a.localeCompare(b)).map(([tenant, dk]) => `  data keys of ${clean(tenant)}: ${dk.map(clean).join(', ')}`),

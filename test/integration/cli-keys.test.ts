@@ -164,7 +164,7 @@ describe('orka-secrets keys', () => {
     // showing what it is, and nothing is created.
     const older = cli(['keys', 'restore', old]);
     expect(older.code).toBe(2);
-    expect(older.stdout).toMatch(new RegExp(`^backup of ${opNamespace} made \\S+ \\(0 hours ago\\); integrity checked \\(SHA-256\\)\n  key-encryption keys: kek-\\S+\n  sealing keys: seal-\\S+\n  data keys of ${first}: \\S+\n$`));
+    expect(older.stdout).toMatch(new RegExp(`^backup of ${opNamespace} made \\S+ \\(\\d+ seconds? ago\\); integrity checked \\(SHA-256\\)\n  key-encryption keys: kek-\\S+\n  sealing keys: seal-\\S+\n  data keys of ${first}: \\S+\n$`));
     // Only the tenants it names are looked at (the data keys are gone): other operators' tenants may share the cluster.
     expect(older.stderr).toContain(`the backup is older than the cluster's last key rotation (or a tenant added since): it cannot open 1 stored value (${first}/FIRST_KEY); restore a newer backup, or give --force`);
     expect((await core.listNamespacedSecret({ namespace: opNamespace, labelSelector: 'orka.io/role=data-key' })).items).toEqual([]);

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
 import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
@@ -202,10 +202,15 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
   keys
     .command('backup')
     .description('write one document with the key ring and every data key to a new file (mode 0600, never overwritten; keep it as secret as the values)')
-    .requiredOption('-o, --output <file>', 'new file to write (refused when it exists)')
+    .option('-f, --file <file>', 'new file to write (refused when it exists)')
+    // -o is an output format in every command; the file was -o once: say where it went.
+    .addOption(new Option('-o, --output <value>').hideHelp())
     .option('--encrypt', `encrypt the backup to a passphrase (scrypt + AES-256-GCM; at least ${MIN_PASSPHRASE_CHARS} characters)`)
     .option('--passphrase-file <file>', passphraseHelp)
-    .action(async (opts: { output: string; encrypt?: boolean; passphraseFile?: string }) => {
+    .action(async (opts: { file?: string; output?: string; encrypt?: boolean; passphraseFile?: string }) => {
+      if (opts.output !== undefined) throw new CliError(`-o is an output format in every command; the backup file is -f/--file: keys backup -f ${opts.output}`, EXIT.input);
+      if (opts.file === undefined) throw new CliError('keys backup needs -f/--file FILE, the new file to write', EXIT.input);
+      const file = opts.file;
       if (opts.passphraseFile !== undefined && !opts.encrypt) throw new CliError('--passphrase-file is for --encrypt: give both, or neither', EXIT.input);
       // Asked first: a refused passphrase should not cost a round trip to the cluster.
       const passphrase = opts.encrypt ? await readPassphrase(opts, true) : undefined;
@@ -215,8 +220,8 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
       const backup: KeysBackup = { createdAt: new Date().toISOString(), operatorNamespace: c.operatorNamespace, keyRing: keep(ring), dataKeys: dataKeys.map(keep) };
       const text = encodeBackup(backup, keyIdsOf(backup), passphrase);
       passphrase?.fill(0);
-      writeNewFile(opts.output, text, 'a keys backup');
-      process.stdout.write(`backed up the key ring and ${plural(dataKeys.length, 'data key')} from ${c.operatorNamespace} to ${opts.output}${opts.encrypt ? ' (encrypted)' : ''}\n`);
+      writeNewFile(file, text, 'a keys backup');
+      process.stdout.write(`backed up the key ring and ${plural(dataKeys.length, 'data key')} from ${c.operatorNamespace} to ${file}${opts.encrypt ? ' (encrypted)' : ''}\n`);
     });
 
   keys
@@ -233,7 +238,7 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
       for (const n of v.notOpened) lines.push(`  cannot open ${n.namespace}/${n.name} (version ${n.version})`);
       if (v.missingKeys.length) lines.push(`the cluster has keys the backup lacks (rotated since): ${v.missingKeys.map(clean).join(', ')}`);
       const stale = v.notOpened.length > 0 || v.missingKeys.length > 0;
-      lines.push(stale ? 'STALE: make a new backup (orka-secrets keys backup -o FILE)' : 'the backup is current');
+      lines.push(stale ? 'STALE: make a new backup (orka-secrets keys backup -f FILE)' : 'the backup is current');
       process.stdout.write(`${lines.join('\n')}\n`);
       if (stale) process.exitCode = EXIT.notFound;
     });

@@ -66,7 +66,5 @@ export function renderList(items: OrkaSecret[], opts: ListOptions): string {
     ago(o.status?.usage?.lastResolvedAt, now),
     ...(wide ? [String(o.status?.version ?? ''), String(o.status?.usage?.resolveCount ?? 0), source(o)] : []),
   ]);
-  if (rows.length === 0 && !opts.headers) return '';
-  const text = table([header, ...rows]);
-  return opts.headers ? text : text.slice(text.indexOf('\n') + 1);
+  return table([header, ...rows], opts.headers);
 }

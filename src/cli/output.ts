@@ -12,11 +12,13 @@ export function print(data: unknown, output: string | undefined): void {
   process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
 }
 
-/** Aligned columns; every cell is cleaned, the first row is the header. */
-export function table(rows: string[][]): string {
+/** Aligned columns; every cell is cleaned, the first row is the header (left out, still aligned to, when `headers` is false: --no-headers). */
+export function table(rows: string[][], headers = true): string {
   const cells = rows.map((r) => r.map(clean));
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd()).join('\n') + '\n';
+  const lines = cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd());
+  const shown = headers ? lines : lines.slice(1);
+  return shown.length === 0 ? '' : `${shown.join('\n')}\n`;
 }
 
 /** The Ready column: True, False (reason) or Unknown. */

@@ -221,7 +221,6 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
       const items = ((await c.call(`secrets in ${namespace}`, () => osecApi(c).listNamespacedCustomObject(coords(namespace)))) as { items: OrkaSecret[] }).items;
       const rows = items.map((o) => ({ name: secretNameOf(o.metadata.name), resolveCount: o.status?.usage?.resolveCount ?? 0, lastResolvedAt: o.status?.usage?.lastResolvedAt ?? null }));
       if (opts.output !== 'table') return print(rows, opts.output);
-      const text = table([['NAME', 'RESOLUTIONS', 'LAST USED'], ...rows.map((r) => [r.name, String(r.resolveCount), ago(r.lastResolvedAt ?? undefined)])]);
-      process.stdout.write(opts.headers ? text : text.slice(text.indexOf('\n') + 1));
+      process.stdout.write(table([['NAME', 'RESOLUTIONS', 'LAST USED'], ...rows.map((r) => [r.name, String(r.resolveCount), ago(r.lastResolvedAt ?? undefined)])], opts.headers));
     });
 }

@@ -1,9 +1,12 @@
 /**
  * `completion bash|zsh|fish`: shell completion scripts generated from the program's own commands
- * and options, so they never drift from the CLI. Static (no call back into the CLI on each Tab,
- * which would start Node every time). zsh uses the bash script through bashcompinit.
+ * and options, so they never drift from the CLI. Static for commands, options and choices (no
+ * Node start on those Tabs); only what lives in the cluster, the secret names of describe, delete
+ * and update and the namespaces of -n, is asked of the CLI itself (`__complete`, src/cli/complete.ts),
+ * which answers nothing when there is no cluster. zsh uses the bash script through bashcompinit.
  */
 import type { Command, Option } from 'commander';
+import { COMPLETE, SECRET_NAME_COMMANDS } from './complete.js';
 
 /** The shells `completion` writes scripts for. */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -16,6 +19,8 @@ interface Flag {
   takesValue: boolean;
   choices: string[];
   files: boolean;
+  /** Values come from the cluster (-n: the tenant namespaces). */
+  dynamic: boolean;
   description: string;
 }
 
@@ -26,6 +31,7 @@ function flagOf(o: Option): Flag {
     takesValue: o.required || o.optional,
     choices: o.argChoices ?? [],
     files: (o.required || o.optional) && FILE_ARGUMENT.test(o.flags),
+    dynamic: o.long === '--namespace',
     description: o.description,
   };
 }
@@ -43,7 +49,7 @@ function treeOf(c: Command): Tree {
   return {
     name: c.name(),
     description: c.description(),
-    flags: c.options.map(flagOf),
+    flags: c.options.filter((o) => !o.hidden).map(flagOf),
     choices: c.registeredArguments.flatMap((a) => a.argChoices ?? []),
     commands: c.commands.filter((s) => !(s as unknown as { _hidden?: boolean })._hidden).map(treeOf),
   };
@@ -62,16 +68,28 @@ function bash(root: Tree, bin: string): string {
   walk(root, '');
   const globalFlags = root.flags;
   const commandNames = new Set(paths.flatMap((p) => p.node.commands.map((c) => c.name)));
+  const dynamic = `${fn}_ask`;
   const valueCase = (f: Flag, pattern: (w: string) => string) => {
-    const reply = f.choices.length ? `COMPREPLY=($(compgen -W "${f.choices.join(' ')}" -- "$cur"))` : f.files ? 'COMPREPLY=($(compgen -f -- "$cur"))' : 'COMPREPLY=()';
+    const reply = f.choices.length
+      ? `COMPREPLY=($(compgen -W "${f.choices.join(' ')}" -- "$cur"))`
+      : f.dynamic
+        ? `COMPREPLY=($(compgen -W "$(${dynamic})" -- "$cur"))`
+        : f.files
+          ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+          : 'COMPREPLY=()';
     return `      ${words([f]).map(pattern).join('|')}) ${reply}; return;;`;
   };
   const valueCases = [
     ...paths.flatMap(({ path, node }) => (path === '' ? [] : node.flags.filter((f) => f.takesValue).map((f) => valueCase(f, (w) => `"${path}:${w}"`)))),
     ...globalFlags.filter((f) => f.takesValue).map((f) => valueCase(f, (w) => `*:${w}`)),
   ];
-  const wordCases = paths.map(({ path, node }) => `      "${path}") opts="${[...node.commands.map((c) => c.name), ...node.choices, ...words(node.flags), ...words(globalFlags)].join(' ')}";;`);
+  // Each flag once: the program's own flags are the global ones.
+  const wordCases = paths.map(({ path, node }) => `      "${path}") opts="${[...new Set([...node.commands.map((c) => c.name), ...node.choices, ...words(node.flags), ...words(globalFlags)])].join(' ')}";;`);
   return `# ${bin} completion for bash: source <(${bin} completion bash)
+# What the cluster holds (secret names, namespaces): asked of the CLI with the words typed so far.
+${dynamic}() {
+  "\${COMP_WORDS[0]}" ${COMPLETE} "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null | grep -v '^:'
+}
 ${fn}() {
   local cur prev path="" i opts
   cur="\${COMP_WORDS[COMP_CWORD]}"
@@ -84,6 +102,11 @@ ${fn}() {
   case "$path:$prev" in
 ${[...new Set(valueCases)].join('\n')}
   esac
+  if [[ "$cur" != -* ]]; then
+    case "$path" in
+      ${SECRET_NAME_COMMANDS.join('|')}) COMPREPLY=($(compgen -W "$(${dynamic})" -- "$cur")); return;;
+    esac
+  fi
   case "$path" in
 ${wordCases.join('\n')}
       *) opts="";;
@@ -99,7 +122,16 @@ function fishQuote(s: string): string {
 }
 
 function fish(root: Tree, bin: string): string {
-  const lines = [`# ${bin} completion for fish: ${bin} completion fish | source`, `complete -c ${bin} -f`];
+  const dynamic = `__${bin.replaceAll('-', '_')}_ask`;
+  const lines = [
+    `# ${bin} completion for fish: ${bin} completion fish | source`,
+    `complete -c ${bin} -f`,
+    '# What the cluster holds (secret names, namespaces): asked of the CLI with the words typed so far.',
+    `function ${dynamic}`,
+    '    set -l words (commandline -opc)',
+    `    command $words[1] ${COMPLETE} $words[2..-1] (commandline -ct) 2>/dev/null | string match -rv '^:'`,
+    'end',
+  ];
   const flagLine = (f: Flag, condition: string | undefined) =>
     [
       `complete -c ${bin}`,
@@ -107,7 +139,7 @@ function fish(root: Tree, bin: string): string {
       f.short ? `-s ${f.short.replace(/^-/, '')}` : '',
       f.long ? `-l ${f.long.replace(/^--/, '')}` : '',
       f.takesValue ? (f.files ? '-r -F' : '-x') : '',
-      f.choices.length ? `-a ${fishQuote(f.choices.join(' '))}` : '',
+      f.choices.length ? `-a ${fishQuote(f.choices.join(' '))}` : f.dynamic ? `-a ${fishQuote(`(${dynamic})`)}` : '',
       `-d ${fishQuote(f.description)}`,
     ]
       .filter(Boolean)
@@ -124,6 +156,7 @@ function fish(root: Tree, bin: string): string {
     }
   };
   walk(root, []);
+  lines.push(`complete -c ${bin} -n ${fishQuote(`__fish_seen_subcommand_from ${SECRET_NAME_COMMANDS.join(' ')}`)} -a ${fishQuote(`(${dynamic})`)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { decryptValue, unwrapDataKey } from '../core/envelope.js';
 import { toSecretName } from '../core/names.js';
 import { KEYRING_DATA_KEY, loadKeyRing, parseKeyRing, type KeyRing } from '../core/keyring.js';
@@ -24,6 +24,7 @@ import { connect, type Cluster, type GlobalOptions } from './cluster.js';
 import { writeNewFile } from './files.js';
 import { CliError, EXIT } from './errors.js';
 import { clean } from './clean.js';
+import { timeAgo } from '../core/relative-time.js';
 import { promptHidden } from './prompt.js';
 import { stripNewline } from './value.js';
 
@@ -91,13 +92,11 @@ export async function readBackup(file: string, opts: { passphraseFile?: string }
 
 /** What restore shows before acting: when the backup was made (and how long ago), and the ids of the keys in it. */
 export function describeBackup(read: ReadBackup & { keyIds: BackupKeyIds }, now: Date): string[] {
-  const made = new Date(read.backup.createdAt);
-  const hours = Math.max(0, Math.floor((now.getTime() - made.getTime()) / 3_600_000));
-  const age = hours < 48 ? `${hours} hour${hours === 1 ? '' : 's'}` : `${Math.floor(hours / 24)} days`;
+  const age = timeAgo(read.backup.createdAt, now.getTime(), { style: 'long' }) ?? 'at an unreadable time';
   const ids = read.keyIds;
   const check = { sha256: 'integrity checked (SHA-256)', passphrase: 'decrypted and authenticated (passphrase)', none: 'an older format without an integrity check' }[read.protection];
   return [
-    `backup of ${clean(read.backup.operatorNamespace)} made ${clean(read.backup.createdAt)} (${age} ago); ${check}`,
+    `backup of ${clean(read.backup.operatorNamespace)} made ${clean(read.backup.createdAt)} (${age}); ${check}`,
     `  key-encryption keys: ${ids.keyEncryption.map(clean).join(', ')}`,
     `  sealing keys: ${ids.sealing.map(clean).join(', ')}`,
     ...Object.entries(ids.data).sort(([a], [b]) => a.localeCompare(b)).map(([tenant, dk]) => `  data keys of ${clean(tenant)}: ${dk.map(clean).join(', ')}`),
@@ -233,10 +232,15 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
   keys
     .command('backup')
     .description('write one document with the key ring and every data key to a new file (mode 0600, never overwritten; keep it as secret as the values)')
-    .requiredOption('-o, --output <file>', 'new file to write (refused when it exists)')
+    .option('-f, --file <file>', 'new file to write (refused when it exists)')
+    // -o is an output format in every command; the file was -o once: say where it went.
+    .addOption(new Option('-o, --output <value>').hideHelp())
     .option('--encrypt', `encrypt the backup to a passphrase (scrypt + AES-256-GCM; at least ${MIN_PASSPHRASE_CHARS} characters)`)
     .option('--passphrase-file <file>', passphraseHelp)
-    .action(async (opts: { output: string; encrypt?: boolean; passphraseFile?: string }) => {
+    .action(async (opts: { file?: string; output?: string; encrypt?: boolean; passphraseFile?: string }) => {
+      if (opts.output !== undefined) throw new CliError(`-o is an output format in every command; the backup file is -f/--file: keys backup -f ${opts.output}`, EXIT.input);
+      if (opts.file === undefined) throw new CliError('keys backup needs -f/--file FILE, the new file to write', EXIT.input);
+      const file = opts.file;
       if (opts.passphraseFile !== undefined && !opts.encrypt) throw new CliError('--passphrase-file is for --encrypt: give both, or neither', EXIT.input);
       // Asked first: a refused passphrase should not cost a round trip to the cluster.
       const passphrase = opts.encrypt ? await readPassphrase(opts, true) : undefined;
@@ -246,8 +250,8 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
       const backup: KeysBackup = { createdAt: new Date().toISOString(), operatorNamespace: c.operatorNamespace, keyRing: keep(ring), dataKeys: dataKeys.map(keep) };
       const text = encodeBackup(backup, keyIdsOf(backup), passphrase);
       passphrase?.fill(0);
-      writeNewFile(opts.output, text, 'a keys backup');
-      process.stdout.write(`backed up the key ring and ${plural(dataKeys.length, 'data key')} from ${c.operatorNamespace} to ${opts.output}${opts.encrypt ? ' (encrypted)' : ''}\n`);
+      writeNewFile(file, text, 'a keys backup');
+      process.stdout.write(`backed up the key ring and ${plural(dataKeys.length, 'data key')} from ${c.operatorNamespace} to ${file}${opts.encrypt ? ' (encrypted)' : ''}\n`);
     });
 
   keys
@@ -264,7 +268,7 @@ export function registerKeys(cli: Command, g: () => GlobalOptions): void {
       for (const n of v.notOpened) lines.push(`  cannot open ${n.namespace}/${n.name} (version ${n.version})`);
       if (v.missingKeys.length) lines.push(`the cluster has keys the backup lacks (rotated since): ${v.missingKeys.map(clean).join(', ')}`);
       const stale = v.notOpened.length > 0 || v.missingKeys.length > 0;
-      lines.push(stale ? 'STALE: make a new backup (orka-secrets keys backup -o FILE)' : 'the backup is current');
+      lines.push(stale ? 'STALE: make a new backup (orka-secrets keys backup -f FILE)' : 'the backup is current');
       process.stdout.write(`${lines.join('\n')}\n`);
       if (stale) process.exitCode = EXIT.notFound;
     });

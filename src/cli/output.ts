@@ -5,17 +5,20 @@
 import { stringify } from 'yaml';
 import type { OrkaSecret } from '../api/resource.js';
 import { clean } from './clean.js';
+import { timeAgo } from '../core/relative-time.js';
 
 /** Prints data as YAML or JSON (both escape control characters). */
 export function print(data: unknown, output: string | undefined): void {
   process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
 }
 
-/** Aligned columns; every cell is cleaned, the first row is the header. */
-export function table(rows: string[][]): string {
+/** Aligned columns; every cell is cleaned, the first row is the header (left out, still aligned to, when `headers` is false: --no-headers). */
+export function table(rows: string[][], headers = true): string {
   const cells = rows.map((r) => r.map(clean));
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd()).join('\n') + '\n';
+  const lines = cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd());
+  const shown = headers ? lines : lines.slice(1);
+  return shown.length === 0 ? '' : `${shown.join('\n')}\n`;
 }
 
 /** The Ready column: True, False (reason) or Unknown. */
@@ -24,9 +27,7 @@ export function ready(o: OrkaSecret): string {
   return c === undefined ? 'Unknown' : c.status === 'True' ? 'True' : `False (${c.reason})`;
 }
 
-/** A time as "5m ago"; "never" when there is none. */
+/** A time as "5m ago" (src/core/relative-time.ts, the page's wording too); "never" when there is none. */
 export function ago(date: string | Date | undefined, now = Date.now()): string {
-  if (date === undefined) return 'never';
-  const s = Math.max(0, Math.round((now - new Date(date).getTime()) / 1000));
-  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : s < 172800 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`;
+  return timeAgo(date, now) ?? 'never';
 }

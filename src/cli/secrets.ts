@@ -1,35 +1,21 @@
 /** The secret commands: seal, create, update, list, describe, delete, usage. */
 import { type Command, Option } from 'commander';
-import { referenceOf, toObjectName, toSecretName } from '../core/names.js';
+import { referenceOf, toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { sealingKeyIdOf } from '../core/keyring.js';
 import { checkNamespace, connect, fetchSealingCert, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { NAME_HELP, parseSecretName } from './names.js';
 import { clean } from './clean.js';
+import { LIST_FORMATS, renderList, secretNameOf, type ListOptions } from './list.js';
 import { ago, print, ready, table } from './output.js';
 import { manifest, sealFor, sealingCert, sealingTenant, TENANT_HELP } from './sealing.js';
+import { promptConfirm } from './prompt.js';
 import { readValue, type ValueOptions } from './value.js';
 import { parseTimeout, WAIT_HELP, waitForReady } from './wait.js';
 
 const osecApi = (c: Cluster) => c.kc.makeApiClient(c.k8s.CustomObjectsApi);
 const coords = (namespace: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace });
-
-function toSecretNameSafe(objectName: string): string {
-  try {
-    return toSecretName(objectName);
-  } catch {
-    return `(invalid: ${objectName})`;
-  }
-}
-
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) throw new CliError('refusing to delete without confirmation: add --yes', EXIT.input);
-  process.stderr.write(`${question} [y/N] `);
-  const answer = await new Promise<string>((resolve) => process.stdin.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  process.stdin.pause();
-  return answer === 'y' || answer === 'yes';
-}
 
 const valueOptions = (c: Command) =>
   c
@@ -78,13 +64,15 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
   const output = () => new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']);
 
   valueOptions(cli.command('seal <name>').description('seal a value for this namespace and name; prints an OrkaSecret manifest (safe to commit)'))
-    .option('--cert <path>', 'sealing certificate (default: fetched from the cluster); seals offline, so --tenant is required')
+    .option('--cert <path>', 'sealing certificate (default: fetched from the cluster); seals offline, so -n and --tenant are required')
     .option('-d, --description <text>', 'description')
     .addOption(output().default('yaml'))
     .action(async (rawName: string, opts: ValueOptions & TenantOption & { cert?: string; description?: string; output: string }) => {
       const name = parseSecretName(rawName);
-      const needCluster = opts.cert === undefined || g().namespace === undefined;
-      const c = needCluster ? await connect(g()) : undefined;
+      // With --cert nothing is read from the cluster, not even the kubeconfig's namespace: a
+      // value sealed for a namespace guessed from a context would open nowhere else.
+      if (opts.cert !== undefined && g().namespace === undefined) throw new CliError('offline sealing needs -n NAMESPACE: the value is bound to the namespace it is sealed for', EXIT.input);
+      const c = opts.cert === undefined ? await connect(g()) : undefined;
       const namespace = c?.namespace ?? (g().namespace as string);
       // With --cert nothing is read from the cluster (offline): the tenant id comes from --tenant.
       const tenantId = await sealingTenant(opts.cert === undefined ? c : undefined, namespace, opts.tenant);
@@ -150,26 +138,16 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .command('list')
     .description('list the secrets of a namespace')
     .option('-A, --all-namespaces', 'every namespace')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
-    .action(async (opts: { allNamespaces?: boolean; output: string }) => {
+    .addOption(new Option('-o, --output <format>', 'output format: a table (wide: more columns), name (one NAME a line), or yaml/json (a Kubernetes List of the objects)').choices(LIST_FORMATS).default('table'))
+    .option('--no-headers', 'print the table without its header row')
+    .action(async (opts: { allNamespaces?: boolean; output: ListOptions['output']; headers: boolean }) => {
       const c = await connect(g());
       const namespace = c.namespace;
       if (!opts.allNamespaces) await checkNamespace(c, namespace, 'exists');
       const list = (await c.call(`secrets in ${opts.allNamespaces ? 'all namespaces' : namespace}`, () =>
         opts.allNamespaces ? osecApi(c).listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) : osecApi(c).listNamespacedCustomObject(coords(namespace)),
       )) as { items: OrkaSecret[] };
-      const rows = list.items.map((o) => ({
-        namespace: o.metadata.namespace,
-        name: toSecretNameSafe(o.metadata.name),
-        description: o.spec?.description ?? '',
-        created: o.metadata.creationTimestamp,
-        reference: o.status?.reference ?? '',
-        ready: ready(o),
-        lastUsed: o.status?.usage?.lastResolvedAt,
-      }));
-      if (opts.output !== 'table') return print(rows, opts.output);
-      const header = [...(opts.allNamespaces ? ['NAMESPACE'] : []), 'NAME', 'DESCRIPTION', 'CREATED', 'REFERENCE', 'READY', 'LAST USED'];
-      process.stdout.write(table([header, ...rows.map((r) => [...(opts.allNamespaces ? [r.namespace] : []), r.name, r.description, ago(r.created), r.reference, r.ready, ago(r.lastUsed)])]));
+      process.stdout.write(renderList(list.items, { output: opts.output, allNamespaces: opts.allNamespaces === true, headers: opts.headers }));
     });
 
   cli
@@ -223,7 +201,7 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
       const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'exists');
-      if (!opts.yes && !(await confirm(`Delete ${name} from ${namespace}? Workflows that reference it will fail.`))) {
+      if (!opts.yes && !(await promptConfirm(`Delete ${name} from ${namespace}? Workflows that reference it will fail.`, 'refusing to delete without confirmation: add --yes'))) {
         process.stderr.write('not deleted\n');
         return;
       }
@@ -235,13 +213,14 @@ export function registerSecretCommands(cli: Command, g: () => GlobalOptions): vo
     .command('usage')
     .description('how often and when each secret was last resolved')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
-    .action(async (opts: { output: string }) => {
+    .option('--no-headers', 'print the table without its header row')
+    .action(async (opts: { output: string; headers: boolean }) => {
       const c = await connect(g());
       const namespace = c.namespace;
       await checkNamespace(c, namespace, 'exists');
       const items = ((await c.call(`secrets in ${namespace}`, () => osecApi(c).listNamespacedCustomObject(coords(namespace)))) as { items: OrkaSecret[] }).items;
-      const rows = items.map((o) => ({ name: toSecretNameSafe(o.metadata.name), resolveCount: o.status?.usage?.resolveCount ?? 0, lastResolvedAt: o.status?.usage?.lastResolvedAt ?? null }));
+      const rows = items.map((o) => ({ name: secretNameOf(o.metadata.name), resolveCount: o.status?.usage?.resolveCount ?? 0, lastResolvedAt: o.status?.usage?.lastResolvedAt ?? null }));
       if (opts.output !== 'table') return print(rows, opts.output);
-      process.stdout.write(table([['NAME', 'RESOLUTIONS', 'LAST USED'], ...rows.map((r) => [r.name, String(r.resolveCount), ago(r.lastResolvedAt ?? undefined)])]));
+      process.stdout.write(table([['NAME', 'RESOLUTIONS', 'LAST USED'], ...rows.map((r) => [r.name, String(r.resolveCount), ago(r.lastResolvedAt ?? undefined)])], opts.headers));
     });
 }

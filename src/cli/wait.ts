@@ -3,7 +3,7 @@
  * then exit by the Ready condition's reason, so a pipeline can tell bad input from a missing
  * source from a cluster problem without parsing text.
  */
-import { parseDuration } from '../core/config.js';
+import { parseDuration } from '../core/duration.js';
 import { toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../api/resource.js';
 import type { Cluster } from './cluster.js';
@@ -47,10 +47,10 @@ export function outcome(o: OrkaSecret, generation: number): { ready: boolean; re
   return { ready: c.status === 'True' && c.reason === Reason.Stored, reason: c.reason, message: c.message };
 }
 
-/** Parses --timeout (30s, 2m, or seconds) into milliseconds. */
+/** Parses --timeout (30s, 2m, 1m30s, or seconds) into milliseconds. */
 export function parseTimeout(text: string): number {
   const seconds = parseDuration(text);
-  if (seconds === undefined || seconds <= 0) throw new CliError(`--timeout ${JSON.stringify(text)} is not a duration such as 30s or 2m`, EXIT.input);
+  if (seconds === undefined || seconds <= 0) throw new CliError(`--timeout ${JSON.stringify(text)} is not a duration such as 30s, 2m or 1m30s`, EXIT.input);
   return seconds * 1000;
 }
 

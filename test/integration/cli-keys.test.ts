@@ -116,15 +116,20 @@ describe('orka-secrets keys', () => {
   it('a backup goes stale after a rotation and a new tenant; a fresh one restores a wiped cluster', async () => {
     await create(first, 'FIRST_KEY');
     const old = join(dir, 'old-backup.yaml');
-    const backedUp = cli(['keys', 'backup', '-o', old]);
+    const backedUp = cli(['keys', 'backup', '-f', old]);
     expect(backedUp.code).toBe(0);
     expect(backedUp.stdout).toMatch(/backed up the key ring and 1 data key/);
     expect(statSync(old).mode & 0o777).toBe(0o600);
     expect(cli(['keys', 'verify', old]).stdout).toMatch(/opens 1 of 1 stored value\n.*the backup is current/s);
+    // -o is an output format everywhere: the file's old flag is refused in words, nothing written.
+    const oldForm = cli(['keys', 'backup', '-o', join(dir, 'old-form.yaml')]);
+    expect(oldForm.code).toBe(2);
+    expect(oldForm.stderr).toBe(`orka-secrets: -o is an output format in every command; the backup file is -f/--file: keys backup -f ${join(dir, 'old-form.yaml')}\n`);
+    expect(() => statSync(join(dir, 'old-form.yaml'))).toThrow();
 
     // Never over a file, never through a symbolic link (a dangling one included).
     const before = readFileSync(old, 'utf8');
-    const over = cli(['keys', 'backup', '-o', old]);
+    const over = cli(['keys', 'backup', '-f', old]);
     expect(over.code).toBe(5);
     expect(over.stderr).toContain(`${old} already exists: a keys backup is written only to a new file`);
     expect(readFileSync(old, 'utf8')).toBe(before);
@@ -132,11 +137,11 @@ describe('orka-secrets keys', () => {
     writeFileSync(victim, 'not yours');
     const link = join(dir, 'link.yaml');
     symlinkSync(victim, link);
-    expect(cli(['keys', 'backup', '-o', link]).code).toBe(5);
+    expect(cli(['keys', 'backup', '-f', link]).code).toBe(5);
     expect(readFileSync(victim, 'utf8')).toBe('not yours');
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     symlinkSync(join(dir, 'elsewhere.yaml'), join(dir, 'dangling.yaml'));
-    expect(cli(['keys', 'backup', '-o', join(dir, 'dangling.yaml')]).code).toBe(5);
+    expect(cli(['keys', 'backup', '-f', join(dir, 'dangling.yaml')]).code).toBe(5);
     expect(() => statSync(join(dir, 'elsewhere.yaml'))).toThrow();
 
     // One changed character fails the integrity check, before anything is read from the file or the cluster.
@@ -152,7 +157,7 @@ describe('orka-secrets keys', () => {
     // Encrypted to a passphrase (from the environment or a file, never argv): opens with it only.
     const encrypted = join(dir, 'encrypted.yaml');
     const passphrase = 'a passphrase long enough';
-    expect(cli(['keys', 'backup', '--encrypt', '-o', encrypted], undefined, { ORKA_BACKUP_PASSPHRASE: passphrase }).stdout).toMatch(/to .*encrypted\.yaml \(encrypted\)/);
+    expect(cli(['keys', 'backup', '--encrypt', '-f', encrypted], undefined, { ORKA_BACKUP_PASSPHRASE: passphrase }).stdout).toMatch(/to .*encrypted\.yaml \(encrypted\)/);
     expect(statSync(encrypted).mode & 0o777).toBe(0o600);
     expect(readFileSync(encrypted, 'utf8')).not.toContain(wrapped);
     const passphraseFile = join(dir, 'passphrase.txt');
@@ -185,7 +190,7 @@ describe('orka-secrets keys', () => {
     expect(stale.stdout).toMatch(/STALE: make a new backup/);
 
     const fresh = join(dir, 'backup.yaml');
-    expect(cli(['keys', 'backup', '-o', fresh]).code).toBe(0);
+    expect(cli(['keys', 'backup', '-f', fresh]).code).toBe(0);
     expect(cli(['keys', 'verify', fresh]).stdout).toMatch(/opens 2 of 2 stored values\n.*the backup is current/s);
 
     // Wipe the cluster's keys with the operator stopped, then restore.
@@ -197,7 +202,7 @@ describe('orka-secrets keys', () => {
     // showing what it is, and nothing is created.
     const older = cli(['keys', 'restore', old]);
     expect(older.code).toBe(2);
-    expect(older.stdout).toMatch(new RegExp(`^backup of ${opNamespace} made \\S+ \\(0 hours ago\\); integrity checked \\(SHA-256\\)\n  key-encryption keys: kek-\\S+\n  sealing keys: seal-\\S+\n  data keys of ${first}: \\S+\n$`));
+    expect(older.stdout).toMatch(new RegExp(`^backup of ${opNamespace} made \\S+ \\(\\d+ seconds? ago\\); integrity checked \\(SHA-256\\)\n  key-encryption keys: kek-\\S+\n  sealing keys: seal-\\S+\n  data keys of ${first}: \\S+\n$`));
     // Only the tenants it names are looked at (the data keys are gone): other operators' tenants may share the cluster.
     expect(older.stderr).toContain(`the backup is older than the cluster's last key rotation (or a tenant added since): it cannot open 1 stored value (${first}/FIRST_KEY); restore a newer backup, or give --force`);
     expect((await core.listNamespacedSecret({ namespace: opNamespace, labelSelector: 'orka.io/role=data-key' })).items).toEqual([]);

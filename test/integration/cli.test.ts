@@ -100,8 +100,16 @@ describe('orka-secrets CLI', () => {
     const [header, ...rows] = list.stdout.trim().split('\n');
     expect(header?.split(/\s{3,}/)).toEqual(['NAME', 'DESCRIPTION', 'CREATED', 'REFERENCE', 'READY', 'LAST USED']);
     expect(rows.find((r) => r.startsWith('STRIPE_API_KEY'))).toMatch(/Stripe live key.*\{\{secrets\.STRIPE_API_KEY\}\}\s+True\s+never/);
-    const json = JSON.parse(cli(['list', '-o', 'json']).stdout) as Array<{ name: string }>;
-    expect(json.map((r) => r.name).sort()).toEqual(['STRIPE_API_KEY', 'WEBHOOK_URL']);
+    // -o json is a Kubernetes List of the objects, the same fields kubectl get osec -o json shows.
+    const json = JSON.parse(cli(['list', '-o', 'json']).stdout) as { apiVersion: string; kind: string; items: OrkaSecret[] };
+    expect([json.apiVersion, json.kind]).toEqual(['v1', 'List']);
+    expect(json.items.map((o) => o.metadata.name).sort()).toEqual(['stripe-api-key', 'webhook-url']);
+    expect(json.items.find((o) => o.metadata.name === 'stripe-api-key')?.status?.reference).toBe('{{secrets.STRIPE_API_KEY}}');
+    expect(JSON.stringify(json)).not.toContain('managedFields');
+    expect(cli(['list', '-o', 'name']).stdout).toBe('STRIPE_API_KEY\nWEBHOOK_URL\n');
+    const wide = cli(['list', '-o', 'wide', '--no-headers']).stdout.trim().split('\n');
+    expect(wide).toHaveLength(2);
+    expect(wide.find((r) => r.startsWith('STRIPE_API_KEY'))).toMatch(/True\s+never\s+1\s+0\s+sealedValue$/);
 
     expect(cli(['update', 'STRIPE_API_KEY', '--description', 'Stripe (payments)']).stdout).toContain('(value kept)');
     const kept = await eventually(async () => {
@@ -130,6 +138,24 @@ describe('orka-secrets CLI', () => {
     expect(res.code).toBe(0);
     await eventually(async () => osec('webhook-url').then(() => undefined, (e: { code?: number }) => (e.code === 404 ? true : undefined)));
     expect(cli(['describe', 'WEBHOOK_URL']).code).toBe(3);
+  });
+
+  it('asks before deleting on a terminal: no by default, Y (any case) deletes', async () => {
+    expect(cli(['create', 'ASKED', '--from-stdin'], value('asked')).code).toBe(0);
+    const ask = (typed: string) => {
+      const command = `'${process.execPath}' dist/src/cli/main.js --kubeconfig '${cp.kubeconfigPath}' --operator-namespace ${opNamespace} -n ${tenant} delete ASKED`;
+      const res = spawnSync('python3', ['test/env/pty-run.py', 'Delete ASKED', Buffer.from(typed).toString('hex'), '30', '--', 'sh', '-c', command], { encoding: 'utf8', timeout: 40_000 });
+      outputs.push(res.stdout);
+      return res;
+    };
+    const kept = ask('\r');
+    expect(kept.status).toBe(0);
+    expect(kept.stdout).toContain('not deleted');
+    expect((await osec('asked')).metadata.name).toBe('asked');
+    const deleted = ask('Y\r');
+    expect(deleted.status).toBe(0);
+    expect(deleted.stdout).toContain('deleted ASKED from');
+    await eventually(async () => osec('asked').then(() => undefined, (e: { code?: number }) => (e.code === 404 ? true : undefined)));
   });
 
   it.each([
@@ -344,6 +370,15 @@ describe('orka-secrets CLI', () => {
     expect(untargeted.stderr).toMatch(new RegExp(`sealing with --cert needs the tenant id of namespace ${tenant}: give --tenant <id>`));
     const sealed = cli(['seal', 'OFFLINE_ONE', '--cert', certFile, '--tenant', 'cli', '--from-stdin'], value('offline'), unreachable);
     expect(sealed.code).toBe(0);
+    // Without -n, offline sealing refuses rather than take a namespace from a kubeconfig context.
+    const noNamespace = run(['--kubeconfig', cp.kubeconfigPath, 'seal', 'OFFLINE_TWO', '--cert', certFile, '--tenant', 'cli', '--from-stdin'], { input: value('offline-2') });
+    expect(noNamespace.code).toBe(2);
+    expect(noNamespace.stderr).toMatch(/^orka-secrets: offline sealing needs -n NAMESPACE/);
+    expect(noNamespace.stdout).toBe('');
+    // ORKA_OPERATOR_NAMESPACE says once where the operator is (no --operator-namespace here).
+    const fromEnv = run(['--kubeconfig', cp.kubeconfigPath, 'fetch-cert'], { env: { ...process.env, ORKA_OPERATOR_NAMESPACE: opNamespace } });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.stdout).toBe(res.stdout);
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...osecCoords(tenant), body: parse(sealed.stdout) as OrkaSecret });
     await waitVersion('offline-one', 1);
   });
@@ -355,7 +390,7 @@ describe('orka-secrets CLI', () => {
       return spawnSync('bash', ['-c', script], { encoding: 'utf8' }).stdout.trim();
     };
     expect(complete(['orka-secrets', 'cr'])).toBe('create');
-    expect(complete(['orka-secrets', 'list', '-o', ''])).toBe('table yaml json');
+    expect(complete(['orka-secrets', 'list', '-o', ''])).toBe('table wide name yaml json');
     expect(complete(['orka-secrets', 'create', '--d']).split(' ')).toEqual(expect.arrayContaining(['--dry-run', '--description']));
     expect(complete(['orka-secrets', 'completion', '']).split(' ').slice(0, 3)).toEqual(['bash', 'zsh', 'fish']);
     for (const shell of ['zsh', 'fish']) {
@@ -370,6 +405,32 @@ describe('orka-secrets CLI', () => {
       expect(check.status).toBe(0);
     }
     expect(cli(['completion', 'tcsh']).code).toBe(2);
+  });
+
+  it('completes secret names and tenant namespaces from the cluster, for the shells and for kubectl orka', async () => {
+    const bash = cli(['completion', 'bash']).stdout;
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    // The shells call the program by the name typed: one on PATH, as installed.
+    writeFileSync(join(bin, 'orka-secrets'), `#!/bin/sh\nexec '${process.execPath}' '${join(process.cwd(), 'dist/src/cli/main.js')}' "$@"\n`, { mode: 0o755 });
+    const complete = (words: string[]) => {
+      const script = `${bash}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _orka_secrets_complete; echo "\${COMPREPLY[*]}"`;
+      return spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }).stdout.trim();
+    };
+    expect(complete(['orka-secrets', '--kubeconfig', cp.kubeconfigPath, '-n', tenant, 'describe', 'STR'])).toBe('STRIPE_API_KEY');
+    expect(complete(['orka-secrets', '--kubeconfig', cp.kubeconfigPath, '-n', 'cli-t']).split(' ')).toContain(tenant);
+    // kubectl_complete-orka: the words after `kubectl orka`, answered in Cobra's format.
+    const plugin = spawnSync(process.execPath, ['dist/src/cli/kubectl-complete.js', '--kubeconfig', cp.kubeconfigPath, '-n', tenant, 'delete', ''], { encoding: 'utf8', timeout: 30_000 });
+    expect(plugin.status).toBe(0);
+    const lines = plugin.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe(':4');
+    expect(lines).toEqual(expect.arrayContaining(['STRIPE_API_KEY', 'OFFLINE_ONE', 'WAITED']));
+    expect(spawnSync(process.execPath, ['dist/src/cli/kubectl-complete.js', 'li'], { encoding: 'utf8' }).stdout).toBe('list\n:4\n');
+    // No cluster: no names and no error, promptly.
+    const refused = join(dir, 'refused-kubeconfig');
+    writeFileSync(refused, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${await closedPort()}"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: acme}}]\ncurrent-context: x\n`);
+    const quiet = run(['__complete', '--kubeconfig', refused, 'describe', '']);
+    expect(quiet).toMatchObject({ code: 0, stdout: ':4\n', stderr: '' });
   });
 
   it('refs lists references with file and line, marks missing secrets (exit 3) and the unreferenced ones, never a line\'s text', () => {

@@ -66,7 +66,7 @@ describe('a lost cluster, rebuilt from the key backup and the sealed manifests i
     expect(applied.code, applied.stderr).toBe(0);
     await waitForReady(adminKubeConfig(shared), TENANT_NAMESPACE, 'api-key', 'Stored');
     const backup = join(dir, 'orka-keys.yaml');
-    const made = cli(shared.kubeconfigPath, ['keys', 'backup', '-o', backup]);
+    const made = cli(shared.kubeconfigPath, ['keys', 'backup', '-f', backup]);
     expect(made.code, made.stderr).toBe(0);
 
     // The new cluster: nothing of the old one but the backup file and the manifest.

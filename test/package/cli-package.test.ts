@@ -63,7 +63,7 @@ describe('the npm package', () => {
 
     const prefix = join(dir, 'prefix');
     execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--loglevel=error', join(dir, packed[0]?.filename as string)], { stdio: ['ignore', 'inherit', 'inherit'] });
-    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual(['kubectl-orka', 'orka-secrets']);
+    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual(['kubectl-orka', 'kubectl_complete-orka', 'orka-secrets']);
     const installed = join(prefix, 'lib', 'node_modules', 'orka-secrets', 'node_modules');
     for (const dev of ['vitest', 'typescript', 'eslint', 'esbuild', 'postject']) expect(existsSync(join(installed, dev))).toBe(false);
 
@@ -74,6 +74,9 @@ describe('the npm package', () => {
     const listed = run('kubectl', ['orka', '--kubeconfig', cp.kubeconfigPath, '-n', tenant, 'list'], { cwd, path });
     expect(listed.stderr).toBe('');
     expect(listed.stdout).toMatch(/^PACKAGED_KEY\s+from the package test/m);
+    // What kubectl (1.26 and later) runs for `kubectl orka <TAB>`: the words after `orka`, Cobra's format back.
+    const completed = run('kubectl_complete-orka', ['--kubeconfig', cp.kubeconfigPath, '-n', tenant, 'describe', 'PACK'], { cwd, path });
+    expect(completed.stdout).toBe('PACKAGED_KEY\n:4\n');
   });
 });
 
@@ -90,7 +93,7 @@ describe('the standalone binary', () => {
     const listed = run('kubectl', ['orka', '--kubeconfig', cp.kubeconfigPath, '-n', tenant, 'list', '-o', 'json'], { cwd: empty, path: bin });
     expect(listed.stderr).toBe('');
     expect(listed.code).toBe(0);
-    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'PACKAGED_KEY', description: 'from the package test' })]);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ kind: 'List', items: [{ metadata: { name: 'packaged-key' }, spec: { description: 'from the package test' } }] });
     const missing = run('kubectl', ['orka', 'list'], { cwd: empty, path: bin });
     expect(missing.code).toBe(4);
     expect(missing.stderr).toMatch(/no kubeconfig: looked for .*\.kube\/config/);

@@ -9,6 +9,7 @@
  */
 import { hash } from 'node:crypto';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
 import { OrkaError } from '../../core/errors.js';
 
 /** Who a token belongs to. */
@@ -71,14 +72,25 @@ export function verdictOf(result: ReviewResult, audience: string): { identity: I
   return { identity: { ...sa, pod } };
 }
 
+/** A cached review: who the token is, or why it was refused; `until` is when it stops being reused. */
+interface Reviewed {
+  identity?: Identity;
+  refusal?: string;
+  reviewedAt: number;
+  until: number;
+}
+
 /** Authenticates tokens with caching. */
 export class TokenAuthenticator {
-  private readonly cache = new Map<string, { identity?: Identity; refusal?: string; reviewedAt: number; until: number }>();
+  /** Reviews by token hash, least recently used evicted first (expiry is checked on read: `until` is per entry). */
+  private readonly cache: LRUCache<string, Reviewed>;
 
   constructor(
     private readonly review: ReviewFn,
     private readonly options: { audience: string; maxEntries: number; maxCacheSeconds: number; negativeCacheSeconds: number; now?: () => number },
-  ) {}
+  ) {
+    this.cache = new LRUCache({ max: options.maxEntries });
+  }
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -101,8 +113,6 @@ export class TokenAuthenticator {
     const hit = this.cache.get(key);
     const now = this.now();
     if (hit !== undefined && hit.until > now && (options.maxAgeMs === undefined || now - hit.reviewedAt <= options.maxAgeMs)) {
-      this.cache.delete(key);
-      this.cache.set(key, hit); // most recently used last
       if (hit.identity === undefined) throw new OrkaError('UNAUTHENTICATED', hit.refusal ?? 'the token was refused');
       return hit.identity;
     }
@@ -116,17 +126,11 @@ export class TokenAuthenticator {
     const reviewedAt = this.now();
     const exp = jwtExpiry(token);
     if ('refusal' in verdict) {
-      this.remember(key, { refusal: verdict.refusal, reviewedAt, until: reviewedAt + this.options.negativeCacheSeconds * 1000 });
+      this.cache.set(key, { refusal: verdict.refusal, reviewedAt, until: reviewedAt + this.options.negativeCacheSeconds * 1000 });
       throw new OrkaError('UNAUTHENTICATED', verdict.refusal);
     }
-    this.remember(key, { identity: verdict.identity, reviewedAt, until: Math.min(reviewedAt + this.cacheTtlMs, exp === undefined ? Infinity : exp * 1000) });
+    this.cache.set(key, { identity: verdict.identity, reviewedAt, until: Math.min(reviewedAt + this.cacheTtlMs, exp === undefined ? Infinity : exp * 1000) });
     return verdict.identity;
-  }
-
-  private remember(key: string, entry: { identity?: Identity; refusal?: string; reviewedAt: number; until: number }): void {
-    this.cache.delete(key);
-    this.cache.set(key, entry);
-    while (this.cache.size > this.options.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   /** How many reviews are cached. */

@@ -15,11 +15,14 @@
  * - Each entry lives at most `ttlMs` from its opening (a hit does not extend it), swept by an
  *   unreferenced timer even when no request comes.
  * - At most `maxBytes` held (value bytes in UTF-8, at least what the string takes, plus a fixed
- *   overhead per entry), evicting the oldest first. Entries are counted from opening to expiry,
- *   even if collected earlier: an upper bound.
+ *   overhead per entry), evicting the oldest first: an `lru-cache` bounded by size, read only on
+ *   writes and sweeps, so its order is the opening order (and so the expiry order). Entries are
+ *   counted from opening to expiry, even if collected earlier: an upper bound.
  *
  * Only what opened is kept: a value that fails to open is opened (and fails, and is logged) again.
  */
+
+import { LRUCache } from 'lru-cache';
 
 /** Bytes counted per entry on top of its value: the entry, its queue slot, the map slots. */
 export const MEMO_ENTRY_OVERHEAD_BYTES = 128;
@@ -38,10 +41,9 @@ interface Entry {
   readonly expiresAt: number;
 }
 
-/** An entry in opening order: weakly held, so the queue keeps no plaintext alive. */
-interface Queued {
+/** What the byte-bounded cache holds of an entry: weakly, so it keeps no plaintext alive. */
+interface Held {
   readonly entry: WeakRef<Entry>;
-  readonly bytes: number;
   readonly expiresAt: number;
 }
 
@@ -55,10 +57,9 @@ export interface MemoStats {
 /** Opened values by (stored value, data key) object pair, bounded in time and bytes. */
 export class OpenedValueMemo<Stored extends object, Key extends object> {
   private readonly byStored = new WeakMap<Stored, WeakMap<Key, Entry>>();
-  /** Entries in opening order (so in expiry order): `queue[head]` is the oldest. */
-  private queue: Queued[] = [];
-  private head = 0;
-  private held = 0;
+  /** Every entry by a serial number, in opening order; evicting or deleting one forgets its text. */
+  private readonly held: LRUCache<number, Held>;
+  private serial = 0;
   private hits = 0;
   private misses = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -66,6 +67,13 @@ export class OpenedValueMemo<Stored extends object, Key extends object> {
 
   constructor(private readonly options: MemoOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.held = new LRUCache<number, Held>({
+      maxSize: Math.max(1, options.maxBytes),
+      dispose: (held) => {
+        const entry = held.entry.deref();
+        if (entry !== undefined) entry.text = undefined;
+      },
+    });
   }
 
   /** Whether the memo keeps anything (TTL and byte bound both above 0). */
@@ -91,45 +99,35 @@ export class OpenedValueMemo<Stored extends object, Key extends object> {
     if (!this.enabled || size > this.options.maxBytes) return;
     const now = this.now();
     this.sweep(now);
-    while (this.held + size > this.options.maxBytes) this.dropOldest();
     const entry: Entry = { text, expiresAt: now + this.options.ttlMs };
     let byKey = this.byStored.get(stored);
     if (byKey === undefined) this.byStored.set(stored, (byKey = new WeakMap()));
     byKey.set(key, entry);
-    this.queue.push({ entry: new WeakRef(entry), bytes: size, expiresAt: entry.expiresAt });
-    this.held += size;
+    // The cache evicts the oldest entries until this one fits.
+    this.held.set(this.serial++, { entry: new WeakRef(entry), expiresAt: entry.expiresAt }, { size });
     this.schedule(now);
   }
 
   /** Lookups found and not found so far, and the bytes held now. */
   stats(): MemoStats {
-    return { hits: this.hits, misses: this.misses, bytes: this.held };
+    return { hits: this.hits, misses: this.misses, bytes: this.held.calculatedSize };
   }
 
-  /** Drops every entry that expired by `now`. */
+  /** Drops every entry that expired by `now` (the oldest come first). */
   private sweep(now: number): void {
-    while (this.head < this.queue.length && (this.queue[this.head] as Queued).expiresAt <= now) this.dropOldest();
-  }
-
-  private dropOldest(): void {
-    const oldest = this.queue[this.head++] as Queued;
-    const entry = oldest.entry.deref();
-    if (entry !== undefined) entry.text = undefined;
-    this.held -= oldest.bytes;
-    // Compacted now and then, so the array neither grows nor shifts on every drop.
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
+    const expired: number[] = [];
+    for (const serial of this.held.rkeys()) {
+      if ((this.held.peek(serial)?.expiresAt ?? 0) > now) break;
+      expired.push(serial);
     }
+    for (const serial of expired) this.held.delete(serial);
   }
 
   /** Sweeps when the oldest entry expires, so plaintext does not outlive its TTL on an idle replica. */
   private schedule(now: number): void {
-    if (this.timer !== undefined || this.head >= this.queue.length) return;
-    const delay = Math.max(1, Math.ceil((this.queue[this.head] as Queued).expiresAt - now));
+    const oldest = this.held.rkeys().next();
+    if (this.timer !== undefined || oldest.done === true) return;
+    const delay = Math.max(1, Math.ceil((this.held.peek(oldest.value)?.expiresAt ?? now) - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const at = this.now();

@@ -32,6 +32,8 @@ describe('ago', () => {
   const now = Date.parse('2026-01-10T00:00:00Z');
   it.each([
     [undefined, 'never'],
+    ['not a date', 'never'],
+    ['2026-01-09T23:58:01Z', '119s ago'],
     ['2026-01-09T23:59:30Z', '30s ago'],
     ['2026-01-09T23:30:00Z', '30m ago'],
     ['2026-01-09T20:00:00Z', '4h ago'],

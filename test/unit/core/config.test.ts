@@ -23,11 +23,16 @@ describe('parseDuration', () => {
     ['15', 15],
     [' 2m ', 120],
     ['1.5h', 5400],
+    ['1h30m', 5400],
+    ['2m30s', 150],
+    ['1d12h', 129600],
+    ['1m0.5s', 60.5],
+    ['1500us', 0.0015],
   ])('%j is %f seconds', (text, seconds) => {
     expect(parseDuration(text)).toBe(seconds);
   });
 
-  it.each(['', 'm', '5x', '-5s', '5 s', '1e3', 's5'])('refuses %j', (text) => {
+  it.each(['', 'm', '5x', '-5s', '5 s', '1e3', 's5', '1h30', '1h 30m', '1h-30m', '.5s', 'h1'])('refuses %j', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 });

@@ -69,6 +69,18 @@ describe('TokenAuthenticator', () => {
     expect(auth.size).toBe(5);
   });
 
+  it('evicts the least recently used review, not the one a caller just used', async () => {
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((tag) => jwt(9e9, tag)) as [string, string, string, string];
+    const review = fakeReview(new Set([a, b, c, d]));
+    const auth = new TokenAuthenticator(review, { audience: 'orka-secrets', maxEntries: 3, maxCacheSeconds: 120, negativeCacheSeconds: 10 });
+    for (const t of [a, b, c, a, d]) await auth.authenticate(t); // a used again: b is the least recent when d comes
+    expect(review.calls).toBe(4);
+    await auth.authenticate(a);
+    expect(review.calls).toBe(4);
+    await auth.authenticate(b);
+    expect(review.calls).toBe(5);
+  });
+
   it('turns an unreachable apiserver into UPSTREAM_UNAVAILABLE', async () => {
     const auth = new TokenAuthenticator(async () => Promise.reject(new Error('ECONNREFUSED')), { audience: 'orka-secrets', maxEntries: 5, maxCacheSeconds: 1, negativeCacheSeconds: 1 });
     await expect(auth.authenticate('x')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });

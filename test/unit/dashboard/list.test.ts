@@ -78,12 +78,13 @@ describe('live rows', () => {
 
 describe('ago', () => {
   const now = Date.parse('2026-11-27T12:00:00Z');
-  it('says how long ago in words, with Intl.RelativeTimeFormat', () => {
-    expect(ago('2026-11-27T11:59:40Z', now, 'en')).toBe('now');
+  it("says how long ago in the CLI's units, in words (src/core/relative-time.ts, long style)", () => {
+    expect(ago('2026-11-27T11:59:40Z', now, 'en')).toBe('20 seconds ago');
     expect(ago('2026-11-27T11:57:00Z', now, 'en')).toBe('3 minutes ago');
     expect(ago('2026-11-27T09:00:00Z', now, 'en')).toBe('3 hours ago');
-    expect(ago('2026-11-26T12:00:00Z', now, 'en')).toBe('yesterday');
-    expect(ago('2026-11-13T12:00:00Z', now, 'en')).toBe('2 weeks ago');
+    expect(ago('2026-11-26T12:00:00Z', now, 'en')).toBe('24 hours ago');
+    expect(ago('2026-11-13T12:00:00Z', now, 'en')).toBe('14 days ago');
+    expect(ago('2026-11-27T11:00:00Z', now, 'de')).toBe('vor 60 Minuten');
     expect(ago(undefined, now, 'en')).toBe('');
     expect(ago('not a date', now, 'en')).toBe('');
   });

@@ -3,7 +3,7 @@
  * then exit by the Ready condition's reason, so a pipeline can tell bad input from a missing
  * source from a cluster problem without parsing text.
  */
-import { parseDuration } from '../core/config.js';
+import { parseDuration } from '../core/duration.js';
 import { toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, Reason, VERSION, type OrkaSecret } from '../api/resource.js';
 import type { Cluster } from './cluster.js';

@@ -45,8 +45,8 @@ interface Lint {
   malformed(err: OrkaError, start: number, inside: string): void;
   /** A `{{` that no `}}` closes before the next `{{`, or at all. */
   unclosed(start: number): void;
-  /** An expression that is not a reference, by its inside. */
-  foreign(start: number, inside: string): void;
+  /** An expression that is not a reference; its inside is text[from, to). */
+  foreign(start: number, from: number, to: number): void;
 }
 
 /**
@@ -67,7 +67,7 @@ function scan(text: string, path: Path, onReference: (ref: Reference) => void, l
     let ref: string | undefined;
     try {
       ref = parseExpression(text, start + OPEN.length, close, path, start);
-      if (ref === undefined) lint?.foreign(start, text.slice(start + OPEN.length, close));
+      if (ref === undefined) lint?.foreign(start, start + OPEN.length, close);
     } catch (err) {
       if (lint === undefined || !(err instanceof OrkaError)) throw err;
       lint.malformed(err, start, text.slice(start + OPEN.length, close));
@@ -113,12 +113,13 @@ function malformedAt(offset: number, rule: string, inside: string): FoundReferen
   return { offset, malformed: rule, written: w.text, ...(suggestion === undefined ? {} : { suggestion }) };
 }
 
-/** `secret.` or `secrets.` in any case, but not `secrets.` itself: a reference misspelt. */
-function misspeltPrefix(inside: string): boolean {
-  const t = inside.trimStart();
-  const dot = t.indexOf('.');
-  const head = dot > 0 && dot <= 7 ? t.slice(0, dot).toLowerCase() : '';
-  return (head === 'secret' || head === 'secrets') && !t.startsWith(PREFIX);
+/** Whether text[from, to) is `secret.` or `secrets.` in any case (not `secrets.` itself: that parsed): a reference misspelt. */
+function misspeltPrefix(text: string, from: number, to: number): boolean {
+  let a = from;
+  while (a < to && isSpace(text.charCodeAt(a))) a++;
+  if ((text.charCodeAt(a) | 32) !== 115) return false; // most expressions: not an s or S
+  const head = text.slice(a, Math.min(a + 8, to)).toLowerCase();
+  return head.startsWith('secret.') || head === 'secrets.';
 }
 
 /**
@@ -130,8 +131,8 @@ export function findReferences(text: string): FoundReference[] {
   const found: FoundReference[] = [];
   scan(text, '$', (ref) => found.push({ offset: ref.start, name: ref.name }), {
     malformed: (err, offset, inside) => found.push(malformedAt(offset, String(err.details.rule ?? 'invalid name'), inside)),
-    foreign: (offset, inside) => {
-      if (misspeltPrefix(inside)) found.push(malformedAt(offset, 'prefix', inside));
+    foreign: (offset, from, to) => {
+      if (misspeltPrefix(text, from, to)) found.push(malformedAt(offset, 'prefix', text.slice(from, to)));
     },
     unclosed: (offset) => {
       // Only a `{{` followed by `secrets.` is an unclosed reference; any other is the engine's text.

@@ -8,7 +8,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { toSecretName } from '../core/names.js';
-import { findReferences } from '../core/template.js';
+import { findReferences, mayHoldReferences } from '../core/template.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { checkNamespace, connect, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
@@ -80,7 +80,8 @@ function scanFile(file: string, into: Scan): void {
     into.binary++;
     return;
   }
-  if (bytes.indexOf('{{') === -1) return; // most files: no expression at all, skip decoding
+  // Most files hold no expression, or none that can be a reference: they are not decoded.
+  if (bytes.indexOf('{{') === -1 || !mayHoldReferences(bytes)) return;
   const text = bytes.toString('utf8');
   const found = findReferences(text);
   const lines = linesOf(

@@ -113,13 +113,35 @@ function malformedAt(offset: number, rule: string, inside: string): FoundReferen
   return { offset, malformed: rule, written: w.text, ...(suggestion === undefined ? {} : { suggestion }) };
 }
 
-/** Whether text[from, to) is `secret.` or `secrets.` in any case (not `secrets.` itself: that parsed): a reference misspelt. */
+/** How a reference is misspelt most often: `secrets.` itself parses, these are near misses. */
+const MISSPELT_PREFIXES = new Set(['secret.', 'Secret.', 'SECRET.', 'Secrets.', 'SECRETS.']);
+
+/** Whether text[from, to) starts with a misspelt prefix (after spaces). */
 function misspeltPrefix(text: string, from: number, to: number): boolean {
   let a = from;
   while (a < to && isSpace(text.charCodeAt(a))) a++;
   if ((text.charCodeAt(a) | 32) !== 115) return false; // most expressions: not an s or S
-  const head = text.slice(a, Math.min(a + 8, to)).toLowerCase();
-  return head.startsWith('secret.') || head === 'secrets.';
+  const head = text.slice(a, Math.min(a + 8, to));
+  return MISSPELT_PREFIXES.has(head) || MISSPELT_PREFIXES.has(head.slice(0, 7));
+}
+
+const DOT = 46;
+const LOWER_S = 115;
+const UPPER_S = 83;
+
+/**
+ * Whether raw bytes may hold anything `findReferences` lists: every reference, malformed or
+ * misspelt, has `secret.` or `secrets.` in lower, capitalised or upper case. Lets a scan of many
+ * files skip decoding the ones that cannot (a byte search is far cheaper than a decode).
+ */
+export function mayHoldReferences(bytes: Buffer): boolean {
+  for (const word of ['ecret', 'ECRET']) {
+    for (let at = bytes.indexOf(word); at !== -1; at = bytes.indexOf(word, at + word.length)) {
+      const next = bytes[at + word.length];
+      if (next === DOT || ((next === LOWER_S || next === UPPER_S) && bytes[at + word.length + 1] === DOT)) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findReferences } from '../../../src/core/template.js';
+import { findReferences, mayHoldReferences } from '../../../src/core/template.js';
 import { linesOf, report, type Scan } from '../../../src/cli/refs.js';
 import { main } from '../../../src/cli/program.js';
 import { CliError, EXIT } from '../../../src/cli/errors.js';
@@ -41,7 +41,20 @@ describe('findReferences: malformed references, as written, with a suggestion', 
   });
 
   it('leaves foreign expressions alone', () => {
-    expect(findReferences('{{ $json.secret }} {{ secretary.x }} {{ mysecrets.X }} {{ {a: 1} }}')).toEqual([]);
+    expect(findReferences('{{ $json.secret }} {{ secretary.x }} {{ mysecrets.X }} {{ {a: 1} }} {{ sEcReT.X }}')).toEqual([]);
+  });
+});
+
+describe('mayHoldReferences (the byte filter before decoding)', () => {
+  it.each([
+    '{{secrets.OK}}', '{{ secrets.foo-bar }}', 'x {{secret.FOO}}', '{{ Secrets.FOO }}', '{{ SECRET.FOO }}', '{{ SECRETS.FOO }}', 'token: {{ secrets.FOO', '{{ secrets. }}',
+  ])('passes %j, which findReferences lists', (text) => {
+    expect(findReferences(text)).not.toEqual([]);
+    expect(mayHoldReferences(Buffer.from(text))).toBe(true);
+  });
+  it.each(['no secret here {{ $json.cursor }}', '{{ $json.secret }} {{ secretary.x }}', '{{ sEcReT.X }}'])('skips %j, where findReferences finds nothing', (text) => {
+    expect(findReferences(text)).toEqual([]);
+    expect(mayHoldReferences(Buffer.from(text))).toBe(false);
   });
 });
 

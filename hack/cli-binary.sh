@@ -32,16 +32,45 @@ out=dist/orka-secrets-linux-$arch
 work=dist/sea-$arch
 rm -rf "$work"; mkdir -p "$work"
 version=$(node -p 'require("./package.json").version')
-echo "cli-binary: bundling src/cli/main.ts (esbuild)" >&2
-# Whitespace and syntax minified (names kept, as in the image's bundle) and a V8 code cache in the
-# blob: the binary parses less at each start (`orka-secrets run -- true`: 216 ms and 147 MiB
-# before, 68 ms and 89 MiB with both; docs/script-nodes.md).
-npx esbuild src/cli/main.ts --bundle --platform=node --format=cjs --target=node24 --log-level=error --minify-whitespace --minify-syntax \
-  --define:ORKA_CLI_VERSION="\"$version\"" \
-  --banner:js='var __orka_meta_url = require("node:url").pathToFileURL(__filename).href;' --define:import.meta.url=__orka_meta_url \
-  --outfile="$work/cli.cjs" >&2
+echo "cli-binary: bundling src/cli/sea-main.ts and its parts (esbuild)" >&2
+# Whitespace and syntax minified (names kept, as in the image's bundle).
+bundle() { # ENTRY OUTFILE [esbuild flags...]
+  local entry=$1 outfile=$2; shift 2
+  npx esbuild "$entry" --bundle --platform=node --format=cjs --target=node24 --log-level=error --minify-whitespace --minify-syntax \
+    --define:ORKA_CLI_VERSION="\"$version\"" --define:import.meta.url=__orka_meta_url --outfile="$outfile" "$@" >&2
+}
+meta='var __orka_meta_url = require("node:url").pathToFileURL(__filename).href;'
+bundle src/cli/sea-main.ts "$work/cli.cjs" --banner:js="$meta"
+
+# --- Start-up: the parts and their V8 code caches (docs/design/startup.md) -------------------
+# The main script is only the dispatch; `run`, the command line and the Kubernetes client are
+# assets, each wrapped as a function expression for src/cli/sea-main.ts and shipped with a code
+# cache made here by the same Node, so a command parses and keeps only the parts it uses
+# (`--version` none, `run` its own, an offline `seal` no Kubernetes client). The main script's own
+# code cache is the SEA's useCodeCache. Both are made by the target's own Node (arm64: under qemu-user).
+# Each part exports its own fail(): a part's CliError is its own class, not the main script's.
+echo "export { runMain } from '$PWD/src/cli/run.ts'; export { fail } from '$PWD/src/cli/errors.ts';" > "$work/run.mjs"
+echo "export { main } from '$PWD/src/cli/program.ts'; export { fail } from '$PWD/src/cli/errors.ts';" > "$work/program.mjs"
+echo "export * from '@kubernetes/client-node';" > "$work/k8s.mjs"
+parts=(run:$work/run.mjs program:$work/program.mjs k8s:$work/k8s.mjs)
+for part in "${parts[@]}"; do
+  external=(--external:@kubernetes/client-node); [ "${part%%:*}" = k8s ] && external=()
+  # import() of what stays outside a part becomes require(): the parts run as plain scripts.
+  bundle "${part#*:}" "$work/${part%%:*}.cjs" "${external[@]}" --supported:dynamic-import=false \
+    --banner:js="(function (exports, require, module, __filename) { $meta" --footer:js='})'
+done
+"${run_node[@]}" -e 'const fs = require("node:fs"), vm = require("node:vm");
+for (const name of process.argv.slice(2)) {
+  const file = `${process.argv[1]}/${name}.cjs`;
+  const script = new vm.Script(fs.readFileSync(file, "utf8"), { filename: `orka-secrets/${name}.cjs` });
+  fs.writeFileSync(`${process.argv[1]}/${name}.cache`, script.createCachedData());
+}' "$work" "${parts[@]%%:*}"
+sea_flags='"useCodeCache": true, "useSnapshot": false'
+sea_assets=$(for p in "${parts[@]%%:*}"; do printf '"%s.cjs": "%s", "%s.cache": "%s", ' "$p" "$work/$p.cjs" "$p" "$work/$p.cache"; done)
+sea_assets=${sea_assets%, }
+# ----------------------------------------------------------------------------------------------
 cat > "$work/sea-config.json" <<JSON
-{ "main": "$work/cli.cjs", "output": "$work/cli.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true, "useSnapshot": false }
+{ "main": "$work/cli.cjs", "output": "$work/cli.blob", "disableExperimentalSEAWarning": true, $sea_flags, "assets": { $sea_assets } }
 JSON
 echo "cli-binary: preparing the SEA blob with Node $NODE_PKG_VERSION linux-$arch and injecting it (postject)" >&2
 "${run_node[@]}" --experimental-sea-config "$work/sea-config.json" >&2

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
- * orka-secrets (also `kubectl orka`). `run` starts in every script step of a workflow, so it loads
- * its own module alone (src/cli/run.ts); every other command loads the whole command line
- * (src/cli/program.ts).
+ * orka-secrets (also `kubectl orka`). The commands a workflow step runs load only what they use
+ * (src/cli/dispatch.ts): `--version` reads the version and nothing else, `run` loads its own
+ * module alone, and the command line (src/cli/program.ts) registers only the command group named.
  */
+import { dispatch } from './dispatch.js';
 import { fail } from './errors.js';
 
-const args = process.argv.slice(2);
-const done = args[0] === 'run' ? import('./run.js').then((m) => m.runMain(args.slice(1))) : import('./program.js').then((m) => m.main(process.argv));
-done.catch(fail);
+dispatch(process.argv, {
+  version: () => import('./version.js').then((m) => m.cliVersion()),
+  run: () => import('./run.js'),
+  program: () => import('./program.js'),
+}).catch(fail);

@@ -2,19 +2,14 @@
  * The whole command line of orka-secrets (also `kubectl orka`): seal values for a tenant and manage
  * its OrkaSecrets. Never prints a value. Each command group lives in its own module and registers
  * itself here; `run` is here for help and completion, and for a command line with global options before it;
- * src/cli/main.ts loads it alone when it comes first.
+ * src/cli/main.ts loads it alone when it comes first. Each group's module is imported only when
+ * the command line names one of its commands (a step's `list` or `seal` loads no key-backup,
+ * dashboard or prompt code); help, completion and any other word register them all.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { GlobalOptions } from './cluster.js';
-import { completionScript, SHELLS } from './completion.js';
-import { registerDashboard } from '../dashboard/command.js';
-import { completeMain, COMPLETE } from './complete.js';
 import { EXIT } from './errors.js';
 import { finishHelp } from './help.js';
-import { registerKeys } from './keys.js';
-import { registerRefs } from './refs.js';
-import { RUN_USAGE, runMain } from './run.js';
-import { registerSecretCommands } from './secrets.js';
 import { cliVersion } from './version.js';
 
 const EXIT_HELP = `
@@ -33,8 +28,60 @@ function namespaceName(value: string): string {
   return value;
 }
 
-/** The whole command line, with every command registered. */
-export function program(): Command {
+type Globals = () => GlobalOptions;
+
+/** The command groups in help order: the commands each registers, and how to register them. */
+const GROUPS: Array<{ commands: string[]; register: (cli: Command, g: Globals) => Promise<void> }> = [
+  { commands: ['seal', 'create', 'update', 'fetch-cert', 'list', 'describe', 'delete', 'usage'], register: async (cli, g) => (await import('./secrets.js')).registerSecretCommands(cli, g) },
+  { commands: ['refs'], register: async (cli, g) => (await import('./refs.js')).registerRefs(cli, g) },
+  { commands: ['keys'], register: async (cli, g) => (await import('./keys.js')).registerKeys(cli, g) },
+  { commands: [], register: registerCompletion },
+  { commands: ['dashboard'], register: async (cli) => (await import('../dashboard/command.js')).registerDashboard(cli) },
+  { commands: ['run'], register: registerRun },
+];
+
+async function registerCompletion(cli: Command): Promise<void> {
+  const { completionScript, SHELLS } = await import('./completion.js');
+  cli
+    .command('completion')
+    .description('print a shell completion script: source <(orka-secrets completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .action((shell: (typeof SHELLS)[number]) => {
+      process.stdout.write(completionScript(shell, cli));
+    });
+}
+
+async function registerRun(cli: Command): Promise<void> {
+  const { RUN_USAGE, runMain } = await import('./run.js');
+  cli
+    .command('run')
+    .description('run a command with secrets in its environment, masking their values in its output (in a runner pod)')
+    .usage(RUN_USAGE)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action((args: string[]) => runMain(args));
+}
+
+/** The first word of the command line that is neither a global option nor its value. */
+function commandWord(cli: Command, args: string[]): string | undefined {
+  const takesValue = new Set(cli.options.filter((o) => o.required || o.optional).flatMap((o) => [o.short, o.long]));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('-')) return arg;
+    if (arg === '--') return args[i + 1];
+    if (takesValue.has(arg)) i++; // `-n NS`; `-nNS` and `--namespace=NS` are one word
+  }
+  return undefined;
+}
+
+/**
+ * The command line with its global options and the group of the command named in `args`; when
+ * the word names no known command (help, completion, a typo), every group, so commander's help,
+ * completion and "did you mean" see them all.
+ */
+export async function program(args: string[] = []): Promise<Command> {
   // Set before any command is added: commander copies them into each subcommand.
   const cli = new Command('orka-secrets')
     .description('Seal values for a tenant and manage its Orka Secrets. Values are never printed.')
@@ -52,36 +99,23 @@ export function program(): Command {
       outputError: (s, write) => write(`orka-secrets: ${s.replace(/^error: /, '')}`),
     });
   const g = () => cli.opts<GlobalOptions>();
-  registerSecretCommands(cli, g);
-  registerRefs(cli, g);
-  registerKeys(cli, g);
-  cli
-    .command('completion')
-    .description('print a shell completion script: source <(orka-secrets completion bash)')
-    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
-    .action((shell: (typeof SHELLS)[number]) => {
-      process.stdout.write(completionScript(shell, cli));
-    });
-  registerDashboard(cli);
-  cli
-    .command('run')
-    .description('run a command with secrets in its environment, masking their values in its output (in a runner pod)')
-    .usage(RUN_USAGE)
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]')
-    .action((args: string[]) => runMain(args));
+  const word = commandWord(cli, args);
+  const named = GROUPS.find((group) => word !== undefined && group.commands.includes(word));
+  for (const group of named ? [named] : GROUPS) await group.register(cli, g);
   finishHelp(cli);
   return cli;
 }
 
 /** Parses and runs a command line; a usage error exits 2 (commander has printed it). */
 export async function main(argv: string[]): Promise<void> {
-  // Completion reads a partial command line as words: commander would refuse or act on it.
-  if (argv[2] === COMPLETE) await completeMain(program(), argv.slice(3));
+  // Completion reads a partial command line as words (COMPLETE, src/cli/complete.ts, loaded only
+  // then: it brings the Kubernetes client): commander would refuse or act on it.
+  if (argv[2] === '__complete') {
+    const { completeMain } = await import('./complete.js');
+    await completeMain(await program(), argv.slice(3));
+  }
   try {
-    await program().parseAsync(argv);
+    await (await program(argv.slice(2))).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.input);
     throw err;

@@ -4,8 +4,6 @@
  * backspace removes a whole character (not a byte) and multibyte input arrives intact. Prompts
  * are drawn on stderr so that stdout stays the command's output (`seal --prompt > secret.yaml`).
  */
-import confirm from '@inquirer/confirm';
-import password from '@inquirer/password';
 import { CliError, EXIT } from './errors.js';
 
 const TERMINAL = () => ({ input: process.stdin, output: process.stderr, clearPromptOnDone: true });
@@ -19,6 +17,8 @@ function cancelled(err: unknown): never {
 /** Asks for a value on the terminal without echoing it. */
 export async function promptHidden(question: string): Promise<Buffer> {
   if (!process.stdin.isTTY) throw new CliError('no terminal to prompt on: give --from-stdin or --from-file', EXIT.input);
+  // Loaded here: the prompt library is most of what the value options would otherwise load at start.
+  const { default: password } = await import('@inquirer/password');
   const answer = await password({ message: question, mask: false, toggleMask: false }, TERMINAL()).catch(cancelled);
   return Buffer.from(answer, 'utf8');
 }
@@ -26,5 +26,6 @@ export async function promptHidden(question: string): Promise<Buffer> {
 /** Asks a yes/no question (no by default); `noTerminal` is the error when there is no terminal to ask on. */
 export async function promptConfirm(question: string, noTerminal: string): Promise<boolean> {
   if (!process.stdin.isTTY) throw new CliError(noTerminal, EXIT.input);
+  const { default: confirm } = await import('@inquirer/confirm');
   return confirm({ message: question, default: false }, TERMINAL()).catch(cancelled);
 }

@@ -5,11 +5,10 @@
  * references to secrets the tenant does not have (exit 3 when any; 2 for a malformed reference), and lists the tenant's
  * secrets no file references. Only names, files and line numbers are printed: never a line's text.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { toSecretName } from '../core/names.js';
-import { findReferences } from '../core/template.js';
+import { findReferences, mayHoldReferences } from '../core/template.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { checkNamespace, connect, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
@@ -29,7 +28,8 @@ export interface Scan {
   /** Files skipped as binary (a NUL byte, as grep -I). */
   binary: number;
   references: FileReference[];
-  malformed: Array<{ file: string; line: number; rule: string }>;
+  /** Malformed references: the rule broken, what was written (cut before a character no name has), the reference it probably means. */
+  malformed: Array<{ file: string; line: number; rule: string; written: string; suggestion?: string }>;
 }
 
 const SKIPPED_DIRECTORIES = new Set(['.git']);
@@ -48,14 +48,40 @@ export function linesOf(text: string, offsets: number[]): number[] {
   return lines;
 }
 
+// One buffer for every file (grown when a file is larger): no allocation and no fstat per file.
+let buffer = Buffer.allocUnsafe(64 * 1024);
+
+/** A file's bytes, in the shared buffer (valid until the next read). */
+function readWhole(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger);
+        buffer = bigger;
+      }
+      const wanted = buffer.length - length;
+      const n = readSync(fd, buffer, length, wanted, null);
+      length += n;
+      // A regular file's read returns less than asked only at its end: no further read to see 0.
+      if (n < wanted) return buffer.subarray(0, length);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function scanFile(file: string, into: Scan): void {
-  const bytes = readFileSync(file);
+  const bytes = readWhole(file);
   into.files++;
   if (bytes.indexOf(NUL) !== -1) {
     into.binary++;
     return;
   }
-  if (bytes.indexOf('{{') === -1) return; // most files: no expression at all, skip decoding
+  // Most files hold no expression, or none that can be a reference: they are not decoded.
+  if (bytes.indexOf('{{') === -1 || !mayHoldReferences(bytes)) return;
   const text = bytes.toString('utf8');
   const found = findReferences(text);
   const lines = linesOf(
@@ -65,7 +91,7 @@ function scanFile(file: string, into: Scan): void {
   found.forEach((f, i) => {
     const line = lines[i] as number;
     if ('name' in f) into.references.push({ file, line, name: f.name });
-    else into.malformed.push({ file, line, rule: f.malformed });
+    else into.malformed.push({ file, line, rule: f.malformed, written: f.written, ...(f.suggestion === undefined ? {} : { suggestion: f.suggestion }) });
   });
 }
 
@@ -74,12 +100,17 @@ function walk(path: string, into: Scan, top: boolean): void {
   if (stat === undefined) return;
   if (stat.isFile()) return scanFile(path, into);
   if (!stat.isDirectory()) return;
-  const entries = readdirSync(path, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  walkDirectory(path.endsWith('/') ? path : `${path}/`, into);
+}
+
+/** A directory's files (named `dir` + name, as grep names them), in name order, and its subdirectories. */
+function walkDirectory(dir: string, into: Scan): void {
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     if (e.isSymbolicLink()) continue; // as grep -r: only links named on the command line are followed
     if (e.isDirectory()) {
-      if (!SKIPPED_DIRECTORIES.has(e.name)) walk(join(path, e.name), into, false);
-    } else if (e.isFile()) scanFile(join(path, e.name), into);
+      if (!SKIPPED_DIRECTORIES.has(e.name)) walkDirectory(`${dir}${e.name}/`, into);
+    } else if (e.isFile()) scanFile(`${dir}${e.name}`, into);
   }
 }
 
@@ -109,6 +140,28 @@ export function report(scan: Scan, existing: ReadonlySet<string> | undefined) {
   };
 }
 
+/** The secrets of the namespace to check against; without a cluster, the error says how to list without one. */
+async function tenantSecrets(g: GlobalOptions): Promise<{ namespace: string; existing: Set<string> }> {
+  try {
+    const c = await connect(g);
+    await checkNamespace(c, c.namespace, 'exists');
+    const list = (await c.call(`secrets in ${c.namespace}`, () => c.kc.makeApiClient(c.k8s.CustomObjectsApi).listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: c.namespace }))) as { items: OrkaSecret[] };
+    const existing = new Set(
+      list.items.flatMap((o) => {
+        try {
+          return [toSecretName(o.metadata.name)];
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return { namespace: c.namespace, existing };
+  } catch (err) {
+    if (!(err instanceof CliError) || err.exitCode !== EXIT.cluster) throw err;
+    throw new CliError(`${err.message} (to list the references without a cluster: refs --no-check)`, EXIT.cluster);
+  }
+}
+
 /** Registers `refs`. */
 export function registerRefs(cli: Command, g: () => GlobalOptions): void {
   cli
@@ -118,36 +171,20 @@ export function registerRefs(cli: Command, g: () => GlobalOptions): void {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
     .action(async (paths: string[], opts: { check: boolean; output: string }) => {
       const scan = scanPaths(paths);
-      let existing: Set<string> | undefined;
-      let namespace: string | undefined;
-      if (opts.check) {
-        const c = await connect(g());
-        namespace = c.namespace;
-        await checkNamespace(c, c.namespace, 'exists');
-        const list = (await c.call(`secrets in ${c.namespace}`, () => c.kc.makeApiClient(c.k8s.CustomObjectsApi).listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: c.namespace }))) as { items: OrkaSecret[] };
-        existing = new Set(
-          list.items.flatMap((o) => {
-            try {
-              return [toSecretName(o.metadata.name)];
-            } catch {
-              return [];
-            }
-          }),
-        );
-      }
+      const { namespace, existing } = opts.check ? await tenantSecrets(g()) : {};
       const r = report(scan, existing);
       if (opts.output !== 'text') print({ ...(namespace ? { namespace } : {}), ...r }, opts.output);
       else {
         const rows = r.references.map((x) => [x.name, `${x.file}:${x.line}`, x.exists === undefined ? '' : x.exists ? 'ok' : 'MISSING']);
-        const malformed = r.malformed.map((m) => ['(malformed)', `${m.file}:${m.line}`, m.rule]);
+        const malformed = r.malformed.map((m) => [m.written, `${m.file}:${m.line}`, `malformed (${m.rule})${m.suggestion ? `: did you mean ${m.suggestion}?` : ''}`]);
         // table() cleans every cell (file names are text too); the summary lines are cleaned here.
         const summary: string[] = [];
-        summary.push(`${r.references.length} reference${r.references.length === 1 ? '' : 's'} to ${new Set(r.references.map((x) => x.name)).size} secret(s) in ${r.files} file(s)`);
+        summary.push(`${r.references.length} reference${r.references.length === 1 ? '' : 's'} to ${new Set(r.references.map((x) => x.name)).size} secret(s) in ${r.files} file(s)${r.malformed.length ? `, ${r.malformed.length} malformed` : ''}`);
         if (existing) {
           summary.push(r.missing.length ? `missing in ${namespace}: ${r.missing.join(', ')}` : `every referenced secret exists in ${namespace}`);
           summary.push(r.unreferenced.length ? `not referenced by any file: ${r.unreferenced.join(', ')}` : 'every secret is referenced');
         }
-        const listed = rows.length + malformed.length > 0 ? table([['SECRET', 'WHERE', existing ? 'STATUS' : ''], ...rows, ...malformed]) : '';
+        const listed = rows.length + malformed.length > 0 ? table([['SECRET', 'WHERE', existing || malformed.length > 0 ? 'STATUS' : ''], ...rows, ...malformed]) : '';
         process.stdout.write(`${listed}${summary.map(clean).join('\n')}\n`);
       }
       // A missing secret fails the workflow at run time (3); a malformed reference fails it too (2).

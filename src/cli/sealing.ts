@@ -3,7 +3,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { seal } from '../core/envelope.js';
 import { isTenantId, toObjectName } from '../core/names.js';
-import { sealingKeyIdOf } from '../core/keyring.js';
+import { sealingKeyIdOf } from '../core/sealing-cert.js';
 import { API_VERSION, KIND, TENANT_LABEL, type OrkaSecret } from '../api/resource.js';
 import { fetchSealingCert, type Cluster } from './cluster.js';
 import { apiError, CliError, EXIT, httpStatus } from './errors.js';

@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { referenceOf, toObjectName } from '../core/names.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
-import { sealingKeyIdOf } from '../core/keyring.js';
+import { sealingKeyIdOf } from '../core/sealing-cert.js';
 import { checkNamespace, connect, fetchSealingCert, type Cluster, type GlobalOptions } from './cluster.js';
 import { CliError, EXIT } from './errors.js';
 import { NAME_HELP, parseSecretName } from './names.js';

@@ -6,11 +6,14 @@
  * Persisted as one JSON document in the Secret `orka-secrets-keys` of the operator's namespace.
  * Losing that Secret loses every stored value: back it up (see the README).
  */
-import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { RandomSource } from './envelope.js';
 import { OrkaError } from './errors.js';
 import { createSealingCert, generateRsaKeyPair, type RsaKeyPairPem } from './pki.js';
+import { SEALING_CN_PREFIX } from './sealing-cert.js';
+
+export { sealingKeyIdOf } from './sealing-cert.js';
 
 /** Secret data key under which the ring is stored. */
 export const KEYRING_DATA_KEY = 'keyring.json';
@@ -43,16 +46,6 @@ export interface KeyRing {
 
 function keyId(prefix: string, now: Date, random: RandomSource): string {
   return `${prefix}-${now.toISOString().slice(0, 10).replaceAll('-', '')}-${random(4).toString('hex')}`;
-}
-
-/** The sealing certificate's common name carries the key id, so a certificate alone is enough to seal offline. */
-const SEALING_CN_PREFIX = 'orka-secrets sealing key ';
-
-/** The sealing key id named by a sealing certificate. */
-export function sealingKeyIdOf(certPem: string): string {
-  const cn = /CN=([^\n,]+)/.exec(new X509Certificate(certPem).subject)?.[1] ?? '';
-  if (!cn.startsWith(SEALING_CN_PREFIX)) throw new OrkaError('INVALID_REQUEST', 'this is not an Orka Secrets sealing certificate');
-  return cn.slice(SEALING_CN_PREFIX.length);
 }
 
 /** The size of sealing keys (RSA-OAEP). */

@@ -4,12 +4,13 @@
  * references, in the same run. Both are whole processes started the same way, so the row
  * includes the CLI's Node start-up, as a person running it would see. The CLI runs with
  * --no-check (no cluster): this measures the file scan; the cluster adds one list call.
- * Each tool runs BENCH_REFS_RUNS times (default 5); the table shows the median and the best.
+ * The two run in interleaved rounds (grep, refs, grep, refs, ...), BENCH_REFS_RUNS of them (default
+ * 5); the table shows medians, the spread and peak memory (test/bench/processes.ts).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compareProcesses, timeProcess } from './processes.js';
 import { printTable } from './table.js';
 
 const FILES = Number(process.env.BENCH_REFS_FILES ?? 10_000);
@@ -38,36 +39,29 @@ function makeTree(dir: string): number {
   return refs;
 }
 
-function time(command: string, args: string[]): { ms: number; stdout: string } {
-  const started = process.hrtime.bigint();
-  const res = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (res.status !== 0 && res.status !== 1) throw new Error(`${command} failed (${res.status}): ${res.stderr}`);
-  return { ms, stdout: res.stdout };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
 const dir = mkdtempSync(join(tmpdir(), 'orka-bench-refs-'));
 try {
   const expected = makeTree(dir);
   const grepArgs = ['-rnE', '\\{\\{ *secrets\\.[A-Z][A-Z0-9_]* *\\}\\}', dir];
   const cliArgs = ['dist/src/cli/main.js', 'refs', '--no-check', '-o', 'json', dir];
   // Both must find the same references, or the comparison means nothing.
-  const grepFound = time('grep', grepArgs).stdout.split('\n').filter(Boolean).length;
-  const cliFound = (JSON.parse(time(process.execPath, cliArgs).stdout) as { references: unknown[] }).references.length;
-  if (grepFound !== expected || cliFound !== expected) throw new Error(`references: planted ${expected}, grep ${grepFound}, refs ${cliFound}`);
-  const grepMs: number[] = [];
-  const cliMs: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    grepMs.push(time('grep', grepArgs).ms);
-    cliMs.push(time(process.execPath, cliArgs).ms);
-  }
-  const base = median(grepMs);
-  printTable([
-    { case: `grep -rn, ${FILES} files (baseline)`, references: String(grepFound), 'median ms': median(grepMs).toFixed(0), 'best ms': Math.min(...grepMs).toFixed(0), 'vs baseline': '1.00x' },
-    { case: `orka-secrets refs, ${FILES} files`, references: String(cliFound), 'median ms': median(cliMs).toFixed(0), 'best ms': Math.min(...cliMs).toFixed(0), 'vs baseline': `${(median(cliMs) / base).toFixed(2)}x time` },
-  ]);
+  const grepFound = (run: { stdout: string }) => run.stdout.split('\n').filter(Boolean).length;
+  const cliFound = (run: { stdout: string }) => (JSON.parse(run.stdout) as { references: unknown[] }).references.length;
+  const found = { grep: grepFound(timeProcess('grep', grepArgs)), refs: cliFound(timeProcess(process.execPath, cliArgs)) };
+  if (found.grep !== expected || found.refs !== expected) throw new Error(`references: planted ${expected}, grep ${found.grep}, refs ${found.refs}`);
+  const ok = (count: (run: { stdout: string }) => number) => (run: { stdout: string; status: number | null }) => {
+    if ((run.status !== 0 && run.status !== 1) || count(run) !== expected) throw new Error(`a run found ${count(run)} references (exit ${run.status})`);
+  };
+  console.log(`refs vs grep -rn over ${FILES} files (${expected} references), ${RUNS} interleaved rounds, Node ${process.version}`);
+  printTable(
+    compareProcesses(
+      [
+        { label: `grep -rn, ${FILES} files`, command: 'grep', args: grepArgs, check: ok(grepFound) },
+        { label: `orka-secrets refs --no-check, ${FILES} files`, command: process.execPath, args: cliArgs, check: ok(cliFound) },
+      ],
+      RUNS,
+    ),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

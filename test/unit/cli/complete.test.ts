@@ -3,6 +3,9 @@ import { completeWords, DIRECTIVE, type Lookups } from '../../../src/cli/complet
 import { completionScript } from '../../../src/cli/completion.js';
 import { program } from '../../../src/cli/program.js';
 
+/** The whole command line, every group registered (no command named). */
+const cli = await program();
+
 /** A cluster stand-in: records what it was asked with. */
 function lookups(): Lookups & { asked: Array<[string, unknown]> } {
   const asked: Array<[string, unknown]> = [];
@@ -13,7 +16,7 @@ function lookups(): Lookups & { asked: Array<[string, unknown]> } {
   };
 }
 
-const complete = (words: string[], l: Lookups = lookups()) => completeWords(program(), words, l);
+const complete = (words: string[], l: Lookups = lookups()) => completeWords(cli, words, l);
 
 describe('completeWords', () => {
   it.each([
@@ -53,7 +56,7 @@ describe('completeWords', () => {
 
 describe('completionScript (the real program)', () => {
   it('bash: every command path lists each word once', () => {
-    const script = completionScript('bash', program());
+    const script = completionScript('bash', cli);
     const lines = script.split('\n').filter((l) => /^ {6}"[^"]*"\) opts="/.test(l));
     expect(lines.length).toBeGreaterThan(10);
     for (const line of lines) {
@@ -63,11 +66,11 @@ describe('completionScript (the real program)', () => {
   });
 
   it('bash and fish ask the CLI for secret names and namespaces only', () => {
-    const bash = completionScript('bash', program());
+    const bash = completionScript('bash', cli);
     expect(bash).toContain('"${COMP_WORDS[0]}" __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null');
     expect(bash).toContain('describe|delete|update) COMPREPLY=($(compgen -W "$(_orka_secrets_complete_ask)" -- "$cur")); return;;');
     expect(bash).toMatch(/\*:-n\|\*:--namespace\) COMPREPLY=\(\$\(compgen -W "\$\(_orka_secrets_complete_ask\)"/);
-    const fish = completionScript('fish', program());
+    const fish = completionScript('fish', cli);
     expect(fish).toContain("complete -c orka-secrets -n '__fish_seen_subcommand_from describe delete update' -a '(__orka_secrets_ask)'");
     expect(fish).toContain("-s n -l namespace -x -a '(__orka_secrets_ask)'");
   });

@@ -6,7 +6,7 @@ import { main, program } from '../../../src/cli/program.js';
 function commands(c: Command): Command[] {
   return c.commands.flatMap((s) => [s, ...commands(s)]);
 }
-const withHelp = commands(program()).filter((c) => c.name() !== 'run'); // run's help is its own (src/cli/run.ts)
+const withHelp = commands(await program()).filter((c) => c.name() !== 'run'); // run's help is its own (src/cli/run.ts)
 
 describe('help', () => {
   it.each(withHelp.map((c) => [commandPath(c), c] as const))('%s: the global flags and Examples', (_path, c) => {

@@ -15,12 +15,9 @@ export const SIDECAR_NODE_FLAGS: readonly string[] = [
   // load and does not give them back): about 6 MiB less after load. The sidecar's garbage is
   // short-lived request objects, which a small young generation collects just as well.
   '--max-semi-space-size=1',
-  // Maglev, V8's mid-tier optimizing compiler, is the top tier: TurboFan's code is the largest
-  // part of the node binary, and once it runs its pages stay resident (about 5 MiB of RSS). The
-  // request path is mostly Node's own native code, so the cost in CPU is small (measured).
-  '--max-opt=2',
   // Optimizing compiles on the main thread (a few, once, at the first load): on V8's background
-  // threads each compile allocated in that thread's malloc arena, which kept about 8 MiB after
-  // the load that nothing gave back.
+  // threads each compile allocated in that thread's malloc arena, which kept about 10 MiB after
+  // the load that nothing gave back. (--max-opt=2, Maglev as the top tier, saved 5 MiB more of
+  // the node binary's pages, shared by every pod on a node, for more CPU per request: not taken.)
   '--no-concurrent-recompilation',
 ];

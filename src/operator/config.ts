@@ -68,8 +68,8 @@ export const operatorEnv = z.object({
   ORKA_SIDECAR_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent').describe('Pull policy of the sidecar image.'),
   ORKA_SIDECAR_PORT: port(8731).describe('Port of the injected sidecar on 127.0.0.1.'),
   ORKA_SIDECAR_CPU_REQUEST: z.string().default('10m').describe('CPU request of the sidecar.'),
-  ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('96Mi').describe('Memory request of the sidecar.'),
-  ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('160Mi').describe('Memory limit of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_REQUEST: z.string().default('88Mi').describe('Memory request of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_LIMIT: z.string().default('152Mi').describe('Memory limit of the sidecar.'),
   ORKA_SIDECAR_TOKEN_EXPIRATION: duration('10m').describe('Lifetime of the projected token (the kubelet renews it; 10m is the least Kubernetes allows).'),
   ORKA_NATIVE_SIDECAR: z
     .enum(['auto', 'true', 'false'])

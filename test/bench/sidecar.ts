@@ -2,8 +2,14 @@
  * `make bench` part 3: the sidecar, with autocannon at concurrency 32, against two baselines of
  * the same run: a bare node:http server answering a constant body (the limit for Node here) and
  * a direct GET of a Kubernetes Secret from the apiserver (what a runner would do without us).
+ * The four run in BENCH_ROUNDS (3) interleaved rounds of BENCH_SECONDS (5) each: medians, the
+ * spread, per-round ratios, and the CPU each request cost the serving process (a shared machine
+ * slows a process but does not bill it); a note when the baseline moved more than the ratios.
  * Then cold resolves (cache miss, through the operator), update-to-visible and delete-to-404
- * latencies, and the sidecar's RSS. Last, memory while the operator flaps: one sidecar whose
+ * latencies, and the sidecar's RSS idle, after the runs and 20 s later, against a bare Node
+ * process and the floor of any Node sidecar (an HTTP server and one HTTPS request), all started in
+ * this run. The sidecar runs with the injected Node flags (src/sidecar/node-flags.ts), or
+ * BENCH_SIDECAR_NODE_FLAGS ("" for none). Last, memory while the operator flaps: one sidecar whose
  * operator is killed and restarted BENCH_FLAP_RESTARTS (30) times, against a control sidecar on a
  * stable operator in the same run. BENCH_SIDECAR_PARTS=load or =flap runs one part only.
  */

@@ -42,5 +42,7 @@ COPY --from=build /src/dist/bundle ./dist/bundle
 # A numeric non-root user, so runAsNonRoot can verify it; nothing is written at run time, so the
 # root filesystem can be read-only.
 USER 65532:65532
+# The injected sidecar runs these two paths as its command with its V8 flags in between
+# (src/sidecar/node-flags.ts: IMAGE_NODE, IMAGE_ENTRYPOINT): move one, move it there too.
 ENTRYPOINT ["/usr/local/bin/node", "/app/dist/bundle/entrypoint.mjs"]
 CMD ["operator"]

@@ -6,39 +6,11 @@
  * A busy process writes through a `BatchedDestination`: lines leave in batches, not one write each.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { REDACT_PATHS, SENSITIVE } from './log-fields.js';
+
+export { REDACT_PATHS } from './log-fields.js';
 
 export type { Logger } from 'pino';
-
-const SENSITIVE = [
-  'value',
-  'values',
-  'plaintext',
-  'token',
-  'sealedValue',
-  'privateKey',
-  'keyPem',
-  'dataKey',
-  'kek',
-  'secret',
-  'password',
-  'authorization',
-  'result',
-  'data',
-  'stringData',
-];
-
-/** The paths pino censors: each sensitive field at the top level, one level down, and in HTTP headers and specs. */
-export const REDACT_PATHS: readonly string[] = [
-  ...SENSITIVE,
-  ...SENSITIVE.map((field) => `*.${field}`),
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'spec.sealedValue',
-  '*.spec.sealedValue',
-  'body.template',
-  'body.text',
-];
 
 /** Longest a log line waits in memory before it is written (BatchedDestination). */
 export const LOG_FLUSH_MS = 100;

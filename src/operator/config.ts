@@ -102,8 +102,8 @@ export const operatorEnv = z.object({
     .optional()
     .refine((q) => q === undefined || QUANTITY.test(q), { message: 'is not a resource quantity such as 100m or 1' })
     .describe('CPU limit of the sidecar; unset: none (a limit only throttles; set one where a ResourceQuota on limits.cpu requires it).'),
-  ORKA_SIDECAR_MEMORY_REQUEST: quantity('96Mi').describe('Memory request of the sidecar.'),
-  ORKA_SIDECAR_MEMORY_LIMIT: quantity('160Mi').describe('Memory limit of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_REQUEST: quantity('88Mi').describe('Memory request of the sidecar.'),
+  ORKA_SIDECAR_MEMORY_LIMIT: quantity('152Mi').describe('Memory limit of the sidecar.'),
   ORKA_SIDECAR_SECURITY_CONTEXT: z
     .string()
     .optional()

@@ -16,10 +16,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isOrkaError, OrkaError, secretNotFound } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
 import { assertSecretName } from '../core/names.js';
 import { references, render } from '../core/template.js';
 import type { ValueCache } from './cache.js';
+import type { SidecarLogger } from './log.js';
 import type { Lookup } from './lookup.js';
 import type { SidecarMetrics } from './metrics.js';
 
@@ -29,7 +29,7 @@ export interface SidecarDeps {
   cache: ValueCache;
   lookup: Lookup;
   metrics: SidecarMetrics;
-  log: Logger;
+  log: SidecarLogger;
   /** Ends the sidecar after POST /v1/quit has been answered (the classic form in Jobs). */
   quit?: () => void;
 }

@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isOrkaError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
 import { Throttle } from '../core/throttle.js';
 import { createSidecarApp } from './app.js';
+import { createSidecarLogger } from './log.js';
 import { parseRevision } from '../core/revision.js';
 import { ValueCache } from './cache.js';
 import { loadSidecarConfig } from './config.js';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     process.stderr.write(`orka-secrets sidecar: ${err.message}\n`);
     process.exit(2);
   }
-  const log = createLogger({ name: 'sidecar', level: config.ORKA_LOG_LEVEL });
+  const log = createSidecarLogger({ service: 'sidecar', level: config.ORKA_LOG_LEVEL });
   const metrics = createSidecarMetrics();
   let budgetWarned = false;
   const cache = new ValueCache({

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
+import { createParser } from 'eventsource-parser';
 import { isErrorCode, OrkaError } from '../core/errors.js';
 import { NO_REVISION, parseRevision, ViewFloor } from '../core/revision.js';
 
@@ -292,15 +293,10 @@ export class Upstream {
           return retry();
         }
         res.setEncoding('utf8');
-        let buffer = '';
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let end;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const frame = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const event = /^event: (.+)$/m.exec(frame)?.[1];
-            const data = /^data: (.*)$/m.exec(frame)?.[1];
+        // Server-sent events, parsed by eventsource-parser (multi-line data, CRLF, comments and
+        // frames split across chunks, as the spec has them).
+        const parser = createParser({
+          onEvent: ({ event, data }) => {
             this.floor.hear(frameView(data));
             if (event === 'ready') {
               attempt = 0;
@@ -308,7 +304,7 @@ export class Upstream {
               onState(true);
             } else if (event === 'revoked') {
               onRevoked();
-            } else if (event === 'changed' && data !== undefined) {
+            } else if (event === 'changed') {
               try {
                 const { name, revision, deleted } = JSON.parse(data) as { name?: unknown; revision?: unknown; deleted?: unknown };
                 if (typeof name === 'string') onChange({ name, deleted: deleted === true, ...(typeof revision === 'string' ? { revision } : {}) });
@@ -316,8 +312,9 @@ export class Upstream {
                 // a malformed frame is skipped; the next resync clears the cache anyway
               }
             }
-          }
+          },
         });
+        res.on('data', (chunk: string) => parser.feed(chunk));
         res.on('close', () => retry());
       });
       // Silence, from connecting to any point of the stream (the operator pings every 15 s), means
@@ -354,8 +351,7 @@ export class Upstream {
 }
 
 /** The view revision a frame's JSON data carries; NO_REVISION when it has none (older operators) or is malformed. */
-function frameView(data: string | undefined): number {
-  if (data === undefined) return NO_REVISION;
+function frameView(data: string): number {
   try {
     return parseRevision((JSON.parse(data) as { view?: unknown }).view);
   } catch {

@@ -8,7 +8,8 @@
  * machine the same in each), and each row says where the CPU went: apiserver+etcd, and the client
  * (the floor's process or the operator). Also the operator's peak RSS. docs/design/reconcile-throughput.md
  * reads the numbers.
- *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes.
+ *   BENCH_OPERATOR_N=1000,10000 (default) sets the sizes; BENCH_ROUNDS (3) interleaved rounds of
+ *   every size, medians and the spread printed, ratios per round.
  *
  * Then what Secrets the operator neither owns nor reads cost it: an idle operator's RSS before
  * and after BENCH_UNRELATED (default 10,000) Secrets of 10 KiB appear in a namespace that is not a
@@ -29,12 +30,14 @@ import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, installCrd } from '../env/kube.js';
 import { startOperator } from '../env/operator.js';
 import { pool } from './pool.js';
-import { printTable } from './table.js';
+import { baselineNote, median, medianCell, printTable, ratioCell } from './table.js';
 
 const WORKERS = 4;
 /** The operator's Node options: BENCH_NODE_OPTIONS, else the chart's default (operator.nodeOptions). */
 const NODE_OPTIONS = (process.env.BENCH_NODE_OPTIONS ?? /^\s*nodeOptions:\s*"([^"]*)"/m.exec(readFileSync('charts/orka-secrets/values.yaml', 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
 const TENANTS = 10;
+/** Interleaved rounds of every size (BENCH_ROUNDS). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const sizes = (process.env.BENCH_OPERATOR_N ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const osec = { group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets' };
 
@@ -71,7 +74,14 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / 100;
 }
 
-async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPlanePids: readonly number[]): Promise<Record<string, string>> {
+/** One round of one size: the lower bound's and the operator's seconds, and the rest of the row. */
+interface Round {
+  floorSeconds: number;
+  operatorSeconds: number;
+  row: Record<string, string>;
+}
+
+async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPlanePids: readonly number[]): Promise<Round> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const opNamespace = await createNamespace(kc, { prefix: 'orka-bench' });
@@ -161,6 +171,9 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPla
   progress(`N=${n}: ${metrics.split('\n').filter((l) => /^orka_operator_(reconciles_total|reconcile_duration_seconds_(sum|count))/.test(l)).join('; ')}`);
   await op.stop();
   return {
+    floorSeconds,
+    operatorSeconds,
+    row: {
     N: String(n),
     tenants: String(TENANTS),
     'lower bound s (the writes alone)': floorSeconds.toFixed(1),
@@ -171,6 +184,7 @@ async function run(kc: KubeConfig, kubeconfigPath: string, n: number, controlPla
     'apiserver+etcd CPU s (floor / operator)': `${floorControlPlaneCpu.toFixed(1)} / ${opControlPlaneCpu.toFixed(1)}`,
     'client CPU s (floor / operator)': `${floorClientCpu.toFixed(1)} / ${operatorCpu.toFixed(1)}`,
     'peak RSS MiB': peakRssMiB.toFixed(0),
+    },
   };
 }
 
@@ -230,10 +244,34 @@ try {
   const kc = adminKubeConfig(cp);
   await installCrd(kc);
   const rows: Array<Record<string, string>> = [];
-  // Each size gets its own namespaces but shares the apiserver; the run is one process, one machine.
-  for (const n of sizes) rows.push(await run(kc, cp.kubeconfigPath, n, cp.pids));
-  console.log(`operator at scale, ${WORKERS} workers, Node ${process.version}, node options: ${NODE_OPTIONS.join(' ') || '(none)'}`);
+  const notes: string[] = [];
+  // Each size gets its own namespaces per round but shares the apiserver; the run is one process,
+  // one machine. The rounds interleave the sizes (1,000, 10,000, 1,000, ...), and each round
+  // measures its lower bound just before its operator, so drift falls on both.
+  const rounds: Record<number, Round[]> = Object.fromEntries(sizes.map((n) => [n, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const n of sizes) {
+      progress(`round ${round}/${ROUNDS}, N=${n}`);
+      rounds[n]?.push(await run(kc, cp.kubeconfigPath, n, cp.pids));
+    }
+  }
+  for (const n of sizes) {
+    const all = rounds[n] as Round[];
+    const floor = all.map((r) => r.floorSeconds);
+    const op = all.map((r) => r.operatorSeconds);
+    rows.push({
+      ...(all[all.length - 1] as Round).row,
+      'lower bound s (the writes alone)': medianCell(floor, 1),
+      'operator s (start -> all Ready)': medianCell(op, 1),
+      'vs lower bound': ratioCell(op, floor),
+      'objects/s': (n / median(op)).toFixed(0),
+    });
+    const note = baselineNote(`the lower bound at N=${n}`, floor, [op]);
+    if (note !== undefined) notes.push(note);
+  }
+  console.log(`operator at scale, ${WORKERS} workers, ${ROUNDS} interleaved rounds (medians ± half the range; ratios per round; the other columns from the last round), Node ${process.version}, node options: ${NODE_OPTIONS.join(' ') || '(none)'}`);
   printTable(rows);
+  for (const note of notes) console.log(note);
   const count = Number(process.env.BENCH_UNRELATED ?? 10_000);
   if (count > 0) {
     const memory = await unrelated(kc, cp.kubeconfigPath, count);

@@ -2,12 +2,18 @@
  * `make bench` part 3: the sidecar, with autocannon at concurrency 32, against two baselines of
  * the same run: a bare node:http server answering a constant body (the limit for Node here) and
  * a direct GET of a Kubernetes Secret from the apiserver (what a runner would do without us).
+ * The four run in BENCH_ROUNDS (3) interleaved rounds of BENCH_SECONDS (5) each: medians, the
+ * spread, per-round ratios, and the CPU each request cost the serving process (a shared machine
+ * slows a process but does not bill it); a note when the baseline moved more than the ratios.
  * Then cold resolves (cache miss, through the operator), update-to-visible and delete-to-404
- * latencies, and the sidecar's RSS. Last, memory while the operator flaps: one sidecar whose
+ * latencies, and the sidecar's RSS idle, after the runs and 20 s later, against a bare Node
+ * process and the floor of any Node sidecar (an HTTP server and one HTTPS request), all started in
+ * this run. The sidecar runs with the injected Node flags (src/sidecar/node-flags.ts), or
+ * BENCH_SIDECAR_NODE_FLAGS ("" for none). Last, memory while the operator flaps: one sidecar whose
  * operator is killed and restarted BENCH_FLAP_RESTARTS (30) times, against a control sidecar on a
  * stable operator in the same run. BENCH_SIDECAR_PARTS=load or =flap runs one part only.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,11 +25,16 @@ import { freePort, startControlPlane } from '../env/controlplane.js';
 import { kubernetesBinDir } from '../env/global-setup.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd, podBoundToken } from '../env/kube.js';
 import { eventually, sealWithPublishedCert, startOperator } from '../env/operator.js';
+import { SIDECAR_NODE_FLAGS } from '../../src/sidecar/node-flags.js';
 import { startSidecar } from '../env/sidecar.js';
-import { printTable } from './table.js';
+import { baselineNote, interleavedRounds, median, medianCell, printTable, ratioCell } from './table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const CONNECTIONS = 32;
+/** The sidecar's Node flags: BENCH_SIDECAR_NODE_FLAGS ("" for none), else the injected ones. */
+const NODE_FLAGS = process.env.BENCH_SIDECAR_NODE_FLAGS === undefined ? SIDECAR_NODE_FLAGS : process.env.BENCH_SIDECAR_NODE_FLAGS.split(' ').filter(Boolean);
 const PARTS = new Set((process.env.BENCH_SIDECAR_PARTS ?? 'load,flap').split(','));
 const FLAPS = Number(process.env.BENCH_FLAP_RESTARTS ?? 30);
 /** How long the flapping operator stays down each time: about a pod's restart, in which the sidecar retries many times. */
@@ -38,6 +49,14 @@ async function load(title: string, opts: autocannon.Options): Promise<{ row: Row
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${title}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   const rps = result.requests.average;
   return { rps, p99: result.latency.p99, row: { case: title, 'req/s': Math.round(rps).toLocaleString('en-US'), 'p50 ms': String(result.latency.p50), 'p99 ms': String(result.latency.p99) } };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 /** VmRSS, VmHWM (peak), RssAnon and RssFile (pages of the binary and libraries) of a process, in MiB. */
@@ -159,16 +178,21 @@ try {
     printTable([row('control: stable operator (baseline)', 'control', ''), row(`operator killed and restarted ${FLAPS} times`, 'flapped', `within 10%: ${held ? 'yes' : 'NO'}`)]);
   };
   if (PARTS.has('load')) {
-    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' } });
+    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${operator.resolverPort}`, tokenFile, caFile, env: { ORKA_LOG_LEVEL: 'warn' }, nodeFlags: NODE_FLAGS });
     children.push(sidecar);
     const client = new OrkaSecretsClient({ baseUrl: sidecar.url });
     await eventually(async () => ((await (await fetch(`${sidecar.url}/readyz`)).json()) as { changeStream: string }).changeStream === 'up' || undefined);
-    // Idle footprint, against a bare Node process (an empty event loop) started now, in this run.
+    // Idle footprint, against Node processes started now, in this run: an empty event loop (the
+    // baseline), and the floor of any Node sidecar: an HTTP server listening and one HTTPS request
+    // made (Node's TLS and OpenSSL loaded, which alone cost about 10 MiB).
     const idleBare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    children.push({ stop: async () => idleBare.kill() });
+    const floorSource = `require('http').createServer(()=>{}).listen(0,'127.0.0.1');require('https').get(${JSON.stringify(`https://127.0.0.1:${operator.resolverPort}/`)},{rejectUnauthorized:false},(r)=>r.resume()).on('error',()=>{});setInterval(()=>{},1000)`;
+    const idleFloor = spawn(process.execPath, ['-e', floorSource], { stdio: 'ignore' });
+    children.push({ stop: async () => idleBare.kill() }, { stop: async () => idleFloor.kill() });
     await settle(2000);
-    const idle = { sidecar: rssOf(sidecar.proc.pid as number), bare: rssOf(idleBare.pid as number) };
+    const idle = { sidecar: rssOf(sidecar.proc.pid as number), bare: rssOf(idleBare.pid as number), floor: rssOf(idleFloor.pid as number) };
     idleBare.kill();
+    idleFloor.kill();
     await eventually(async () => ((await client.render(names.map((n) => `{{secrets.${n.toUpperCase().replaceAll('-', '_')}}}`).join(' '))).length > 0 ? true : undefined), 30_000);
     await eventually(async () => ((await client.get(`COLD_${COLD - 1}`)) ? true : undefined), 30_000);
     // Cold: each name once, so each is a miss that goes through the operator (the last one above warmed only itself).
@@ -192,11 +216,28 @@ try {
     doc = `${doc.slice(0, 1021)}"}`;
     const renderBody = JSON.stringify({ template: doc });
 
-    const bareRun = await load('bare node:http, constant body (baseline)', { url: `http://127.0.0.1:${barePort}/` });
-    const getRun = await load('sidecar GET /v1/secrets/API_KEY (cached)', { url: `${sidecar.url}/v1/secrets/API_KEY`, headers });
-    const renderRun = await load('sidecar POST /v1/render, 1 KiB, 5 refs', { url: `${sidecar.url}/v1/render`, method: 'POST', headers, body: renderBody });
-    const apiRun = await load('apiserver GET Secret (baseline)', { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } });
-
+    // Interleaved rounds (bare, GET, render, apiserver, again), so drift in a shared machine falls on
+    // every case alike; per round also the CPU each request cost the serving process (bare Node or
+    // the sidecar), which a busy machine slows but does not bill.
+    const cases = {
+      bare: { title: 'bare node:http, constant body (baseline)', pid: bare.pid as number, opts: { url: `http://127.0.0.1:${barePort}/` } },
+      get: { title: 'sidecar GET /v1/secrets/API_KEY (cached)', pid: sidecar.proc.pid as number, opts: { url: `${sidecar.url}/v1/secrets/API_KEY`, headers } },
+      render: { title: 'sidecar POST /v1/render, 1 KiB, 5 refs', pid: sidecar.proc.pid as number, opts: { url: `${sidecar.url}/v1/render`, method: 'POST' as const, headers, body: renderBody } },
+      api: { title: 'apiserver GET Secret', pid: undefined, opts: { url: `${cp.server}/api/v1/namespaces/${tenant}/secrets/plain`, headers: { authorization: `Bearer ${cp.adminToken}` } } },
+    };
+    type Kind = keyof typeof cases;
+    const kinds = Object.keys(cases) as Kind[];
+    const cpuUs = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
+    const p99 = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
+    for (const k of kinds) await load(`warm-up: ${cases[k].title}`, { ...cases[k].opts, duration: 1 });
+    const rps = await interleavedRounds(ROUNDS, kinds, async (k) => {
+      const pid = cases[k].pid;
+      const before = pid === undefined ? 0 : cpuSeconds(pid);
+      const run = await load(cases[k].title, cases[k].opts);
+      if (pid !== undefined) cpuUs[k].push(((cpuSeconds(pid) - before) / (run.rps * SECONDS)) * 1e6);
+      p99[k].push(run.p99);
+      return run.rps;
+    }, progress);
     progress('update-to-visible and delete-to-404, 20 each');
     const update: number[] = [];
     const del: number[] = [];
@@ -218,22 +259,43 @@ try {
     }
     const after = rssOf(sidecar.proc.pid as number);
 
-    console.log(`sidecar, autocannon ${CONNECTIONS} connections x ${SECONDS} s, Node ${process.version}`);
-    printTable([
-      { ...bareRun.row, 'vs bare': '1.00x', 'vs apiserver': `${(bareRun.rps / apiRun.rps).toFixed(1)}x` },
-      { ...getRun.row, 'vs bare': `${(getRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(getRun.rps / apiRun.rps).toFixed(1)}x` },
-      { ...renderRun.row, 'vs bare': `${(renderRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': `${(renderRun.rps / apiRun.rps).toFixed(1)}x` },
-      { ...apiRun.row, 'vs bare': `${(apiRun.rps / bareRun.rps).toFixed(2)}x`, 'vs apiserver': '1.0x' },
-    ]);
+    // Quiet for a while after the load: how much of what the load grew is given back.
+    await settle(20_000);
+    const quiet = rssOf(sidecar.proc.pid as number);
+
+    console.log(`sidecar, autocannon ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds x ${SECONDS} s, medians (± half the range), ratios per round; Node ${process.version}, sidecar flags: ${NODE_FLAGS.join(' ') || '(none)'}`);
+    printTable(
+      kinds.map((k) => ({
+        case: cases[k].title,
+        'req/s': medianCell(rps[k]),
+        'p99 ms': median(p99[k]).toFixed(1),
+        'vs bare': k === 'bare' ? '1.00x' : ratioCell(rps[k], rps.bare),
+        'vs apiserver': ratioCell(rps[k], rps.api),
+        'CPU µs/req': cpuUs[k].length > 0 ? medianCell(cpuUs[k]) : '',
+        'CPU vs bare': cpuUs[k].length === 0 ? '' : k === 'bare' ? '1.00x' : ratioCell(cpuUs[k], cpuUs.bare),
+      })),
+    );
+    const note = baselineNote('bare node:http req/s', rps.bare, [rps.get, rps.render]);
+    if (note !== undefined) console.log(note);
     printTable([
       { measure: 'cold resolve (miss, via operator), 199 sequential', 'p50 ms': percentile(cold, 50).toFixed(2), 'p99 ms': percentile(cold, 99).toFixed(2) },
       { measure: 'update (sealed beforehand) -> new value served, 20 runs', 'p50 ms': percentile(update, 50).toFixed(0), 'p99 ms': percentile(update, 99).toFixed(0) },
       { measure: 'delete -> SECRET_NOT_FOUND, 20 runs', 'p50 ms': percentile(del, 50).toFixed(0), 'p99 ms': percentile(del, 99).toFixed(0) },
     ]);
+    const memRow = (measure: string, m: { rss: number; peak: number; anon: number; file: number }) => ({
+      measure,
+      'RSS MiB': m.rss.toFixed(1),
+      'vs bare': `${(m.rss / idle.bare.rss).toFixed(2)}x`,
+      'anonymous MiB': m.anon.toFixed(1),
+      'file MiB (node binary pages)': m.file.toFixed(1),
+      'peak RSS MiB': m.peak.toFixed(1),
+    });
     printTable([
-      { measure: 'bare Node process, idle (baseline)', 'RSS MiB': idle.bare.rss.toFixed(1), 'peak RSS MiB': idle.bare.peak.toFixed(1), 'vs bare': '+0.0' },
-      { measure: 'sidecar idle (stream up, nothing cached)', 'RSS MiB': idle.sidecar.rss.toFixed(1), 'peak RSS MiB': idle.sidecar.peak.toFixed(1), 'vs bare': `+${(idle.sidecar.rss - idle.bare.rss).toFixed(1)}` },
-      { measure: 'sidecar after the runs', 'RSS MiB': after.rss.toFixed(1), 'peak RSS MiB': after.peak.toFixed(1), 'vs bare': `+${(after.rss - idle.bare.rss).toFixed(1)}` },
+      memRow('bare Node process, idle (baseline)', idle.bare),
+      memRow('floor: Node with an HTTP server and one HTTPS request made', idle.floor),
+      memRow('sidecar idle (stream up, nothing cached)', idle.sidecar),
+      memRow('sidecar after the runs', after),
+      memRow('sidecar 20 s after the runs', quiet),
     ]);
   }
   if (PARTS.has('flap')) await flapPart();

@@ -74,3 +74,61 @@ export function printTable(rows: ReadonlyArray<Record<string, string>>): void {
   console.log(line(width.map((w) => '-'.repeat(w))));
   for (const row of rows) console.log(line(columns.map((col) => row[col] ?? '')));
 }
+
+/**
+ * Runs every case once per round, in the same order each round, for `rounds` rounds, and returns
+ * each case's samples (one per round, whatever `measure` returns: req/s, µs, MiB). Interleaving
+ * makes drift in a shared machine fall on every case alike, so per-round ratios hold still where
+ * absolute numbers do not.
+ */
+export async function interleavedRounds<K extends string>(rounds: number, cases: readonly K[], measure: (name: K, round: number) => Promise<number>, progress?: (line: string) => void): Promise<Record<K, number[]>> {
+  const samples = Object.fromEntries(cases.map((c) => [c, [] as number[]])) as Record<K, number[]>;
+  for (let round = 1; round <= rounds; round++) {
+    progress?.(`round ${round}/${rounds}: ${cases.join(', ')}`);
+    for (const c of cases) samples[c].push(await measure(c, round));
+  }
+  return samples;
+}
+
+/** The median of samples. */
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** How far the samples spread: (max - min) / median, as a fraction (0.05 = 5%). */
+export function spread(xs: readonly number[]): number {
+  const m = median(xs);
+  return m === 0 ? 0 : (Math.max(...xs) - Math.min(...xs)) / Math.abs(m);
+}
+
+/** The per-round ratios of a case to its baseline (same round each): what the tables compare. */
+export function roundRatios(samples: readonly number[], baseline: readonly number[]): number[] {
+  return samples.map((x, i) => x / (baseline[i] as number));
+}
+
+/** "1,234 ±3%": the median and the spread of the samples. */
+export function medianCell(xs: readonly number[], digits = 0): string {
+  const m = median(xs);
+  const text = digits === 0 && Math.abs(m) >= 100 ? Math.round(m).toLocaleString('en-US') : m.toFixed(digits);
+  return `${text} ±${(spread(xs) * 50).toFixed(0)}%`;
+}
+
+/** "1.23x (1.10-1.30)": the median per-round ratio to the baseline and its range. */
+export function ratioCell(samples: readonly number[], baseline: readonly number[]): string {
+  const r = roundRatios(samples, baseline);
+  return `${median(r).toFixed(2)}x (${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)})`;
+}
+
+/**
+ * When the baseline moved between rounds more than the rows' ratios spread, the machine did not
+ * hold still: a line that says so (print it under the table), else undefined. The per-round
+ * ratios remain the numbers to read; the absolute ones are not.
+ */
+export function baselineNote(baselineName: string, baseline: readonly number[], rows: ReadonlyArray<readonly number[]>): string | undefined {
+  const moved = spread(baseline);
+  const ratios = Math.max(0, ...rows.map((row) => spread(roundRatios(row, baseline))));
+  if (moved <= ratios) return undefined;
+  return `note: the baseline (${baselineName}) moved ${(moved * 100).toFixed(0)}% between rounds, more than any ratio to it (${(ratios * 100).toFixed(0)}%): the machine was busy; read the ratios, not the absolute numbers`;
+}

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './controlplane.js';
+import { SIDECAR_NODE_FLAGS } from '../../src/sidecar/node-flags.js';
 import { BUNDLE, eventually } from './operator.js';
 
 /** A running sidecar. */
@@ -19,12 +20,13 @@ export interface SidecarProcess {
 }
 
 
-/** Starts a sidecar for a token file and CA file; waits until it listens. `cwd`: another checkout whose build to run (a bench's baseline). */
-export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string; cwd?: string }): Promise<SidecarProcess> {
+/** Starts a sidecar for a token file and CA file; waits until it listens. `cwd`: another checkout whose build to run (a bench's baseline); `nodeFlags`: instead of the injected ones (a bench's comparison). */
+export async function startSidecar(args: { operatorUrl: string; tokenFile: string; caFile: string; env?: Record<string, string>; straceOutput?: string; cwd?: string; nodeFlags?: readonly string[] }): Promise<SidecarProcess> {
   if (!existsSync(join(args.cwd ?? '.', BUNDLE))) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
   const port = await freePort();
   const metricsPort = await freePort();
-  const node = [process.execPath, BUNDLE, 'sidecar'];
+  // With the flags the injector gives it, so tests and benches measure what runs in a pod.
+  const node = [process.execPath, ...(args.nodeFlags ?? SIDECAR_NODE_FLAGS), BUNDLE, 'sidecar'];
   // strace -f follows threads and children; -qq keeps its own chatter out; file and rename
   // calls are all that the no-disk test needs.
   const command = args.straceOutput

@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
 import type { Tenancy } from '../../api/tenancy.js';
+import { IMAGE_ENTRYPOINT, IMAGE_NODE, SIDECAR_NODE_FLAGS } from '../../sidecar/node-flags.js';
 
 /** The label that opts a pod in. */
 export const INJECT_LABEL = 'orka.io/inject';
@@ -99,7 +100,7 @@ function hasSidecar(pod: V1Pod): boolean {
  */
 export function startupProbe(port: number): V1Probe {
   const script = `require('http').get('http://127.0.0.1:${port}/healthz',(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
-  return { exec: { command: ['/usr/local/bin/node', '-e', script] }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 60 };
+  return { exec: { command: [IMAGE_NODE, '-e', script] }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 60 };
 }
 
 /** The sidecar container. */
@@ -110,6 +111,8 @@ export function sidecarContainer(config: InjectConfig): V1Container {
     name: SIDECAR_NAME,
     image: config.image,
     imagePullPolicy: config.imagePullPolicy,
+    // Node with the sidecar's V8 flags (src/sidecar/node-flags.ts), then the image's entrypoint.
+    command: [IMAGE_NODE, ...SIDECAR_NODE_FLAGS, IMAGE_ENTRYPOINT],
     args: ['sidecar'],
     env: [
       { name: 'ORKA_OPERATOR_URL', value: config.operatorUrl },

@@ -310,6 +310,35 @@ describe('Upstream.resolve and the floor of views', () => {
       await stop(server);
     }
   });
+
+  it('reads the change stream as server-sent events: CRLF line ends, comments, a frame split across writes', async () => {
+    const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': a comment line, as proxies send to keep a stream open\r\n\r\n');
+      res.write('event: ready\r\ndata: {"age":0,"view":"10"}\r\n\r\n');
+      res.write('event: changed\r\ndata: {"name":"A","rev');
+      setTimeout(() => res.write('ision":"14","deleted":false,"view":"15"}\r\n\r\n'), 50);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000 });
+    const changes: unknown[] = [];
+    const states: boolean[] = [];
+    const stream = upstream.follow(
+      (change) => changes.push(change),
+      (up) => states.push(up),
+    );
+    try {
+      await until(() => changes.length === 1, 'the change');
+      expect(changes).toEqual([{ name: 'A', revision: '14', deleted: false }]);
+      expect(states[0]).toBe(true);
+      expect(upstream.floor.value).toBe(15);
+    } finally {
+      stream.stop();
+      upstream.close();
+      await stop(server);
+    }
+  });
 });
 
 /** A stand-in operator whose every request is answered by `handle`; `at` holds when each came (ms, performance.now). */

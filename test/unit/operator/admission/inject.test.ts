@@ -39,6 +39,8 @@ describe('inject', () => {
     const sidecar = out.spec?.containers.find((c) => c.name === 'orka-secrets');
     expect(sidecar).toMatchObject({
       image: 'orka-secrets:test',
+      // The image's Node and bundle, with the sidecar's measured V8 flags (V8 refuses them in NODE_OPTIONS).
+      command: ['/usr/local/bin/node', '--max-semi-space-size=1', '--no-concurrent-recompilation', '/app/dist/bundle/entrypoint.mjs'],
       args: ['sidecar'],
       securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
       resources: { requests: { cpu: '10m', memory: '64Mi' } },

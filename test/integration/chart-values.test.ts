@@ -110,6 +110,7 @@ describe('the chart refuses what the operator refuses', () => {
     ['webhook.accessReviewsPerSecond', [1, 10_000], [0, 10_001]],
     ['tls.certValidity', ['365d'], ['0d']],
     ['tls.renewBefore', ['30d'], ['0s']],
+    ['dashboard.sessionTtlHours', [1, 8, 24], [0.5, 1.5, 25, 48, -1]],
   ];
   it.each(edges)('%s', (path, accepted, refused, templateRefusal) => {
     for (const value of accepted) {

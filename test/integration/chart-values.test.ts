@@ -110,6 +110,7 @@ describe('the chart refuses what the operator refuses', () => {
     ['webhook.accessReviewsPerSecond', [1, 10_000], [0, 10_001]],
     ['tls.certValidity', ['365d'], ['0d']],
     ['tls.renewBefore', ['30d'], ['0s']],
+    ['sidecar.metrics.address', ['127.0.0.1', '0.0.0.0', '::', '::1', '10.1.2.3', 'fd00::1'], ['0.0.0.0:8732', 'localhost', 'all', '256.0.0.1', '[::]', ' 0.0.0.0']],
     ['dashboard.sessionTtlHours', [1, 8, 24], [0.5, 1.5, 25, 48, -1]],
   ];
   it.each(edges)('%s', (path, accepted, refused, templateRefusal) => {

@@ -12,7 +12,7 @@ const dir = '.github/workflows';
 const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => `${dir}/${f}`);
 let lint: Awaited<ReturnType<typeof createLinter>>;
 
-type Step = { uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> };
+type Step = { id?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> };
 type Workflow = { on: Record<string, unknown>; jobs: Record<string, { steps: Step[]; needs?: string[] }> };
 const workflow = (name: string) => parse(readFileSync(`${dir}/${name}`, 'utf8')) as Workflow;
 
@@ -43,7 +43,13 @@ describe('the GitHub Actions workflows', () => {
     const release = workflow('release.yml');
     expect(release.on).toEqual({ push: { tags: ['v*'] } });
     const steps = Object.values(release.jobs).flatMap((j) => j.steps);
-    expect(steps.find((s) => s.run === 'make release')?.env).toEqual({ ORKA_RELEASE_TAG: '${{ github.ref_name }}' });
+    const make = steps.find((s) => / make release$/.test(s.run ?? ''));
+    expect(make?.env).toEqual({ ORKA_RELEASE_TAG: '${{ github.ref_name }}' });
+    // The packaged chart installs the image this workflow pushes (hack/release-chart.sh writes it in).
+    expect(make?.run).toBe('ORKA_IMAGE_REPOSITORY="ghcr.io/${GITHUB_REPOSITORY_OWNER,,}/orka-secrets" make release');
+    expect(steps.find((s) => s.id === 'meta')?.run).toContain('image=ghcr.io/${GITHUB_REPOSITORY_OWNER,,}/orka-secrets:');
+    // No image under a tag that make release refused (not v<package.json version>).
+    expect(release.jobs.image?.needs).toEqual(['artifacts']);
     expect(steps.find((s) => s.uses?.startsWith('docker/build-push-action@'))?.with).toMatchObject({ platforms: 'linux/amd64,linux/arm64', push: true, provenance: 'mode=max', sbom: true });
     expect(steps.some((s) => /helm push "dist\/release\/orka-secrets-\$\{GITHUB_REF_NAME#v\}\.tgz" "oci:\/\//.test(s.run ?? ''))).toBe(true);
     const publish = steps.find((s) => s.run?.includes('gh release create'))?.run ?? '';

@@ -1,6 +1,6 @@
 /**
- * The in-cluster dashboard's configuration: ORKA_DASHBOARD_* environment variables, which the
- * chart's dashboard values become (apart from main.ts, so the chart tests parse what the chart renders).
+ * The in-cluster dashboard's configuration: the environment variables the chart's dashboard values
+ * become (apart from main.ts, so the chart tests parse what the chart renders).
  */
 import { z } from 'zod';
 import { logLevel, port } from '../core/config.js';

@@ -16,6 +16,17 @@ pkg="node-linux-$arch"
 # x64 keeps its historical cache folder, so an existing cache is reused.
 cached="$CACHE/node-$NODE_PKG_VERSION$([ "$arch" = x64 ] || echo "-$arch")"
 node_bin="$cached/node_modules/$pkg/bin/node"
+out=dist/orka-secrets-linux-$arch
+work=dist/sea-$arch
+version=$(node -p 'require("./package.json").version')
+# The binary is rebuilt only when what goes into it changed (the sources, the packages, this
+# script, the Node version): make test-package builds the x64 one for the CLI test and again for
+# make release, and each build takes about half a minute (the arm64 one more, under emulation).
+inputs=$( { echo "$arch $NODE_PKG_VERSION $version"; cat hack/cli-binary.sh package.json package-lock.json; find src -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
+if [ -x "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
+  echo "cli-binary: $out is current (its inputs are unchanged)" >&2
+  echo "$out"; exit 0
+fi
 if [ ! -x "$node_bin" ]; then
   # The official build, whatever Node is on PATH: a distribution's node may lack SEA support.
   echo "cli-binary: installing Node $NODE_PKG_VERSION from npm package $pkg" >&2
@@ -28,10 +39,7 @@ fi
 run_node=("$node_bin")
 if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then run_node=("$(hack/qemu-arm64.sh)" "$node_bin"); fi
 
-out=dist/orka-secrets-linux-$arch
-work=dist/sea-$arch
-rm -rf "$work"; mkdir -p "$work"
-version=$(node -p 'require("./package.json").version')
+rm -rf "$work" "$out.inputs"; mkdir -p "$work"
 echo "cli-binary: bundling src/cli/sea-main.ts and its parts (esbuild)" >&2
 # Whitespace and syntax minified (names kept, as in the image's bundle).
 bundle() { # ENTRY OUTFILE [esbuild flags...]
@@ -78,5 +86,6 @@ cp "$node_bin" "$out.tmp"
 chmod u+w "$out.tmp"
 npx postject "$out.tmp" NODE_SEA_BLOB "$work/cli.blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >&2
 mv "$out.tmp" "$out"
+echo "$inputs" > "$out.inputs"
 echo "cli-binary: $(du -h "$out" | cut -f1) $out" >&2
 echo "$out"

@@ -7,6 +7,7 @@
 #   SHA256SUMS                   of all of the above
 # The chart and npm tarballs are byte-for-byte reproducible (fixed order, owners, modes and times).
 # ORKA_RELEASE_TAG (the release workflow sets the Git tag): refuses a tag other than v<version>.
+# ORKA_IMAGE_REPOSITORY: the image the packaged chart installs (hack/release-chart.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo ">> release: $*" >&2; }

@@ -7,32 +7,13 @@
  */
 import { createServer } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
-import { z } from 'zod';
-import { logLevel, parseEnv, port } from '../core/config.js';
+import { parseEnv } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { Cluster, personKubeConfig } from './cluster.js';
 import { assetsDir } from './command.js';
+import { dashboardEnv } from './config.js';
 import { createDashboardApp } from './server.js';
 import { Sessions } from './sessions.js';
-
-/** Every variable the in-cluster dashboard reads. */
-export const dashboardEnv = z.object({
-  ORKA_LOG_LEVEL: logLevel().describe('Log level.'),
-  ORKA_DASHBOARD_ADDRESS: z.string().default('0.0.0.0').describe('Address to listen on.'),
-  ORKA_DASHBOARD_PORT: port(8080).describe('Port to listen on.'),
-  ORKA_DASHBOARD_HOSTS: z
-    .string()
-    .min(1)
-    .transform((v) => v.split(',').map((h) => h.trim()).filter((h) => h.length > 0))
-    .describe('Host header values the page is served under (for example secrets.example.com), comma-separated: the DNS-rebinding guard.'),
-  ORKA_DASHBOARD_AUTH: z.enum(['token', 'proxy']).default('token').describe('token: people paste a Kubernetes bearer token; proxy: an auth proxy in front sets Authorization: Bearer on every request.'),
-  ORKA_DASHBOARD_SECURE_COOKIE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true').describe('Mark the session cookie Secure (the page is reached over HTTPS, as it must be).'),
-  ORKA_DASHBOARD_SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24).default(8).describe('How long a session lasts.'),
-  ORKA_NAMESPACE: z.string().default('orka-system').describe("The operator's namespace (where the sealing certificate is published)."),
-});
-
-/** The parsed configuration. */
-export type DashboardConfig = z.output<typeof dashboardEnv>;
 
 async function main(): Promise<void> {
   const config = parseEnv(dashboardEnv, process.env);

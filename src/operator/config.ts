@@ -2,6 +2,7 @@
  * The operator's configuration: ORKA_* environment variables (see docs/configuration.md, whose table
  * `configDocs(operatorEnv)` generates).
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { V1SecurityContext } from '@kubernetes/client-node';
 import { z } from 'zod';
@@ -92,10 +93,13 @@ export const operatorEnv = z.object({
   ORKA_SIDECAR_IMAGE: z.string().default('orka-secrets:0.1.0').describe('Image of the injected sidecar.'),
   ORKA_SIDECAR_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent').describe('Pull policy of the sidecar image.'),
   ORKA_SIDECAR_PORT: integer(8731, 1, 65534).describe('Port of the injected sidecar on 127.0.0.1 (its metrics are on the next port).'),
+  // Checked here, not only in the sidecar: a typo (0.0.0.0:8732, a host name) would otherwise
+  // reach every injected pod and stop each sidecar at start.
   ORKA_SIDECAR_METRICS_ADDRESS: z
     .string()
     .default('127.0.0.1')
-    .describe("Address of the injected sidecar's /metrics: 127.0.0.1 (only the pod itself), or 0.0.0.0 to let Prometheus scrape it (the container then declares the port as orka-metrics)."),
+    .refine((a) => isIP(a) !== 0, { message: 'is not an IP address (127.0.0.1, 0.0.0.0, ::1 or ::; no port, no host name)' })
+    .describe("Address of the injected sidecar's /metrics, an IP address without a port: 127.0.0.1 (only the pod itself), or 0.0.0.0 to let Prometheus scrape it (the container then declares the port as orka-metrics)."),
   ORKA_SIDECAR_CPU_REQUEST: quantity('10m').describe('CPU request of the sidecar.'),
   ORKA_SIDECAR_CPU_LIMIT: z
     .string()

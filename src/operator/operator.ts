@@ -18,6 +18,7 @@ import { LeaderElector, type StepDownReason } from './kube/leader.js';
 import { rotationDue, type KeyRing } from '../core/keyring.js';
 import { KEYS_SECRET } from '../api/resource.js';
 import { KeyRingStore } from './keys/ring.js';
+import { Throttle } from '../core/throttle.js';
 import { DataKeyStore } from './keys/datakeys.js';
 import { KeyRotation } from './keys/rotation.js';
 import { Reencryptor } from './keys/reencrypt.js';
@@ -30,6 +31,9 @@ import { UsageTracker } from './resolver/usage.js';
 export const ROTATE_ANNOTATION = 'orka.io/rotate';
 /** Name of the leader lease. */
 export const LEASE_NAME = 'orka-secrets-operator';
+
+/** A key ring that cannot be loaded is logged at most this often (it is retried every 2 s). */
+export const KEY_FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** A running operator (one replica). */
 export class Operator {
@@ -58,6 +62,8 @@ export class Operator {
   private steppingDown: Promise<void> | undefined;
   private freshnessTimer: NodeJS.Timeout | undefined;
   private wasCurrent = false;
+  /** The keys' load failures, logged at most once a minute per reason (lead() retries every 2 s). */
+  private readonly keyFailures = new Throttle({ intervalMs: KEY_FAILURE_LOG_INTERVAL_MS, maxKeys: 16 });
 
   /** The injected form, decided at start from ORKA_NATIVE_SIDECAR and the apiserver's version. */
   private nativeSidecar = false;
@@ -199,7 +205,12 @@ export class Operator {
     try {
       await this.keyRing.ensure();
     } catch (err) {
-      this.log.error({ err: { message: (err as Error).message } }, 'could not load or create the keys; retrying');
+      // Retried every 2 s for as long as it lasts (a refused key ring waits for a person): the line
+      // goes out the first time, then at most once a minute, saying how many it stands for; the
+      // keys readiness check and the metric say it all along.
+      const message = (err as Error).message;
+      const held = this.keyFailures.pass(message);
+      if (held !== undefined) this.log.error({ err: { message }, ...(held > 0 ? { suppressed: held } : {}) }, 'could not load or create the keys; retrying every 2 s (this line at most once a minute)');
       setTimeout(() => void (term === this.term && this.lead()), 2000).unref();
       return;
     }

@@ -4,10 +4,8 @@
  * wildcards, and enough: the operator runs with nothing but the chart's ServiceAccount token.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1CustomResourceDefinition, type V1PodSpec } from '@kubernetes/client-node';
@@ -15,45 +13,21 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrkaSecret } from '../../src/api/resource.js';
 import { adminKubeConfig, createNamespace, crdManifest, waitForReady, createServiceAccount, installCrd, kubectl, podBoundToken, requestToken, uniqueName } from '../env/kube.js';
-import { parseManifests } from '../env/manifests.js';
+import { CHART, chartRenderer, dashboardBehindIngress, one, podSpec, type ChartRenderer, type Doc, type Obj, type RenderOptions } from '../env/chart.js';
 import { createOperatorMetrics } from '../../src/operator/metrics.js';
 import { createSidecarMetrics } from '../../src/sidecar/metrics.js';
 import { restrictedViolations } from '../env/pod-security.js';
 import { eventually, sealWithPublishedCert, startOperator, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
 import { anchorsOf } from '../env/markdown.js';
-import { loadOperatorConfig } from '../../src/operator/config.js';
 
 const cp = inject('controlPlane');
-const CHART = 'charts/orka-secrets';
 let kc: KubeConfig;
-let renderer: string;
-let dir: string;
+let chart: ChartRenderer;
 let operator: OperatorProcess | undefined;
 const release = uniqueName('chart');
 
-type Doc = { kind: string; metadata: { name: string }; rules?: Array<{ apiGroups?: string[]; resources?: string[]; verbs?: string[] }> };
-
-/** How to render beyond `-set`: another chart folder, a values file's content, the cluster's capabilities. */
-interface RenderOptions {
-  chart?: string;
-  values?: object;
-  apiVersions?: string[];
-  kubeVersion?: string;
-}
-
-function render(namespace: string, sets: string[] = [], options: RenderOptions = {}): Doc[] {
-  const args = ['-chart', options.chart ?? CHART, '-name', release, '-namespace', namespace, ...sets.flatMap((s) => ['-set', s])];
-  if (options.values) {
-    const file = join(dir, `values-${randomBytes(4).toString('hex')}.yaml`);
-    writeFileSync(file, stringify(options.values));
-    args.push('-f', file);
-  }
-  for (const api of options.apiVersions ?? []) args.push('-api-versions', api);
-  if (options.kubeVersion) args.push('-kube-version', options.kubeVersion);
-  const out = execFileSync(renderer, args).toString();
-  return parseManifests<Doc>(out);
-}
+const render = (namespace: string, sets: string[] = [], options: RenderOptions = {}): Doc[] => chart.render(namespace, sets, options);
 
 /** kubectl's stderr without the warning it gives when applying over the CRD that installCrd created (no last-applied annotation). */
 function withoutLastAppliedWarning(stderr: string): string {
@@ -82,14 +56,13 @@ async function standInCrd(group: string, kind: string): Promise<void> {
 
 beforeAll(async () => {
   kc = adminKubeConfig(cp);
-  renderer = execFileSync('hack/helm-render.sh', { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
-  dir = mkdtempSync(join(tmpdir(), 'orka-chart-test-'));
+  chart = chartRenderer(release);
   await installCrd(kc);
 });
 
 afterAll(async () => {
   await operator?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  chart.close();
 });
 
 describe('values', () => {
@@ -115,6 +88,7 @@ describe('values', () => {
     ['a bad failure policy', { webhook: { failurePolicy: 'Maybe' } }],
     ['a webhook body budget smaller than one AdmissionReview', { operator: { listeners: { webhooks: { bodyBudget: 1024 } } } }],
     ['a bad duration', { tls: { renewBefore: 'soon' } }],
+    ['a runbook base that is not an http(s) URL (Alertmanager could not follow it)', { prometheusRule: { enabled: true, runbookBaseURL: 'docs/troubleshooting.md' } }],
   ])('refuses %s', (_what, override) => {
     const values = { ...(parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as object), ...override };
     expect(validate(values)).toBe(false);
@@ -123,9 +97,6 @@ describe('values', () => {
 
 /** A control plane's addresses, for networkPolicy.apiserver. */
 const CONTROL_PLANE = [{ ipBlock: { cidr: '10.0.0.0/28' } }];
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered manifests, checked by path
-const one = (docs: Doc[], kind: string): Obj | undefined => docs.find((d) => d.kind === kind) as Obj | undefined;
-const podSpec = (docs: Doc[]): Obj => one(docs, 'Deployment')?.spec.template.spec as Obj;
 
 describe('every value, rendered', () => {
   it('every value has a description in values.schema.json', () => {
@@ -273,11 +244,11 @@ describe('every value, rendered', () => {
   });
 
   it('networkPolicy.enabled without networkPolicy.apiserver is refused: any address would make the webhook rule admit every pod', () => {
-    expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'networkPolicy.enabled=true'], { stdio: 'pipe' })).toThrow(/networkPolicy.apiserver: name the addresses/);
+    expect(() => render('x', ['networkPolicy.enabled=true'])).toThrow(/networkPolicy.apiserver: name the addresses/);
   });
 
   it('refuses cert-manager while the operator also manages the certificate', () => {
-    expect(() => execFileSync(renderer, ['-chart', CHART, '-name', release, '-namespace', 'x', '-set', 'tls.certManager.enabled=true'], { stdio: 'pipe' })).toThrow(/tls.certManager.enabled needs tls.managed=false/);
+    expect(() => render('x', ['tls.certManager.enabled=true'])).toThrow(/tls.certManager.enabled needs tls.managed=false/);
   });
 
   it('every value at once, and the apiserver accepts every object (server-side dry run)', async () => {
@@ -295,7 +266,7 @@ describe('every value, rendered', () => {
       webhook: { clientCAConfigMap: 'apiserver-client-ca' },
       networkPolicy: { enabled: true, apiserver: CONTROL_PLANE }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true }, tls: { managed: false, certManager: { enabled: true } }, service: { clusterIP: '' },
       sidecar: { runAsUser: 'platform', resources: { requests: { cpu: '10m', memory: '96Mi' }, limits: { memory: '160Mi', cpu: '500m' } }, metrics: { address: '0.0.0.0', podMonitor: { enabled: true } } },
-      dashboard: DASHBOARD_BEHIND_INGRESS,
+      dashboard: dashboardBehindIngress(),
     };
     const docs = render(namespace, [], { values, apiVersions: ['monitoring.coreos.com/v1'] });
     for (const kind of ['PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'ServiceMonitor', 'PodMonitor', 'Ingress', 'Certificate', 'Issuer', 'PodDisruptionBudget', 'Pod', 'CustomResourceDefinition']) expect(one(docs, kind), kind).toBeDefined();
@@ -319,9 +290,9 @@ describe('alerts and dashboard', () => {
     const op = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-scrape' });
     await op.waitForLog(/resolver API and webhooks listening/);
     const tls = await eventually(async () => (await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'orka-secrets-tls', namespace }).catch(() => undefined))?.data?.['ca.crt']);
-    writeFileSync(join(dir, 'scrape-ca.crt'), Buffer.from(tls, 'base64'));
-    writeFileSync(join(dir, 'scrape-token'), 'not-a-token');
-    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${op.resolverPort}`, tokenFile: join(dir, 'scrape-token'), caFile: join(dir, 'scrape-ca.crt') });
+    writeFileSync(join(chart.dir, 'scrape-ca.crt'), Buffer.from(tls, 'base64'));
+    writeFileSync(join(chart.dir, 'scrape-token'), 'not-a-token');
+    const sidecar = await startSidecar({ operatorUrl: `https://127.0.0.1:${op.resolverPort}`, tokenFile: join(chart.dir, 'scrape-token'), caFile: join(chart.dir, 'scrape-ca.crt') });
     scraped = { operator: op, sidecar };
     scrapes.operator = await (await fetch(`http://127.0.0.1:${op.port}/metrics`)).text();
     scrapes.sidecar = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
@@ -378,7 +349,7 @@ describe('alerts and dashboard', () => {
     const promtool = (args: string[], input?: string) => spawnSync('promtool', args, { input, encoding: 'utf8' });
 
     it('check rules: the rendered PrometheusRule loads', () => {
-      const file = join(dir, 'rules.yaml');
+      const file = join(chart.dir, 'rules.yaml');
       writeFileSync(file, stringify(rulesOf(render('orka-system', ['prometheusRule.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] }))));
       const res = promtool(['check', 'rules', file]);
       expect(res.status, res.stdout + res.stderr).toBe(0);
@@ -390,7 +361,7 @@ describe('alerts and dashboard', () => {
       const service = (docs.find((x) => x.kind === 'Service' && x.metadata.name.endsWith('-operator')) as Doc).metadata.name;
       const sel = `namespace="orka-system",service="${service}"`;
       const rules = rulesOf(docs).groups.flatMap((g) => g.rules);
-      const rulesFile = join(dir, 'alert-rules.yaml');
+      const rulesFile = join(chart.dir, 'alert-rules.yaml');
       writeFileSync(rulesFile, stringify(rulesOf(docs)));
       // Series at one-minute steps: each alert's trouble, and when it has lasted past its `for`.
       const trouble: Record<string, { series: Array<[string, string]>; at: string }> = {
@@ -422,7 +393,7 @@ describe('alerts and dashboard', () => {
         })),
         { interval: '1m', input_series: healthy.map(([series, values]) => ({ series, values })), alert_rule_test: rules.map((rule) => ({ eval_time: '110m', alertname: rule.alert, exp_alerts: [] })) },
       ];
-      const testFile = join(dir, 'alert-tests.yaml');
+      const testFile = join(chart.dir, 'alert-tests.yaml');
       writeFileSync(testFile, stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests }));
       const res = promtool(['test', 'rules', testFile]);
       expect(res.status, res.stdout + res.stderr).toBe(0);
@@ -446,17 +417,18 @@ describe('alerts and dashboard', () => {
     });
   });
 
-  it('every alert carries a runbook_url: prometheusRule.runbookBaseURL and a heading of docs/troubleshooting.md', () => {
+  it('runbook_url only with prometheusRule.runbookBaseURL (a relative link is dead in Alertmanager); then on every alert, to a heading of docs/troubleshooting.md', () => {
+    const rules = (sets: string[]) => (one(render('orka-system', ['prometheusRule.enabled=true', ...sets], { apiVersions: ['monitoring.coreos.com/v1'] }), 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; annotations: Record<string, string> }>;
+    expect(rules([]).filter((r) => 'runbook_url' in r.annotations).map((r) => r.alert)).toEqual([]);
     const anchors = anchorsOf(readFileSync('docs/troubleshooting.md', 'utf8'));
     const base = 'https://git.example.com/orka-secrets/blob/v1/docs/troubleshooting.md';
-    for (const [sets, expected] of [[[], 'docs/troubleshooting.md'], [[`prometheusRule.runbookBaseURL=${base}`], base]] as const) {
-      const docs = render('orka-system', ['prometheusRule.enabled=true', ...sets], { apiVersions: ['monitoring.coreos.com/v1'] });
-      for (const rule of (one(docs, 'PrometheusRule') as Obj).spec.groups.flatMap((g: Obj) => g.rules) as Array<{ alert: string; annotations: Record<string, string> }>) {
-        const [url, anchor] = (rule.annotations.runbook_url ?? '').split('#') as [string, string | undefined];
-        expect(url, rule.alert).toBe(expected);
-        expect(anchor, rule.alert).toBe(rule.alert.toLowerCase());
-        expect([...anchors], `${rule.alert}: docs/troubleshooting.md has no heading #${anchor}`).toContain(anchor);
-      }
+    const linked = rules([`prometheusRule.runbookBaseURL=${base}`]);
+    expect(linked.length).toBeGreaterThan(0);
+    for (const rule of linked) {
+      const [url, anchor] = (rule.annotations.runbook_url ?? '').split('#') as [string, string | undefined];
+      expect(url, rule.alert).toBe(base);
+      expect(anchor, rule.alert).toBe(rule.alert.toLowerCase());
+      expect([...anchors], `${rule.alert}: docs/troubleshooting.md has no heading #${anchor}`).toContain(anchor);
     }
   });
 
@@ -600,7 +572,7 @@ describe('the CRD, shipped as a template', () => {
     // the other test files, which share the cluster's orkasecrets.orka.io.
     const group = `${uniqueName('upgrade')}.orka.io`;
     const chartAt = (version: string, change: (crd: V1CustomResourceDefinition) => void): string => {
-      const copy = join(dir, `chart-${version}`);
+      const copy = join(chart.dir, `chart-${version}`);
       execFileSync('cp', ['-rL', CHART, copy]);
       const crd = crdManifest();
       crd.metadata!.name = `orkasecrets.${group}`;
@@ -674,7 +646,7 @@ describe('least privilege', () => {
     const token = await requestToken(kc, { namespace, serviceAccount: fullname, audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
     const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> };
     kubeconfig.users[0]!.user.token = token;
-    const path = join(dir, 'operator-kubeconfig');
+    const path = join(chart.dir, 'operator-kubeconfig');
     writeFileSync(path, stringify(kubeconfig));
     operator = await startOperator({ kubeconfigPath: path, namespace, identity: 'chart-op', env: { ORKA_WATCH_NAMESPACES: tenant, ORKA_MUTATING_WEBHOOK: fullname, ORKA_VALIDATING_WEBHOOK: fullname } });
     await operator.waitForLog(/resolver API and webhooks listening/);
@@ -718,178 +690,5 @@ describe('least privilege', () => {
     });
     await kc.makeApiClient(AdmissionregistrationV1Api).deleteValidatingWebhookConfiguration({ name: fullname });
     expect(operator.logs.filter((l) => /forbidden/i.test(l))).toEqual([]);
-  });
-});
-
-/** The oauth2-proxy recipe of docs/install.md: the values block under its heading, rendered as written. */
-function recipe(): { dashboard: Obj } {
-  const doc = readFileSync('docs/install.md', 'utf8');
-  const section = doc.slice(doc.indexOf('## The Secrets page behind an Ingress'));
-  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
-  if (block === undefined) throw new Error('docs/install.md: no yaml block under "The Secrets page behind an Ingress"');
-  return parse(block) as { dashboard: Obj };
-}
-const DASHBOARD_BEHIND_INGRESS = recipe().dashboard;
-
-// Helm checks values.schema.json and runs the templates' own checks before it installs anything;
-// the operator checks its ORKA_* settings at start and exits on a bad one (a crash-looping pod).
-// Both must draw the same line: what the chart lets through, the operator takes.
-describe('the chart refuses what the operator refuses', () => {
-  const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as object);
-  const defaults = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as Obj;
-  const withValue = (path: string, value: unknown): Obj => {
-    const values = structuredClone(defaults);
-    const keys = path.split('.');
-    let at = values;
-    for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Obj;
-    at[keys.at(-1) as string] = value;
-    return values;
-  };
-  /** The operator's environment as the chart renders it (what Kubernetes fills in, valueFrom, left out); undefined when a template check refuses the values. */
-  const renderedEnv = (values: Obj): Record<string, string> | undefined => {
-    let docs: Doc[];
-    try {
-      docs = render('orka-system', [], { values });
-    } catch {
-      return undefined;
-    }
-    return Object.fromEntries((podSpec(docs).containers[0].env as Obj[]).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value as string]));
-  };
-  const operatorAccepts = (env: Record<string, string>): boolean => {
-    try {
-      loadOperatorConfig(env);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
-  // Each value that becomes an ORKA_* setting: values at the edge of what the operator takes, and just past it.
-  const edges: Array<[string, unknown[], unknown[]]> = [
-    ['operator.shutdownDrain', ['0s', '20s', '19.5s', '20000ms'], ['20.5s', '21s', '25s', '20001ms', '1m', 'soon']],
-    ['operator.workers', [1, 64], [0, 65]],
-    ['operator.reencryptRate', [1, 10_000], [0, 10_001]],
-    ['operator.resolveRate', [0, 1_000_000], [-1, 1_000_001]],
-    ['operator.resolveBurst', [1, 1_000_000], [0, 1_000_001]],
-    ['operator.logLevel', ['fatal', 'silent'], ['verbose']],
-    ['operator.keyRotationPeriod', ['1', '0.5d', '90d', '250ms'], ['0s', '0', '0.0d', '1w', '1h30m', '-1d']],
-    ['operator.listeners.headersTimeout', ['1s', '30s', '30000ms'], ['0s', '31s', '1m', 'x']],
-    ['operator.listeners.requestTimeout', ['10s', '1h'], ['0s', '9s', 'x']],
-    ['operator.listeners.idleTimeout', ['91s', '2m', '1h'], ['90s', '1.5m', '60s', '0s']],
-    ['operator.listeners.resolver.maxConnections', [1001, 1_000_000], [1000, 1_000_001]],
-    ['operator.listeners.resolver.bodyBudget', [16_384, 1_073_741_824], [16_383, 1_073_741_825]],
-    ['operator.listeners.webhooks.maxConnections', [1, 1_000_000], [0, 1_000_001]],
-    ['operator.listeners.webhooks.bodyBudget', [3_145_728, 1_073_741_824], [3_145_727, 1_073_741_825]],
-    ['operator.listeners.http.maxConnections', [1, 100_000], [0, 100_001]],
-    ['service.port', [1, 65_535], [0, 65_536, 8444]],
-    ['service.webhookPort', [1, 65_535], [0, 65_536, 8080]],
-    ['service.metricsPort', [1, 65_535], [0, 65_536, 8443]],
-    ['sidecar.port', [1, 65_534], [0, 65_535]],
-    ['sidecar.resources.requests.cpu', ['10m', '0.5', 1, '1e3'], ['ten', '10 m', '-1', '1.5.1']],
-    ['sidecar.resources.requests.memory', ['96Mi', '1Gi', '100M'], ['96MB', 'lots']],
-    ['sidecar.resources.limits.memory', ['160Mi'], ['160 Mi']],
-    ['sidecar.resources.limits.cpu', ['500m', 2], ['half']],
-    ['sidecar.tokenExpiration', ['10m', '1h'], ['0s', 'x']],
-    ['sidecar.runAsUser', [1, 1_000_700_000, 'platform'], [0, 'root']],
-    ['sidecar.securityContext', [{}, { runAsNonRoot: true, seLinuxOptions: { type: 'spc_t' } }], [{ privileged: true }, { capabilities: { drop: 'ALL' } }]],
-    ['webhook.accessReviewCacheTTL', ['0s', '10s'], ['-1s', 'x']],
-    ['webhook.accessReviewsPerSecond', [1, 10_000], [0, 10_001]],
-    ['tls.certValidity', ['365d'], ['0d']],
-    ['tls.renewBefore', ['30d'], ['0s']],
-  ];
-  it.each(edges)('%s', (path, accepted, refused) => {
-    for (const value of accepted) {
-      const values = withValue(path, value);
-      expect(validate(values), `${path}=${JSON.stringify(value)}: ${JSON.stringify(validate.errors)}`).toBe(true);
-      const env = renderedEnv(values);
-      expect(env, `${path}=${JSON.stringify(value)}: the templates refuse it`).toBeDefined();
-      expect(() => loadOperatorConfig(env as Record<string, string>), `${path}=${JSON.stringify(value)}`).not.toThrow();
-    }
-    for (const value of refused) {
-      const values = withValue(path, value);
-      const env = renderedEnv(values);
-      // The chart refuses it (the schema or a template check), and the operator would have too.
-      expect(validate(values) && env !== undefined, `${path}=${JSON.stringify(value)} passes the chart`).toBe(false);
-      if (env !== undefined) expect(operatorAccepts(env), `${path}=${JSON.stringify(value)}: the operator takes it, so the chart need not refuse it`).toBe(false);
-    }
-  });
-
-  it('starts the operator with the largest values the chart takes; a drain just past them (which the schema refuses) ends the start', async () => {
-    const most = {
-      operator: {
-        shutdownDrain: '20s', workers: 64, reencryptRate: 10_000, resolveRate: 1_000_000, resolveBurst: 1_000_000,
-        listeners: { headersTimeout: '30s', requestTimeout: '30s', idleTimeout: '91s', resolver: { maxConnections: 1_000_000, bodyBudget: 1_073_741_824 }, webhooks: { maxConnections: 1_000_000, bodyBudget: 1_073_741_824 }, http: { maxConnections: 100_000 } },
-      },
-      sidecar: { port: 65_534, runAsUser: 'platform', resources: { requests: { cpu: '1e3', memory: '1Gi' }, limits: { memory: '2Gi', cpu: 4 } } },
-      webhook: { accessReviewsPerSecond: 10_000, accessReviewCacheTTL: '0s' },
-    };
-    const values = { ...structuredClone(defaults), ...most, operator: { ...defaults.operator, ...most.operator } };
-    expect(validate(values), JSON.stringify(validate.errors)).toBe(true);
-    // The listeners' ports are the test's own free ones; the image's allocator and heap flags are not here.
-    const env = Object.fromEntries(Object.entries(renderedEnv(values) ?? {}).filter(([name]) => !/^(ORKA_(HTTP|RESOLVER|WEBHOOK)_PORT|LD_PRELOAD|MALLOC_CONF|NODE_OPTIONS)$/.test(name)));
-    expect(env).toMatchObject({ ORKA_SHUTDOWN_DRAIN: '20s', ORKA_RESOLVER_MAX_CONNECTIONS: '1000000', ORKA_SIDECAR_PORT: '65534' });
-    const namespace = await createNamespace(kc, { prefix: 'orka-chart-max' });
-    const started = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-max', env });
-    try {
-      await started.waitForLog(/resolver API and webhooks listening/);
-    } finally {
-      await started.stop();
-    }
-    // 25s was the first value found that crashed the pod: the schema now refuses it, and so does the operator.
-    expect(validate(withValue('operator.shutdownDrain', '25s'))).toBe(false);
-    const past = await startOperator({ kubeconfigPath: cp.kubeconfigPath, namespace, identity: 'chart-past', env: { ...env, ORKA_SHUTDOWN_DRAIN: '25s' } });
-    expect(await past.exited).toBe(2);
-    expect(past.logs.join('\n')).toMatch(/ORKA_SHUTDOWN_DRAIN: must leave at least 5s/);
-  });
-});
-
-describe('platforms', () => {
-  const envOf = (docs: Doc[]): Record<string, string> => Object.fromEntries((podSpec(docs).containers[0].env as Obj[]).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value as string]));
-  it('sidecar.runAsUser: 65532 by default; "platform" leaves user and group to the platform (OpenShift), the rest of the restricted settings kept', () => {
-    const byDefault = loadOperatorConfig(envOf(render('orka-system'))).ORKA_SIDECAR_SECURITY_CONTEXT;
-    expect(byDefault).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
-    const platform = loadOperatorConfig(envOf(render('orka-system', ['sidecar.runAsUser=platform']))).ORKA_SIDECAR_SECURITY_CONTEXT;
-    expect(platform).toEqual({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(loadOperatorConfig(envOf(render('orka-system', ['sidecar.runAsUser=1000700000']))).ORKA_SIDECAR_SECURITY_CONTEXT).toMatchObject({ runAsUser: 1000700000, runAsGroup: 1000700000 });
-  });
-
-  it('hostNetwork: the operator on the node\'s network (with cluster DNS), its ports the webhook port the control plane calls', () => {
-    const spec = podSpec(render('orka-system', ['hostNetwork=true', 'service.webhookPort=10260']));
-    expect(spec).toMatchObject({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' });
-    expect(spec.containers[0].ports).toContainEqual({ name: 'webhooks', containerPort: 10260 });
-    expect(podSpec(render('orka-system')).hostNetwork).toBeUndefined();
-  });
-
-  it('sidecar metrics: the address reaches the operator; a PodMonitor scrapes the named port, and needs an address open to the pod network', () => {
-    const docs = render('orka-system', ['sidecar.metrics.address=0.0.0.0', 'sidecar.metrics.podMonitor.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] });
-    expect(envOf(docs)).toMatchObject({ ORKA_SIDECAR_METRICS_ADDRESS: '0.0.0.0' });
-    expect(one(docs, 'PodMonitor')?.spec).toEqual({ namespaceSelector: { any: true }, selector: { matchLabels: { 'orka.io/inject': 'true' } }, podMetricsEndpoints: [{ port: 'orka-metrics', path: '/metrics', interval: '30s' }] });
-    expect(one(render('orka-system', ['sidecar.metrics.podMonitor.enabled=true']), 'PodMonitor')).toBeUndefined(); // no API: skipped
-    expect(() => render('orka-system', ['sidecar.metrics.podMonitor.enabled=true'], { apiVersions: ['monitoring.coreos.com/v1'] })).toThrow();
-  });
-});
-
-describe('the Secrets page behind an Ingress', () => {
-  it('the oauth2-proxy recipe of docs/install.md renders: the Ingress asks the proxy, proxy sign-in, one rule per host, TLS', () => {
-    const docs = render('orka-system', [], { values: { dashboard: DASHBOARD_BEHIND_INGRESS } });
-    const ingress = one(docs, 'Ingress') as Obj;
-    expect(DASHBOARD_BEHIND_INGRESS).toMatchObject({ auth: 'proxy', ingress: { enabled: true } });
-    expect(ingress.metadata.annotations).toMatchObject({ 'nginx.ingress.kubernetes.io/auth-url': expect.stringMatching(/\/oauth2\/auth$/), 'nginx.ingress.kubernetes.io/auth-response-headers': expect.stringMatching(/Authorization/) });
-    expect(ingress.spec.rules.map((r: Obj) => r.host)).toEqual(DASHBOARD_BEHIND_INGRESS.hosts);
-    const service = docs.find((d) => d.kind === 'Service' && d.metadata.name.endsWith('-dashboard'));
-    expect(ingress.spec.rules[0].http.paths[0].backend.service).toEqual({ name: service?.metadata.name, port: { name: 'http' } });
-    expect(ingress.spec.tls).toEqual(DASHBOARD_BEHIND_INGRESS.ingress.tls);
-    const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name.endsWith('-dashboard')) as Obj;
-    expect(deployment.spec.template.spec.containers[0].env).toContainEqual({ name: 'ORKA_DASHBOARD_AUTH', value: 'proxy' });
-  });
-
-  it('className, service type and scheduling values', () => {
-    const values = { dashboard: { enabled: true, hosts: ['secrets.example.com'], serviceType: 'LoadBalancer', ingress: { enabled: true, className: 'nginx' }, nodeSelector: { pool: 'tools' }, tolerations: [{ key: 'tools', operator: 'Exists' }], affinity: { podAntiAffinity: {} } } };
-    const docs = render('orka-system', [], { values });
-    expect(one(docs, 'Ingress')?.spec.ingressClassName).toBe('nginx');
-    expect(docs.find((d) => d.kind === 'Service' && d.metadata.name.endsWith('-dashboard')) as Obj).toMatchObject({ spec: { type: 'LoadBalancer' } });
-    const spec = (docs.find((d) => d.kind === 'Deployment' && d.metadata.name.endsWith('-dashboard')) as Obj).spec.template.spec;
-    expect(spec).toMatchObject({ nodeSelector: { pool: 'tools' }, tolerations: [{ key: 'tools', operator: 'Exists' }], affinity: { podAntiAffinity: {} } });
-    expect(one(render('orka-system', [], { values: { dashboard: { enabled: true, hosts: ['a.example.com'] } } }), 'Ingress')).toBeUndefined();
   });
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { canaries } from '../env/canary.js';
+import { expectNoValueReported } from '../env/leak-scan.js';
 import { putSealed } from '../env/installation.js';
 import { hostPort, kubeconfigThrough, startFreezingProxy, type FreezingProxy } from '../env/freezer.js';
 import { adminKubeConfig, createNamespace, createServiceAccount, installCrd } from '../env/kube.js';
@@ -22,12 +23,15 @@ let dir: string;
 const started: OperatorProcess[] = [];
 const proxies: FreezingProxy[] = [];
 const planted = canaries('CANARY-leaderloss');
+/** The namespaces of every installation made, for the leak scan at the end. */
+const namespaces: string[] = [];
 
 /** Two replicas of one installation (each through its own freezing proxy), a tenant, and one stored value. */
 async function installTwo(prefix: string) {
   const opNamespace = await createNamespace(kc, { prefix: `orka-${prefix}` });
   const tenant = await createNamespace(kc, { prefix: `${prefix}-t`, tenant: prefix });
   await createServiceAccount(kc, tenant, 'runner');
+  namespaces.push(opNamespace, tenant);
   const replicas: { op: OperatorProcess; proxy: FreezingProxy }[] = [];
   for (const identity of ['replica-a', 'replica-b']) {
     const proxy = await startFreezingProxy(hostPort(cp.server));
@@ -106,5 +110,10 @@ describe('resolution while the leader is lost', () => {
     // The cut-off leader stepped down at its renew deadline: never two leaders.
     expect(leader.op.logs.some((l) => l.includes('stopped leading'))).toBe(true);
     expect(answers).toBeGreaterThan(10);
+  });
+
+  it('no value in any replica\'s logs, the conditions or the Events', async () => {
+    expect(planted.all).toHaveLength(2);
+    await expectNoValueReported({ kc, namespaces, logs: started.flatMap((p) => p.logs), planted: planted.all, control: canaries('CONTROL').make('control') });
   });
 });

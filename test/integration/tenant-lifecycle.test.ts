@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrkaSecretsClient, isOrkaError } from '../../src/client/index.js';
 import { canaries } from '../env/canary.js';
 import { install, putSealed } from '../env/installation.js';
+import { expectNoValueReported } from '../env/leak-scan.js';
 import { podBoundToken, TENANT_LABEL, waitForReady } from '../env/kube.js';
 import { eventually, podCredentials, resolveExchange, type OperatorProcess } from '../env/operator.js';
 import { startSidecar, type SidecarProcess } from '../env/sidecar.js';
@@ -78,5 +79,10 @@ describe('a namespace that stops being a tenant', () => {
     // The operator says what the object is now: nothing stored or served here.
     const status = await waitForReady(kc, tenant, 'held-value', 'NotATenant');
     expect(status.status?.conditions?.[0]?.message).toContain('nothing is stored or served here');
+  });
+
+  it('no value in the operator\'s or the sidecar\'s logs, the conditions or the Events', async () => {
+    expect(planted.all).toHaveLength(1);
+    await expectNoValueReported({ kc, namespaces: [tenant, opNamespace], logs: [...operator.logs, ...sidecar.logs], planted: planted.all, control: canaries('CONTROL').make('control') });
   });
 });

@@ -10,6 +10,7 @@ import { MAX_VALUE_BYTES } from '../../src/core/envelope.js';
 import { canaries, osecCoords } from '../env/canary.js';
 import { getOrkaSecret, waitForReady } from '../env/kube.js';
 import { install } from '../env/installation.js';
+import { expectNoValueReported } from '../env/leak-scan.js';
 import { eventually, podCredentials, resolveExchange, type OperatorProcess } from '../env/operator.js';
 import { admissionRecord } from '../env/webhooks.js';
 
@@ -72,5 +73,10 @@ describe('a valueFrom source changed to bad input after a store', () => {
       return events.some((e) => e.involvedObject.name === object && e.type === 'Warning' && e.reason === reason) ? true : undefined;
     });
     expect((await getOrkaSecret(kc, tenant, object)).status?.observedGeneration).toBe(1);
+  });
+
+  it('no value in the operator\'s logs, the conditions (which name each refusal) or the Events', async () => {
+    expect(planted.all).toHaveLength(cases.length);
+    await expectNoValueReported({ kc, namespaces: [tenant, opNamespace], logs: operator.logs, planted: planted.all, control: canaries('CONTROL').make('control') });
   });
 });

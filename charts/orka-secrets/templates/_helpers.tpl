@@ -78,6 +78,6 @@ start (src/operator/config.ts), so that an install fails instead of a pod that e
 {{- end -}}
 {{- end -}}
 {{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.apiserver) -}}
-{{- fail "networkPolicy.apiserver: name the addresses your apiserver calls webhooks from (docs/install.md, Network policy), or [{ipBlock: {cidr: 0.0.0.0/0}}] to allow any address knowingly" -}}
+{{- fail "networkPolicy.apiserver: name the addresses your apiserver calls webhooks from (docs/install.md, Network policy), or [{ipBlock: {cidr: 0.0.0.0/0}}, {ipBlock: {cidr: \"::/0\"}}] to allow any address knowingly" -}}
 {{- end -}}
 {{- end }}

@@ -48,7 +48,7 @@ export type Incoming =
 export type Stored =
   | { version: number; value: Buffer }
   | { version: number; undecryptable: true }
-  /** Sealed under a data key the tenant no longer has (its data-key Secret was deleted). */
+  /** Sealed under a data key the tenant no longer has (its data-key Secret was deleted, or the storage was copied from another namespace). */
   | { version: number; undecryptable: true; dataKeyLost: true }
   /** Not decrypted: gather knows it equals the incoming value (see Incoming 'unchanged'). */
   | { version: number; matchesIncoming: true };
@@ -91,6 +91,11 @@ interface Verdict {
   warning: boolean;
 }
 
+/** What a stored value whose data key is gone says about it (one wording for the condition and the Event): the key may have been deleted, or the storage copied from another namespace. */
+function namesMissingDataKey(namespace: string): string {
+  return `names a data key namespace ${namespace} does not have (its data-key Secret was deleted, or the storage was copied from another namespace)`;
+}
+
 function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
   if (!o.secretName.ok) {
     return { verdict: { ready: false, reason: Reason.InvalidName, message: o.secretName.message, warning: true } };
@@ -121,7 +126,7 @@ function verdictFor(o: Observed): { verdict: Verdict; write?: Buffer } {
           verdict: {
             ready: false,
             reason: Reason.DataKeyLost,
-            message: `the value of ${name} is lost: its stored value names a data key namespace ${o.namespace} does not have (its data-key Secret was deleted, or the storage was copied from another namespace) and spec has no source to store it again from; set spec.sealedValue or spec.valueFrom.secretKeyRef`,
+            message: `the value of ${name} is lost: its stored value ${namesMissingDataKey(o.namespace)} and spec has no source to store it again from; set spec.sealedValue or spec.valueFrom.secretKeyRef`,
             warning: true,
           },
         };
@@ -288,7 +293,7 @@ export function decide(o: Observed): Plan {
   if (restoring) {
     events.push({ type: 'Warning', reason: Reason.Stored, message: `the storage Secret was missing: value stored again as version ${version}` });
   } else if (write && o.stored !== undefined && 'dataKeyLost' in o.stored) {
-    events.push({ type: 'Warning', reason: Reason.DataKeyLost, message: `the data key of namespace ${o.namespace} was deleted: value stored again from its source under a new data key, as version ${version}` });
+    events.push({ type: 'Warning', reason: Reason.DataKeyLost, message: `the stored value ${namesMissingDataKey(o.namespace)}: value stored again from its source under a new data key, as version ${version}` });
   } else if (write) {
     // A first store is routine: the Ready condition says it, and an Event would add a write to
     // every create. A value replaced, or stored after a failure, is a change a person should see.

@@ -47,6 +47,11 @@ describe('loadOperatorConfig: the injected sidecar', () => {
     expect(() => loadOperatorConfig({ ORKA_SIDECAR_MEMORY_REQUEST: '96MB', ORKA_SIDECAR_CPU_LIMIT: 'lots' })).toThrow(/ORKA_SIDECAR_CPU_LIMIT: is not a resource quantity[\s\S]*ORKA_SIDECAR_MEMORY_REQUEST: is not a resource quantity/);
   });
 
+  it('the sidecar metrics address is an IP address (a typo such as 0.0.0.0:8732 would break every injected sidecar), named in the error', () => {
+    for (const address of ['127.0.0.1', '0.0.0.0', '::', 'fd00::1']) expect(loadOperatorConfig({ ORKA_SIDECAR_METRICS_ADDRESS: address }).ORKA_SIDECAR_METRICS_ADDRESS).toBe(address);
+    for (const address of ['0.0.0.0:8732', 'localhost', '[::]', '256.0.0.1']) expect(() => loadOperatorConfig({ ORKA_SIDECAR_METRICS_ADDRESS: address })).toThrow(/ORKA_SIDECAR_METRICS_ADDRESS: is not an IP address/);
+  });
+
   it('a sidecar port whose metrics port (the next) would not exist is refused', () => {
     expect(() => loadOperatorConfig({ ORKA_SIDECAR_PORT: '65535' })).toThrow(/ORKA_SIDECAR_PORT/);
   });

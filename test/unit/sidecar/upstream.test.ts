@@ -493,3 +493,54 @@ describe('a resolve refused with 429', () => {
     );
   });
 });
+
+describe('Upstream.follow: revocation', () => {
+  /** An operator whose change stream answers with `answer` (a real local HTTPS server). */
+  async function streamServer(answer: (res: ServerResponse) => void): Promise<Server> {
+    const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => (req.url === '/v1/changes' ? answer(res) : res.writeHead(404).end()));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return server;
+  }
+  /** Follows `server`'s stream until `done` holds; what the callbacks saw. */
+  async function follow(server: Server, done: (seen: { revoked: number; refusals: StreamRefusal[]; ups: number }) => boolean) {
+    const upstream = new Upstream({ baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokenFile, caPem: ca.certPem, timeoutMs: 5000, refusedBackoffMaxMs: 50 });
+    const seen = { revoked: 0, refusals: [] as StreamRefusal[], ups: 0 };
+    const stream = upstream.follow(() => undefined, (up) => void (up && seen.ups++), (r) => seen.refusals.push(r), () => seen.revoked++);
+    try {
+      await until(() => done(seen), 'the stream to be answered');
+    } finally {
+      stream.stop();
+      upstream.close();
+      await stop(server);
+    }
+    return seen;
+  }
+
+  it('`event: revoked` on an open 200 stream: onRevoked, and no refusal (the connection stays open)', { timeout: 30_000 }, async () => {
+    let open = 0;
+    const server = await streamServer((res) => {
+      open++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {}\n\n');
+      res.write('event: revoked\ndata: {}\n\n');
+      // No end: the operator keeps the stream; the sidecar must act on the frame, not the close.
+    });
+    const seen = await follow(server, (s) => s.revoked > 0);
+    expect(seen).toMatchObject({ revoked: 1, refusals: [], ups: 1 });
+    expect(open).toBe(1);
+  });
+
+  it('a 401 refusal of the stream: onRevoked and onRefused (with the body\'s code); a 429 only onRefused (control)', { timeout: 30_000 }, async () => {
+    const refuse = (status: number) => (res: ServerResponse) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'TOO_MANY_REQUESTS', message: 'no' } }));
+    };
+    const unauthorized = await follow(await streamServer(refuse(401)), (s) => s.refusals.length > 0);
+    expect(unauthorized.revoked).toBeGreaterThanOrEqual(1);
+    expect(unauthorized.refusals[0]).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    const busy = await follow(await streamServer(refuse(429)), (s) => s.refusals.length > 0);
+    expect(busy.revoked).toBe(0);
+    expect(busy.refusals[0]).toMatchObject({ status: 429 });
+  });
+});

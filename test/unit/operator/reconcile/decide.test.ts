@@ -92,11 +92,11 @@ describe('decide', () => {
     const lostKey = { version: 2, undecryptable: true as const, dataKeyLost: true as const };
     const again = decide(observed({ object: { generation: 1, status: { ...status, version: 2 } }, stored: lostKey }));
     expect(again.storage).toEqual({ op: 'write', version: 3, value: v('one') });
-    expect(again.events).toEqual([{ type: 'Warning', reason: 'DataKeyLost', message: 'the data key of namespace acme was deleted: value stored again from its source under a new data key, as version 3' }]);
+    expect(again.events).toEqual([{ type: 'Warning', reason: 'DataKeyLost', message: 'the stored value names a data key namespace acme does not have (its data-key Secret was deleted, or the storage was copied from another namespace): value stored again from its source under a new data key, as version 3' }]);
     expect(again.outcome).toBe('Stored');
     const lost = decide(observed({ object: { generation: 1, status: { ...status, version: 2 } }, stored: lostKey, incoming: { kind: 'none' } }));
     expect(lost.storage).toEqual({ op: 'keep' });
-    expect(ready(lost.status)).toMatchObject({ status: 'False', reason: 'DataKeyLost', message: expect.stringContaining('the value of API_KEY is lost') });
+    expect(ready(lost.status)).toMatchObject({ status: 'False', reason: 'DataKeyLost', message: expect.stringContaining('the value of API_KEY is lost: its stored value names a data key namespace acme does not have (its data-key Secret was deleted, or the storage was copied from another namespace)') });
     expect(lost.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'DataKeyLost' })]);
   });
 

@@ -29,7 +29,9 @@ afterAll(() => chart.close());
 
 // Helm checks values.schema.json and runs the templates' own checks before it installs anything;
 // the operator checks its ORKA_* settings at start and exits on a bad one (a crash-looping pod).
-// Both must draw the same line: what the chart lets through, the operator takes.
+// Both must draw the same line: what the chart lets through, the operator takes. (A value with
+// bounds, such as shutdownDrain, is written with one unit in the chart: the schema's range pattern
+// refuses a compound 19s999ms the operator would take, never the other way round.)
 describe('the chart refuses what the operator refuses', () => {
   const validate = chartSchema();
   const defaults = chartDefaults();
@@ -80,16 +82,16 @@ describe('the chart refuses what the operator refuses', () => {
   const PORTS_DIFFER = /service.port, service.webhookPort and service.metricsPort must differ/;
   const HEADERS_WITHIN_REQUEST = /operator.listeners.headersTimeout must not be longer than operator.listeners.requestTimeout/;
   const edges: Array<[string, unknown[], unknown[], RegExp?]> = [
-    ['operator.shutdownDrain', ['0s', '20s', '19.5s', '20000ms'], ['20.5s', '21s', '25s', '20001ms', '1m', 'soon']],
+    ['operator.shutdownDrain', ['0s', '20s', '19.5s', '20000ms'], ['20.5s', '21s', '25s', '20001ms', '20s1ms', '1m', 'soon']],
     ['operator.workers', [1, 64], [0, 65]],
     ['operator.reencryptRate', [1, 10_000], [0, 10_001]],
     ['operator.resolveRate', [0, 1_000_000], [-1, 1_000_001]],
     ['operator.resolveBurst', [1, 1_000_000], [0, 1_000_001]],
     ['operator.logLevel', ['fatal', 'silent'], ['verbose']],
-    ['operator.keyRotationPeriod', ['1', '0.5d', '90d', '250ms'], ['0s', '0', '0.0d', '1w', '1h30m', '-1d']],
-    ['operator.listeners.headersTimeout', ['1s', '30s', '30000ms'], ['0s', '31s', '1m', 'x'], HEADERS_WITHIN_REQUEST],
-    ['operator.listeners.requestTimeout', ['10s', '1h'], ['0s', '9s', 'x'], HEADERS_WITHIN_REQUEST],
-    ['operator.listeners.idleTimeout', ['91s', '2m', '1h'], ['90s', '1.5m', '60s', '0s']],
+    ['operator.keyRotationPeriod', ['1', '0.5d', '90d', '250ms', '1h30m'], ['0s', '0', '0.0d', '0h0m', '1w', '1h30', '-1d']],
+    ['operator.listeners.headersTimeout', ['1s', '30s', '30000ms', '29s500ms'], ['0s', '31s', '1m', '30s1ms', 'x'], HEADERS_WITHIN_REQUEST],
+    ['operator.listeners.requestTimeout', ['10s', '1h', '1m30s'], ['0s', '9s', 'x'], HEADERS_WITHIN_REQUEST],
+    ['operator.listeners.idleTimeout', ['91s', '2m', '1h'], ['90s', '1.5m', '1m30s', '60s', '0s']],
     ['operator.listeners.resolver.maxConnections', [1001, 1_000_000], [1000, 1_000_001]],
     ['operator.listeners.resolver.bodyBudget', [16_384, 1_073_741_824], [16_383, 1_073_741_825]],
     ['operator.listeners.webhooks.maxConnections', [1, 1_000_000], [0, 1_000_001]],

@@ -57,10 +57,18 @@ with sidecar.runAsUser as user and group, or neither where it is "platform" (Ope
 {{- end -}}
 {{- toJson $ctx -}}
 {{- end }}
-{{/* A duration value (250ms, 30s, 5m, 12h, 90d, or bare seconds) in seconds, to compare two of them. */}}
+{{/* A duration value (250ms, 30s, 1h30m, 90d, or bare seconds) in seconds, to compare two of them. */}}
 {{- define "orka.seconds" -}}
-{{- $unit := regexFind "[a-z]+$" . | default "s" -}}
-{{- mulf (regexFind "^[0-9.]+" . | float64) (get (dict "ms" 0.001 "s" 1 "m" 60 "h" 3600 "d" 86400) $unit) -}}
+{{- if regexMatch "^[0-9.]+$" . -}}
+{{- . | float64 -}}
+{{- else -}}
+{{- $units := dict "ns" 0.000000001 "us" 0.000001 "µs" 0.000001 "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "d" 86400.0 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9.]+[a-zµ]+" . -1 -}}
+{{- $total = addf $total (mulf (regexFind "^[0-9.]+" . | float64) (get $units (regexFind "[a-zµ]+$" .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
 {{- end }}
 {{/*
 What the schema cannot say because it compares two values, checked as the operator checks it at

@@ -136,24 +136,36 @@ export interface LogTable {
   rows: Array<Record<string, string>>;
 }
 
-/** Every table the benches' printTable wrote into a log, with the line before each as its title. */
+/**
+ * Every table the benches' printTable wrote into a log, with the line before each as its title. A
+ * `note: ...` line a bench prints beside a table and a `[bench ...]` progress line (stderr, in the
+ * log too) are no title; a table printed right under another (a header and its dashes after rows)
+ * is a new table under the same title.
+ */
 export function tablesOf(log: string): LogTable[] {
   const tables: LogTable[] = [];
   let title = '';
   let columns: string[] | undefined;
   let current: LogTable | undefined;
+  let previous: string[] = [];
+  const dashes = (cells: string[]) => cells.every((c) => /^-+$/.test(c));
   for (const raw of stripVTControlCharacters(log).split('\n')) {
     const line = raw.trim();
     if (!line.startsWith('|')) {
-      if (line !== '') title = line;
+      if (line !== '' && !/^(note: |\[bench)/.test(line)) title = line;
       columns = undefined;
       current = undefined;
       continue;
     }
     const cells = line.replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
     if (columns === undefined) columns = cells;
-    else if (current === undefined && cells.every((c) => /^-+$/.test(c))) tables.push((current = { title, rows: [] }));
-    else if (current !== undefined) current.rows.push(Object.fromEntries(columns.map((col, i) => [col, cells[i] ?? ''])));
+    else if (current === undefined && dashes(cells)) tables.push((current = { title, rows: [] }));
+    else if (current !== undefined && dashes(cells) && current.rows.length > 0) {
+      current.rows.pop();
+      columns = previous;
+      tables.push((current = { title, rows: [] }));
+    } else if (current !== undefined) current.rows.push(Object.fromEntries(columns.map((col, i) => [col, cells[i] ?? ''])));
+    previous = cells;
   }
   return tables;
 }

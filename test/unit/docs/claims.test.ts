@@ -79,8 +79,26 @@ describe('measured claims in the docs', () => {
       ['memo of opened values (first r', 2],
       ['operator memory across change ', 4],
       ['unauthenticated webhook flood:', 6],
+      ['refs vs grep -rn over 10000 fi', 2],
+      ['CLI start-up, spawn to exit, 7', 5],
+      ['process start-up, median (min-', 2],
+      ['sidecar, autocannon 32 connect', 4],
+      ['sidecar, autocannon 32 connect', 3],
+      ['sidecar, autocannon 32 connect', 5],
+      ['sidecar RSS while its operator', 2],
+      ['the Secrets page vs kubectl, 1', 10],
     ]);
     expect(tables[1]?.rows[1]?.['vs lower bound']).toBe('1.44x');
+  });
+
+  it('a note or a progress line beside a table is not its title; a table printed right under another is a table of its own', () => {
+    const tables = tablesOf(sample);
+    const cli = tables.find((t) => t.title.startsWith('CLI start-up'));
+    expect(cli?.rows[0]?.case).toBe('node -e 0 (baseline)');
+    const sidecar = tables.filter((t) => t.title.startsWith('sidecar, autocannon'));
+    expect(sidecar.map((t) => Object.keys(t.rows[0] ?? {})[0])).toEqual(['case', 'measure', 'measure']);
+    expect(sidecar[2]?.rows[2]).toMatchObject({ measure: 'sidecar idle (stream up, nothing cached)', 'vs bare': '1.42x' });
+    expect(tables.some((t) => t.title.startsWith('note: ') || t.title.startsWith('[bench'))).toBe(false);
   });
 
   it('every figure within its tolerance of the log passes; a claim whose bench is not in the log is listed, not failed', () => {

@@ -178,7 +178,8 @@ export async function resolveAsPod(
 /** What a pod of `namespace` (service account `runner`) calls the resolver with: its token, and the operator's CA. */
 export async function podCredentials(kc: KubeConfig, operatorNamespace: string, namespace: string): Promise<{ token: string; ca: string }> {
   const { token } = await podBoundToken(kc, { namespace, serviceAccount: 'runner', audience: 'orka-secrets' });
-  const tls = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: operatorNamespace });
+  // The leader writes the serving certificate as it starts, maybe after a value is already stored.
+  const tls = await eventually(async () => await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: TLS_SECRET, namespace: operatorNamespace }), 30_000);
   return { token, ca: Buffer.from(tls.data?.['ca.crt'] ?? '', 'base64').toString() };
 }
 

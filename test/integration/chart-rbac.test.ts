@@ -91,8 +91,35 @@ beforeAll(async () => {
   // LD_PRELOAD names a path inside the image (jemalloc), not on this machine.
   const chartEnv = Object.fromEntries((deployment?.spec?.template.spec.containers[0]?.env ?? []).filter((e) => e.value !== undefined && e.name !== 'LD_PRELOAD').map((e) => [e.name, e.value as string]));
   expect(chartEnv.ORKA_WATCH_NAMESPACES).toBe('');
-  // The data key of a namespace deleted while no operator ran: the leader removes it once the API
-  // (not only its cache) says the namespace is gone.
+  const token = await requestToken(kc, { namespace: NS, serviceAccount, audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
+  const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> };
+  kubeconfig.users[0]!.user.token = token;
+  const path = join(dir, 'operator-kubeconfig');
+  writeFileSync(path, stringify(kubeconfig));
+  const start = async () => {
+    operator = await startOperator({
+      kubeconfigPath: path,
+      namespace: NS,
+      identity: `${RELEASE}-0`,
+      ports: { port, resolverPort, webhookPort },
+      env: {
+        ...chartEnv,
+        ORKA_HTTP_PORT: String(port),
+        ORKA_RESOLVER_PORT: String(resolverPort),
+        ORKA_WEBHOOK_PORT: String(webhookPort),
+        ORKA_SERVING_HOSTS: `${chartEnv.ORKA_SERVING_HOSTS},127.0.0.1`,
+        ORKA_USAGE_FLUSH_PERIOD: '1s',
+      },
+    });
+    await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
+  };
+  // The first start makes the key ring (an installation). Then the data key of a namespace
+  // deleted while no operator ran: at the next start, the leader removes it once the API (not only
+  // its cache) says the namespace is gone. (A data key with no key ring at all is refused: no new
+  // ring is made over it, keys-loss.test.ts.)
+  await start();
+  await eventually(async () => ((await core.readNamespacedConfigMap({ name: 'orka-secrets-sealing-cert', namespace: NS })) ? true : undefined), 60_000);
+  await operator.stop();
   await core.createNamespacedSecret({
     namespace: NS,
     body: {
@@ -100,26 +127,7 @@ beforeAll(async () => {
       data: { [ACTIVE_DATA_KEY_FIELD]: Buffer.from('never unwrapped').toString('base64') },
     },
   });
-  const token = await requestToken(kc, { namespace: NS, serviceAccount, audience: 'https://kubernetes.default.svc', expirationSeconds: 3600 });
-  const kubeconfig = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> };
-  kubeconfig.users[0]!.user.token = token;
-  const path = join(dir, 'operator-kubeconfig');
-  writeFileSync(path, stringify(kubeconfig));
-  operator = await startOperator({
-    kubeconfigPath: path,
-    namespace: NS,
-    identity: `${RELEASE}-0`,
-    ports: { port, resolverPort, webhookPort },
-    env: {
-      ...chartEnv,
-      ORKA_HTTP_PORT: String(port),
-      ORKA_RESOLVER_PORT: String(resolverPort),
-      ORKA_WEBHOOK_PORT: String(webhookPort),
-      ORKA_SERVING_HOSTS: `${chartEnv.ORKA_SERVING_HOSTS},127.0.0.1`,
-      ORKA_USAGE_FLUSH_PERIOD: '1s',
-    },
-  });
-  await operator.waitForLog(/resolver API and webhooks listening/, 60_000);
+  await start();
   tenant = await createNamespace(kc, { prefix: 'rbac-tenant', tenant: 'rbac' });
   for (const sa of ['runner', 'default']) await createServiceAccount(kc, tenant, sa);
   const tls = await core.readNamespacedSecret({ name: TLS_SECRET, namespace: NS });

@@ -62,7 +62,7 @@ describe('the key ring Secret deleted while values are stored', () => {
     const names = Object.keys(values);
     expect((await resolveExchange(credentials, operator, names)).body.values).toEqual(values);
     const backup = join(dir, 'keys.yaml');
-    const made = cli(['keys', 'backup', '-o', backup]);
+    const made = cli(['keys', 'backup', '-f', backup]);
     expect(made.stderr).toBe('');
     expect(made.code).toBe(0);
     const stored = await storageVersions();

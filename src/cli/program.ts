@@ -8,6 +8,7 @@
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { GlobalOptions } from './cluster.js';
+import { isNamespaceName } from '../core/names.js';
 import { EXIT } from './errors.js';
 import { finishHelp } from './help.js';
 import { cliVersion } from './version.js';
@@ -20,11 +21,9 @@ Exit codes: 0 done, 1 unexpected failure, 2 bad input (including a namespace tha
 /** Environment variable that sets --operator-namespace once, for every command. */
 export const OPERATOR_NAMESPACE_ENV = 'ORKA_OPERATOR_NAMESPACE';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 /** A namespace name (from a flag or the environment), refused in words when it cannot be one. */
 function namespaceName(value: string): string {
-  if (!DNS_LABEL.test(value)) throw new InvalidArgumentError('not a namespace name (lower-case letters, digits and -, at most 63)');
+  if (!isNamespaceName(value)) throw new InvalidArgumentError('not a namespace name (lower-case letters, digits and -, at most 63)');
   return value;
 }
 
@@ -109,7 +108,7 @@ export async function program(args: string[] = []): Promise<Command> {
 /** Parses and runs a command line; a usage error exits 2 (commander has printed it). */
 export async function main(argv: string[]): Promise<void> {
   // Completion reads a partial command line as words (COMPLETE, src/cli/complete.ts, loaded only
-  // then: it brings the Kubernetes client): commander would refuse or act on it.
+  // then): commander would refuse or act on it.
   if (argv[2] === '__complete') {
     const { completeMain } = await import('./complete.js');
     await completeMain(await program(), argv.slice(3));

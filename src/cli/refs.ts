@@ -3,7 +3,9 @@
  * directories recursively, like `grep -r`: symbolic links met inside a directory are not
  * followed, and `.git` is skipped), lists every `{{secrets.NAME}}` with file and line, marks the
  * references to secrets the tenant does not have (exit 3 when any; 2 for a malformed reference), and lists the tenant's
- * secrets no file references. Only names, files and line numbers are printed: never a line's text.
+ * secrets no file references. Only names, files and line numbers are printed, never the rest of a
+ * line; a malformed reference is shown as written up to the first character no name has (so
+ * whatever stands between `{{secrets.` and `}}` in name characters is repeated, value or not).
  */
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';

@@ -13,7 +13,6 @@ import { OrkaError } from './errors.js';
 import { createSealingCert, generateRsaKeyPair, type RsaKeyPairPem } from './pki.js';
 import { SEALING_CN_PREFIX } from './sealing-cert.js';
 
-export { sealingKeyIdOf } from './sealing-cert.js';
 
 /** Secret data key under which the ring is stored. */
 export const KEYRING_DATA_KEY = 'keyring.json';

@@ -80,7 +80,8 @@ function scan(text: string, path: Path, onReference: (ref: Reference) => void, l
 /**
  * A reference found in plain text: the name, or a malformed one with the rule it breaks (a name
  * rule, `prefix` for `secret.`/`Secrets.`, `unclosed`), what was written (cut before the first
- * character no name has, so a value typed into a reference is not repeated) and, when one is a
+ * character no name has, so `{{secrets.KEY=value}}` shows `secrets.KEY...`; what stands there in
+ * name characters is shown, whatever it is) and, when one is a
  * valid name, the reference it probably means. `offset` is where its `{{` stands.
  */
 export type FoundReference = { offset: number; name: string } | { offset: number; malformed: string; written: string; suggestion?: string };

@@ -10,7 +10,7 @@ import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type CoreV1Event, C
 import { sealedFor } from '../core/envelope.js';
 import { OrkaError } from '../core/errors.js';
 import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
-import { sealingKeyIdOf } from '../core/keyring.js';
+import { sealingKeyIdOf } from '../core/sealing-cert.js';
 import { CERT_CONFIGMAP } from '../api/resource.js';
 import { API_VERSION, GROUP, KIND, PLURAL, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { MAX_DESCRIPTION, type CreateRequest, type SecretDetail, type SecretEvent, type SecretList, type SecretRow, type SecretSource, type TenantList, type UpdateRequest } from './api.js';
@@ -475,7 +475,3 @@ function assertName(name: unknown): string {
   }
 }
 
-/** True when a namespace name is a valid DNS label (checked before it goes into a URL path). */
-export function isNamespaceName(namespace: string): boolean {
-  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace);
-}

@@ -38,7 +38,8 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { isOrkaError, OrkaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { CSRF_HEADER, type CreateRequest, type SessionInfo, type UpdateRequest } from './api.js';
-import { isNamespaceName, type ClusterAccess } from './cluster.js';
+import type { ClusterAccess } from './cluster.js';
+import { isNamespaceName } from '../core/names.js';
 import { SignInLimiter } from './ratelimit.js';
 import { TROUBLESHOOTING_PATH } from './status.js';
 import { csrfMatches, type Session, type Sessions } from './sessions.js';
@@ -293,6 +294,8 @@ export function createDashboardApp<C>(deps: DashboardDeps<C>): Express {
   });
   api.get('/tenants', async (req, res) => {
     const asked = req.query.namespace === undefined ? [] : [req.query.namespace].flat();
+    // Each name asked costs an access review and a namespace read: one at a time.
+    if (asked.length > 1) throw new OrkaError('INVALID_REQUEST', 'ask for one namespace at a time', { field: 'namespace' });
     for (const ns of asked) if (typeof ns !== 'string' || !isNamespaceName(ns)) throw new OrkaError('INVALID_REQUEST', `${JSON.stringify(String(ns).slice(0, 80))} is not a namespace name: lower-case letters, digits and '-', at most 63 characters`, { field: 'namespace' });
     res.json(await cluster(res).tenants(asked as string[]));
   });

@@ -5,8 +5,9 @@
  * Each one measured in docs/design/sidecar-footprint.md, against a bare Node process.
  */
 
-/** Where the image keeps Node and the bundle (Dockerfile). */
+/** Where the image keeps Node (Dockerfile). */
 export const IMAGE_NODE = '/usr/local/bin/node';
+/** The image's entrypoint bundle (Dockerfile), which runs the sidecar given `sidecar`. */
 export const IMAGE_ENTRYPOINT = '/app/dist/bundle/entrypoint.mjs';
 
 /** The sidecar's V8 flags (why each: below). */

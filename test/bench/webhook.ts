@@ -25,7 +25,7 @@ import { createServer as createHttpsServer, request as httpsRequest } from 'node
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { CERT_CONFIGMAP, type OrkaSecret } from '../../src/api/resource.js';
 import { seal } from '../../src/core/envelope.js';
-import { sealingKeyIdOf } from '../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../src/core/sealing-cert.js';
 import { toSecretName } from '../../src/core/names.js';
 import { createCA, issueServingCert } from '../../src/core/pki.js';
 import { loadOperatorConfig } from '../../src/operator/config.js';

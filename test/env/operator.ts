@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { seal } from '../../src/core/envelope.js';
-import { sealingKeyIdOf } from '../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../src/core/sealing-cert.js';
 import { CERT_CONFIGMAP } from '../../src/api/resource.js';
 import { TLS_SECRET } from '../../src/operator/keys/tls.js';
 import { freePort } from './controlplane.js';

@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Cluster, personKubeConfig } from '../../src/dashboard/cluster.js';
 import { startDashboard, writeTokenKubeconfig, type DashboardProcess } from '../env/dashboard.js';
@@ -117,6 +117,23 @@ describe('orka-secrets dashboard', () => {
     expect(admin.askNamespace).toBeUndefined();
     expect(admin.tenants.map((t) => t.namespace)).toEqual(expect.arrayContaining([acme, globex]));
     expect(admin.tenants.map((t) => t.namespace)).not.toContain(plain);
+  });
+
+  it('lists a tenant page by page with the apiserver\'s own continue token, and says so when a token is no good', async () => {
+    const ns = await createNamespace(kc, { prefix: 'dash-pages', tenant: 'pages' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    for (const name of ['alpha', 'bravo', 'charlie']) {
+      await custom.createNamespacedCustomObject({ group: 'orka.io', version: 'v1alpha1', plural: 'orkasecrets', namespace: ns, body: { apiVersion: 'orka.io/v1alpha1', kind: 'OrkaSecret', metadata: { name }, spec: { sealedValue: 'AA==' } } });
+    }
+    const cluster = new Cluster(kc, { operatorNamespace: opNamespace, fallbackNamespaces: [] });
+    const first = await cluster.list(ns, { limit: 2 });
+    expect(first.secrets.map((r) => r.name)).toEqual(['ALPHA', 'BRAVO']);
+    expect(first.continue).toEqual(expect.any(String));
+    expect(first.remaining).toBe(1);
+    const second = await cluster.list(ns, { limit: 2, continueToken: first.continue as string });
+    expect(second.secrets.map((r) => r.name)).toEqual(['CHARLIE']);
+    expect(second.continue).toBeUndefined();
+    await expect(cluster.list(ns, { limit: 2, continueToken: 'not-a-token' })).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringMatching(/continue/) });
   });
 
   it('gives two local dashboards their own cookies, and refuses a request carrying one twice', async () => {

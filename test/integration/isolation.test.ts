@@ -16,7 +16,7 @@ import { eventually, resolveAsPod, sealWithPublishedCert, startOperator, type Op
 import { caBundlePublished, installWebhooks, removeWebhooks, SCOPE_LABEL } from '../env/webhooks.js';
 import { sealWithLabel } from '../env/raw-seal.js';
 import { CERT_CONFIGMAP } from '../../src/api/resource.js';
-import { sealingKeyIdOf } from '../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../src/core/sealing-cert.js';
 
 const cp = inject('controlPlane');
 let kc: KubeConfig;

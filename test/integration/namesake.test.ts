@@ -9,7 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CERT_CONFIGMAP, type OrkaSecret } from '../../src/api/resource.js';
-import { sealingKeyIdOf } from '../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../src/core/sealing-cert.js';
 import { canaries, findLeaks, osecCoords } from '../env/canary.js';
 import { deleteNamespace } from '../env/controllers.js';
 import { adminKubeConfig, createNamespace, getOrkaSecret, installCrd, TENANT_LABEL, uniqueName, waitForReady } from '../env/kube.js';

@@ -82,3 +82,13 @@ export function pageOf<T>(rows: readonly T[], page: number, size = PAGE_SIZE): {
   const at = Math.min(Math.max(0, page), pages - 1);
   return { rows: rows.slice(at * size, (at + 1) * size), page: at, pages };
 }
+
+/**
+ * The rows once a later page of a load has come: added to the rows as they are now, so a row
+ * created or edited on the page meanwhile stays as it is, and one deleted meanwhile (`removed`)
+ * is not brought back by a page that lists the tenant as it was when the load began.
+ */
+export function withPage(have: readonly SecretRow[], page: readonly SecretRow[], removed: ReadonlySet<string>): SecretRow[] {
+  const known = new Set(have.map((r) => r.name));
+  return have.concat(page.filter((r) => !known.has(r.name) && !removed.has(r.name)));
+}

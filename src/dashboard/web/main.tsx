@@ -8,10 +8,11 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { SecretRow, SessionInfo, TenantList } from '../api.js';
+import { isNamespaceName } from '../../core/names.js';
 import { ApiError, getSession, getTenants, listSecrets, signOut, startSession } from './client.js';
 import { DetailsDialog } from './details.js';
 import { DeleteSecretDialog, EditSecretDialog, NewSecretDialog } from './dialogs.js';
-import { filterRows, PAGE_SIZE, pageOf, sortRows, type Sort } from './list.js';
+import { filterRows, PAGE_SIZE, pageOf, sortRows, withPage, type Sort } from './list.js';
 import { liveNames, useLiveRows, type Refreshed } from './live.js';
 import { SecretsTable } from './table.js';
 
@@ -104,7 +105,7 @@ function OpenNamespace({ note, onOpen }: { note: string | undefined; onOpen: (na
   const open = (e: Event) => {
     e.preventDefault();
     const ns = namespace.trim();
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(ns)) return setProblem(`“${ns}” is not a namespace name: lower-case letters, digits and '-', at most 63 characters.`);
+    if (!isNamespaceName(ns)) return setProblem(`“${ns}” is not a namespace name: lower-case letters, digits and '-', at most 63 characters.`);
     setProblem('');
     onOpen(ns);
   };
@@ -172,24 +173,31 @@ function App() {
 
   // Each load has a number: pages of an earlier load (another tenant) are dropped.
   const loadNumber = useRef(0);
+  // Names deleted on the page while a load is still bringing pages: a later page (the list as it
+  // was when the load began) must not bring them back.
+  const removed = useRef(new Set<string>());
   const loadSecrets = useCallback((namespace: string) => {
     const load = ++loadNumber.current;
+    removed.current = new Set();
     setSecrets({ state: 'loading' });
     // The first page is drawn as soon as it comes; the rest follow page by page (the server holds
-    // one page at a time), and filter and sort apply to what has come so far.
-    const next = (rows: SecretRow[], token: string | undefined): void => {
+    // one page at a time), and filter and sort apply to what has come so far. Each page is added
+    // to the rows as they are then, so a row created, edited or deleted meanwhile stays as it is.
+    const next = (token: string | undefined): void => {
       listSecrets(namespace, token === undefined ? FIRST_PAGE : NEXT_PAGE, token)
         .then((data) => {
           if (load !== loadNumber.current) return;
-          const all = rows.concat(data.secrets);
-          setSecrets({ state: 'ready', data: { rows: all, complete: data.continue === undefined, ...(data.remaining !== undefined ? { remaining: data.remaining } : {}) } });
-          if (data.continue !== undefined) next(all, data.continue);
+          setSecrets((s) => {
+            const rows = withPage(s.state === 'ready' ? s.data.rows : [], data.secrets, removed.current);
+            return { state: 'ready', data: { rows, complete: data.continue === undefined, ...(data.remaining !== undefined ? { remaining: data.remaining } : {}) } };
+          });
+          if (data.continue !== undefined) next(data.continue);
         })
         .catch((err: unknown) => {
           if (load === loadNumber.current) setSecrets({ state: 'error', error: signedOutBy(err) });
         });
     };
-    next([], undefined);
+    next(undefined);
   }, []);
   useEffect(() => {
     if (tenant === undefined) return;
@@ -211,6 +219,8 @@ function App() {
       const rows = s.data.rows.slice();
       for (const [name, row] of changes) {
         const at = rows.findIndex((r) => r.name === name);
+        if (row === undefined) removed.current.add(name);
+        else removed.current.delete(name);
         if (row === undefined) {
           if (at >= 0) rows.splice(at, 1);
         } else if (at >= 0) rows[at] = row;

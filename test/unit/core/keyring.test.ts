@@ -2,7 +2,8 @@ import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal, unseal, unwrapDataKey, wrapDataKey, generateDataKey } from '../../../src/core/envelope.js';
 import { createCA } from '../../../src/core/pki.js';
-import { createKeyRing, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, rotationDue, sealingKeyIdOf } from '../../../src/core/keyring.js';
+import { createKeyRing, loadKeyRing, parseKeyRing, retireUnusedKeys, rotateKeyRing, rotationDue } from '../../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../../src/core/sealing-cert.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const ring0 = createKeyRing(t0);

@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decryptValue, EnvelopeKind, encryptValue, envelopeKeyId, sealedFor, unseal, unwrapDataKey, wrapDataKey } from '../../../src/core/envelope.js';
-import { loadKeyRing, parseKeyRing, sealingKeyIdOf } from '../../../src/core/keyring.js';
+import { loadKeyRing, parseKeyRing } from '../../../src/core/keyring.js';
+import { sealingKeyIdOf } from '../../../src/core/sealing-cert.js';
 
 interface Vectors {
   keyring: string;

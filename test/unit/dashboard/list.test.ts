@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SecretRow } from '../../../src/dashboard/api.js';
-import { filterRows, pageOf, sortRows } from '../../../src/dashboard/web/list.js';
+import { filterRows, pageOf, sortRows, withPage } from '../../../src/dashboard/web/list.js';
 import { backoffMs, liveNames, MAX_LIVE } from '../../../src/dashboard/web/live.js';
 import { ago } from '../../../src/dashboard/web/relative-time.js';
 
@@ -73,6 +73,18 @@ describe('live rows', () => {
     expect(liveNames(['C', 'B'], all.slice(0, 2), byName)).toEqual(['C', 'A']);
     expect(liveNames([], all, byName)).toHaveLength(MAX_LIVE);
     expect(liveNames(['GONE'], [], byName)).toEqual([]);
+  });
+});
+
+describe('withPage', () => {
+  it('adds a later page to the rows as they are now: created, edited and deleted rows stay so', () => {
+    // The load began with A, B (page 1); meanwhile NEW was created, B edited and C deleted here.
+    const have = [row('A'), row('B', { description: 'edited here' }), row('NEW')];
+    const page2 = [row('B'), row('C'), row('D')];
+    const rows = withPage(have, page2, new Set(['C']));
+    expect(rows.map((r) => r.name)).toEqual(['A', 'B', 'NEW', 'D']);
+    expect(rows.find((r) => r.name === 'B')?.description).toBe('edited here');
+    expect(withPage([], [row('A')], new Set())).toEqual([row('A')]);
   });
 });
 

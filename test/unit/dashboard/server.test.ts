@@ -252,6 +252,8 @@ describe('dashboard server', () => {
       expect(res.status, bad).toBe(400);
       expect(res.body.error, bad).toMatchObject({ code: 'INVALID_REQUEST', field: 'namespace', message: expect.stringMatching(/is not a namespace name: lower-case letters, digits and '-', at most 63 characters/) });
     }
+    const many = await call('/api/tenants?namespace=a&namespace=b', { headers: { cookie: auth.cookie } });
+    expect(many.body.error).toMatchObject({ code: 'INVALID_REQUEST', message: 'ask for one namespace at a time' });
     expect(fake.asked).toHaveLength(2);
   });
 

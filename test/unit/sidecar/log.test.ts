@@ -1,5 +1,7 @@
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { REDACT_PATHS } from '../../../src/core/log-fields.js';
+import { createLogger } from '../../../src/core/logger.js';
 import { createSidecarLogger } from '../../../src/sidecar/log.js';
 
 describe('the sidecar logger', () => {
@@ -28,6 +30,30 @@ describe('the sidecar logger', () => {
     for (const leaked of ['tok-123', 'secret-value', 'Bearer abc']) expect(line).not.toContain(leaked);
     expect(JSON.parse(line)).toMatchObject({ token: '[REDACTED]', err: { message: 'boom', value: '[REDACTED]' }, headers: { authorization: '[REDACTED]' }, name: 'API_KEY' });
     expect(fields.token).toBe('tok-123');
+  });
+
+  // Every path the operator's pino logger censors, the sidecar's censors the same way: the same
+  // fields in the line, and the canary planted at that path in neither.
+  it.each(REDACT_PATHS.map((path) => [path]))('censors %s as the operator\'s pino logger does', (path) => {
+    const canary = `canary-${path}`;
+    const fields: Record<string, unknown> = { name: 'API_KEY' };
+    let node = fields;
+    const segments = path.split('.').map((segment) => (segment === '*' ? 'anyField' : segment));
+    segments.forEach((segment, i) => {
+      if (i === segments.length - 1) node[segment] = canary;
+      else node = (node[segment] ??= {}) as Record<string, unknown>;
+    });
+    const { lines, log } = logged('info');
+    log.info(fields, 'x');
+    const pinoLines: string[] = [];
+    createLogger({ name: 'sidecar' }, { write: (line: string) => void pinoLines.push(line) }).info(fields, 'x');
+    const strip = (line: string) => {
+      const { time: _time, pid: _pid, hostname: _host, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      return rest;
+    };
+    expect(lines[0]).not.toContain(canary);
+    expect(pinoLines[0]).not.toContain(canary);
+    expect(strip(lines[0] as string)).toEqual(strip(pinoLines[0] as string));
   });
 
   it('writes nothing below its level', () => {

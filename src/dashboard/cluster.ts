@@ -6,21 +6,17 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type CoreV1Event, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { sealedFor } from '../core/envelope.js';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { OrkaError } from '../core/errors.js';
-import { assertSecretName, referenceOf, toObjectName, toSecretName } from '../core/names.js';
-import { sealingKeyIdOf } from '../core/sealing-cert.js';
+import { toObjectName } from '../core/names.js';
 import { CERT_CONFIGMAP } from '../api/resource.js';
 import { API_VERSION, GROUP, KIND, PLURAL, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
-import { MAX_DESCRIPTION, type CreateRequest, type SecretDetail, type SecretEvent, type SecretList, type SecretRow, type SecretSource, type TenantList, type UpdateRequest } from './api.js';
-import { statusOf } from './status.js';
+import type { CreateRequest, SecretDetail, SecretList, SecretRow, TenantList, UpdateRequest } from './api.js';
+import { assertName, checkDescription, checkSealed, recentEvents, sealingKeyOf, sourceOf, toRow } from './rows.js';
 import type { NamespaceSealingKey, SealingKey } from './web/seal.js';
 
 /** Namespaces that are never tenants, whatever their labels (DESIGN: authorization model). */
 const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease']);
-/** Largest sealed value accepted: a 64 KiB value in base64 plus the envelope's overhead. */
-const MAX_SEALED_CHARS = 96 * 1024;
 
 type Verb = 'list' | 'get' | 'create' | 'update' | 'delete';
 
@@ -87,76 +83,6 @@ export function serviceAccountUser(token: string | undefined): string | undefine
   } catch {
     return undefined;
   }
-}
-
-/** The public sealing key in a sealing certificate, in the form the page imports. */
-export function sealingKeyOf(certPem: string): SealingKey {
-  return {
-    keyId: sealingKeyIdOf(certPem),
-    spki: new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
-  };
-}
-
-/** One OrkaSecret as a row of the page: names, dates and status only. */
-export function toRow(o: OrkaSecret): SecretRow {
-  let name: string;
-  try {
-    name = toSecretName(o.metadata.name);
-  } catch {
-    name = o.metadata.name;
-  }
-  return {
-    name,
-    description: o.spec?.description ?? '',
-    // Custom objects arrive as plain JSON (a string); typed clients give a Date.
-    created: o.metadata.creationTimestamp instanceof Date ? o.metadata.creationTimestamp.toISOString() : String(o.metadata.creationTimestamp ?? ''),
-    ...(o.status?.valueUpdatedAt ? { updated: o.status.valueUpdatedAt } : {}),
-    reference: o.status?.reference ?? referenceOf(name),
-    status: statusOf(o),
-    ...(o.status?.usage?.lastResolvedAt ? { lastUsed: o.status.usage.lastResolvedAt } : {}),
-    version: o.status?.version ?? 0,
-  };
-}
-
-/** Where an OrkaSecret's value comes from, without the value (nor the sealed envelope). */
-export function sourceOf(o: OrkaSecret): SecretSource {
-  const ref = o.spec?.valueFrom?.secretKeyRef;
-  if (ref !== undefined) return { kind: 'valueFrom', secret: ref.name, key: ref.key };
-  return o.spec?.sealedValue ? { kind: 'sealed' } : { kind: 'none' };
-}
-
-/** Events as the detail panel lists them: newest first, at most `max`. */
-export function recentEvents(events: CoreV1Event[], max = 10): SecretEvent[] {
-  const when = (e: CoreV1Event): string => {
-    const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp;
-    return t instanceof Date ? t.toISOString() : String(t ?? '');
-  };
-  return events
-    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '', count: e.count ?? 1, last: when(e) }))
-    .sort((a, b) => b.last.localeCompare(a.last))
-    .slice(0, max);
-}
-
-function checkDescription(description: unknown): string | undefined {
-  if (description === undefined) return undefined;
-  if (typeof description !== 'string') throw new OrkaError('INVALID_REQUEST', 'the description must be text', { field: 'description' });
-  if (description.length > MAX_DESCRIPTION) {
-    throw new OrkaError('INVALID_REQUEST', `the description is ${description.length} characters long; at most ${MAX_DESCRIPTION} are allowed`, { field: 'description' });
-  }
-  return description;
-}
-
-/** Checks a sealed value's form and whom it claims to be for; never echoes it. */
-function checkSealed(sealedValue: unknown, namespace: string, name: string): string {
-  if (typeof sealedValue !== 'string' || sealedValue.length === 0 || sealedValue.length > MAX_SEALED_CHARS || !/^[A-Za-z0-9+/]+={0,2}$/.test(sealedValue)) {
-    throw new OrkaError('INVALID_REQUEST', 'the value must arrive sealed by the page (base64 envelope of at most 64 KiB of value)', { field: 'value' });
-  }
-  const target = sealedFor(Buffer.from(sealedValue, 'base64'));
-  // The page seals for a tenant (layout 2); whether it is this namespace's tenant, the operator says.
-  if (target?.tenantId === undefined || target.namespace !== namespace || target.name !== name) {
-    throw new OrkaError('INVALID_REQUEST', `the value was not sealed for ${namespace}/${name}: reload the page and try again`, { field: 'value' });
-  }
-  return sealedValue;
 }
 
 /** What the page can ask of the cluster, as the signed-in person (the server depends on this only). */
@@ -465,13 +391,3 @@ export class Cluster implements ClusterAccess {
     }
   }
 }
-
-function assertName(name: unknown): string {
-  if (typeof name !== 'string') throw new OrkaError('INVALID_SECRET_NAME', 'the name is missing', { field: 'name' });
-  try {
-    return assertSecretName(name);
-  } catch (err) {
-    throw new OrkaError('INVALID_SECRET_NAME', (err as Error).message, { field: 'name' });
-  }
-}
-

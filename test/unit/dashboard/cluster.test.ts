@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { createCA } from '../../../src/core/pki.js';
-import { clientCertUser, Cluster, clusterError, recentEvents, serviceAccountUser, sourceOf, toRow } from '../../../src/dashboard/cluster.js';
+import { clientCertUser, Cluster, clusterError, serviceAccountUser } from '../../../src/dashboard/cluster.js';
+import { recentEvents, sourceOf, toRow } from '../../../src/dashboard/rows.js';
 import type { OrkaSecret } from '../../../src/api/resource.js';
 
 const at = { namespace: 'acme', name: 'API_KEY', server: 'https://k8s.example:6443' };

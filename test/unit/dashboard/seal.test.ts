@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { envelopeKeyId, sealedFor, unseal } from '../../../src/core/envelope.js';
 import { isOrkaError } from '../../../src/core/errors.js';
 import { createSealingCert, generateRsaKeyPair } from '../../../src/core/pki.js';
-import { sealingKeyOf } from '../../../src/dashboard/cluster.js';
+import { sealingKeyOf } from '../../../src/dashboard/rows.js';
 import { MAX_VALUE_BYTES, sealValue } from '../../../src/dashboard/web/seal.js';
 
 const KEY_ID = 'seal-20261127-abcd';

@@ -10,7 +10,7 @@
  */
 import type { Command, Option } from 'commander';
 import { GROUP, PLURAL, TENANT_LABEL, VERSION, type OrkaSecret } from '../api/resource.js';
-import { toSecretName } from '../core/names.js';
+import { secretNamesOf } from '../core/names.js';
 import { connect, type GlobalOptions } from './cluster.js';
 import { commandPath } from './help.js';
 
@@ -111,13 +111,7 @@ export const clusterLookups: Lookups = {
     quietly(async () => {
       const c = await connect({ operatorNamespace: 'orka-system', ...g });
       const list = (await c.kc.makeApiClient(c.k8s.CustomObjectsApi).listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: c.namespace })) as { items: OrkaSecret[] };
-      return list.items.flatMap((o) => {
-        try {
-          return [toSecretName(o.metadata.name)];
-        } catch {
-          return [];
-        }
-      });
+      return secretNamesOf(list.items.map((o) => o.metadata.name));
     }),
   namespaces: (g) =>
     quietly(async () => {

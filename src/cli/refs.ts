@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { toSecretName } from '../core/names.js';
+import { secretNamesOf } from '../core/names.js';
 import { findReferences, mayHoldReferences } from '../core/template.js';
 import { GROUP, PLURAL, VERSION, type OrkaSecret } from '../api/resource.js';
 import { checkNamespace, connect, type GlobalOptions } from './cluster.js';
@@ -148,15 +148,7 @@ async function tenantSecrets(g: GlobalOptions): Promise<{ namespace: string; exi
     const c = await connect(g);
     await checkNamespace(c, c.namespace, 'exists');
     const list = (await c.call(`secrets in ${c.namespace}`, () => c.kc.makeApiClient(c.k8s.CustomObjectsApi).listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: c.namespace }))) as { items: OrkaSecret[] };
-    const existing = new Set(
-      list.items.flatMap((o) => {
-        try {
-          return [toSecretName(o.metadata.name)];
-        } catch {
-          return [];
-        }
-      }),
-    );
+    const existing = new Set(secretNamesOf(list.items.map((o) => o.metadata.name)));
     return { namespace: c.namespace, existing };
   } catch (err) {
     if (!(err instanceof CliError) || err.exitCode !== EXIT.cluster) throw err;

@@ -111,6 +111,11 @@ export function toSecretName(objectName: string): string {
   return objectName.toUpperCase().replaceAll('-', '_');
 }
 
+/** The secret names of OrkaSecret object names, leaving out the objects whose name maps to none. */
+export function secretNamesOf(objectNames: readonly string[]): string[] {
+  return objectNames.filter((n) => checkObjectName(n).ok).map(toSecretName);
+}
+
 /** The reference a workflow writes for a secret. */
 export function referenceOf(secretName: string): string {
   return `{{secrets.${secretName}}}`;

@@ -11,6 +11,7 @@ import {
   MAX_NAME_LENGTH,
   referenceOf,
   toObjectName,
+  secretNamesOf,
   toSecretName,
 } from '../../../src/core/names.js';
 
@@ -127,5 +128,11 @@ describe('Kubernetes names that may be repeated in messages', () => {
     [isSecretDataKey, 'x\nNormal Stored', false],
   ])('%o(%j) is %s', (fn, input, expected) => {
     expect(fn(input)).toBe(expected);
+  });
+});
+
+describe('secretNamesOf', () => {
+  it('maps OrkaSecret object names to secret names, leaving out those that map to none', () => {
+    expect(secretNamesOf(['stripe-api-key', 'Not_An_Object', 'db-password', '-x'])).toEqual(['STRIPE_API_KEY', 'DB_PASSWORD']);
   });
 });
